@@ -1,0 +1,13 @@
+"""sklearn-neuron: one torch neuron behind the scikit-learn API.
+
+A network with no hidden layer and a sigmoid (softmax) output, trained on the
+log loss, is logistic regression. :class:`NeuronClassifier` makes that
+neuron a scikit-learn estimator with ``loss`` and ``optimizer`` as
+hyperparameters and LogisticRegression's meaning of ``C``.
+"""
+
+from ._classifier import NeuronClassifier
+from ._module import NeuronModule
+
+__all__ = ["NeuronClassifier", "NeuronModule"]
+__version__ = "0.1.0"

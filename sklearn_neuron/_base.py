@@ -1,0 +1,110 @@
+"""What every neuron estimator shares: parameters, the fit loop, fitted state.
+
+An estimator subclass validates its data, builds a
+:class:`~sklearn_neuron._objective.LinearObjective` and hands it to
+:meth:`BaseNeuron._fit_objective`, which runs the optimizer, warns when it
+stopped early and stores the fitted module and coefficients.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._module import NeuronModule
+from ._optimizers import OPTIMIZERS, SECOND_ORDER, effective_tol
+from ._validation import resolve_device, to_tensor
+
+
+class BaseNeuron(BaseEstimator):
+    """Base class of the neuron estimators (not for direct use)."""
+
+    _parameter_constraints: dict = {
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "fit_intercept": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "device": [str, torch.device],
+    }
+
+    # -- fitting -------------------------------------------------------------
+    def _check_optimizer(self, loss):
+        if self.optimizer in SECOND_ORDER and not loss.twice_differentiable:
+            raise ValueError(
+                f"optimizer={self.optimizer!r} needs a twice-differentiable loss, "
+                f"and loss={loss.name!r} is not; use optimizer='lbfgs'."
+            )
+
+    def _initial_theta(self, objective):
+        """Zeros, or the previous solution when ``warm_start`` allows it."""
+        if self.warm_start and hasattr(self, "coef_"):
+            coef = np.asarray(self.coef_)
+            if coef.size == objective.n_outputs * objective.n_features:
+                intercept = self.intercept_ if objective.fit_intercept else None
+                return objective.center(objective.pack(coef, intercept))
+        return objective.zeros()
+
+    def _fit_objective(self, objective):
+        """Minimise ``objective`` and store the fitted state on ``self``."""
+        self._check_optimizer(objective.loss)
+        result = OPTIMIZERS[self.optimizer](
+            objective,
+            self._initial_theta(objective),
+            tol=self.tol,
+            max_iter=self.max_iter,
+            verbose=self.verbose,
+            name=f"{type(self).__name__}/{self.optimizer}",
+        )
+        theta = objective.center(result.theta)
+        if not np.isfinite(result.objective_curve[-1]):
+            raise ValueError(
+                f"The objective of {type(self).__name__} is not finite "
+                f"({result.objective_curve[-1]}) after fitting; the data may "
+                "overflow the dtype. Scale the features, e.g. with StandardScaler."
+            )
+        if not result.converged:
+            warnings.warn(
+                f"{type(self).__name__} (optimizer={self.optimizer!r}) stopped after "
+                f"{result.n_iter} iterations without reaching the tolerance: "
+                f"max|gradient| = {result.grad_max:.3g} > tol = "
+                f"{effective_tol(self.tol, theta.dtype):.3g}; reason: "
+                f"{result.stop_reason}. Increase max_iter (now {self.max_iter}), "
+                "scale the features (e.g. with StandardScaler), or loosen tol.",
+                ConvergenceWarning,
+            )
+        coef, intercept = objective.unpack(theta)
+        self.module_ = NeuronModule.from_coefficients(
+            coef, intercept, objective.loss.activation.name
+        )
+        self.coef_ = coef.detach().cpu().numpy().copy()
+        self.intercept_ = (
+            intercept.detach().cpu().numpy().copy()
+            if intercept is not None
+            else np.zeros(objective.n_outputs, dtype=self.coef_.dtype)
+        )
+        self.n_iter_ = int(result.n_iter)
+        self.objective_curve_ = np.asarray(result.objective_curve, dtype=float)
+        self.objective_ = float(self.objective_curve_[-1])
+        self.converged_ = bool(result.converged)
+        return self
+
+    # -- prediction ------------------------------------------------------------
+    def _raw_output(self, X):
+        """Validated X through ``module_``: raw output, numpy (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        parameter = self.module_.linear.weight
+        with torch.no_grad():
+            raw = self.module_(to_tensor(X, parameter.device, parameter.dtype))
+        return raw.cpu().numpy()
+
+    def _device(self):
+        return resolve_device(self.device)

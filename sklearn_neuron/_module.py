@@ -1,0 +1,63 @@
+"""The torch module: one linear layer and its output activation."""
+
+import torch
+from torch import nn
+
+from ._activations import get_activation
+
+
+class NeuronModule(nn.Module):
+    """A single layer of neurons: ``activation(x @ weight.T + bias)``.
+
+    ``forward`` returns the **raw output (logits)**, so that the module plugs
+    into torch losses such as ``BCEWithLogitsLoss`` and ``CrossEntropyLoss``;
+    :meth:`predict_mean` applies the output activation (sigmoid or softmax
+    for a classifier: probabilities of the positive class, or of each class).
+
+    Parameters
+    ----------
+    n_features : int
+        Number of inputs.
+    n_outputs : int
+        Number of output units (1 for a sigmoid, K for a softmax).
+    activation : str
+        Name of the output activation: "sigmoid", "softmax", "identity", "exp".
+    bias : bool
+        Whether the layer has an intercept.
+    dtype, device : optional
+        Passed to :class:`torch.nn.Linear`.
+    """
+
+    def __init__(
+        self, n_features, n_outputs, activation, *, bias=True, dtype=None, device=None
+    ):
+        super().__init__()
+        self.linear = nn.Linear(n_features, n_outputs, bias=bias, dtype=dtype, device=device)
+        self.activation_name = activation
+        self.activation = get_activation(activation)
+
+    def forward(self, x):
+        """Raw output (logits), shape (n_samples, n_outputs)."""
+        return self.linear(x)
+
+    def predict_mean(self, x):
+        """Activated output: probabilities for a classifier, means for a GLM."""
+        return self.activation(self.forward(x))
+
+    @classmethod
+    def from_coefficients(cls, coef, intercept, activation):
+        """Build a module holding ``coef`` (K, p) and ``intercept`` (K,) tensors."""
+        n_outputs, n_features = coef.shape
+        module = cls(
+            n_features,
+            n_outputs,
+            activation,
+            bias=intercept is not None,
+            dtype=coef.dtype,
+            device=coef.device,
+        )
+        with torch.no_grad():
+            module.linear.weight.copy_(coef)
+            if intercept is not None:
+                module.linear.bias.copy_(intercept)
+        return module

@@ -1,0 +1,77 @@
+"""Input checks and the conversion of validated arrays into torch tensors."""
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.utils.validation import _check_sample_weight
+
+
+def check_sample_weight(sample_weight, X, dtype):
+    """Validate ``sample_weight``: finite, non-negative, with a positive sum.
+
+    Returns a float array of shape (n_samples,); ``None`` gives ones. The
+    caller's array is never modified.
+    """
+    try:
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=dtype, ensure_non_negative=True, copy=True
+        )
+    except ValueError as exc:
+        if "Negative values" in str(exc):
+            raise ValueError(
+                "sample_weight has negative values; weights must be >= 0. "
+                "Drop those samples or give them weight 0."
+            ) from exc
+        raise
+    if not sample_weight.sum() > 0:
+        raise ValueError(
+            "sample_weight sums to zero: every sample has weight 0, so there is "
+            "nothing to fit. Give at least one sample a positive weight."
+        )
+    return sample_weight
+
+
+def resolve_device(device):
+    """Turn the ``device`` parameter into a :class:`torch.device`, or explain why not."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'cpu' or 'cuda'."
+        ) from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r} was requested but torch sees no CUDA device "
+            "(torch.cuda.is_available() is False); use device='cpu'."
+        )
+    return device
+
+
+def to_tensor(array, device, dtype=None):
+    """Wrap a validated numpy array as a tensor, without copying on the CPU.
+
+    Read-only arrays (memory maps, for instance) are wrapped as they are: the
+    package never writes into its inputs, so torch's warning about
+    non-writable arrays does not apply.
+    """
+    array = np.asarray(array)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensor = torch.from_numpy(array)
+    if dtype is not None and tensor.dtype != dtype:
+        tensor = tensor.to(dtype)
+    return tensor.to(device)
+
+
+def design_tensor(X, device):
+    """The design matrix as a tensor laid out for fast products.
+
+    On the CPU, torch's matrix-vector products run several times faster on a
+    column-major (Fortran-ordered) matrix than on a row-major one (see
+    ``benchmarks/RESULTS.md``), so a C-ordered X is copied once into Fortran
+    order; the caller's X is untouched.
+    """
+    if device.type == "cpu":
+        X = np.asfortranarray(X)
+    return to_tensor(X, device)
