@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._module import NeuronModule
-from ._optimizers import OPTIMIZERS, SECOND_ORDER, effective_tol
+from ._optimizers import OPTIMIZERS, SECOND_ORDER, effective_tol, resolve_optimizer
 from ._validation import resolve_device, to_tensor
 
 
@@ -25,7 +25,7 @@ class BaseNeuron(BaseEstimator):
     """Base class of the neuron estimators (not for direct use)."""
 
     _parameter_constraints: dict = {
-        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "optimizer": [StrOptions({"auto", *OPTIMIZERS})],
         "fit_intercept": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -36,32 +36,38 @@ class BaseNeuron(BaseEstimator):
     }
 
     # -- fitting -------------------------------------------------------------
-    def _check_optimizer(self, loss):
-        if self.optimizer in SECOND_ORDER and not loss.twice_differentiable:
+    def _resolve_optimizer(self, objective):
+        """The optimizer to run for this objective, checked against its loss."""
+        loss = objective.loss
+        if self.optimizer == "auto" and not loss.twice_differentiable:
+            return "lbfgs"
+        name = resolve_optimizer(self.optimizer, objective.X.shape[0], objective.n_params)
+        if name in SECOND_ORDER and not loss.twice_differentiable:
             raise ValueError(
-                f"optimizer={self.optimizer!r} needs a twice-differentiable loss, "
+                f"optimizer={name!r} needs a twice-differentiable loss, "
                 f"and loss={loss.name!r} is not; use optimizer='lbfgs'."
             )
+        return name
 
     def _initial_theta(self, objective):
-        """Zeros, or the previous solution when ``warm_start`` allows it."""
+        """The previous solution when ``warm_start`` allows it, else a cold start."""
         if self.warm_start and hasattr(self, "coef_"):
             coef = np.asarray(self.coef_)
             if coef.size == objective.n_outputs * objective.n_features:
                 intercept = self.intercept_ if objective.fit_intercept else None
                 return objective.center(objective.pack(coef, intercept))
-        return objective.zeros()
+        return objective.initial_theta()
 
     def _fit_objective(self, objective):
         """Minimise ``objective`` and store the fitted state on ``self``."""
-        self._check_optimizer(objective.loss)
-        result = OPTIMIZERS[self.optimizer](
+        optimizer = self._resolve_optimizer(objective)
+        result = OPTIMIZERS[optimizer](
             objective,
             self._initial_theta(objective),
             tol=self.tol,
             max_iter=self.max_iter,
             verbose=self.verbose,
-            name=f"{type(self).__name__}/{self.optimizer}",
+            name=f"{type(self).__name__}/{optimizer}",
         )
         theta = objective.center(result.theta)
         if not np.isfinite(result.objective_curve[-1]):
@@ -72,7 +78,7 @@ class BaseNeuron(BaseEstimator):
             )
         if not result.converged:
             warnings.warn(
-                f"{type(self).__name__} (optimizer={self.optimizer!r}) stopped after "
+                f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "
                 f"{result.n_iter} iterations without reaching the tolerance: "
                 f"max|gradient| = {result.grad_max:.3g} > tol = "
                 f"{effective_tol(self.tol, theta.dtype):.3g}; reason: "
@@ -94,6 +100,7 @@ class BaseNeuron(BaseEstimator):
         self.objective_curve_ = np.asarray(result.objective_curve, dtype=float)
         self.objective_ = float(self.objective_curve_[-1])
         self.converged_ = bool(result.converged)
+        self.optimizer_ = optimizer
         return self
 
     # -- prediction ------------------------------------------------------------

@@ -42,16 +42,22 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
         Bernoulli (binary) or categorical (multiclass) negative
         log-likelihood: logistic regression.
 
-    optimizer : {"lbfgs", "newton"}, default="lbfgs"
-        How the objective is minimised, always on the full batch:
+    optimizer : {"auto", "lbfgs", "newton"}, default="auto"
+        How the objective is minimised, always on the full batch. All reach
+        the same optimum; they differ in speed:
 
-        - ``"lbfgs"``: limited-memory BFGS with a backtracking line search;
-          one value-and-gradient evaluation per iteration in most iterations.
-          Cheap per iteration; the default.
         - ``"newton"``: Newton's method with the exact Hessian solved by
           Cholesky, the classical way to fit logistic regression (IRLS).
-          Few iterations, each costing ``O(n_samples * n_params**2)``; best
-          for few features and classes.
+          Few iterations (quadratic convergence), each costing
+          ``O(n_samples * n_params**2)``; best for few features and classes.
+        - ``"lbfgs"``: limited-memory BFGS with a backtracking line search;
+          usually one value-and-gradient evaluation per iteration. Cheap
+          iterations; best for many features or classes.
+        - ``"auto"``: ``"newton"`` when one Hessian costs at most ``2e7``
+          multiply-adds (``n_samples * n_params**2``, with ``n_params`` the
+          number of coefficients and intercepts), ``"lbfgs"`` otherwise:
+          the faster of the two on each row of ``benchmarks/RESULTS.md``.
+          ``optimizer_`` tells which ran.
 
     C : float, default=1.0
         Inverse regularization strength, as in LogisticRegression: smaller
@@ -119,6 +125,8 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
         Objective at the start and after each iteration.
     converged_ : bool
         Whether the fit met ``tol``.
+    optimizer_ : str
+        The optimizer that ran (``"auto"`` resolved).
 
     See Also
     --------
@@ -151,7 +159,7 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
     _parameter_constraints: dict = {
         **BaseNeuron._parameter_constraints,
         "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
-        "C": [Interval(Real, 0, None, closed="neither")],
+        "C": [Interval(Real, 0, None, closed="right")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
@@ -159,7 +167,7 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
         self,
         loss="log_loss",
         *,
-        optimizer="lbfgs",
+        optimizer="auto",
         C=1.0,
         fit_intercept=True,
         class_weight=None,

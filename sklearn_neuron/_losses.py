@@ -37,6 +37,14 @@ class NeuronLoss:
         """Per-sample loss, shape (n_samples,)."""
         raise NotImplementedError
 
+    def baseline_raw(self, target, weight):
+        """Raw output of the best constant model, shape (n_outputs,).
+
+        The optimizers start the intercepts here: an intercept-only fit is
+        already solved, which saves iterations. The base class starts at 0.
+        """
+        return torch.zeros(self.n_outputs, dtype=target.dtype, device=target.device)
+
     def value_gradient(self, raw, target):
         """Per-sample loss and its gradient with respect to ``raw``."""
         raise NotImplementedError
@@ -65,6 +73,10 @@ class BinaryLogLoss(NeuronLoss):
     def value(self, raw, target):
         return (F.softplus(raw) - target * raw).sum(dim=1)
 
+    def baseline_raw(self, target, weight):
+        p = torch.clamp(weight @ target, 1e-12, 1 - 1e-12)  # weighted positive rate
+        return torch.log(p) - torch.log1p(-p)
+
     def value_gradient(self, raw, target):
         return self.value(raw, target), torch.sigmoid(raw) - target
 
@@ -87,6 +99,10 @@ class MultinomialLogLoss(NeuronLoss):
 
     def value(self, raw, target):
         return torch.logsumexp(raw, dim=1) - (target * raw).sum(dim=1)
+
+    def baseline_raw(self, target, weight):
+        log_p = torch.log(torch.clamp(weight @ target, min=1e-12))
+        return log_p - log_p.mean()
 
     def value_gradient(self, raw, target):
         log_proba = torch.log_softmax(raw, dim=1)

@@ -18,6 +18,9 @@ has the coefficients of each output unit in a row, its intercept last.
 
 import torch
 
+#: Rows per chunk when accumulating the Hessian (keeps the scaled rows in cache).
+_HESSIAN_CHUNK_ROWS = 2048
+
 
 class LinearObjective:
     """Loss of a linear layer on fixed data, with gradient and Hessian.
@@ -47,13 +50,36 @@ class LinearObjective:
         self.n_params = self.n_outputs * self.n_params_per_output
         # Normalised weights: f is a weighted *mean* loss.
         self.weight = sample_weight / sample_weight.sum()
+        self._weight_column = self.weight.unsqueeze(1)
         self.dtype = X.dtype
         self.device = X.device
+        # Per-column L2 strength: l2 on coefficients, 0 on the intercept.
+        self._l2_columns = torch.full(
+            (self.n_params_per_output,), self.l2, dtype=self.dtype, device=self.device
+        )
+        if self.fit_intercept:
+            self._l2_columns[-1] = 0.0
+        self._l2_flat = self._l2_columns.repeat(self.n_outputs)
+        self._penalty_hessian = torch.diag(self._l2_columns)
+        # Small data keep [X, 1] whole: every product then is one torch call,
+        # which is what decides the speed when per-call overhead dominates.
+        self._augmented = None
+        if X.shape[0] <= _HESSIAN_CHUNK_ROWS:
+            self._augmented = self._design_chunk(slice(0, X.shape[0]))
 
     # -- parameter layout -------------------------------------------------
     def zeros(self):
-        """Starting point: all coefficients and intercepts zero."""
+        """All coefficients and intercepts zero."""
         return torch.zeros(self.n_params, dtype=self.dtype, device=self.device)
+
+    def initial_theta(self):
+        """Cold start: zero coefficients, intercepts of the best constant model."""
+        theta = self.zeros()
+        if self.fit_intercept:
+            theta.view(self.n_outputs, -1)[:, -1] = self.loss.baseline_raw(
+                self.target, self.weight
+            )
+        return theta
 
     def unpack(self, theta):
         """Split ``theta`` into coefficients (K, p) and intercepts (K,)."""
@@ -73,68 +99,97 @@ class LinearObjective:
 
     def raw(self, theta):
         """Raw output ``X @ W.T + b`` of shape (n_samples, n_outputs)."""
+        if self._augmented is not None:
+            return self._augmented @ theta.view(self.n_outputs, -1).T
         coef, intercept = self.unpack(theta)
-        raw = self.X @ coef.T
-        if intercept is not None:
-            raw = raw + intercept
-        return raw
+        if intercept is None:
+            return self.X @ coef.T
+        return torch.addmm(intercept, self.X, coef.T)
+
+    def _linear_gradient(self, weighted_grad_raw):
+        """Gradient of the data term from ``weight * dloss/draw``, shape (K, q)."""
+        if self._augmented is not None:
+            return weighted_grad_raw.T @ self._augmented
+        grad = torch.empty(
+            (self.n_outputs, self.n_params_per_output), dtype=self.dtype, device=self.device
+        )
+        torch.matmul(weighted_grad_raw.T, self.X, out=grad[:, : self.n_features])
+        if self.fit_intercept:
+            torch.sum(weighted_grad_raw, dim=0, out=grad[:, -1])
+        return grad
 
     # -- value and derivatives ---------------------------------------------
     def penalty(self, theta):
-        coef, _ = self.unpack(theta)
-        return 0.5 * self.l2 * torch.dot(coef.reshape(-1), coef.reshape(-1))
+        """L2 penalty ``l2 / 2 * ||W||^2`` (intercepts excluded), a 0-d tensor."""
+        return 0.5 * torch.dot(theta, theta * self._l2_flat)
 
     def value(self, theta, raw=None):
         """Objective value at ``theta`` (a 0-d tensor)."""
         if raw is None:
             raw = self.raw(theta)
-        return torch.dot(self.weight, self.loss.value(raw, self.target)) + self.penalty(
-            theta
-        )
+        value = torch.dot(self.weight, self.loss.value(raw, self.target))
+        if self.l2:
+            value = value + self.penalty(theta)
+        return value
 
     def value_gradient(self, theta):
         """Return ``(f, grad, raw)`` at ``theta``; ``raw`` serves the Hessian."""
         raw = self.raw(theta)
         pointwise, grad_raw = self.loss.value_gradient(raw, self.target)
-        f = torch.dot(self.weight, pointwise) + self.penalty(theta)
-        weighted = grad_raw * self.weight.unsqueeze(1)
-        grad_coef = weighted.T @ self.X
-        coef, _ = self.unpack(theta)
+        f = torch.dot(self.weight, pointwise)
+        grad = self._linear_gradient(grad_raw * self._weight_column).view(-1)
         if self.l2:
-            grad_coef = grad_coef + self.l2 * coef
-        if self.fit_intercept:
-            grad = torch.cat([grad_coef, weighted.sum(dim=0).unsqueeze(1)], dim=1)
-        else:
-            grad = grad_coef
-        return f, grad.reshape(-1), raw
+            penalty_grad = theta * self._l2_flat
+            f = f + 0.5 * torch.dot(theta, penalty_grad)
+            grad += penalty_grad
+        return f, grad, raw
 
     def hessian(self, theta, raw):
         """Hessian of the objective, shape (n_params, n_params).
 
-        Built block by block: ``H[k, l] = Xa.T @ diag(w * h_kl) @ Xa`` with
-        ``Xa = [X, 1]`` and ``h`` the loss's pointwise Hessian.
+        Block ``(k, l)`` is ``Xa.T @ diag(w * h_kl) @ Xa`` with ``Xa = [X, 1]``
+        and ``h`` the loss's pointwise Hessian. It is accumulated over chunks
+        of rows so that the scaled copy of the chunk stays in cache (about
+        twice as fast as one product on 200,000 rows) and the column of ones
+        is only ever appended to a chunk, never to all of X.
         """
-        h = self.loss.hessian(raw, self.target) * self.weight.view(-1, 1, 1)
-        X = self.X
-        if self.fit_intercept:
-            ones = torch.ones((X.shape[0], 1), dtype=self.dtype, device=self.device)
-            X = torch.cat([X, ones], dim=1)
+        h = self.loss.hessian(raw, self.target) * self._weight_column.unsqueeze(2)
         K, q = self.n_outputs, self.n_params_per_output
-        H = torch.empty((K, q, K, q), dtype=self.dtype, device=self.device)
+        if K == 1 and self._augmented is not None:  # the one-call path of small data
+            Xa = self._augmented
+            return torch.addmm(self._penalty_hessian, Xa.T, Xa * h[:, 0])
+        chunks = [
+            slice(start, start + _HESSIAN_CHUNK_ROWS)
+            for start in range(0, self.X.shape[0], _HESSIAN_CHUNK_ROWS)
+        ]
+        if K == 1:
+            H = self._penalty_hessian.clone()
+            for rows in chunks:
+                X_chunk = self._design_chunk(rows)
+                H.addmm_(X_chunk.T, X_chunk * h[rows, 0])
+            return H
+        H = torch.zeros((K, q, K, q), dtype=self.dtype, device=self.device)
+        pairs = [(k, m) for k in range(K) for m in range(k, K)]
+        for rows in chunks:
+            X_chunk, h_chunk = self._design_chunk(rows), h[rows]
+            for k, m in pairs:
+                H[k, :, m, :].addmm_(X_chunk.T, X_chunk * h_chunk[:, k, m].unsqueeze(1))
+        for k, m in pairs:
+            if m != k:
+                H[m, :, k, :] = H[k, :, m, :].T
         for k in range(K):
-            for m in range(k, K):
-                block = X.T @ (X * h[:, k, m].unsqueeze(1))
-                H[k, :, m, :] = block
-                if m != k:
-                    H[m, :, k, :] = block.T
-        if self.l2:
-            diag = torch.full((q,), self.l2, dtype=self.dtype, device=self.device)
-            if self.fit_intercept:
-                diag[-1] = 0.0
-            H += torch.diag(diag).view(1, q, 1, q) * torch.eye(
-                K, dtype=self.dtype, device=self.device
-            ).view(K, 1, K, 1)
+            H[k, :, k, :] += self._penalty_hessian
         return H.reshape(K * q, K * q)
+
+    def _design_chunk(self, rows):
+        """Rows of ``[X, 1]`` (just X without intercept); cached for small X."""
+        if self._augmented is not None:
+            return self._augmented
+        X_chunk = self.X[rows]
+        if self.fit_intercept:
+            ones = torch.ones((X_chunk.shape[0], 1), dtype=self.dtype, device=self.device)
+            X_chunk = torch.cat([X_chunk, ones], dim=1)
+        return X_chunk
 
     # -- the softmax's redundant directions --------------------------------
     def null_mask(self):

@@ -64,14 +64,27 @@ def to_tensor(array, device, dtype=None):
     return tensor.to(device)
 
 
+#: Matrices with fewer entries are used in the layout they come in.
+_SMALL_DESIGN = 1 << 16
+#: Rows copied at a time when re-laying X in column-major order.
+_COPY_CHUNK_ROWS = 2048
+
+
 def design_tensor(X, device):
     """The design matrix as a tensor laid out for fast products.
 
-    On the CPU, torch's matrix-vector products run several times faster on a
-    column-major (Fortran-ordered) matrix than on a row-major one (see
-    ``benchmarks/RESULTS.md``), so a C-ordered X is copied once into Fortran
-    order; the caller's X is untouched.
+    On the CPU, torch's matrix-vector products run two to three times faster
+    on a column-major (Fortran-ordered) matrix than on a row-major one (see
+    ``benchmarks/RESULTS.md``), and a fit makes many of them, so a row-major
+    X is copied once into column-major order, in blocks of rows (twice as
+    fast as ``np.asfortranarray``). The caller's X is never modified.
     """
-    if device.type == "cpu":
-        X = np.asfortranarray(X)
-    return to_tensor(X, device)
+    X = to_tensor(X, device)
+    if device.type != "cpu" or X.numel() < _SMALL_DESIGN or not X.is_contiguous():
+        return X  # small matrices sit in cache: their layout does not matter
+    n_samples, n_features = X.shape
+    column_major = torch.empty((n_features, n_samples), dtype=X.dtype).T
+    for start in range(0, n_samples, _COPY_CHUNK_ROWS):
+        rows = slice(start, start + _COPY_CHUNK_ROWS)
+        column_major[rows].copy_(X[rows])
+    return column_major
