@@ -18,6 +18,8 @@ import torch
 
 #: Armijo sufficient-decrease constant of the backtracking line search.
 _ARMIJO = 1e-4
+#: Curvature constant of the approximate Wolfe condition.
+_WOLFE_CURVATURE = 0.9
 #: Halvings of the step before the line search gives up.
 _MAX_HALVINGS = 40
 
@@ -84,17 +86,31 @@ class _Progress:
 
 
 def _backtrack(objective, theta, f, g, direction, step):
-    """Armijo backtracking from ``step``; returns (theta, f, g, raw, step) or None."""
+    """Backtracking line search from ``step``.
+
+    A step is accepted when it satisfies the Armijo condition, or, once the
+    change in the objective is below what the dtype can resolve, the
+    approximate Wolfe conditions of Hager and Zhang (2005), which use the
+    directional derivative instead: near the optimum, differences of
+    objective values are rounding noise while gradients still carry
+    information. Returns ``(theta, f, grad, raw, step)``, or None when no step
+    was accepted (or ``direction`` is not a descent direction).
+    """
     slope = float(torch.dot(g, direction))
     if not slope < 0:
         return None
+    resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(f), 1.0)
     for _ in range(_MAX_HALVINGS):
         candidate = theta + direction if step == 1.0 else theta + step * direction
         f_new, g_new, raw = objective.value_gradient(candidate)
         f_new = float(f_new)
-        # A NaN objective fails the comparison and shortens the step too.
+        # A NaN objective fails both tests and shortens the step.
         if f_new <= f + _ARMIJO * step * slope:
             return candidate, f_new, g_new, raw, step
+        if f_new <= f + resolution:
+            slope_new = float(torch.dot(g_new, direction))
+            if _WOLFE_CURVATURE * slope <= slope_new <= (2 * _ARMIJO - 1) * slope:
+                return candidate, f_new, g_new, raw, step
         step *= 0.5
     return None
 

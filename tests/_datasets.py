@@ -1,0 +1,51 @@
+"""Small datasets shared by the tests (all shipped with scikit-learn or generated)."""
+
+from functools import lru_cache
+
+import numpy as np
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_digits,
+    load_iris,
+    load_wine,
+    make_classification,
+)
+from sklearn.preprocessing import StandardScaler
+
+
+def _standardized(loader):
+    X, y = loader(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@lru_cache(maxsize=None)
+def classification_dataset(name):
+    """(X, y) by name; X is standardized. "synthetic*" sets overlap, so the MLE exists."""
+    if name == "breast_cancer":
+        return _standardized(load_breast_cancer)
+    if name == "iris":
+        return _standardized(load_iris)
+    if name == "wine":
+        return _standardized(load_wine)
+    if name == "digits":
+        return _standardized(load_digits)
+    if name == "synthetic_binary":
+        X, y = make_classification(
+            n_samples=400, n_features=6, n_informative=4, n_redundant=0,
+            flip_y=0.1, class_sep=0.7, weights=[0.7, 0.3], random_state=0,
+        )
+        return X, y
+    if name == "synthetic_multiclass":
+        X, y = make_classification(
+            n_samples=600, n_features=5, n_informative=4, n_redundant=0,
+            n_classes=3, n_clusters_per_class=1, flip_y=0.1, class_sep=0.8,
+            random_state=1,
+        )
+        return X, y
+    raise KeyError(name)
+
+
+def sample_weight_for(y, seed=0):
+    """Positive, uneven sample weights (some integer, some fractional)."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.2, 3.0, size=len(y)).round(1)
