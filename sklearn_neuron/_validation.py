@@ -13,6 +13,10 @@ def check_sample_weight(sample_weight, X, dtype):
     Returns a float array of shape (n_samples,); ``None`` gives ones. The
     caller's array is never modified.
     """
+    zero_sum = ValueError(
+        "sample_weight sums to zero: every sample has weight 0, so there is "
+        "nothing to fit. Give at least one sample a positive weight."
+    )
     try:
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=dtype, ensure_non_negative=True, copy=True
@@ -23,12 +27,11 @@ def check_sample_weight(sample_weight, X, dtype):
                 "sample_weight has negative values; weights must be >= 0. "
                 "Drop those samples or give them weight 0."
             ) from exc
+        if "non-zero" in str(exc):
+            raise zero_sum from exc
         raise
     if not sample_weight.sum() > 0:
-        raise ValueError(
-            "sample_weight sums to zero: every sample has weight 0, so there is "
-            "nothing to fit. Give at least one sample a positive weight."
-        )
+        raise zero_sum
     return sample_weight
 
 

@@ -1,0 +1,150 @@
+"""Numerics on their own: the objective's derivatives, the optimizers, the losses."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sklearn_neuron._losses import BinaryLogLoss, MultinomialLogLoss, encode_classes
+from sklearn_neuron._objective import LinearObjective
+from sklearn_neuron._optimizers import _quasi_newton_direction, lbfgs, newton
+
+
+def make_objective(n_samples, n_features, n_classes, l2, fit_intercept, seed=0, dtype=torch.float64):
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(n_samples, n_features, generator=generator, dtype=dtype)
+    y = torch.randint(0, n_classes, (n_samples,), generator=generator)
+    y[:n_classes] = torch.arange(n_classes)
+    weight = torch.rand(n_samples, generator=generator, dtype=dtype) + 0.1
+    loss = BinaryLogLoss() if n_classes == 2 else MultinomialLogLoss(n_classes)
+    target = encode_classes(y.numpy(), n_classes, dtype, X.device)
+    return LinearObjective(X, target, weight, loss, l2, fit_intercept)
+
+
+OBJECTIVES = [
+    pytest.param(2, 0.0, True, id="binary"),
+    pytest.param(2, 0.3, False, id="binary-l2-no-intercept"),
+    pytest.param(4, 0.0, False, id="multinomial"),
+    pytest.param(4, 0.2, True, id="multinomial-l2"),
+]
+
+
+@pytest.mark.parametrize("n_classes, l2, fit_intercept", OBJECTIVES)
+def test_gradient_and_hessian_match_autograd(n_classes, l2, fit_intercept):
+    objective = make_objective(50, 3, n_classes, l2, fit_intercept)
+    theta = torch.randn(objective.n_params, dtype=torch.float64) * 0.5
+    f, grad, raw = objective.value_gradient(theta)
+    auto_grad = torch.autograd.functional.jacobian(objective.value, theta)
+    auto_hessian = torch.autograd.functional.hessian(objective.value, theta)
+    torch.testing.assert_close(f, objective.value(theta), rtol=1e-14, atol=0)
+    torch.testing.assert_close(grad, auto_grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(objective.hessian(theta, raw), auto_hessian, rtol=1e-10, atol=1e-12)
+
+
+def test_hessian_is_accumulated_correctly_over_chunks():
+    # 5,000 rows: more than one chunk, so the chunked path is used.
+    objective = make_objective(5_000, 4, 3, 0.1, True)
+    assert objective._augmented is None
+    theta = torch.randn(objective.n_params, dtype=torch.float64)
+    _, _, raw = objective.value_gradient(theta)
+    auto_hessian = torch.autograd.functional.hessian(objective.value, theta)
+    torch.testing.assert_close(objective.hessian(theta, raw), auto_hessian, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_classes, l2, fit_intercept", OBJECTIVES)
+def test_newton_and_lbfgs_reach_a_stationary_point(n_classes, l2, fit_intercept):
+    objective = make_objective(200, 3, n_classes, l2, fit_intercept, seed=3)
+    results = [
+        optimizer(objective, objective.initial_theta(), tol=1e-10, max_iter=500)
+        for optimizer in (newton, lbfgs)
+    ]
+    for result in results:
+        assert result.converged
+        _, grad, _ = objective.value_gradient(result.theta)
+        assert float(grad.abs().max()) <= 1e-10
+    probas = [objective.loss.activation(objective.raw(r.theta)) for r in results]
+    torch.testing.assert_close(probas[0], probas[1], rtol=0, atol=1e-8)
+
+
+def test_center_keeps_probabilities_and_sums_to_zero():
+    objective = make_objective(30, 2, 3, 0.0, True)
+    theta = torch.randn(objective.n_params, dtype=torch.float64)
+    centered = objective.center(theta)
+    torch.testing.assert_close(
+        torch.softmax(objective.raw(theta), 1), torch.softmax(objective.raw(centered), 1)
+    )
+    torch.testing.assert_close(
+        centered.view(3, -1).sum(0), torch.zeros(3, dtype=torch.float64), rtol=0, atol=1e-12
+    )
+
+
+def _two_loop_reference(g, s_hist, y_hist):
+    q = g.clone()
+    alphas = []
+    for s, y in zip(reversed(s_hist), reversed(y_hist)):
+        alpha = torch.dot(s, q) / torch.dot(s, y)
+        alphas.append(alpha)
+        q -= alpha * y
+    q *= torch.dot(s_hist[-1], y_hist[-1]) / torch.dot(y_hist[-1], y_hist[-1])
+    for s, y, alpha in zip(s_hist, y_hist, reversed(alphas)):
+        beta = torch.dot(y, q) / torch.dot(s, y)
+        q += (alpha - beta) * s
+    return -q
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 10), st.integers(2, 30), st.integers(0, 2**31 - 1))
+def test_compact_lbfgs_direction_equals_two_loop_recursion(m, d, seed):
+    generator = torch.Generator().manual_seed(seed)
+    A = torch.randn(d, d, generator=generator, dtype=torch.float64)
+    hessian = A @ A.T + d * torch.eye(d, dtype=torch.float64)  # positive definite
+    s_hist = [torch.randn(d, generator=generator, dtype=torch.float64) for _ in range(m)]
+    y_hist = [hessian @ s for s in s_hist]  # curvature pairs of a quadratic
+    g = torch.randn(d, generator=generator, dtype=torch.float64)
+    torch.testing.assert_close(
+        _quasi_newton_direction(g, s_hist, y_hist),
+        _two_loop_reference(g, s_hist, y_hist),
+        rtol=1e-8,
+        atol=1e-10,
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n_samples=st.integers(20, 120),
+    n_features=st.integers(1, 5),
+    n_classes=st.integers(2, 4),
+    log_l2=st.floats(-4, 0),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_optimizers_agree_on_random_penalized_problems(n_samples, n_features, n_classes, log_l2, seed):
+    # The penalized problem is strictly convex: one optimum, whichever optimizer.
+    objective = make_objective(n_samples, n_features, n_classes, 10.0**log_l2, True, seed=seed)
+    a = newton(objective, objective.initial_theta(), tol=1e-10, max_iter=200)
+    b = lbfgs(objective, objective.initial_theta(), tol=1e-10, max_iter=5000)
+    assert a.converged and b.converged
+    torch.testing.assert_close(objective.center(a.theta), objective.center(b.theta), rtol=0, atol=1e-6)
+    assert abs(a.objective_curve[-1] - b.objective_curve[-1]) <= 1e-12
+
+
+def test_losses_match_their_definitions():
+    raw = torch.tensor([[-3.0], [0.0], [20.0]], dtype=torch.float64)
+    target = torch.tensor([[1.0], [0.0], [1.0]], dtype=torch.float64)
+    value, grad = BinaryLogLoss().value_gradient(raw, target)
+    p = torch.sigmoid(raw)
+    expected = -(target * torch.log(p) + (1 - target) * torch.log1p(-p)).squeeze(1)
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(grad, p - target)
+    raw = torch.randn(6, 3, dtype=torch.float64)
+    target = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 2, 1, 0]), 3).double()
+    value, grad = MultinomialLogLoss(3).value_gradient(raw, target)
+    torch.testing.assert_close(value, torch.nn.functional.cross_entropy(raw, target.argmax(1), reduction="none"))
+    torch.testing.assert_close(grad, torch.softmax(raw, 1) - target)
+
+
+def test_float32_objective_stays_float32():
+    objective = make_objective(40, 3, 3, 0.1, True, dtype=torch.float32)
+    result = lbfgs(objective, objective.initial_theta(), tol=1e-4, max_iter=200)
+    assert result.theta.dtype == torch.float32 and result.converged
+    assert np.isfinite(result.objective_curve).all()
