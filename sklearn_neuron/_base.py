@@ -103,6 +103,12 @@ class BaseNeuron(BaseEstimator):
         self.optimizer_ = optimizer
         return self
 
+    def _fitted_theta(self, objective):
+        """The fitted coefficients and intercepts as ``objective``'s flat ``theta``."""
+        check_is_fitted(self)
+        intercept = self.intercept_ if objective.fit_intercept else None
+        return objective.pack(self.coef_, intercept)
+
     # -- prediction ------------------------------------------------------------
     def _raw_output(self, X):
         """Validated X through ``module_``: raw output, numpy (n_samples, n_outputs)."""

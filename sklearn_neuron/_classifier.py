@@ -208,20 +208,39 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
         self : NeuronClassifier
             The fitted estimator.
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        return self._fit_objective(self._build_objective(X, y, sample_weight, reset=True))
+
+    def _build_objective(self, X, y, sample_weight, *, reset):
+        """Validate the data and build the objective this estimator minimises.
+
+        With ``reset=True`` (fit) the classes and features are learnt; with
+        ``reset=False`` the data are checked against the fitted ones, which
+        is how inference rebuilds the fitted objective on the training data.
+        """
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=reset)
         check_classification_targets(y)
-        classes, y_index = np.unique(y, return_inverse=True)
-        if classes.size < 2:
-            raise ValueError(
-                "NeuronClassifier needs samples of at least 2 classes in y, but "
-                f"the data contain only one class: {classes[0]!r}. Check how y was "
-                "built or subsampled."
-            )
+        if reset:
+            classes, y_index = np.unique(y, return_inverse=True)
+            if classes.size < 2:
+                raise ValueError(
+                    "NeuronClassifier needs samples of at least 2 classes in y, but "
+                    f"the data contain only one class: {classes[0]!r}. Check how y "
+                    "was built or subsampled."
+                )
+            self.classes_ = classes
+        else:
+            unknown = np.setdiff1d(y, self.classes_)
+            if unknown.size:
+                raise ValueError(
+                    f"y has labels {unknown.tolist()} that the model was not fitted "
+                    f"on; its classes are {self.classes_.tolist()}."
+                )
+            y_index = np.searchsorted(self.classes_, y)
+        classes = self.classes_
         sample_weight = check_sample_weight(sample_weight, X, X.dtype)
         if self.class_weight is not None:
             class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
             sample_weight = sample_weight * class_weight[y_index]
-        self.classes_ = classes
 
         device = self._device()
         X_t = design_tensor(X, device)
@@ -229,8 +248,7 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
         target = encode_classes(y_index, classes.size, X_t.dtype, device)
         weight = torch.as_tensor(sample_weight, dtype=X_t.dtype, device=device)
         l2 = 0.0 if np.isinf(self.C) else 1.0 / (self.C * float(sample_weight.sum()))
-        objective = LinearObjective(X_t, target, weight, loss, l2, self.fit_intercept)
-        return self._fit_objective(objective)
+        return LinearObjective(X_t, target, weight, loss, l2, self.fit_intercept)
 
     def decision_function(self, X):
         """Raw output of the neuron (logits) for each sample.
