@@ -7,6 +7,7 @@ stopped early and stores the fitted module and coefficients.
 """
 
 import warnings
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -36,6 +37,22 @@ class BaseNeuron(BaseEstimator):
     }
 
     # -- fitting -------------------------------------------------------------
+    @contextmanager
+    def _discard_state_on_error(self):
+        """Leave no half-fitted state behind when a fit fails.
+
+        Validation sets ``n_features_in_`` and ``classes_`` before the
+        optimizer runs; if anything then fails, every fitted attribute is
+        removed, so that the estimator reads as unfitted rather than as a
+        fit that never happened.
+        """
+        try:
+            yield
+        except BaseException:
+            for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("__")]:
+                delattr(self, name)
+            raise
+
     def _resolve_optimizer(self, objective):
         """The optimizer to run for this objective, checked against its loss."""
         loss = objective.loss

@@ -11,7 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseNeuron
-from ._losses import CLASSIFICATION_LOSSES, encode_classes
+from ._losses import CLASSIFICATION_LOSSES, encode_classes, get_classification_loss
 from ._objective import LinearObjective
 from ._validation import check_sample_weight, design_tensor
 
@@ -37,10 +37,34 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
 
     Parameters
     ----------
-    loss : {"log_loss"}, default="log_loss"
-        Pointwise loss on the neuron's output. ``"log_loss"`` is the
-        Bernoulli (binary) or categorical (multiclass) negative
-        log-likelihood: logistic regression.
+    loss : {"log_loss", "squared_error", "hinge", "squared_hinge", \
+            "modified_huber"} or callable, default="log_loss"
+        Pointwise loss on the neuron's output. Only ``"log_loss"`` makes
+        the neuron logistic regression; the others train the same network
+        to a different model:
+
+        - ``"log_loss"``: Bernoulli (binary) or categorical (multiclass)
+          negative log-likelihood. Convex; logistic regression.
+        - ``"squared_error"``: squared error between the sigmoid/softmax
+          probabilities and the one-hot target (the Brier score of each
+          sample). Not convex in the weights: the classic "sigmoid network
+          trained on MSE".
+        - ``"hinge"``, ``"squared_hinge"``, ``"modified_huber"``: margin
+          losses on the raw output, as in SGDClassifier. For two classes the
+          margin is ``(2y - 1) * z``; for K classes it is the Crammer-Singer
+          margin ``z_y - max_{j != y} z_j``. ``"hinge"`` is not
+          differentiable (no Newton); the other two have a generalized
+          Hessian.
+        - a callable ``loss(logits, target) -> per-sample losses`` taking
+          torch tensors: ``logits`` of shape (n_samples, 1) with a float 0/1
+          ``target`` of the same shape for two classes, or (n_samples, K)
+          with class indices ``target`` of shape (n_samples,) for K classes —
+          what ``BCEWithLogitsLoss(reduction="none")`` and
+          ``CrossEntropyLoss(reduction="none")`` take. Trained through
+          autograd; not with ``optimizer="newton"``.
+
+        ``predict_proba`` is the sigmoid/softmax output for every loss, but
+        only ``"log_loss"`` makes it a calibrated probability.
 
     optimizer : {"auto", "lbfgs", "newton"}, default="auto"
         How the objective is minimised, always on the full batch. All reach
@@ -158,7 +182,7 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
 
     _parameter_constraints: dict = {
         **BaseNeuron._parameter_constraints,
-        "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
+        "loss": [StrOptions(set(CLASSIFICATION_LOSSES)), callable],
         "C": [Interval(Real, 0, None, closed="right")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
@@ -208,7 +232,9 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
         self : NeuronClassifier
             The fitted estimator.
         """
-        return self._fit_objective(self._build_objective(X, y, sample_weight, reset=True))
+        with self._discard_state_on_error():
+            objective = self._build_objective(X, y, sample_weight, reset=True)
+            return self._fit_objective(objective)
 
     def _build_objective(self, X, y, sample_weight, *, reset):
         """Validate the data and build the objective this estimator minimises.
@@ -244,7 +270,7 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
 
         device = self._device()
         X_t = design_tensor(X, device)
-        loss = CLASSIFICATION_LOSSES[self.loss](classes.size)
+        loss = get_classification_loss(self.loss, classes.size)
         target = encode_classes(y_index, classes.size, X_t.dtype, device)
         weight = torch.as_tensor(sample_weight, dtype=X_t.dtype, device=device)
         l2 = 0.0 if np.isinf(self.C) else 1.0 / (self.C * float(sample_weight.sum()))

@@ -153,6 +153,11 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton"):
         direction = _cholesky_step(H, g)
         accepted = _backtrack(objective, theta, f, g, direction, 1.0)
         if accepted is None:
+            # Not a descent direction (a non-convex loss) or a kink of a
+            # margin loss: fall back to a steepest-descent step.
+            first_step = min(1.0, 1.0 / max(float(g.abs().sum()), 1e-12))
+            accepted = _backtrack(objective, theta, f, g, -g, first_step)
+        if accepted is None:
             return _finish(
                 theta, it, grad_max <= tol, progress, grad_max, _precision_reason(theta)
             )

@@ -254,3 +254,38 @@ def test_defaults_agree_with_logistic_regression_defaults():
     logreg = LogisticRegression(C=0.3).fit(X, y)
     np.testing.assert_allclose(neuron.coef_, logreg.coef_, atol=1e-2)
     np.testing.assert_allclose(neuron.predict_proba(X), logreg.predict_proba(X), atol=1e-3)
+
+
+# -- other losses ------------------------------------------------------------------
+def test_callable_torch_losses_are_logistic_regression_too(binary, multiclass):
+    for (X, y), torch_loss in (
+        (binary, torch.nn.BCEWithLogitsLoss(reduction="none")),
+        (multiclass, torch.nn.CrossEntropyLoss(reduction="none")),
+    ):
+        custom = NeuronClassifier(loss=torch_loss, tol=1e-9, max_iter=2000).fit(X, y)
+        builtin = NeuronClassifier(tol=1e-9, max_iter=2000).fit(X, y)
+        assert custom.optimizer_ == "lbfgs"
+        np.testing.assert_allclose(custom.coef_, builtin.coef_, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "bad_loss, message",
+    [
+        (torch.nn.BCEWithLogitsLoss(), "returned \\(\\) for 569 samples.*reduction='none'"),
+        (lambda logits, target: logits.sum(dim=1) * float("nan"), "NaN or infinite"),
+    ],
+)
+def test_bad_callable_loss_is_explained_and_leaves_nothing_fitted(binary, bad_loss, message):
+    X, y = binary
+    model = NeuronClassifier(loss=bad_loss)
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, y)
+    assert not hasattr(model, "classes_") and not hasattr(model, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+
+
+def test_newton_refuses_a_loss_without_hessian(binary):
+    X, y = binary
+    with pytest.raises(ValueError, match="optimizer='newton' needs a twice-differentiable loss"):
+        NeuronClassifier(loss="hinge", optimizer="newton").fit(X, y)
