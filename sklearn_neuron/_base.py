@@ -1,9 +1,12 @@
-"""What every neuron estimator shares: parameters, the fit loop, fitted state.
+"""What every neuron estimator shares: parameters, the fit loops, fitted state.
 
 An estimator subclass validates its data, builds a
 :class:`~sklearn_neuron._objective.LinearObjective` and hands it to
-:meth:`BaseNeuron._fit_objective`, which runs the optimizer, warns when it
-stopped early and stores the fitted module and coefficients.
+:meth:`BaseNeuron._fit_objective` (or :meth:`BaseNeuron._partial_fit_objective`),
+which picks the optimizer, runs it, warns when it stopped early and stores
+the fitted module and coefficients. Everything numerical lives elsewhere:
+``_objective.py`` (value, gradient, Hessian), ``_optimizers.py`` (Newton,
+L-BFGS, OWL-QN) and ``_stochastic.py`` (minibatch torch.optim training).
 """
 
 import warnings
@@ -11,22 +14,34 @@ from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._module import NeuronModule
 from ._optimizers import OPTIMIZERS, SECOND_ORDER, effective_tol, resolve_optimizer
-from ._validation import resolve_device, to_tensor
+from ._stochastic import STOCHASTIC_OPTIMIZERS, minibatch
+from ._validation import design_tensor, resolve_device
 
 
 class BaseNeuron(BaseEstimator):
     """Base class of the neuron estimators (not for direct use)."""
 
     _parameter_constraints: dict = {
-        "optimizer": [StrOptions({"auto", *OPTIMIZERS})],
+        "optimizer": [StrOptions({"auto", *OPTIMIZERS, *STOCHASTIC_OPTIMIZERS}), type],
+        "optimizer_kwargs": [dict, None],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "shuffle": ["boolean"],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -36,7 +51,62 @@ class BaseNeuron(BaseEstimator):
         "device": [str, torch.device],
     }
 
-    # -- fitting -------------------------------------------------------------
+    # -- optimizer choice --------------------------------------------------------
+    def _is_stochastic(self):
+        """Whether ``optimizer`` trains by minibatches (torch.optim)."""
+        return isinstance(self.optimizer, type) or self.optimizer in STOCHASTIC_OPTIMIZERS
+
+    def _optimizer_class(self):
+        if isinstance(self.optimizer, type):
+            if not issubclass(self.optimizer, torch.optim.Optimizer):
+                raise ValueError(
+                    f"optimizer={self.optimizer!r} is a class but not a "
+                    "torch.optim.Optimizer subclass; pass one (e.g. torch.optim.SGD) "
+                    f"or a name among {sorted({'auto', *OPTIMIZERS, *STOCHASTIC_OPTIMIZERS})}."
+                )
+            return self.optimizer
+        return STOCHASTIC_OPTIMIZERS[self.optimizer]
+
+    def _resolve_optimizer(self, objective):
+        """Name of the full-batch optimizer to run, checked against the objective."""
+        loss = objective.loss
+        if self.optimizer == "auto" and (objective.l1 or not loss.twice_differentiable):
+            return "lbfgs"
+        name = resolve_optimizer(self.optimizer, objective.X.shape[0], objective.n_params)
+        if name in SECOND_ORDER and not loss.twice_differentiable:
+            raise ValueError(
+                f"optimizer={name!r} needs a twice-differentiable loss, "
+                f"and loss={loss.name!r} is not; use optimizer='lbfgs'."
+            )
+        if name in SECOND_ORDER and objective.l1:
+            raise ValueError(
+                f"optimizer={name!r} does not handle the L1 term of l1_ratio > 0; "
+                "use optimizer='lbfgs' (OWL-QN) or a stochastic optimizer (proximal steps)."
+            )
+        return name
+
+    def _optimizer_label(self):
+        return self.optimizer.__name__ if isinstance(self.optimizer, type) else self.optimizer
+
+    # -- data ----------------------------------------------------------------------
+    def _design(self, X, device):
+        """X as the tensor the objective uses, plus its scipy CSR form when sparse."""
+        layout_for_rows = self._is_stochastic()
+        tensor = design_tensor(X, device, column_major=not layout_for_rows)
+        sparse_rows = X.tocsr() if scipy.sparse.issparse(X) else None
+        return tensor, sparse_rows
+
+    def _penalty_strengths(self, C_times_weight_sum):
+        """(l2, l1) of the objective for an inverse strength ``C * sum(s_i)``."""
+        if np.isinf(C_times_weight_sum):
+            return 0.0, 0.0
+        return (1.0 - self.l1_ratio) / C_times_weight_sum, self.l1_ratio / C_times_weight_sum
+
+    def _generator(self):
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        return torch.Generator().manual_seed(int(seed))
+
+    # -- fitting -------------------------------------------------------------------
     @contextmanager
     def _discard_state_on_error(self):
         """Leave no half-fitted state behind when a fit fails.
@@ -53,19 +123,6 @@ class BaseNeuron(BaseEstimator):
                 delattr(self, name)
             raise
 
-    def _resolve_optimizer(self, objective):
-        """The optimizer to run for this objective, checked against its loss."""
-        loss = objective.loss
-        if self.optimizer == "auto" and not loss.twice_differentiable:
-            return "lbfgs"
-        name = resolve_optimizer(self.optimizer, objective.X.shape[0], objective.n_params)
-        if name in SECOND_ORDER and not loss.twice_differentiable:
-            raise ValueError(
-                f"optimizer={name!r} needs a twice-differentiable loss, "
-                f"and loss={loss.name!r} is not; use optimizer='lbfgs'."
-            )
-        return name
-
     def _initial_theta(self, objective):
         """The previous solution when ``warm_start`` allows it, else a cold start."""
         if self.warm_start and hasattr(self, "coef_"):
@@ -77,31 +134,103 @@ class BaseNeuron(BaseEstimator):
 
     def _fit_objective(self, objective):
         """Minimise ``objective`` and store the fitted state on ``self``."""
-        optimizer = self._resolve_optimizer(objective)
-        result = OPTIMIZERS[optimizer](
-            objective,
-            self._initial_theta(objective),
-            tol=self.tol,
-            max_iter=self.max_iter,
-            verbose=self.verbose,
-            name=f"{type(self).__name__}/{optimizer}",
-        )
-        theta = objective.center(result.theta)
-        if not np.isfinite(result.objective_curve[-1]):
-            raise ValueError(
-                f"The objective of {type(self).__name__} is not finite "
-                f"({result.objective_curve[-1]}) after fitting; the data may "
-                "overflow the dtype. Scale the features, e.g. with StandardScaler."
+        name = f"{type(self).__name__}/{self._optimizer_label()}"
+        theta = self._initial_theta(objective)
+        if self._is_stochastic():
+            result = self._run_minibatch(objective, theta, self.max_iter, name)
+            optimizer = self._optimizer_label()
+        else:
+            optimizer = self._resolve_optimizer(objective)
+            result = OPTIMIZERS[optimizer](
+                objective, theta, tol=self.tol, max_iter=self.max_iter,
+                verbose=self.verbose, name=f"{type(self).__name__}/{optimizer}",
             )
         if not result.converged:
-            warnings.warn(
+            warnings.warn(self._convergence_message(optimizer, result, theta.dtype),
+                          ConvergenceWarning)
+        self._store(objective, result, optimizer)
+        self.n_iter_ = int(result.n_iter)
+        return self
+
+    def _partial_fit_objective(self, objective, first_call):
+        """One epoch of minibatch training, continuing the previous state."""
+        theta = objective.initial_theta() if first_call else self._fitted_theta(objective)
+        state = None if first_call else self.optimizer_state_
+        name = f"{type(self).__name__}/{self._optimizer_label()}"
+        result = self._run_minibatch(objective, theta, 1, name, state, early_stopping=False)
+        n_iter = 0 if first_call else self.n_iter_
+        t = 0 if first_call else self.t_
+        self._store(objective, result, self._optimizer_label())
+        self.n_iter_ = n_iter + 1
+        self.t_ = t + result.n_samples_seen
+        return self
+
+    def _run_minibatch(self, objective, theta, max_iter, name, state=None, early_stopping=None):
+        early_stopping = self.early_stopping if early_stopping is None else early_stopping
+        generator = self._generator()
+        validation_score = None
+        if early_stopping:
+            objective, validation = self._split_validation(objective, generator)
+            validation_score = lambda theta: self._validation_score(validation, theta)  # noqa: E731
+        n_samples = objective.X.shape[0]
+        batch_size = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
+        return minibatch(
+            objective, theta,
+            optimizer_class=self._optimizer_class(),
+            optimizer_kwargs=self.optimizer_kwargs or {},
+            learning_rate=self.learning_rate,
+            batch_size=batch_size,
+            shuffle=self.shuffle,
+            max_iter=max_iter,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            generator=generator,
+            validation_score=validation_score,
+            optimizer_state=state,
+            verbose=self.verbose,
+            name=name,
+        )
+
+    def _split_validation(self, objective, generator):
+        """Hold out ``validation_fraction`` of the rows (stratified where it applies)."""
+        index = np.arange(objective.X.shape[0])
+        seed = int(torch.randint(np.iinfo(np.int32).max, (1,), generator=generator))
+        train, validation = train_test_split(
+            index, test_size=self.validation_fraction, random_state=seed,
+            stratify=self._stratify_labels(objective),
+        )
+        return objective.subset(torch.from_numpy(train)), objective.subset(torch.from_numpy(validation))
+
+    def _stratify_labels(self, objective):
+        return None
+
+    def _convergence_message(self, optimizer, result, dtype):
+        if self._is_stochastic():
+            return (
                 f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "
-                f"{result.n_iter} iterations without reaching the tolerance: "
-                f"max|gradient| = {result.grad_max:.3g} > tol = "
-                f"{effective_tol(self.tol, theta.dtype):.3g}; reason: "
-                f"{result.stop_reason}. Increase max_iter (now {self.max_iter}), "
-                "scale the features (e.g. with StandardScaler), or loosen tol.",
-                ConvergenceWarning,
+                f"max_iter={self.max_iter} epochs while the objective still improved "
+                f"by more than tol={self.tol:g} within n_iter_no_change="
+                f"{self.n_iter_no_change} epochs. Increase max_iter, adjust "
+                "learning_rate, or loosen tol."
+            )
+        return (
+            f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "
+            f"{result.n_iter} iterations without reaching the tolerance: "
+            f"max|gradient| = {result.grad_max:.3g} > tol = "
+            f"{effective_tol(self.tol, dtype):.3g}; reason: {result.stop_reason}. "
+            f"Increase max_iter (now {self.max_iter}), scale the features (e.g. with "
+            "StandardScaler), or loosen tol."
+        )
+
+    def _store(self, objective, result, optimizer):
+        """Store the fitted state of ``result`` (all fitted attributes are set here)."""
+        theta = objective.center(result.theta)
+        objective_value = objective.full_value(theta)
+        if not np.isfinite(objective_value):
+            raise ValueError(
+                f"The objective of {type(self).__name__} is not finite "
+                f"({objective_value}) after fitting; the data may overflow the "
+                "dtype. Scale the features, e.g. with StandardScaler."
             )
         coef, intercept = objective.unpack(theta)
         self.module_ = NeuronModule.from_coefficients(
@@ -113,12 +242,15 @@ class BaseNeuron(BaseEstimator):
             if intercept is not None
             else np.zeros(objective.n_outputs, dtype=self.coef_.dtype)
         )
-        self.n_iter_ = int(result.n_iter)
         self.objective_curve_ = np.asarray(result.objective_curve, dtype=float)
-        self.objective_ = float(self.objective_curve_[-1])
+        self.objective_ = objective_value
         self.converged_ = bool(result.converged)
         self.optimizer_ = optimizer
-        return self
+        if self._is_stochastic():
+            self.loss_curve_ = self.objective_curve_
+            self.validation_scores_ = list(result.validation_scores) or None
+            self.optimizer_state_ = result.optimizer_state
+            self.t_ = result.n_samples_seen
 
     def _fitted_theta(self, objective):
         """The fitted coefficients and intercepts as ``objective``'s flat ``theta``."""
@@ -126,15 +258,27 @@ class BaseNeuron(BaseEstimator):
         intercept = self.intercept_ if objective.fit_intercept else None
         return objective.pack(self.coef_, intercept)
 
-    # -- prediction ------------------------------------------------------------
+    # -- prediction ----------------------------------------------------------------
     def _raw_output(self, X):
         """Validated X through ``module_``: raw output, numpy (n_samples, n_outputs)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        parameter = self.module_.linear.weight
+        X = validate_data(
+            self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
+        )
+        weight, bias = self.module_.linear.weight, self.module_.linear.bias
+        X_t = design_tensor(X, weight.device, column_major=False)
         with torch.no_grad():
-            raw = self.module_(to_tensor(X, parameter.device, parameter.dtype))
+            if X_t.layout == torch.sparse_csr:
+                raw = X_t.to(weight.dtype) @ weight.T
+                raw = raw if bias is None else raw + bias
+            else:
+                raw = self.module_(X_t.to(weight.dtype))
         return raw.cpu().numpy()
 
     def _device(self):
         return resolve_device(self.device)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

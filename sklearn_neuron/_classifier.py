@@ -7,13 +7,14 @@ import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseNeuron
 from ._losses import CLASSIFICATION_LOSSES, encode_classes, get_classification_loss
 from ._objective import LinearObjective
-from ._validation import check_sample_weight, design_tensor
+from ._validation import check_sample_weight
 
 try:  # scikit-learn >= 1.6 names the decorator this way
     from sklearn.base import _fit_context
@@ -66,9 +67,11 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
         ``predict_proba`` is the sigmoid/softmax output for every loss, but
         only ``"log_loss"`` makes it a calibrated probability.
 
-    optimizer : {"auto", "lbfgs", "newton"}, default="auto"
-        How the objective is minimised, always on the full batch. All reach
-        the same optimum; they differ in speed:
+    optimizer : {"auto", "lbfgs", "newton", "sgd", "adam", "adamw", "rmsprop", \
+            "adagrad"} or torch.optim.Optimizer subclass, default="auto"
+        How the objective is minimised. For a convex loss all reach the same
+        optimum (the stochastic ones to within their noise); they differ in
+        speed. Full batch:
 
         - ``"newton"``: Newton's method with the exact Hessian solved by
           Cholesky, the classical way to fit logistic regression (IRLS).
@@ -81,7 +84,46 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
           multiply-adds (``n_samples * n_params**2``, with ``n_params`` the
           number of coefficients and intercepts), ``"lbfgs"`` otherwise:
           the faster of the two on each row of ``benchmarks/RESULTS.md``.
-          ``optimizer_`` tells which ran.
+          ``optimizer_`` tells which ran. With ``l1_ratio > 0`` or a loss
+          without Hessian, ``"lbfgs"``.
+
+        Minibatch (``max_iter`` counts epochs): ``"sgd"``, ``"adam"``,
+        ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` (the torch.optim classes of
+        those names) or any ``torch.optim.Optimizer`` subclass, with
+        ``learning_rate`` as ``lr`` and ``optimizer_kwargs`` for the rest.
+
+    optimizer_kwargs : dict, default=None
+        Keyword arguments of a minibatch optimizer besides ``lr``, e.g.
+        ``{"momentum": 0.9}`` for "sgd". Searchable by GridSearchCV as a list
+        of dicts.
+
+    learning_rate : float, default=0.01
+        Step size (``lr``) of the minibatch optimizers; also the step of the
+        proximal L1 update.
+
+    batch_size : int or "auto", default="auto"
+        Rows per minibatch; "auto" is ``min(200, n_samples)``.
+
+    shuffle : bool, default=True
+        Whether minibatch training shuffles the rows each epoch.
+
+    n_iter_no_change : int, default=10
+        Minibatch training stops when the epoch's objective (or, with early
+        stopping, the validation accuracy) has not improved by ``tol`` for
+        this many epochs.
+
+    early_stopping : bool, default=False
+        Minibatch training holds out ``validation_fraction`` of the data
+        (stratified), stops on its accuracy and keeps the best parameters.
+
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping.
+
+    l1_ratio : float, default=0.0
+        Elastic-net mixing, as in LogisticRegression: the penalty is
+        ``(1 - l1_ratio) / 2 * ||W||^2 + l1_ratio * ||W||_1``. ``l1_ratio > 0``
+        gives exact zeros: OWL-QN for "lbfgs", a proximal step for the
+        minibatch optimizers ("newton" refuses it).
 
     C : float, default=1.0
         Inverse regularization strength, as in LogisticRegression: smaller
@@ -95,7 +137,8 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
         ``"balanced"`` uses ``n_samples / (n_classes * np.bincount(y))``.
 
     tol : float, default=1e-4
-        Stop when the largest absolute entry of the gradient of the
+        Full-batch optimizers stop when the largest absolute entry of the
+        gradient (the pseudo-gradient with an L1 term) of the
         objective divided by ``C * sum(s_i)`` (a weighted mean loss plus
         ``||W||^2 / (2 C sum(s_i))``) is at most ``tol``. This is the scale on
         which LogisticRegression's ``lbfgs`` and ``newton-cholesky`` solvers
@@ -104,7 +147,8 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
         (1.2e-5 in float32), the accuracy of a gradient in that dtype.
 
     max_iter : int, default=100
-        Maximum number of optimizer iterations. When it ends the fit before
+        Maximum number of optimizer iterations (epochs for the minibatch
+        optimizers). When it ends the fit before
         ``tol`` is met, a :class:`~sklearn.exceptions.ConvergenceWarning`
         says so.
 
@@ -112,9 +156,11 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
         Start from the previous fit's coefficients when their shape fits.
 
     random_state : int, RandomState instance or None, default=None
-        Seed of the stochastic parts of fitting. The full-batch optimizers
-        ("lbfgs", "newton") are deterministic and start from zero, so it has
-        no effect on them.
+        Seed of the shuffling and of the early-stopping split of minibatch
+        training; CPU fits with a fixed seed are reproducible bit for bit.
+        The full-batch optimizers are deterministic and start from zero
+        coefficients (intercepts of the best constant model), so it has no
+        effect on them.
 
     verbose : int, default=0
         When positive, print the objective and gradient at every iteration.
@@ -145,12 +191,23 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
     objective_ : float
         Final objective, ``sum_i s_i loss_i / S + ||W||^2 / (2 C S)`` with
         ``S = sum_i s_i`` (LogisticRegression's objective divided by ``C S``).
-    objective_curve_ : ndarray of shape (n_iter_ + 1,)
-        Objective at the start and after each iteration.
+    objective_curve_ : ndarray
+        Full batch: the objective at the start and after each iteration.
+        Minibatch: the mean objective of each epoch (as ``loss_curve_``).
     converged_ : bool
         Whether the fit met ``tol``.
     optimizer_ : str
         The optimizer that ran (``"auto"`` resolved).
+    loss_curve_ : ndarray of shape (n_iter_,)
+        Minibatch optimizers only: mean objective of each epoch.
+    validation_scores_ : list of float or None
+        Minibatch optimizers only: validation accuracy of each epoch with
+        ``early_stopping``, else None.
+    optimizer_state_ : dict
+        Minibatch optimizers only: the torch optimizer's state, which
+        ``partial_fit`` continues from.
+    t_ : int
+        Minibatch optimizers only: number of samples seen in training.
 
     See Also
     --------
@@ -193,6 +250,14 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
         *,
         optimizer="auto",
         C=1.0,
+        l1_ratio=0.0,
+        optimizer_kwargs=None,
+        learning_rate=0.01,
+        batch_size="auto",
+        shuffle=True,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
         fit_intercept=True,
         class_weight=None,
         tol=1e-4,
@@ -205,6 +270,14 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
         self.loss = loss
         self.optimizer = optimizer
         self.C = C
+        self.l1_ratio = l1_ratio
+        self.optimizer_kwargs = optimizer_kwargs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.fit_intercept = fit_intercept
         self.class_weight = class_weight
         self.tol = tol
@@ -220,8 +293,9 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Sparse X (CSR/CSC) is used as torch sparse
+            tensors, never densified.
         y : array-like of shape (n_samples,)
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -236,17 +310,69 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
             objective = self._build_objective(X, y, sample_weight, reset=True)
             return self._fit_objective(objective)
 
-    def _build_objective(self, X, y, sample_weight, *, reset):
+    @available_if(BaseNeuron._is_stochastic)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch of minibatch training on (X, y), continuing the previous ones.
+
+        Only for the minibatch optimizers. The optimizer's state (momentum,
+        Adam's moments) carries over between calls.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            All the classes; required on the first call, optional (and
+            checked) afterwards.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : NeuronClassifier
+        """
+        first_call = not hasattr(self, "classes_")
+        if first_call:
+            self._validate_params()
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit: the "
+                    "list of all classes, since one batch may not contain them all."
+                )
+            with self._discard_state_on_error():
+                objective = self._build_objective(X, y, sample_weight, reset=True, classes=classes)
+                return self._partial_fit_objective(objective, first_call=True)
+        if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(
+                f"classes={np.unique(classes).tolist()} differs from the classes of the "
+                f"first partial_fit call, {self.classes_.tolist()}; a neuron's outputs "
+                "are fixed at the first call. Refit from scratch to change them."
+            )
+        objective = self._build_objective(X, y, sample_weight, reset=False)
+        return self._partial_fit_objective(objective, first_call=False)
+
+    def _build_objective(self, X, y, sample_weight, *, reset, classes=None):
         """Validate the data and build the objective this estimator minimises.
 
         With ``reset=True`` (fit) the classes and features are learnt; with
         ``reset=False`` the data are checked against the fitted ones, which
         is how inference rebuilds the fitted objective on the training data.
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=reset)
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
+            reset=reset,
+        )
         check_classification_targets(y)
         if reset:
-            classes, y_index = np.unique(y, return_inverse=True)
+            if classes is None:
+                classes = np.unique(y)
+            else:
+                classes = np.unique(classes)
+                unknown = np.setdiff1d(y, classes)
+                if unknown.size:
+                    raise ValueError(
+                        f"y has labels {unknown.tolist()} missing from classes="
+                        f"{classes.tolist()}."
+                    )
             if classes.size < 2:
                 raise ValueError(
                     "NeuronClassifier needs samples of at least 2 classes in y, but "
@@ -261,20 +387,39 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
                     f"y has labels {unknown.tolist()} that the model was not fitted "
                     f"on; its classes are {self.classes_.tolist()}."
                 )
-            y_index = np.searchsorted(self.classes_, y)
         classes = self.classes_
+        y_index = np.searchsorted(classes, y)
         sample_weight = check_sample_weight(sample_weight, X, X.dtype)
         if self.class_weight is not None:
-            class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
+            present = np.isin(classes, y)
+            class_weight = np.ones(classes.size)
+            class_weight[present] = compute_class_weight(
+                self.class_weight, classes=classes[present], y=y
+            )
             sample_weight = sample_weight * class_weight[y_index]
 
         device = self._device()
-        X_t = design_tensor(X, device)
+        X_t, sparse_rows = self._design(X, device)
         loss = get_classification_loss(self.loss, classes.size)
         target = encode_classes(y_index, classes.size, X_t.dtype, device)
         weight = torch.as_tensor(sample_weight, dtype=X_t.dtype, device=device)
-        l2 = 0.0 if np.isinf(self.C) else 1.0 / (self.C * float(sample_weight.sum()))
-        return LinearObjective(X_t, target, weight, loss, l2, self.fit_intercept)
+        l2, l1 = self._penalty_strengths(self.C * float(sample_weight.sum()))
+        return LinearObjective(
+            X_t, target, weight, loss, l2, self.fit_intercept, l1=l1, sparse_rows=sparse_rows
+        )
+
+    def _stratify_labels(self, objective):
+        target = objective.target
+        return (target[:, 0] if target.shape[1] == 1 else target.argmax(dim=1)).cpu().numpy()
+
+    def _validation_score(self, objective, theta):
+        """Weighted accuracy of ``theta`` on a held-out objective's data."""
+        raw = objective.raw(theta)
+        if raw.shape[1] == 1:
+            correct = (raw[:, 0] > 0).to(raw.dtype) == objective.target[:, 0]
+        else:
+            correct = raw.argmax(dim=1) == objective.target.argmax(dim=1)
+        return float(torch.dot(objective.weight, correct.to(raw.dtype)))
 
     def decision_function(self, X):
         """Raw output of the neuron (logits) for each sample.

@@ -18,6 +18,8 @@ has the coefficients of each output unit in a row, its intercept last.
 
 import torch
 
+from ._validation import sparse_tensor
+
 #: Rows per chunk when accumulating the Hessian (keeps the scaled rows in cache).
 _HESSIAN_CHUNK_ROWS = 2048
 
@@ -36,13 +38,25 @@ class LinearObjective:
     l2 : float
         Strength of the L2 penalty on the coefficients (not the intercept).
     fit_intercept : bool
+    l1 : float, default=0
+        Strength of the L1 penalty ``l1 * ||W||_1`` (not the intercept). It is
+        not part of :meth:`value_gradient` (it is not differentiable); the
+        optimizers handle it (:meth:`l1_weights`, :meth:`full_value`).
+    sparse_rows : scipy.sparse.csr_matrix, optional
+        When X is a torch sparse CSR tensor, the same matrix in scipy, used
+        to slice minibatches (torch's CSR tensors cannot select rows).
     """
 
-    def __init__(self, X, target, sample_weight, loss, l2, fit_intercept):
+    def __init__(
+        self, X, target, sample_weight, loss, l2, fit_intercept, *, l1=0.0, sparse_rows=None
+    ):
         self.X = X
+        self.is_sparse = X.layout == torch.sparse_csr
+        self._sparse_rows = sparse_rows
         self.target = target
         self.loss = loss
         self.l2 = float(l2)
+        self.l1 = float(l1)
         self.fit_intercept = bool(fit_intercept)
         self.n_features = X.shape[1]
         self.n_outputs = loss.n_outputs
@@ -64,7 +78,7 @@ class LinearObjective:
         # Small data keep [X, 1] whole: every product then is one torch call,
         # which is what decides the speed when per-call overhead dominates.
         self._augmented = None
-        if X.shape[0] <= _HESSIAN_CHUNK_ROWS:
+        if X.shape[0] <= _HESSIAN_CHUNK_ROWS and not self.is_sparse:
             self._augmented = self._design_chunk(slice(0, X.shape[0]))
 
     # -- parameter layout -------------------------------------------------
@@ -97,26 +111,51 @@ class LinearObjective:
             coef = torch.cat([coef, intercept.reshape(self.n_outputs, 1)], dim=1)
         return coef.reshape(-1).clone()
 
-    def raw(self, theta):
+    def raw(self, theta, X=None):
         """Raw output ``X @ W.T + b`` of shape (n_samples, n_outputs)."""
-        if self._augmented is not None:
-            return self._augmented @ theta.view(self.n_outputs, -1).T
+        if X is None:
+            if self._augmented is not None:
+                return self._augmented @ theta.view(self.n_outputs, -1).T
+            X = self.X
         coef, intercept = self.unpack(theta)
-        if intercept is None:
-            return self.X @ coef.T
-        return torch.addmm(intercept, self.X, coef.T)
+        raw = X @ coef.T
+        return raw if intercept is None else raw + intercept
 
-    def _linear_gradient(self, weighted_grad_raw):
+    def _linear_gradient(self, weighted_grad_raw, X=None):
         """Gradient of the data term from ``weight * dloss/draw``, shape (K, q)."""
-        if self._augmented is not None:
-            return weighted_grad_raw.T @ self._augmented
+        if X is None:
+            if self._augmented is not None:
+                return weighted_grad_raw.T @ self._augmented
+            X = self.X
         grad = torch.empty(
             (self.n_outputs, self.n_params_per_output), dtype=self.dtype, device=self.device
         )
-        torch.matmul(weighted_grad_raw.T, self.X, out=grad[:, : self.n_features])
+        grad[:, : self.n_features] = weighted_grad_raw.T @ X
         if self.fit_intercept:
             torch.sum(weighted_grad_raw, dim=0, out=grad[:, -1])
         return grad
+
+    def subset(self, index):
+        """The same objective on rows ``index`` (a LongTensor) only."""
+        sparse_rows = None
+        if self.is_sparse:
+            sparse_rows = self._sparse_rows[index.cpu().numpy()]
+        return LinearObjective(
+            self.rows(index),
+            self.target.index_select(0, index),
+            self.weight.index_select(0, index),
+            self.loss,
+            self.l2,
+            self.fit_intercept,
+            l1=self.l1,
+            sparse_rows=sparse_rows,
+        )
+
+    def rows(self, index):
+        """Design matrix rows ``index`` (a LongTensor) as a tensor (minibatches)."""
+        if not self.is_sparse:
+            return self.X.index_select(0, index)
+        return sparse_tensor(self._sparse_rows[index.cpu().numpy()], self.device)
 
     # -- value and derivatives ---------------------------------------------
     def penalty(self, theta):
@@ -132,17 +171,47 @@ class LinearObjective:
             value = value + self.penalty(theta)
         return value
 
-    def value_gradient(self, theta):
-        """Return ``(f, grad, raw)`` at ``theta``; ``raw`` serves the Hessian."""
-        raw = self.raw(theta)
-        pointwise, grad_raw = self.loss.value_gradient(raw, self.target)
-        f = torch.dot(self.weight, pointwise)
-        grad = self._linear_gradient(grad_raw * self._weight_column).view(-1)
+    def value_gradient(self, theta, index=None):
+        """Return ``(f, grad, raw)`` at ``theta``; ``raw`` serves the Hessian.
+
+        With ``index`` (a LongTensor of rows), the same on that minibatch:
+        its weights renormalised to sum to one, so that the minibatch
+        objective is an unbiased estimate of the full one.
+        """
+        if index is None:
+            X, target, weight_column = None, self.target, self._weight_column
+        else:
+            X, target = self.rows(index), self.target.index_select(0, index)
+            weight = self.weight.index_select(0, index)
+            weight_column = (weight / weight.sum()).unsqueeze(1)
+        raw = self.raw(theta, X)
+        pointwise, grad_raw = self.loss.value_gradient(raw, target)
+        f = torch.dot(weight_column.view(-1), pointwise)
+        grad = self._linear_gradient(grad_raw * weight_column, X).view(-1)
         if self.l2:
             penalty_grad = theta * self._l2_flat
             f = f + 0.5 * torch.dot(theta, penalty_grad)
             grad += penalty_grad
         return f, grad, raw
+
+    # -- the L1 term -------------------------------------------------------------
+    def l1_weights(self):
+        """Per-parameter L1 strength (0 on intercepts), or None without L1."""
+        if not self.l1:
+            return None
+        columns = torch.full(
+            (self.n_params_per_output,), self.l1, dtype=self.dtype, device=self.device
+        )
+        if self.fit_intercept:
+            columns[-1] = 0.0
+        return columns.repeat(self.n_outputs)
+
+    def full_value(self, theta):
+        """Objective including the L1 term (a float)."""
+        value = float(self.value(theta))
+        if self.l1:
+            value += float(torch.dot(self.l1_weights(), theta.abs()))
+        return value
 
     def hessian(self, theta, raw):
         """Hessian of the objective, shape (n_params, n_params).
@@ -185,7 +254,11 @@ class LinearObjective:
         """Rows of ``[X, 1]`` (just X without intercept); cached for small X."""
         if self._augmented is not None:
             return self._augmented
-        X_chunk = self.X[rows]
+        if self.is_sparse:
+            X_chunk = self.rows(torch.arange(rows.start, min(rows.stop, self.X.shape[0])))
+            X_chunk = X_chunk.to_dense()
+        else:
+            X_chunk = self.X[rows]
         if self.fit_intercept:
             ones = torch.ones((X_chunk.shape[0], 1), dtype=self.dtype, device=self.device)
             X_chunk = torch.cat([X_chunk, ones], dim=1)
@@ -197,13 +270,13 @@ class LinearObjective:
 
         Adding the same number to one column of every class's parameters
         leaves a softmax's probabilities unchanged. The intercept column is
-        always such a direction; without penalty every column is. Returns
+        always such a direction; without any penalty every column is. Returns
         None when the model has no such direction (one output unit).
         """
         if self.n_outputs < 2:
             return None
         mask = torch.zeros(self.n_params_per_output, dtype=self.dtype, device=self.device)
-        if self.l2 == 0:
+        if self.l2 == 0 and self.l1 == 0:
             mask[:] = 1.0
         elif self.fit_intercept:
             mask[-1] = 1.0

@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.utils.validation import _check_sample_weight
 
@@ -73,21 +74,45 @@ _SMALL_DESIGN = 1 << 16
 _COPY_CHUNK_ROWS = 2048
 
 
-def design_tensor(X, device):
+def sparse_tensor(X, device, dtype=None):
+    """A scipy CSR matrix as a torch sparse CSR tensor (sharing memory on the CPU)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        warnings.filterwarnings("ignore", message="Sparse invariant checks")
+        tensor = torch.sparse_csr_tensor(
+            torch.from_numpy(np.asarray(X.indptr, dtype=np.int64)),
+            torch.from_numpy(np.asarray(X.indices, dtype=np.int64)),
+            to_tensor(X.data, torch.device("cpu"), dtype),
+            size=X.shape,
+        )
+    return tensor.to(device)
+
+
+def design_tensor(X, device, *, column_major=True):
     """The design matrix as a tensor laid out for fast products.
 
     On the CPU, torch's matrix-vector products run two to three times faster
     on a column-major (Fortran-ordered) matrix than on a row-major one (see
-    ``benchmarks/RESULTS.md``), and a fit makes many of them, so a row-major
-    X is copied once into column-major order, in blocks of rows (twice as
-    fast as ``np.asfortranarray``). The caller's X is never modified.
+    ``benchmarks/RESULTS.md``), and a full-batch fit makes many of them, so a
+    row-major X is copied once into column-major order, in blocks of rows
+    (twice as fast as ``np.asfortranarray``). Minibatch training selects
+    rows, so it keeps the row-major layout (``column_major=False``). A scipy
+    sparse X becomes a torch sparse CSR tensor, never a dense one. The
+    caller's X is never modified.
     """
+    if scipy.sparse.issparse(X):
+        return sparse_tensor(X.tocsr(), device)
     X = to_tensor(X, device)
-    if device.type != "cpu" or X.numel() < _SMALL_DESIGN or not X.is_contiguous():
-        return X  # small matrices sit in cache: their layout does not matter
+    if (
+        not column_major
+        or device.type != "cpu"
+        or X.numel() < _SMALL_DESIGN  # small matrices sit in cache: layout does not matter
+        or not X.is_contiguous()
+    ):
+        return X
     n_samples, n_features = X.shape
-    column_major = torch.empty((n_features, n_samples), dtype=X.dtype).T
+    relaid = torch.empty((n_features, n_samples), dtype=X.dtype).T
     for start in range(0, n_samples, _COPY_CHUNK_ROWS):
         rows = slice(start, start + _COPY_CHUNK_ROWS)
-        column_major[rows].copy_(X[rows])
-    return column_major
+        relaid[rows].copy_(X[rows])
+    return relaid

@@ -5,11 +5,15 @@ from sklearn.utils.estimator_checks import check_param_validation, parametrize_w
 
 from sklearn_neuron import NeuronClassifier
 
-ESTIMATORS = [
-    NeuronClassifier(),
-    NeuronClassifier(optimizer="lbfgs"),
-    NeuronClassifier(optimizer="newton"),
-]
+from sklearn_neuron._losses import CLASSIFICATION_LOSSES
+from sklearn_neuron._stochastic import STOCHASTIC_OPTIMIZERS
+
+# Each loss with the default optimizer, each optimizer with the log loss.
+ESTIMATORS = (
+    [NeuronClassifier(loss=loss) for loss in CLASSIFICATION_LOSSES]
+    + [NeuronClassifier(optimizer=name) for name in ("lbfgs", "newton", *STOCHASTIC_OPTIMIZERS)]
+    + [NeuronClassifier(l1_ratio=0.5)]
+)
 
 
 @parametrize_with_checks(ESTIMATORS)
