@@ -174,10 +174,16 @@ class BaseNeuron(BaseEstimator):
             validation_score = lambda theta: self._validation_score(validation, theta)  # noqa: E731
         n_samples = objective.X.shape[0]
         batch_size = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
+        optimizer_class = self._optimizer_class()
+        optimizer_kwargs = dict(self.optimizer_kwargs or {})
+        if optimizer_class is torch.optim.AdamW:
+            # C is the penalty; AdamW's own decay (0.01 by default) would
+            # silently change the objective, so it is off unless asked for.
+            optimizer_kwargs.setdefault("weight_decay", 0.0)
         return minibatch(
             objective, theta,
-            optimizer_class=self._optimizer_class(),
-            optimizer_kwargs=self.optimizer_kwargs or {},
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
             learning_rate=self.learning_rate,
             batch_size=batch_size,
             shuffle=self.shuffle,

@@ -52,10 +52,11 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
           trained on MSE".
         - ``"hinge"``, ``"squared_hinge"``, ``"modified_huber"``: margin
           losses on the raw output, as in SGDClassifier. For two classes the
-          margin is ``(2y - 1) * z``; for K classes it is the Crammer-Singer
-          margin ``z_y - max_{j != y} z_j``. ``"hinge"`` is not
-          differentiable (no Newton); the other two have a generalized
-          Hessian.
+          margin is ``(2y - 1) * z``; for K classes the
+          margins are one-vs-rest, ``sum_k phi(s_k z_k)`` with ``s_k = +1``
+          for the true class and ``-1`` for the others (as SGDClassifier),
+          which keeps them differentiable. ``"hinge"`` is not differentiable
+          (no Newton); the other two have a generalized Hessian.
         - a callable ``loss(logits, target) -> per-sample losses`` taking
           torch tensors: ``logits`` of shape (n_samples, 1) with a float 0/1
           ``target`` of the same shape for two classes, or (n_samples, K)
@@ -91,6 +92,8 @@ class NeuronClassifier(ClassifierMixin, BaseNeuron):
         ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` (the torch.optim classes of
         those names) or any ``torch.optim.Optimizer`` subclass, with
         ``learning_rate`` as ``lr`` and ``optimizer_kwargs`` for the rest.
+        The penalty is ``C``'s alone: AdamW's decoupled weight decay is set
+        to 0 unless ``optimizer_kwargs`` gives one.
 
     optimizer_kwargs : dict, default=None
         Keyword arguments of a minibatch optimizer besides ``lr``, e.g.

@@ -16,9 +16,12 @@ derivatives come from autograd.
 
 Margin losses (hinge, squared_hinge, modified_huber) act on the margin
 ``m = s * z`` of the single unit for two classes (``s = +1/-1``), and for K
-classes on the Crammer-Singer margin ``m = z_y - max_{j != y} z_j``: the gap
-between the true class's output and the strongest rival. Their value is
-``phi(m)`` with ``phi`` the binary loss, so two classes and K classes agree.
+classes one-vs-rest, as SGDClassifier does: unit k has margin
+``m_k = s_k z_k`` with ``s_k = +1`` for the true class and ``-1`` otherwise,
+and the loss is ``sum_k phi(m_k)``. Unlike the Crammer-Singer margin
+``z_y - max_{j != y} z_j``, whose max has kinks wherever two rivals tie,
+this keeps squared_hinge and modified_huber differentiable for K classes,
+so that Newton and L-BFGS converge on them.
 """
 
 import torch
@@ -36,6 +39,9 @@ class NeuronLoss:
     twice_differentiable = True
     #: Whether the loss is a negative log-likelihood (needed for inference).
     is_log_likelihood = False
+    #: Whether adding one number to every output unit leaves the loss
+    #: unchanged (a softmax): then the fit is centred over the classes.
+    shift_invariant = False
 
     def __init__(self, n_outputs, activation):
         self.n_outputs = n_outputs
@@ -101,6 +107,7 @@ class MultinomialLogLoss(NeuronLoss):
 
     name = "log_loss"
     is_log_likelihood = True
+    shift_invariant = True
 
     def __init__(self, n_classes):
         super().__init__(n_outputs=n_classes, activation=Softmax())
@@ -136,6 +143,7 @@ class SquaredErrorProbaLoss(NeuronLoss):
     def __init__(self, n_classes):
         binary = n_classes <= 2
         super().__init__(1 if binary else n_classes, Sigmoid() if binary else Softmax())
+        self.shift_invariant = not binary
 
     def value(self, raw, target):
         scale = 2.0 if self.n_outputs == 1 else 1.0
@@ -175,7 +183,7 @@ class SquaredErrorProbaLoss(NeuronLoss):
 
 
 class MarginLoss(NeuronLoss):
-    """A loss ``phi(m)`` of the classification margin (see the module docstring).
+    """A loss ``sum_k phi(m_k)`` of the classification margins (see the module docstring).
 
     Subclasses give ``phi``, its derivative and, where it exists, its second
     derivative (almost everywhere). ``predict_proba`` still applies the
@@ -195,27 +203,16 @@ class MarginLoss(NeuronLoss):
     def d2phi(self, m):
         raise NotImplementedError(f"loss {self.name!r} has no second derivative")
 
-    def _margin(self, raw, target):
-        """Margin (n,) and its gradient with respect to raw (n, K)."""
-        if self.n_outputs == 1:
-            sign = 2.0 * target - 1.0
-            return (sign * raw).squeeze(1), sign
-        rival_raw = raw.masked_fill(target.bool(), float("-inf"))
-        rival = rival_raw.argmax(dim=1)
-        margin = (raw * target).sum(dim=1) - rival_raw.gather(1, rival.unsqueeze(1)).squeeze(1)
-        dmargin = target - F.one_hot(rival, self.n_outputs).to(raw.dtype)
-        return margin, dmargin
-
     def value(self, raw, target):
-        return self.phi(self._margin(raw, target)[0])
+        return self.phi((2.0 * target - 1.0) * raw).sum(dim=1)
 
     def value_gradient(self, raw, target):
-        margin, dmargin = self._margin(raw, target)
-        return self.phi(margin), self.dphi(margin).unsqueeze(1) * dmargin
+        sign = 2.0 * target - 1.0
+        margin = sign * raw
+        return self.phi(margin).sum(dim=1), self.dphi(margin) * sign
 
     def hessian(self, raw, target):
-        margin, dmargin = self._margin(raw, target)
-        return self.d2phi(margin).view(-1, 1, 1) * dmargin.unsqueeze(2) * dmargin.unsqueeze(1)
+        return torch.diag_embed(self.d2phi((2.0 * target - 1.0) * raw))
 
 
 class HingeLoss(MarginLoss):

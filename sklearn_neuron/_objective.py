@@ -273,7 +273,7 @@ class LinearObjective:
         always such a direction; without any penalty every column is. Returns
         None when the model has no such direction (one output unit).
         """
-        if self.n_outputs < 2:
+        if self.n_outputs < 2 or not self.loss.shift_invariant:
             return None
         mask = torch.zeros(self.n_params_per_output, dtype=self.dtype, device=self.device)
         if self.l2 == 0 and self.l1 == 0:
