@@ -43,7 +43,7 @@ class PenalizedInferenceWarning(UserWarning):
 
 
 class SeparationWarning(UserWarning):
-    """The data are (quasi-)separated: the maximum-likelihood estimate does not exist."""
+    """The data are (quasi-)separated: the maximum-likelihood estimate is infinite."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class InferenceResults:
     >>> res.bse.round(4)
     array([4.9313, 1.2629, 0.1416, 1.0646])
     >>> round(res.llf, 4), round(res.prsquared, 4)
-    (-12.8896, 0.3740)
+    (-12.8896, 0.374)
     """
 
     def __init__(self, model, objective, theta, *, cov_type="nonrobust"):
@@ -122,8 +122,8 @@ class InferenceResults:
         if not loss.is_log_likelihood:
             if cov_type == "nonrobust":
                 raise ValueError(
-                    f"loss={loss.name!r} is not a negative log-likelihood, so the model "
-                    "has no likelihood and hence no Fisher information: the "
+                    f"loss={loss.name!r} is not a negative log-likelihood, so the "
+                    "model has no likelihood and hence no Fisher information: the "
                     "model-based covariance, likelihood-ratio tests, AIC and BIC do "
                     "not exist. Use cov_type='HC0' or 'HC1' for the sandwich "
                     "(M-estimator) covariance, or fit with loss='log_loss'."
@@ -143,7 +143,9 @@ class InferenceResults:
         self._parametrisation = par
         self.param_names = [
             name if eq is None else f"{eq}: {name}"
-            for name, eq in zip(par.names, par.equations or [None] * len(par.names))
+            for name, eq in zip(
+                par.names, par.equations or [None] * len(par.names), strict=True
+            )
         ]
         self.model_name = model._inference_model_name(objective)
         self.note = par.note
@@ -165,8 +167,14 @@ class InferenceResults:
             # Softmax directions that change no probability: make A invertible
             # along them; J maps them to zero, so the result does not depend on it.
             A = A + projector.to(torch.float64) * A.diagonal().mean()
-        L, info = torch.linalg.cholesky_ex(A)
-        if int(info) != 0:
+        # Equilibrate to unit diagonal: the pivots then measure collinearity
+        # whatever the scale of the features.
+        scale = A.diagonal().clamp_min(torch.finfo(A.dtype).tiny).rsqrt()
+        L, info = torch.linalg.cholesky_ex(A * scale[:, None] * scale[None, :])
+        min_pivot = max(
+            1e3 * torch.finfo(torch.float64).eps, 100 * torch.finfo(objective.dtype).eps
+        )
+        if int(info) != 0 or float(L.diagonal().min()) ** 2 < min_pivot:
             raise ValueError(
                 "The Fisher information (Hessian of the negative log-likelihood) is "
                 "singular at the fitted coefficients, so they have no finite "
@@ -174,9 +182,14 @@ class InferenceResults:
                 "them), more parameters than observations, or perfect separation. "
                 "A penalized fit (finite C) is identifiable."
             )
-        self._cholesky = L
+        self._cholesky, self._equilibration = L, scale
         J = self._parametrisation.matrix.to(torch.float64)
-        return torch.cholesky_solve(J.T.contiguous(), L)
+        return self._solve(J.T)
+
+    def _solve(self, B):
+        """``A^-1 B`` for the information ``A``, by its equilibrated Cholesky factor."""
+        scale = self._equilibration.unsqueeze(1)
+        return torch.cholesky_solve(B * scale, self._cholesky) * scale
 
     def _check_separation(self):
         objective = self.objective
@@ -186,28 +199,42 @@ class InferenceResults:
         n_saturated = int(saturated.sum())
         n_positive = int(positive.sum())
         moving = False
-        if n_saturated == 0 and bool(((pointwise < _NEAR_SATURATED_LOSS) & positive).any()):
+        if n_saturated == 0 and bool(
+            ((pointwise < _NEAR_SATURATED_LOSS) & positive).any()
+        ):
             # A fit stopped on the way to infinity along a separating
             # direction: a Newton step from it still moves logits by O(1),
             # where at a true optimum it is negligible.
             _, grad, _ = objective.value_gradient(self.theta)
             g = grad.to(torch.float64) * self._sum_weight
-            step = torch.cholesky_solve(g.unsqueeze(1), self._cholesky).squeeze(1)
+            step = self._solve(g.unsqueeze(1)).squeeze(1)
             raw_step = objective.raw(step.to(objective.dtype))
             moving = float(raw_step.abs().max()) > _MOVING_LOGIT_STEP
         if n_saturated == 0 and not moving:
             return
-        if n_saturated == n_positive:
+        predicted = (
+            self._raw.argmax(dim=1) if self._raw.shape[1] > 1 else (self._raw[:, 0] > 0)
+        )
+        observed = (
+            objective.target.argmax(dim=1)
+            if self._raw.shape[1] > 1
+            else (objective.target[:, 0] > 0.5)
+        )
+        if bool((predicted == observed)[positive].all()):
             kind = "Perfect separation"
-            what = "every sample's observed class has fitted probability numerically 1"
+            what = "every sample is classified correctly"
         else:
             kind = "Quasi-complete separation"
-            what = (
-                f"{n_saturated} of {n_positive} samples have an observed-class fitted "
-                "probability numerically 1"
-                if n_saturated
-                else "some samples' fitted probabilities approach 1 while the fit "
-                "is still moving along a direction that separates them"
+            what = "part of the samples are separated from the other classes"
+        if n_saturated:
+            what += (
+                f", {n_saturated} of {n_positive} with a fitted probability of their "
+                "class numerically 1"
+            )
+        else:
+            what += (
+                ", some with fitted probabilities approaching 1, and the fit is still "
+                "moving along a direction that separates them"
             )
         warnings.warn(
             f"{kind} detected: {what}. The maximum-likelihood estimate does not "
@@ -228,7 +255,7 @@ class InferenceResults:
 
     @cached_property
     def scale(self):
-        """Dispersion that multiplies the covariance (1 for the Bernoulli/categorical)."""
+        """Dispersion multiplying the covariance (1 for Bernoulli and categorical)."""
         return float(self.model._inference_scale(self.objective, self._raw))
 
     @cached_property
@@ -253,7 +280,9 @@ class InferenceResults:
         weight = objective.weight * self._sum_weight
         M = self._cov_theta_factor.to(objective.dtype)  # (n_params, n_reported)
         K = objective.n_outputs
-        meat = torch.zeros((M.shape[1], M.shape[1]), dtype=torch.float64, device=M.device)
+        meat = torch.zeros(
+            (M.shape[1], M.shape[1]), dtype=torch.float64, device=M.device
+        )
         for start in range(0, objective.X.shape[0], _CHUNK_ROWS):
             rows = slice(start, start + _CHUNK_ROWS)
             X_chunk = objective._design_chunk(rows)
@@ -319,9 +348,12 @@ class InferenceResults:
 
     @cached_property
     def df_model(self):
-        """Parameters beyond the intercepts (the LR test's degrees of freedom)."""
-        n_eq = self._parametrisation.n_equations
-        return self.params.size - (n_eq if self.objective.fit_intercept else 0)
+        """Parameters beyond the null model's intercepts (the LR test's df).
+
+        As in statsmodels, the null model has one intercept per equation also
+        when the fit has none.
+        """
+        return self.params.size - self._parametrisation.n_equations
 
     @cached_property
     def df_resid(self):
@@ -465,7 +497,8 @@ def likelihood_ratio_test(restricted, full):
     for res in (restricted, full):
         if not isinstance(res, InferenceResults):
             raise TypeError(
-                f"likelihood_ratio_test takes InferenceResults, got {type(res).__name__}."
+                "likelihood_ratio_test takes InferenceResults, got "
+                f"{type(res).__name__}."
             )
         res._require_likelihood("A likelihood-ratio test")
     a, b = restricted.objective, full.objective
@@ -519,7 +552,12 @@ class InferenceSummary:
         par = r._parametrisation
         equations = par.equations or [None] * len(par.names)
         self.columns = [
-            "coef", "std err", "z", "P>|z|", f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
+            "coef",
+            "std err",
+            "z",
+            "P>|z|",
+            f"[{alpha / 2:g}",
+            f"{1 - alpha / 2:g}]",
         ]
         self.table = [
             (eq, name, *values)
@@ -527,6 +565,7 @@ class InferenceSummary:
                 equations,
                 par.names,
                 np.column_stack([r.params, r.bse, r.zvalues, r.pvalues, ci]).tolist(),
+                strict=True,
             )
         ]
         likelihood = r.objective.loss.is_log_likelihood
@@ -608,9 +647,13 @@ class InferenceSummary:
             f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
             for k, v in self.header
         )
-        table = self.frame.to_html(float_format="%.4g") if self.frame is not None else ""
+        table = (
+            self.frame.to_html(float_format="%.4g") if self.frame is not None else ""
+        )
         notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
-        return f"<h4>{html.escape(self.title)}</h4><table>{header}</table>{table}{notes}"
+        return (
+            f"<h4>{html.escape(self.title)}</h4><table>{header}</table>{table}{notes}"
+        )
 
 
 class InferenceMixin:
@@ -731,19 +774,30 @@ class InferenceMixin:
         K, q = objective.n_outputs, objective.n_params_per_output
         # Column order of one output's reported terms: intercept (last in
         # theta) first, as statsmodels' add_constant puts it.
-        order = ([q - 1] if objective.fit_intercept else []) + list(range(objective.n_features))
+        order = ([q - 1] if objective.fit_intercept else []) + list(
+            range(objective.n_features)
+        )
         perm = torch.zeros((q, q), dtype=torch.float64)
         perm[torch.arange(q), torch.tensor(order)] = 1.0
         terms = self._inference_term_names(objective)
         if objective.loss.activation.name != "softmax":
             matrix = torch.kron(torch.eye(K, dtype=torch.float64), perm)
-            equations = None if K == 1 else [
-                out for out in self._inference_output_names(objective) for _ in terms
-            ]
+            equations = (
+                None
+                if K == 1
+                else [
+                    out
+                    for out in self._inference_output_names(objective)
+                    for _ in terms
+                ]
+            )
             return Parametrisation(matrix, terms * K, equations, K)
         outputs = self._inference_output_names(objective)
         contrast = torch.cat(
-            [-torch.ones((K - 1, 1), dtype=torch.float64), torch.eye(K - 1, dtype=torch.float64)],
+            [
+                -torch.ones((K - 1, 1), dtype=torch.float64),
+                torch.eye(K - 1, dtype=torch.float64),
+            ],
             dim=1,
         )
         matrix = torch.kron(contrast, perm)
@@ -764,7 +818,9 @@ class InferenceMixin:
     def _inference_loglike(self, objective, raw):
         """Total log-likelihood: frequency-weighted sum of ``-loss``."""
         S = self._inference_nobs(objective)
-        return -S * float(torch.dot(objective.weight, objective.loss.value(raw, objective.target)))
+        return -S * float(
+            torch.dot(objective.weight, objective.loss.value(raw, objective.target))
+        )
 
     def _inference_saturated_loglike(self, objective):
         return 0.0
