@@ -27,15 +27,39 @@ from scipy import stats
 
 from ._optimizers import _null_projector
 
-#: Observed-class probability above ``1 - this`` counts as "numerically 1".
-_SATURATED_LOSS = 1e-8
-#: Probability margin of the weaker separation test (see ``_check_separation``).
+#: Samples whose loss is below this (probability of their class above 0.999)
+#: are the candidates of the separation check.
 _NEAR_SATURATED_LOSS = 1e-3
-#: Newton step on the logits above which a fit is still moving (on a ray).
-_MOVING_LOGIT_STEP = 1.0
+#: A Newton step that raises a candidate's margin by more than this (divides
+#: its loss by exp(this)) shows the fit still moving along a separating ray.
+_MARGIN_STEP = 0.5
 #: Rows per chunk when accumulating the sandwich's meat.
 _CHUNK_ROWS = 2048
 COV_TYPES = ("nonrobust", "HC0", "HC1")
+
+
+def _weighted_gram(objective, c):
+    """``sum_i c_ikm xa_i xa_i^T`` in blocks (k, m), shape (n_params, n_params).
+
+    ``xa_i = [x_i, 1]`` (no 1 without intercept) and ``c`` of shape (n, K, K).
+    The same accumulation as ``LinearObjective.hessian``, over chunks of rows,
+    for weights other than the loss's Hessian (the sandwich's meat).
+    """
+    K, q = objective.n_outputs, objective.n_params_per_output
+    G = torch.zeros((K, q, K, q), dtype=objective.dtype, device=objective.device)
+    for start in range(0, objective.X.shape[0], _CHUNK_ROWS):
+        rows = slice(start, start + _CHUNK_ROWS)
+        X_chunk = objective._design_chunk(rows)
+        c_chunk = c[rows]
+        if X_chunk.shape[0] != c_chunk.shape[0]:  # small data: the whole design
+            X_chunk = X_chunk[rows]
+        for k in range(K):
+            for m in range(k, K):
+                G[k, :, m, :].addmm_(X_chunk.T, X_chunk * c_chunk[:, k, m].unsqueeze(1))
+    for k in range(K):
+        for m in range(k + 1, K):
+            G[m, :, k, :] = G[k, :, m, :].T
+    return G.reshape(K * q, K * q)
 
 
 class PenalizedInferenceWarning(UserWarning):
@@ -192,26 +216,31 @@ class InferenceResults:
         return torch.cholesky_solve(B * scale, self._cholesky) * scale
 
     def _check_separation(self):
+        """Warn when the fit is on its way to infinity along a separating direction.
+
+        Separated samples have fitted probabilities of their class near 1 and
+        a loss ``~ exp(-margin)``: a Newton step from the fit still raises
+        their margin by O(1) (it divides their loss by ~e), however far the
+        optimizer went, where at a true optimum it changes nothing. Strong
+        but overlapping data have probabilities near 1 too, but no such step.
+        """
         objective = self.objective
-        pointwise = objective.loss.value(self._raw, objective.target)
+        loss = objective.loss
+        pointwise = loss.value(self._raw, objective.target)
         positive = objective.weight > 0
-        saturated = (pointwise < _SATURATED_LOSS) & positive
-        n_saturated = int(saturated.sum())
-        n_positive = int(positive.sum())
-        moving = False
-        if n_saturated == 0 and bool(
-            ((pointwise < _NEAR_SATURATED_LOSS) & positive).any()
-        ):
-            # A fit stopped on the way to infinity along a separating
-            # direction: a Newton step from it still moves logits by O(1),
-            # where at a true optimum it is negligible.
-            _, grad, _ = objective.value_gradient(self.theta)
-            g = grad.to(torch.float64) * self._sum_weight
-            step = self._solve(g.unsqueeze(1)).squeeze(1)
-            raw_step = objective.raw(step.to(objective.dtype))
-            moving = float(raw_step.abs().max()) > _MOVING_LOGIT_STEP
-        if n_saturated == 0 and not moving:
+        candidates = (pointwise < _NEAR_SATURATED_LOSS) & positive
+        if not bool(candidates.any()):
             return
+        _, grad, _ = objective.value_gradient(self.theta)
+        g = grad.to(torch.float64) * self._sum_weight
+        step = self._solve(g.unsqueeze(1)).squeeze(1).to(objective.dtype)
+        stepped = loss.value(self._raw - objective.raw(step), objective.target)
+        old, new = pointwise[candidates], stepped[candidates]
+        separated = (old <= 0) | (new < old * math.exp(-_MARGIN_STEP))
+        n_separated = int(separated.sum())
+        if n_separated == 0:
+            return
+        n_positive = int(positive.sum())
         predicted = (
             self._raw.argmax(dim=1) if self._raw.shape[1] > 1 else (self._raw[:, 0] > 0)
         )
@@ -226,16 +255,10 @@ class InferenceResults:
         else:
             kind = "Quasi-complete separation"
             what = "part of the samples are separated from the other classes"
-        if n_saturated:
-            what += (
-                f", {n_saturated} of {n_positive} with a fitted probability of their "
-                "class numerically 1"
-            )
-        else:
-            what += (
-                ", some with fitted probabilities approaching 1, and the fit is still "
-                "moving along a direction that separates them"
-            )
+        what += (
+            f"; {n_separated} of {n_positive} samples have a fitted probability of "
+            "their class near 1 that a further Newton step still raises"
+        )
         warnings.warn(
             f"{kind} detected: {what}. The maximum-likelihood estimate does not "
             "exist (some coefficients diverge), so the reported coefficients, "
@@ -273,27 +296,18 @@ class InferenceResults:
         return cov.cpu().numpy()
 
     def _sandwich(self):
-        """``A^-1 B A^-1`` mapped by J, with B the frequency-weighted score products."""
+        """``A^-1 B A^-1`` mapped by J, with B the frequency-weighted score products.
+
+        The score of sample i is ``r_i (x) [x_i, 1]`` with ``r_i`` the loss's
+        gradient in the raw output, so ``B`` has the Hessian's block form with
+        ``w_i r_ik r_im`` in place of ``w_i h_ikm``: one pass over X.
+        """
         objective = self.objective
-        loss = objective.loss
-        _, grad_raw = loss.value_gradient(self._raw, objective.target)
-        weight = objective.weight * self._sum_weight
-        M = self._cov_theta_factor.to(objective.dtype)  # (n_params, n_reported)
-        K = objective.n_outputs
-        meat = torch.zeros(
-            (M.shape[1], M.shape[1]), dtype=torch.float64, device=M.device
-        )
-        for start in range(0, objective.X.shape[0], _CHUNK_ROWS):
-            rows = slice(start, start + _CHUNK_ROWS)
-            X_chunk = objective._design_chunk(rows)
-            if X_chunk.shape[0] != grad_raw[rows].shape[0]:  # cached whole design
-                X_chunk = X_chunk[rows]
-            scores = (grad_raw[rows].unsqueeze(2) * X_chunk.unsqueeze(1)).reshape(
-                X_chunk.shape[0], K * objective.n_params_per_output
-            )
-            U = scores @ M
-            meat += ((U * weight[rows].unsqueeze(1)).T @ U).to(torch.float64)
-        return meat
+        _, grad_raw = objective.loss.value_gradient(self._raw, objective.target)
+        weighted = grad_raw * (objective.weight * self._sum_weight).unsqueeze(1)
+        meat = _weighted_gram(objective, weighted.unsqueeze(2) * grad_raw.unsqueeze(1))
+        M = self._cov_theta_factor  # A^-1 J^T
+        return M.T @ meat.to(torch.float64) @ M
 
     @cached_property
     def bse(self):
