@@ -27,11 +27,12 @@ from scipy import stats
 
 from ._optimizers import _null_projector
 
-#: Samples whose loss is below this (probability of their class above 0.999)
-#: are the candidates of the separation check.
-_NEAR_SATURATED_LOSS = 1e-3
-#: A Newton step that raises a candidate's margin by more than this (divides
-#: its loss by exp(this)) shows the fit still moving along a separating ray.
+#: Samples whose margin (logit of their class minus the largest other) is
+#: above this (probability of their class above ~0.999) are the candidates of
+#: the separation check.
+_SATURATED_MARGIN = math.log(999.0)
+#: A Newton step that raises a candidate's margin by more than this shows the
+#: fit still moving along a separating ray.
 _MARGIN_STEP = 0.5
 #: Rows per chunk when accumulating the sandwich's meat.
 _CHUNK_ROWS = 2048
@@ -220,24 +221,27 @@ class InferenceResults:
 
         Separated samples have fitted probabilities of their class near 1 and
         a loss ``~ exp(-margin)``: a Newton step from the fit still raises
-        their margin by O(1) (it divides their loss by ~e), however far the
-        optimizer went, where at a true optimum it changes nothing. Strong
-        but overlapping data have probabilities near 1 too, but no such step.
+        their margin by O(1), however far the optimizer went, where at a true
+        optimum it changes nothing. Strong but overlapping data have
+        probabilities near 1 too, but no such step. Margins, not losses: the
+        loss of a sample with a large margin is rounding noise.
         """
         objective = self.objective
-        loss = objective.loss
-        pointwise = loss.value(self._raw, objective.target)
+        margins = self.model._inference_margins(objective, self._raw)
+        if margins is None:
+            return
         positive = objective.weight > 0
-        candidates = (pointwise < _NEAR_SATURATED_LOSS) & positive
+        candidates = (margins > _SATURATED_MARGIN) & positive
         if not bool(candidates.any()):
             return
         _, grad, _ = objective.value_gradient(self.theta)
         g = grad.to(torch.float64) * self._sum_weight
         step = self._solve(g.unsqueeze(1)).squeeze(1).to(objective.dtype)
-        stepped = loss.value(self._raw - objective.raw(step), objective.target)
-        old, new = pointwise[candidates], stepped[candidates]
-        separated = (old <= 0) | (new < old * math.exp(-_MARGIN_STEP))
-        n_separated = int(separated.sum())
+        stepped = self.model._inference_margins(
+            objective, self._raw - objective.raw(step)
+        )
+        rise = (stepped - margins)[candidates]
+        n_separated = int((rise > _MARGIN_STEP).sum())
         if n_separated == 0:
             return
         n_positive = int(positive.sum())
@@ -835,6 +839,21 @@ class InferenceMixin:
         return -S * float(
             torch.dot(objective.weight, objective.loss.value(raw, objective.target))
         )
+
+    def _inference_margins(self, objective, raw):
+        """Per-sample margin of the observed class, or None (no separation check).
+
+        Sigmoid: ``(2 y - 1) z``; softmax: ``z_y - max_{k != y} z_k``.
+        """
+        activation = objective.loss.activation.name
+        target = objective.target
+        if activation == "sigmoid":
+            return (2.0 * target[:, 0] - 1.0) * raw[:, 0]
+        if activation == "softmax":
+            observed = (raw * target).sum(dim=1)
+            others = raw.masked_fill(target > 0.5, -torch.inf).amax(dim=1)
+            return observed - others
+        return None
 
     def _inference_saturated_loglike(self, objective):
         return 0.0
