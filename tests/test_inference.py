@@ -18,7 +18,9 @@ factor and against OLS's HC1 for a least-squares loss.
 """
 
 import doctest
+import runpy
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -452,3 +454,10 @@ def test_doctests():
     result = doctest.testmod(_inference, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
     assert InferenceResults.__doc__
+
+
+def test_example_prints_summary(capsys):
+    path = Path(__file__).parents[1] / "examples" / "inference_summary.py"
+    runpy.run_path(str(path), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "PSI" in out and "Log-likelihood" in out and "LR test of PSI" in out
