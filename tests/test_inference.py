@@ -362,7 +362,9 @@ def test_separation_multinomial_and_no_false_alarm():
     with warnings.catch_warnings():
         warnings.simplefilter("error", SeparationWarning)
         for optimizer in ("newton", "lbfgs"):
-            NeuronClassifier(C=np.inf, optimizer=optimizer).fit(X, y).inference(X, y)
+            NeuronClassifier(C=np.inf, optimizer=optimizer, max_iter=1000).fit(
+                X, y
+            ).inference(X, y)
 
 
 def test_singular_information_refused():
