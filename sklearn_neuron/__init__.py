@@ -7,7 +7,20 @@ hyperparameters and LogisticRegression's meaning of ``C``.
 """
 
 from ._classifier import NeuronClassifier
+from ._inference import (
+    InferenceResults,
+    PenalizedInferenceWarning,
+    SeparationWarning,
+    likelihood_ratio_test,
+)
 from ._module import NeuronModule
 
-__all__ = ["NeuronClassifier", "NeuronModule"]
+__all__ = [
+    "InferenceResults",
+    "NeuronClassifier",
+    "NeuronModule",
+    "PenalizedInferenceWarning",
+    "SeparationWarning",
+    "likelihood_ratio_test",
+]
 __version__ = "0.1.0"

@@ -12,6 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseNeuron
+from ._inference import InferenceMixin
 from ._losses import CLASSIFICATION_LOSSES, encode_classes, get_classification_loss
 from ._objective import LinearObjective
 from ._validation import check_sample_weight
@@ -22,7 +23,7 @@ except ImportError:  # pragma: no cover
     from sklearn.utils._param_validation import _fit_context
 
 
-class NeuronClassifier(ClassifierMixin, BaseNeuron):
+class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
     """One torch neuron as a classifier: logistic regression under log loss.
 
     A network with no hidden layer: one sigmoid unit for two classes, or K

@@ -62,8 +62,10 @@ class LinearObjective:
         self.n_outputs = loss.n_outputs
         self.n_params_per_output = self.n_features + self.fit_intercept
         self.n_params = self.n_outputs * self.n_params_per_output
-        # Normalised weights: f is a weighted *mean* loss.
-        self.weight = sample_weight / sample_weight.sum()
+        # Normalised weights: f is a weighted *mean* loss. Their sum is kept
+        # for inference, where weights count observations.
+        self.weight_sum = float(sample_weight.sum())
+        self.weight = sample_weight / self.weight_sum
         self._weight_column = self.weight.unsqueeze(1)
         self.dtype = X.dtype
         self.device = X.device

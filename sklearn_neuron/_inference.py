@@ -1,0 +1,865 @@
+"""Statistical inference for fitted neuron estimators whose loss is a likelihood.
+
+This module owns what a statistician asks of a fitted model after the fit:
+the covariance of the coefficients (the inverse Fisher information, i.e. the
+inverse Hessian of the total negative log-likelihood at the optimum, or a
+sandwich HC0/HC1 covariance), standard errors, Wald z statistics, p-values and
+confidence intervals, the log-likelihood of the fit and of the intercept-only
+model, deviance, AIC, BIC, McFadden's pseudo-R2, likelihood-ratio tests and a
+``summary()``. :class:`InferenceMixin` gives an estimator the ``inference``
+and ``summary`` methods; the numbers live on :class:`InferenceResults`, as
+derived, cached properties (the model/results split of statsmodels). It is
+written against :class:`~sklearn_neuron._objective.LinearObjective` and the
+loss's flags, not against the classifier: the estimator-specific parts (the
+log-likelihood's constants, the dispersion, the null model, the names of the
+outputs) are small ``_inference_*`` hooks of the mixin. Sample weights are
+frequency weights: a weight of 2 counts as the sample seen twice.
+"""
+
+import math
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+from scipy import stats
+
+from ._optimizers import _null_projector
+
+#: Samples whose margin (logit of their class minus the largest other) is
+#: above this (probability of their class above ~0.999) are the candidates of
+#: the separation check.
+_SATURATED_MARGIN = math.log(999.0)
+#: A Newton step that raises a candidate's margin by more than this shows the
+#: fit still moving along a separating ray.
+_MARGIN_STEP = 0.5
+#: Rows per chunk when accumulating the sandwich's meat.
+_CHUNK_ROWS = 2048
+COV_TYPES = ("nonrobust", "HC0", "HC1")
+
+
+def _weighted_gram(objective, c):
+    """``sum_i c_ikm xa_i xa_i^T`` in blocks (k, m), shape (n_params, n_params).
+
+    ``xa_i = [x_i, 1]`` (no 1 without intercept) and ``c`` of shape (n, K, K).
+    The same accumulation as ``LinearObjective.hessian``, over chunks of rows,
+    for weights other than the loss's Hessian (the sandwich's meat).
+    """
+    K, q = objective.n_outputs, objective.n_params_per_output
+    G = torch.zeros((K, q, K, q), dtype=objective.dtype, device=objective.device)
+    for start in range(0, objective.X.shape[0], _CHUNK_ROWS):
+        rows = slice(start, start + _CHUNK_ROWS)
+        X_chunk = objective._design_chunk(rows)
+        c_chunk = c[rows]
+        if X_chunk.shape[0] != c_chunk.shape[0]:  # small data: the whole design
+            X_chunk = X_chunk[rows]
+        for k in range(K):
+            for m in range(k, K):
+                G[k, :, m, :].addmm_(X_chunk.T, X_chunk * c_chunk[:, k, m].unsqueeze(1))
+    for k in range(K):
+        for m in range(k + 1, K):
+            G[m, :, k, :] = G[k, :, m, :].T
+    return G.reshape(K * q, K * q)
+
+
+class PenalizedInferenceWarning(UserWarning):
+    """Wald statistics were computed for a penalized fit, where they are not valid."""
+
+
+class SeparationWarning(UserWarning):
+    """The data are (quasi-)separated: the maximum-likelihood estimate is infinite."""
+
+
+@dataclass(frozen=True)
+class Parametrisation:
+    """How the reported parameters derive from the objective's flat ``theta``.
+
+    Attributes
+    ----------
+    matrix : torch.Tensor of shape (n_reported, n_params)
+        ``reported = matrix @ theta``; a linear map, so that covariances map
+        as ``matrix @ cov @ matrix.T``.
+    names : list of str
+        Term of each reported parameter ("const", feature names).
+    equations : list of str or None
+        Equation (output) of each reported parameter, or None with one output.
+    n_equations : int
+        Number of equations (outputs reported).
+    note : str or None
+        A line for the summary (e.g. which class is the reference).
+    """
+
+    matrix: torch.Tensor
+    names: list
+    equations: list
+    n_equations: int
+    note: str = None
+
+
+class InferenceResults:
+    """Inference for one fitted model on its training data.
+
+    Built by :meth:`InferenceMixin.inference`; not meant to be constructed
+    directly. Every number is a cached property derived from the fitted
+    coefficients, the Hessian of the objective at them and (for the robust
+    covariances) the per-sample scores. Sample weights are frequency weights.
+
+    Attributes
+    ----------
+    cov_type : str
+        ``"nonrobust"`` (inverse Fisher information), ``"HC0"`` or ``"HC1"``.
+    param_names : list of str
+        Label of each entry of ``params`` (``"equation: term"`` with several
+        equations).
+    model_name : str
+        What was fitted, in words.
+    note : str or None
+        What the summary says about the parametrisation, if anything.
+
+    See Also
+    --------
+    likelihood_ratio_test : Compare two nested fitted models.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import statsmodels.api as sm
+    >>> from sklearn_neuron import NeuronClassifier
+    >>> data = sm.datasets.spector.load_pandas().data
+    >>> X, y = data[["GPA", "TUCE", "PSI"]], data["GRADE"]
+    >>> clf = NeuronClassifier(C=np.inf, optimizer="newton", tol=1e-10).fit(X, y)
+    >>> res = clf.inference(X, y)
+    >>> res.param_names
+    ['const', 'GPA', 'TUCE', 'PSI']
+    >>> res.params.round(4)
+    array([-13.0213,   2.8261,   0.0952,   2.3787])
+    >>> res.bse.round(4)
+    array([4.9313, 1.2629, 0.1416, 1.0646])
+    >>> round(res.llf, 4), round(res.prsquared, 4)
+    (-12.8896, 0.374)
+    """
+
+    def __init__(self, model, objective, theta, *, cov_type="nonrobust"):
+        if cov_type not in COV_TYPES:
+            raise ValueError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}.")
+        loss = objective.loss
+        if not loss.is_log_likelihood:
+            if cov_type == "nonrobust":
+                raise ValueError(
+                    f"loss={loss.name!r} is not a negative log-likelihood, so the "
+                    "model has no likelihood and hence no Fisher information: the "
+                    "model-based covariance, likelihood-ratio tests, AIC and BIC do "
+                    "not exist. Use cov_type='HC0' or 'HC1' for the sandwich "
+                    "(M-estimator) covariance, or fit with loss='log_loss'."
+                )
+            if not loss.twice_differentiable:
+                raise ValueError(
+                    f"loss={loss.name!r} is neither a log-likelihood nor twice "
+                    "differentiable, so no covariance of its coefficients is defined "
+                    "here (the sandwich covariance needs the loss's Hessian)."
+                )
+        self.model = model
+        self.objective = objective
+        self.theta = theta
+        self.cov_type = cov_type
+        self.penalized = objective.l2 > 0
+        par = model._inference_parametrisation(objective)
+        self._parametrisation = par
+        self.param_names = [
+            name if eq is None else f"{eq}: {name}"
+            for name, eq in zip(
+                par.names, par.equations or [None] * len(par.names), strict=True
+            )
+        ]
+        self.model_name = model._inference_model_name(objective)
+        self.note = par.note
+        self._raw = objective.raw(theta)
+        # Every sample is seen weight times: S is the number of observations.
+        self._sum_weight = float(model._inference_nobs(objective))
+        self._cov_theta_factor = self._information_solve()
+        if loss.is_log_likelihood and not self.penalized:
+            self._check_separation()
+
+    # -- the heavy part: one Hessian, one Cholesky --------------------------
+    def _information_solve(self):
+        """``A^-1 J^T`` with ``A`` the information (penalized Hessian) in theta."""
+        objective = self.objective
+        H = objective.hessian(self.theta, self._raw).to(torch.float64)
+        A = H * self._sum_weight
+        projector = _null_projector(objective)
+        if projector is not None:
+            # Softmax directions that change no probability: make A invertible
+            # along them; J maps them to zero, so the result does not depend on it.
+            A = A + projector.to(torch.float64) * A.diagonal().mean()
+        # Equilibrate to unit diagonal: the pivots then measure collinearity
+        # whatever the scale of the features.
+        scale = A.diagonal().clamp_min(torch.finfo(A.dtype).tiny).rsqrt()
+        L, info = torch.linalg.cholesky_ex(A * scale[:, None] * scale[None, :])
+        min_pivot = max(
+            1e3 * torch.finfo(torch.float64).eps, 100 * torch.finfo(objective.dtype).eps
+        )
+        if int(info) != 0 or float(L.diagonal().min()) ** 2 < min_pivot:
+            raise ValueError(
+                "The Fisher information (Hessian of the negative log-likelihood) is "
+                "singular at the fitted coefficients, so they have no finite "
+                "covariance. Common causes: collinear or constant features (drop "
+                "them), more parameters than observations, or perfect separation. "
+                "A penalized fit (finite C) is identifiable."
+            )
+        self._cholesky, self._equilibration = L, scale
+        J = self._parametrisation.matrix.to(torch.float64)
+        return self._solve(J.T)
+
+    def _solve(self, B):
+        """``A^-1 B`` for the information ``A``, by its equilibrated Cholesky factor."""
+        scale = self._equilibration.unsqueeze(1)
+        return torch.cholesky_solve(B * scale, self._cholesky) * scale
+
+    def _check_separation(self):
+        """Warn when the fit is on its way to infinity along a separating direction.
+
+        Separated samples have fitted probabilities of their class near 1 and
+        a loss ``~ exp(-margin)``: a Newton step from the fit still raises
+        their margin by O(1), however far the optimizer went, where at a true
+        optimum it changes nothing. Strong but overlapping data have
+        probabilities near 1 too, but no such step. Margins, not losses: the
+        loss of a sample with a large margin is rounding noise.
+        """
+        objective = self.objective
+        margins = self.model._inference_margins(objective, self._raw)
+        if margins is None:
+            return
+        positive = objective.weight > 0
+        candidates = (margins > _SATURATED_MARGIN) & positive
+        if not bool(candidates.any()):
+            return
+        _, grad, _ = objective.value_gradient(self.theta)
+        g = grad.to(torch.float64) * self._sum_weight
+        step = self._solve(g.unsqueeze(1)).squeeze(1).to(objective.dtype)
+        stepped = self.model._inference_margins(
+            objective, self._raw - objective.raw(step)
+        )
+        rise = (stepped - margins)[candidates]
+        n_separated = int((rise > _MARGIN_STEP).sum())
+        if n_separated == 0:
+            return
+        n_positive = int(positive.sum())
+        predicted = (
+            self._raw.argmax(dim=1) if self._raw.shape[1] > 1 else (self._raw[:, 0] > 0)
+        )
+        observed = (
+            objective.target.argmax(dim=1)
+            if self._raw.shape[1] > 1
+            else (objective.target[:, 0] > 0.5)
+        )
+        if bool((predicted == observed)[positive].all()):
+            kind = "Perfect separation"
+            what = "every sample is classified correctly"
+        else:
+            kind = "Quasi-complete separation"
+            what = "part of the samples are separated from the other classes"
+        what += (
+            f"; {n_separated} of {n_positive} samples have a fitted probability of "
+            "their class near 1 that a further Newton step still raises"
+        )
+        warnings.warn(
+            f"{kind} detected: {what}. The maximum-likelihood estimate does not "
+            "exist (some coefficients diverge), so the reported coefficients, "
+            "standard errors, p-values and intervals are meaningless. Drop or merge "
+            "the separating feature(s), or penalize the fit (finite C) and treat "
+            "the results as descriptive.",
+            SeparationWarning,
+            stacklevel=3,
+        )
+
+    # -- parameters and covariance -------------------------------------------
+    @cached_property
+    def params(self):
+        """Estimated parameters, ndarray of shape (n_params,)."""
+        J = self._parametrisation.matrix.to(torch.float64)
+        return (J @ self.theta.to(torch.float64)).cpu().numpy()
+
+    @cached_property
+    def scale(self):
+        """Dispersion multiplying the covariance (1 for Bernoulli and categorical)."""
+        return float(self.model._inference_scale(self.objective, self._raw))
+
+    @cached_property
+    def cov_params(self):
+        """Covariance matrix of ``params``, ndarray of shape (n_params, n_params)."""
+        J = self._parametrisation.matrix.to(torch.float64)
+        if self.cov_type == "nonrobust":
+            cov = J @ self._cov_theta_factor * self.scale
+        else:
+            cov = self._sandwich()
+            if self.cov_type == "HC1":
+                n, k = self.nobs, self.params.size
+                cov = cov * (n / (n - k))
+        cov = 0.5 * (cov + cov.T)
+        return cov.cpu().numpy()
+
+    def _sandwich(self):
+        """``A^-1 B A^-1`` mapped by J, with B the frequency-weighted score products.
+
+        The score of sample i is ``r_i (x) [x_i, 1]`` with ``r_i`` the loss's
+        gradient in the raw output, so ``B`` has the Hessian's block form with
+        ``w_i r_ik r_im`` in place of ``w_i h_ikm``: one pass over X.
+        """
+        objective = self.objective
+        _, grad_raw = objective.loss.value_gradient(self._raw, objective.target)
+        weighted = grad_raw * (objective.weight * self._sum_weight).unsqueeze(1)
+        meat = _weighted_gram(objective, weighted.unsqueeze(2) * grad_raw.unsqueeze(1))
+        M = self._cov_theta_factor  # A^-1 J^T
+        return M.T @ meat.to(torch.float64) @ M
+
+    @cached_property
+    def bse(self):
+        """Standard errors of ``params``."""
+        return np.sqrt(np.diag(self.cov_params))
+
+    @cached_property
+    def zvalues(self):
+        """Wald z statistics ``params / bse``."""
+        return self.params / self.bse
+
+    @property
+    def tvalues(self):
+        """Alias of ``zvalues`` (statsmodels' name)."""
+        return self.zvalues
+
+    @cached_property
+    def pvalues(self):
+        """Two-sided p-values of the z statistics (normal reference distribution)."""
+        return 2.0 * stats.norm.sf(np.abs(self.zvalues))
+
+    def conf_int(self, alpha=0.05):
+        """Wald confidence intervals.
+
+        Parameters
+        ----------
+        alpha : float, default=0.05
+            One minus the confidence level.
+
+        Returns
+        -------
+        ndarray of shape (n_params, 2)
+            Lower and upper bounds.
+        """
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}.")
+        q = stats.norm.isf(alpha / 2)
+        return np.column_stack([self.params - q * self.bse, self.params + q * self.bse])
+
+    # -- likelihood-based statistics -----------------------------------------
+    def _require_likelihood(self, what):
+        if not self.objective.loss.is_log_likelihood:
+            raise ValueError(
+                f"{what} needs a likelihood, and loss={self.objective.loss.name!r} is "
+                "not a negative log-likelihood."
+            )
+
+    @cached_property
+    def nobs(self):
+        """Number of observations: the sum of the (frequency) weights."""
+        return self._sum_weight
+
+    @cached_property
+    def df_model(self):
+        """Parameters beyond the null model's intercepts (the LR test's df).
+
+        As in statsmodels, the null model has one intercept per equation also
+        when the fit has none.
+        """
+        return self.params.size - self._parametrisation.n_equations
+
+    @cached_property
+    def df_resid(self):
+        """``nobs`` minus the number of parameters."""
+        return self.nobs - self.params.size
+
+    @cached_property
+    def llf(self):
+        """Log-likelihood at the fitted parameters."""
+        self._require_likelihood("The log-likelihood")
+        return float(self.model._inference_loglike(self.objective, self._raw))
+
+    @cached_property
+    def llnull(self):
+        """Log-likelihood of the intercept-only model, fitted on the same data."""
+        self._require_likelihood("The null log-likelihood")
+        objective = self.objective
+        null_raw = self.model._inference_null_raw(objective)
+        raw = null_raw.expand(objective.X.shape[0], objective.n_outputs)
+        return float(self.model._inference_loglike(objective, raw))
+
+    @cached_property
+    def _llsaturated(self):
+        return float(self.model._inference_saturated_loglike(self.objective))
+
+    @cached_property
+    def deviance(self):
+        """``2 * (llf_saturated - llf)``; ``-2 llf`` for individual class labels."""
+        return 2.0 * (self._llsaturated - self.llf)
+
+    @cached_property
+    def null_deviance(self):
+        """Deviance of the intercept-only model."""
+        return 2.0 * (self._llsaturated - self.llnull)
+
+    @cached_property
+    def aic(self):
+        """Akaike's information criterion ``-2 llf + 2 k``."""
+        return -2.0 * self.llf + 2.0 * self.params.size
+
+    @cached_property
+    def bic(self):
+        """Bayesian information criterion ``-2 llf + log(nobs) k``."""
+        return -2.0 * self.llf + math.log(self.nobs) * self.params.size
+
+    @cached_property
+    def prsquared(self):
+        """McFadden's pseudo-R2, ``1 - llf / llnull``."""
+        return 1.0 - self.llf / self.llnull
+
+    @cached_property
+    def llr(self):
+        """Likelihood-ratio statistic against the intercept-only model."""
+        return 2.0 * (self.llf - self.llnull)
+
+    @cached_property
+    def llr_pvalue(self):
+        """p-value of ``llr`` on ``df_model`` degrees of freedom."""
+        return float(stats.chi2.sf(self.llr, self.df_model))
+
+    def lr_test(self):
+        """Likelihood-ratio test against the intercept-only model.
+
+        Returns
+        -------
+        LikelihoodRatioTestResult
+            ``statistic``, ``df`` and ``pvalue``.
+        """
+        return LikelihoodRatioTestResult(self.llr, self.df_model, self.llr_pvalue)
+
+    # -- presentation -----------------------------------------------------------
+    def summary(self, alpha=0.05):
+        """A table and the fit statistics, for reading at a glance.
+
+        Parameters
+        ----------
+        alpha : float, default=0.05
+            One minus the level of the confidence intervals.
+
+        Returns
+        -------
+        InferenceSummary
+            ``str()`` gives the text; ``.frame`` is a pandas DataFrame when
+            pandas is importable; ``.table`` the rows as tuples.
+        """
+        return InferenceSummary(self, alpha)
+
+    def __repr__(self):
+        return (
+            f"<{type(self).__name__}: {self.model_name}, {self.params.size} params, "
+            f"nobs={self.nobs:g}, cov_type={self.cov_type!r}>"
+        )
+
+
+@dataclass(frozen=True)
+class LikelihoodRatioTestResult:
+    """A likelihood-ratio test: ``statistic`` ~ chi2(``df``) under the null."""
+
+    statistic: float
+    df: int
+    pvalue: float
+
+
+def likelihood_ratio_test(restricted, full):
+    """Likelihood-ratio test of a restricted model against a larger nested one.
+
+    Parameters
+    ----------
+    restricted, full : InferenceResults
+        Results of two fits on the same data (same observations and weights,
+        same classes), ``restricted`` with fewer parameters.
+
+    Returns
+    -------
+    LikelihoodRatioTestResult
+        ``statistic = 2 (llf_full - llf_restricted)``, ``df`` the difference in
+        the number of parameters, ``pvalue`` from the chi-squared distribution.
+
+    Notes
+    -----
+    Nesting is checked as far as the results allow: same number of
+    observations, same response, fewer parameters in ``restricted``, and
+    ``restricted``'s terms among ``full``'s. That the restricted model's
+    design is a linear restriction of the full one is the caller's promise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import statsmodels.api as sm
+    >>> from sklearn_neuron import NeuronClassifier, likelihood_ratio_test
+    >>> data = sm.datasets.spector.load_pandas().data
+    >>> y = data["GRADE"]
+    >>> def fit(columns):
+    ...     X = data[columns]
+    ...     clf = NeuronClassifier(C=np.inf, optimizer="newton", tol=1e-10)
+    ...     return clf.fit(X, y).inference(X, y)
+    >>> test = likelihood_ratio_test(fit(["GPA", "TUCE"]), fit(["GPA", "TUCE", "PSI"]))
+    >>> test.df, round(test.statistic, 3), round(test.pvalue, 4)
+    (1, 6.204, 0.0127)
+    """
+    for res in (restricted, full):
+        if not isinstance(res, InferenceResults):
+            raise TypeError(
+                "likelihood_ratio_test takes InferenceResults, got "
+                f"{type(res).__name__}."
+            )
+        res._require_likelihood("A likelihood-ratio test")
+    a, b = restricted.objective, full.objective
+    same_data = (
+        a.X.shape[0] == b.X.shape[0]
+        and math.isclose(restricted.nobs, full.nobs, rel_tol=1e-12)
+        and a.target.shape == b.target.shape
+        and bool(torch.equal(a.target, b.target))
+        and bool(torch.allclose(a.weight, b.weight))
+    )
+    if not same_data:
+        raise ValueError(
+            "The two models were not fitted on the same observations (number of "
+            "samples, response or weights differ), so they are not nested and the "
+            "likelihood-ratio test does not apply."
+        )
+    df = full.params.size - restricted.params.size
+    if df <= 0 or not set(restricted.param_names) <= set(full.param_names):
+        raise ValueError(
+            f"restricted has {restricted.params.size} parameters and full has "
+            f"{full.params.size}; the restricted model must have fewer, with its terms "
+            "among the full model's. Pass the smaller model first."
+        )
+    statistic = 2.0 * (full.llf - restricted.llf)
+    return LikelihoodRatioTestResult(statistic, df, float(stats.chi2.sf(statistic, df)))
+
+
+class InferenceSummary:
+    """The summary of :class:`InferenceResults`: header, coefficient table, notes.
+
+    Attributes
+    ----------
+    header : list of (str, str)
+        Fit statistics as label/value pairs.
+    table : list of tuple
+        One row per parameter: equation (or None), term, coef, std err, z,
+        p-value, lower and upper bound.
+    columns : list of str
+        Column names of the numbers in ``table``.
+    notes : list of str
+        Lines printed under the table.
+    frame : pandas.DataFrame or None
+        The table as a DataFrame (None without pandas).
+    """
+
+    def __init__(self, results, alpha=0.05):
+        r = results
+        ci = r.conf_int(alpha)
+        self.alpha = alpha
+        self.title = f"{r.model_name} Results"
+        par = r._parametrisation
+        equations = par.equations or [None] * len(par.names)
+        self.columns = [
+            "coef",
+            "std err",
+            "z",
+            "P>|z|",
+            f"[{alpha / 2:g}",
+            f"{1 - alpha / 2:g}]",
+        ]
+        self.table = [
+            (eq, name, *values)
+            for eq, name, values in zip(
+                equations,
+                par.names,
+                np.column_stack([r.params, r.bse, r.zvalues, r.pvalues, ci]).tolist(),
+                strict=True,
+            )
+        ]
+        likelihood = r.objective.loss.is_log_likelihood
+        self.header = [
+            ("Dependent variable", r.model._inference_dependent(r.objective)),
+            ("Model", r.model_name),
+            ("No. observations", f"{r.nobs:g}"),
+            ("Df model", f"{r.df_model:g}"),
+            ("Df residuals", f"{r.df_resid:g}"),
+            ("Covariance type", r.cov_type),
+        ]
+        if likelihood:
+            self.header += [
+                ("Log-likelihood", f"{r.llf:.6g}"),
+                ("LL-null", f"{r.llnull:.6g}"),
+                ("Deviance", f"{r.deviance:.6g}"),
+                ("AIC", f"{r.aic:.6g}"),
+                ("BIC", f"{r.bic:.6g}"),
+                ("Pseudo R-squ. (McFadden)", f"{r.prsquared:.4f}"),
+                ("LLR p-value", f"{r.llr_pvalue:.4g}"),
+            ]
+        self.notes = [
+            "Sample weights are frequency weights: No. observations is their sum."
+        ]
+        if r.note:
+            self.notes.append(r.note)
+        if r.penalized:
+            self.notes.append(
+                "Penalized fit: standard errors use the penalized Hessian; the Wald "
+                "statistics and p-values are NOT valid."
+            )
+        self.frame = self._frame()
+
+    def _frame(self):
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover
+            return None
+        data = [row[2:] for row in self.table]
+        if self.table[0][0] is None:
+            index = pd.Index([row[1] for row in self.table], name="term")
+        else:
+            index = pd.MultiIndex.from_tuples(
+                [row[:2] for row in self.table], names=["equation", "term"]
+            )
+        return pd.DataFrame(data, index=index, columns=self.columns)
+
+    def as_text(self):
+        """The summary as plain text."""
+        label_width = max(len(label) for label, _ in self.header)
+        lines = [self.title, "=" * 78]
+        lines += [f"{label:<{label_width}}  {value}" for label, value in self.header]
+        term_width = max(12, *(len(row[1]) for row in self.table))
+        head = f"{'':<{term_width}}" + "".join(f"{c:>11}" for c in self.columns)
+        rule = "-" * len(head)
+        current = object()
+        for row in self.table:
+            if row[0] != current:
+                current = row[0]
+                lines += [rule if row[0] is None else f"{rule}\n{row[0]}", head, rule]
+            coef, se, z, p, lo, hi = row[2:]
+            lines.append(
+                f"{row[1]:<{term_width}}{coef:>11.4f}{se:>11.4f}{z:>11.3f}"
+                f"{p:>11.3f}{lo:>11.4f}{hi:>11.4f}"
+            )
+        lines.append("=" * len(head))
+        lines += [f"Note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.as_text()
+
+    __repr__ = __str__
+
+    def _repr_html_(self):
+        import html
+
+        header = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+            for k, v in self.header
+        )
+        table = (
+            self.frame.to_html(float_format="%.4g") if self.frame is not None else ""
+        )
+        notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
+        return (
+            f"<h4>{html.escape(self.title)}</h4><table>{header}</table>{table}{notes}"
+        )
+
+
+class InferenceMixin:
+    """Give a fitted neuron estimator ``inference`` and ``summary`` methods.
+
+    The estimator provides ``_build_objective(X, y, sample_weight, reset=False)``
+    and ``_fitted_theta(objective)``; the ``_inference_*`` methods are hooks
+    with defaults for losses that are an exact negative log-likelihood with
+    unit dispersion (Bernoulli, categorical). A softmax layer of K units is
+    reported in the reference-class parametrisation (output 0 is the
+    reference), in which it is identifiable. The mixin sets no attribute.
+    """
+
+    def inference(self, X, y, sample_weight=None, *, cov_type="nonrobust"):
+        """Statistical inference on the fitted coefficients.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training data of the fit.
+        y : array-like of shape (n_samples,)
+            The training targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The weights of the fit, taken as frequency weights.
+        cov_type : {"nonrobust", "HC0", "HC1"}, default="nonrobust"
+            ``"nonrobust"``: the inverse Fisher information (inverse Hessian
+            of the total negative log-likelihood). ``"HC0"``: the sandwich
+            ``A^-1 B A^-1`` with ``B`` the weighted sum of per-sample score
+            outer products. ``"HC1"``: HC0 times ``nobs / (nobs - n_params)``.
+
+        Returns
+        -------
+        InferenceResults
+
+        Raises
+        ------
+        ValueError
+            For an elastic-net fit (``l1_ratio > 0``); for a loss that is not
+            a log-likelihood with ``cov_type="nonrobust"``; for a singular
+            Fisher information.
+
+        Warns
+        -----
+        PenalizedInferenceWarning
+            For a penalized fit (finite ``C``): the covariance is the inverse
+            penalized Hessian and the Wald statistics are not valid.
+        SeparationWarning
+            When the data are perfectly or quasi-completely separated.
+        """
+        if getattr(self, "l1_ratio", 0) or 0:
+            raise ValueError(
+                f"{type(self).__name__} was fitted with an L1 penalty (l1_ratio="
+                f"{self.l1_ratio}); no Wald inference is defined for it (the L1 "
+                "penalty is not differentiable at zero and selects the model). Refit "
+                "with l1_ratio=0 and C=np.inf for valid inference."
+            )
+        objective = self._build_objective(X, y, sample_weight, reset=False)
+        theta = self._fitted_theta(objective)
+        if objective.l2 > 0:
+            warnings.warn(
+                f"{type(self).__name__} was fitted with a penalty (C={self.C!r}): "
+                "standard errors come from the penalized Hessian, and the Wald "
+                "statistics, p-values and confidence intervals are not valid for "
+                "penalized fits (the estimates are biased towards zero). Refit with "
+                "C=np.inf for valid inference.",
+                PenalizedInferenceWarning,
+                stacklevel=2,
+            )
+        return InferenceResults(self, objective, theta, cov_type=cov_type)
+
+    def summary(self, X, y, sample_weight=None, *, cov_type="nonrobust", alpha=0.05):
+        """Summary table of the fit on its training data.
+
+        Shorthand for ``self.inference(X, y, sample_weight,
+        cov_type=cov_type).summary(alpha)``.
+
+        Parameters
+        ----------
+        X, y, sample_weight, cov_type
+            As in :meth:`inference`.
+        alpha : float, default=0.05
+            One minus the level of the confidence intervals.
+
+        Returns
+        -------
+        InferenceSummary
+        """
+        return self.inference(X, y, sample_weight, cov_type=cov_type).summary(alpha)
+
+    # -- hooks ------------------------------------------------------------------
+    def _inference_output_names(self, objective):
+        classes = getattr(self, "classes_", None)
+        if classes is not None and len(classes) == objective.n_outputs:
+            return [str(c) for c in classes]
+        return [f"y{k}" for k in range(objective.n_outputs)]
+
+    def _inference_dependent(self, objective):
+        classes = getattr(self, "classes_", None)
+        if classes is not None:
+            return "class in {" + ", ".join(str(c) for c in classes) + "}"
+        return "y"
+
+    def _inference_model_name(self, objective):
+        kind = {"sigmoid": "Logit", "softmax": "MNLogit"}.get(
+            objective.loss.activation.name, objective.loss.name
+        )
+        return f"{kind} ({type(self).__name__}, loss={objective.loss.name!r})"
+
+    def _inference_term_names(self, objective):
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            names = [f"x{j}" for j in range(objective.n_features)]
+        names = [str(n) for n in names]
+        return (["const"] if objective.fit_intercept else []) + names
+
+    def _inference_parametrisation(self, objective):
+        """Reported parameters: intercept first; softmax against output 0."""
+        K, q = objective.n_outputs, objective.n_params_per_output
+        # Column order of one output's reported terms: intercept (last in
+        # theta) first, as statsmodels' add_constant puts it.
+        order = ([q - 1] if objective.fit_intercept else []) + list(
+            range(objective.n_features)
+        )
+        perm = torch.zeros((q, q), dtype=torch.float64)
+        perm[torch.arange(q), torch.tensor(order)] = 1.0
+        terms = self._inference_term_names(objective)
+        if objective.loss.activation.name != "softmax":
+            matrix = torch.kron(torch.eye(K, dtype=torch.float64), perm)
+            equations = (
+                None
+                if K == 1
+                else [
+                    out
+                    for out in self._inference_output_names(objective)
+                    for _ in terms
+                ]
+            )
+            return Parametrisation(matrix, terms * K, equations, K)
+        outputs = self._inference_output_names(objective)
+        contrast = torch.cat(
+            [
+                -torch.ones((K - 1, 1), dtype=torch.float64),
+                torch.eye(K - 1, dtype=torch.float64),
+            ],
+            dim=1,
+        )
+        matrix = torch.kron(contrast, perm)
+        equations = [f"{out} vs {outputs[0]}" for out in outputs[1:] for _ in terms]
+        note = (
+            f"Reference-class parametrisation: each equation gives the log-odds of a "
+            f"class against the reference class {outputs[0]!r} (coef_[k] - coef_[0]), "
+            "as statsmodels' MNLogit; the K-unit softmax is not identifiable."
+        )
+        return Parametrisation(
+            matrix.to(objective.device), terms * (K - 1), equations, K - 1, note
+        )
+
+    def _inference_nobs(self, objective):
+        """Number of observations: the sum of the frequency weights."""
+        return objective.weight_sum
+
+    def _inference_loglike(self, objective, raw):
+        """Total log-likelihood: frequency-weighted sum of ``-loss``."""
+        S = self._inference_nobs(objective)
+        return -S * float(
+            torch.dot(objective.weight, objective.loss.value(raw, objective.target))
+        )
+
+    def _inference_margins(self, objective, raw):
+        """Per-sample margin of the observed class, or None (no separation check).
+
+        Sigmoid: ``(2 y - 1) z``; softmax: ``z_y - max_{k != y} z_k``.
+        """
+        activation = objective.loss.activation.name
+        target = objective.target
+        if activation == "sigmoid":
+            return (2.0 * target[:, 0] - 1.0) * raw[:, 0]
+        if activation == "softmax":
+            observed = (raw * target).sum(dim=1)
+            others = raw.masked_fill(target > 0.5, -torch.inf).amax(dim=1)
+            return observed - others
+        return None
+
+    def _inference_saturated_loglike(self, objective):
+        return 0.0
+
+    def _inference_null_raw(self, objective):
+        return objective.loss.baseline_raw(objective.target, objective.weight)
+
+    def _inference_scale(self, objective, raw):
+        return 1.0

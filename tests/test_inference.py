@@ -1,0 +1,465 @@
+"""Inference on fitted neurons against statsmodels, and its refusals and warnings.
+
+Every comparison uses an unpenalized fit (``C=np.inf``, Newton, ``tol=1e-10``)
+on data whose classes overlap, so that the maximum-likelihood estimate exists.
+Tolerances (observed deviations are around 1e-11 or smaller):
+
+- params: 1e-6 absolute;
+- standard errors: 1e-5 relative (also the robust HC0/HC1 ones);
+- p-values and confidence-interval bounds: 1e-6 absolute;
+- log-likelihood, null log-likelihood, AIC, BIC, pseudo-R2, LR statistic:
+  1e-8 relative.
+
+statsmodels' ``cov_type="HC1"`` of its maximum-likelihood models (Logit,
+MNLogit, GLM) applies no small-sample factor and equals its HC0; ours is
+HC0 times ``nobs / (nobs - n_params)`` (the definition of HC1, as in
+statsmodels' OLS), so HC1 is checked against statsmodels' HC0 times that
+factor and against OLS's HC1 for a least-squares loss.
+"""
+
+import doctest
+import runpy
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+import torch
+from _datasets import classification_dataset
+from scipy import stats
+from sklearn.datasets import make_classification
+
+from sklearn_neuron import (
+    InferenceResults,
+    NeuronClassifier,
+    PenalizedInferenceWarning,
+    SeparationWarning,
+    _inference,
+    likelihood_ratio_test,
+)
+from sklearn_neuron._losses import CLASSIFICATION_LOSSES, NeuronLoss
+
+PARAMS_ATOL = 1e-6
+BSE_RTOL = 1e-5
+P_ATOL = 1e-6
+LL_RTOL = 1e-8
+
+
+def unpenalized():
+    return NeuronClassifier(C=np.inf, optimizer="newton", tol=1e-10)
+
+
+def spector():
+    data = sm.datasets.spector.load_pandas().data
+    return data[["GPA", "TUCE", "PSI"]], data["GRADE"].astype(int)
+
+
+def anes96():
+    data = sm.datasets.anes96.load_pandas().data
+    return data[["logpopul", "selfLR", "age", "educ", "income"]], data["PID"].astype(
+        int
+    )
+
+
+def binary_dataset(name):
+    if name == "spector":
+        return spector()
+    if name == "synthetic_binary":
+        return classification_dataset("synthetic_binary")
+    X, y = make_classification(
+        n_samples=1000,
+        n_features=8,
+        n_informative=5,
+        n_redundant=0,
+        flip_y=0.2,
+        random_state=3,
+    )
+    return X, y
+
+
+def multinomial_dataset(name):
+    if name == "anes96":
+        return anes96()
+    return classification_dataset("synthetic_multiclass")
+
+
+def assert_matches(res, params, bse, pvalues, conf_int):
+    np.testing.assert_allclose(res.params, params, rtol=0, atol=PARAMS_ATOL)
+    np.testing.assert_allclose(res.bse, bse, rtol=BSE_RTOL)
+    np.testing.assert_allclose(res.pvalues, pvalues, rtol=0, atol=P_ATOL)
+    np.testing.assert_allclose(res.conf_int(), conf_int, rtol=0, atol=PARAMS_ATOL)
+
+
+def assert_fit_statistics(res, sm_res, bic=None):
+    for name in ("llf", "llnull", "aic", "prsquared", "llr", "df_model", "df_resid"):
+        np.testing.assert_allclose(
+            getattr(res, name), getattr(sm_res, name), rtol=LL_RTOL
+        )
+    np.testing.assert_allclose(
+        res.bic, sm_res.bic if bic is None else bic, rtol=LL_RTOL
+    )
+    np.testing.assert_allclose(
+        res.llr_pvalue, sm_res.llr_pvalue, rtol=1e-6, atol=1e-300
+    )
+
+
+# -- against statsmodels ---------------------------------------------------------
+@pytest.mark.parametrize("name", ["spector", "synthetic_binary", "overlap_1000"])
+def test_binary_matches_logit(name):
+    X, y = binary_dataset(name)
+    res = unpenalized().fit(X, y).inference(X, y)
+    sm_res = sm.Logit(np.asarray(y), sm.add_constant(np.asarray(X))).fit(disp=0)
+    assert_matches(res, sm_res.params, sm_res.bse, sm_res.pvalues, sm_res.conf_int())
+    np.testing.assert_allclose(
+        res.cov_params, sm_res.cov_params(), rtol=BSE_RTOL, atol=1e-12
+    )
+    assert_fit_statistics(res, sm_res)
+    assert res.nobs == len(y)
+    np.testing.assert_allclose(res.deviance, -2 * sm_res.llf, rtol=LL_RTOL)
+    test = res.lr_test()
+    assert test.df == sm_res.df_model
+    np.testing.assert_allclose(test.statistic, sm_res.llr, rtol=LL_RTOL)
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.1, 0.5])
+def test_conf_int_any_level(alpha):
+    X, y = spector()
+    res = unpenalized().fit(X, y).inference(X, y)
+    sm_res = sm.Logit(y, sm.add_constant(X)).fit(disp=0)
+    np.testing.assert_allclose(
+        res.conf_int(alpha), sm_res.conf_int(alpha), atol=PARAMS_ATOL
+    )
+    with pytest.raises(ValueError, match="alpha"):
+        res.conf_int(1.5)
+
+
+@pytest.mark.parametrize("name", ["anes96", "synthetic_multiclass"])
+def test_multinomial_matches_mnlogit(name):
+    X, y = multinomial_dataset(name)
+    res = unpenalized().fit(X, y).inference(X, y)
+    sm_res = sm.MNLogit(np.asarray(y), sm.add_constant(np.asarray(X))).fit(
+        disp=0, method="newton", tol=1e-12, maxiter=100
+    )
+    # MNLogit: params (k, K-1), one column per class against the first class.
+    flat = lambda a: np.asarray(a).ravel(order="F")  # noqa: E731
+    assert_matches(
+        res,
+        flat(sm_res.params),
+        flat(sm_res.bse),
+        flat(sm_res.pvalues),
+        np.asarray(sm_res.conf_int()).reshape(-1, 2),
+    )
+    np.testing.assert_allclose(
+        res.cov_params, sm_res.cov_params(), rtol=BSE_RTOL, atol=1e-12
+    )
+    assert_fit_statistics(res, sm_res)
+    assert res.param_names[0].endswith("vs " + str(np.unique(y)[0]) + ": const")
+
+
+def test_glm_binomial_frequency_weights():
+    X, y = binary_dataset("synthetic_binary")
+    weight = np.random.default_rng(0).integers(1, 5, size=len(y)).astype(float)
+    res = unpenalized().fit(X, y, sample_weight=weight).inference(X, y, weight)
+    glm = sm.GLM(
+        y, sm.add_constant(X), family=sm.families.Binomial(), freq_weights=weight
+    )
+    sm_res = glm.fit(tol=1e-12)
+    assert_matches(res, sm_res.params, sm_res.bse, sm_res.pvalues, sm_res.conf_int())
+    for name in ("llf", "aic", "deviance", "null_deviance"):
+        np.testing.assert_allclose(
+            getattr(res, name), getattr(sm_res, name), rtol=LL_RTOL
+        )
+    np.testing.assert_allclose(res.bic, sm_res.bic_llf, rtol=LL_RTOL)
+    assert res.nobs == weight.sum()
+    assert res.df_resid == sm_res.df_resid
+    # Frequency weights: the same as repeating each sample weight times.
+    rows = np.repeat(np.arange(len(y)), weight.astype(int))
+    repeated = unpenalized().fit(X[rows], y[rows]).inference(X[rows], y[rows])
+    np.testing.assert_allclose(res.bse, repeated.bse, rtol=1e-7)
+    np.testing.assert_allclose(res.bic, repeated.bic, rtol=1e-9)
+    robust = (
+        unpenalized()
+        .fit(X, y, sample_weight=weight)
+        .inference(X, y, weight, cov_type="HC0")
+    )
+    np.testing.assert_allclose(
+        robust.bse, glm.fit(tol=1e-12, cov_type="HC0").bse, rtol=BSE_RTOL
+    )
+
+
+@pytest.mark.parametrize("name", ["spector", "anes96"])
+def test_robust_covariance_matches_statsmodels(name):
+    X, y = spector() if name == "spector" else anes96()
+    model = sm.Logit if name == "spector" else sm.MNLogit
+    clf = unpenalized().fit(X, y)
+    hc0 = clf.inference(X, y, cov_type="HC0")
+    hc1 = clf.inference(X, y, cov_type="HC1")
+    sm_hc0 = model(np.asarray(y), sm.add_constant(np.asarray(X))).fit(
+        disp=0, method="newton", cov_type="HC0"
+    )
+    cov = np.asarray(sm_hc0.cov_params())
+    np.testing.assert_allclose(hc0.cov_params, cov, rtol=BSE_RTOL, atol=1e-12)
+    n, k = len(y), hc0.params.size
+    np.testing.assert_allclose(
+        hc1.cov_params, cov * n / (n - k), rtol=BSE_RTOL, atol=1e-12
+    )
+    assert hc1.cov_type == "HC1" and "HC1" in str(hc1.summary())
+
+
+class LeastSquares(NeuronLoss):
+    """``(z - y)^2 / 2`` on the raw output: a linear probability model."""
+
+    name = "squared_error"
+
+    def __init__(self, n_classes=2):
+        super().__init__(1, CLASSIFICATION_LOSSES["log_loss"](2).activation)
+
+    def value(self, raw, target):
+        return 0.5 * ((raw - target) ** 2).sum(dim=1)
+
+    def value_gradient(self, raw, target):
+        return self.value(raw, target), raw - target
+
+    def hessian(self, raw, target):
+        return torch.ones_like(raw).unsqueeze(-1)
+
+
+class Hinge(LeastSquares):
+    name = "hinge"
+    twice_differentiable = False
+
+
+def with_loss(monkeypatch, loss_cls, X, y):
+    """A fitted classifier whose loss is swapped for ``loss_cls``, at its OLS fit."""
+    monkeypatch.setitem(CLASSIFICATION_LOSSES, loss_cls.name, loss_cls)
+    clf = unpenalized().fit(X, y)
+    clf.set_params(loss=loss_cls.name)
+    beta = np.linalg.lstsq(
+        sm.add_constant(np.asarray(X)), np.asarray(y, float), rcond=None
+    )[0]
+    clf.intercept_, clf.coef_ = beta[:1], beta[None, 1:]
+    return clf
+
+
+def test_non_likelihood_loss_refused_but_sandwich_allowed(monkeypatch):
+    X, y = spector()
+    clf = with_loss(monkeypatch, LeastSquares, X, y)
+    with pytest.raises(
+        ValueError, match="no likelihood and hence no Fisher information"
+    ):
+        clf.inference(X, y)
+    ols = sm.OLS(np.asarray(y, float), sm.add_constant(np.asarray(X)))
+    for cov_type in ("HC0", "HC1"):
+        res = clf.inference(X, y, cov_type=cov_type)
+        np.testing.assert_allclose(
+            res.bse, ols.fit(cov_type=cov_type).bse, rtol=BSE_RTOL
+        )
+    with pytest.raises(ValueError, match="needs a likelihood"):
+        res.llf  # noqa: B018
+    text = str(res.summary())
+    assert "Log-likelihood" not in text and "GPA" in text
+
+
+def test_non_differentiable_non_likelihood_loss_refused(monkeypatch):
+    X, y = spector()
+    clf = with_loss(monkeypatch, Hinge, X, y)
+    for cov_type in ("nonrobust", "HC0"):
+        with pytest.raises(ValueError, match="hinge"):
+            clf.inference(X, y, cov_type=cov_type)
+
+
+# -- likelihood-ratio tests ------------------------------------------------------
+def test_likelihood_ratio_test_nested_models():
+    X, y = spector()
+    full = unpenalized().fit(X, y).inference(X, y)
+    small = X[["GPA", "TUCE"]]
+    restricted = unpenalized().fit(small, y).inference(small, y)
+    sm_full = sm.Logit(y, sm.add_constant(X)).fit(disp=0)
+    sm_restricted = sm.Logit(y, sm.add_constant(small)).fit(disp=0)
+    test = likelihood_ratio_test(restricted, full)
+    expected = 2 * (sm_full.llf - sm_restricted.llf)
+    np.testing.assert_allclose(test.statistic, expected, rtol=LL_RTOL)
+    assert test.df == 1
+    np.testing.assert_allclose(
+        test.pvalue,
+        stats.chi2.sf(expected, 1),
+        rtol=1e-8,
+    )
+    with pytest.raises(ValueError, match="fewer"):
+        likelihood_ratio_test(full, restricted)
+    other = unpenalized().fit(X[:-2], y[:-2]).inference(X[:-2], y[:-2])
+    with pytest.raises(ValueError, match="same observations"):
+        likelihood_ratio_test(other, full)
+    with pytest.raises(TypeError):
+        likelihood_ratio_test(sm_restricted, full)
+
+
+# -- refusals and warnings -------------------------------------------------------
+def test_penalized_fit_warns_and_uses_penalized_hessian():
+    X, y = classification_dataset("synthetic_binary")
+    clf = NeuronClassifier(C=0.5, optimizer="newton", tol=1e-10).fit(X, y)
+    with pytest.warns(PenalizedInferenceWarning, match="not valid for penalized fits"):
+        res = clf.inference(X, y)
+    Xa = sm.add_constant(X)
+    p = 1 / (1 + np.exp(-Xa @ res.params))
+    penalty = np.eye(Xa.shape[1]) / clf.C
+    penalty[0, 0] = 0.0
+    expected = np.linalg.inv(Xa.T @ (Xa * (p * (1 - p))[:, None]) + penalty)
+    np.testing.assert_allclose(res.cov_params, expected, rtol=1e-10)
+    assert "NOT valid" in str(res.summary())
+    with pytest.warns(PenalizedInferenceWarning):
+        multinomial = NeuronClassifier(C=1.0).fit(*classification_dataset("wine"))
+        res = multinomial.inference(*classification_dataset("wine"))
+    assert np.all(np.isfinite(res.bse))
+
+
+def test_l1_penalty_refused():
+    X, y = spector()
+    clf = unpenalized().fit(X, y)
+    clf.l1_ratio = 0.5  # stands for an elastic-net fit
+    with pytest.raises(ValueError, match="L1 penalty"):
+        clf.inference(X, y)
+
+
+def test_invalid_cov_type():
+    X, y = spector()
+    with pytest.raises(ValueError, match="cov_type"):
+        unpenalized().fit(X, y).inference(X, y, cov_type="HC3")
+
+
+def separated_data(kind):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 2))
+    y = (X[:, 0] > 0).astype(int)
+    if kind == "quasi":  # a tied block at x0 = 0 holds both classes
+        X[:30, 0] = 0.0
+        y[:30] = rng.integers(0, 2, 30)
+    return X, y
+
+
+@pytest.mark.parametrize("tol", [1e-4, 1e-10])
+@pytest.mark.parametrize(
+    "kind, message", [("perfect", "Perfect separation"), ("quasi", "Quasi-complete")]
+)
+def test_separation_warns(kind, message, tol):
+    X, y = separated_data(kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = NeuronClassifier(C=np.inf, optimizer="newton", tol=tol).fit(X, y)
+    with pytest.warns(SeparationWarning, match=message):
+        clf.inference(X, y)
+
+
+def test_separation_multinomial_and_no_false_alarm():
+    X, y = classification_dataset("iris")  # setosa is linearly separable
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = unpenalized().fit(X, y)
+    with pytest.warns(SeparationWarning, match="separation"):
+        clf.inference(X, y)
+    X, y = binary_dataset("overlap_1000")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SeparationWarning)
+        for optimizer in ("newton", "lbfgs"):
+            NeuronClassifier(C=np.inf, optimizer=optimizer, max_iter=1000).fit(
+                X, y
+            ).inference(X, y)
+
+
+def test_singular_information_refused():
+    X, y = classification_dataset("synthetic_binary")
+    X = np.column_stack([X, X[:, 0] + X[:, 1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = unpenalized().fit(X, y)
+    with pytest.raises(ValueError, match="singular"):
+        clf.inference(X, y)
+
+
+# -- summary ---------------------------------------------------------------------
+def test_summary_binary():
+    X, y = spector()
+    clf = unpenalized().fit(X, y)
+    summary = clf.summary(X, y, alpha=0.1)
+    text = str(summary)
+    for expected in (
+        "GPA",
+        "TUCE",
+        "PSI",
+        "const",
+        "No. observations",
+        "32",
+        "Log-likelihood",
+        "LL-null",
+        "Deviance",
+        "AIC",
+        "BIC",
+        "Pseudo R-squ.",
+        "LLR p-value",
+        "Covariance type",
+        "nonrobust",
+        "frequency weights",
+        "[0.05",
+        "0.95]",
+    ):
+        assert expected in text, expected
+    frame = summary.frame
+    assert list(frame.index) == ["const", "GPA", "TUCE", "PSI"]
+    assert list(frame.columns) == ["coef", "std err", "z", "P>|z|", "[0.05", "0.95]"]
+    res = clf.inference(X, y)
+    np.testing.assert_allclose(frame["std err"], res.bse)
+    assert "<table" in summary._repr_html_()
+    assert "Logit" in repr(res)
+
+
+def test_summary_multinomial_reference_class():
+    X, y = anes96()
+    summary = unpenalized().fit(X, y).summary(X, y)
+    text = str(summary)
+    assert "Reference-class parametrisation" in text and "reference class '0'" in text
+    assert "1 vs 0" in text and "6 vs 0" in text and "selfLR" in text
+    assert summary.frame.index.names == ["equation", "term"]
+    assert summary.frame.shape == (6 * 6, 6)
+
+
+def test_feature_names_default_and_no_intercept():
+    X, y = classification_dataset("synthetic_binary")
+    clf = NeuronClassifier(C=np.inf, optimizer="newton", tol=1e-10, fit_intercept=False)
+    res = clf.fit(X, y).inference(X, y)
+    assert res.param_names == [f"x{j}" for j in range(X.shape[1])]
+    sm_res = sm.Logit(y, X).fit(disp=0)
+    np.testing.assert_allclose(res.bse, sm_res.bse, rtol=BSE_RTOL)
+    np.testing.assert_allclose(res.llnull, sm_res.llnull, rtol=LL_RTOL)
+    assert res.df_model == sm_res.df_model
+
+
+def test_inference_sets_no_attribute():
+    X, y = spector()
+    clf = unpenalized().fit(X, y)
+    before = dict(vars(clf))
+    clf.inference(X, y, cov_type="HC1")
+    clf.summary(X, y)
+    assert vars(clf).keys() == before.keys()
+
+
+def test_inference_checks_data_against_fit():
+    X, y = spector()
+    clf = unpenalized().fit(X, y)
+    with pytest.raises(ValueError):
+        clf.inference(X.iloc[:, :2], y)
+    with pytest.raises(ValueError, match="not fitted on"):
+        clf.inference(X, y + 5)
+
+
+def test_doctests():
+    result = doctest.testmod(_inference, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+    assert InferenceResults.__doc__
+
+
+def test_example_prints_summary(capsys):
+    path = Path(__file__).parents[1] / "examples" / "inference_summary.py"
+    runpy.run_path(str(path), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "PSI" in out and "Log-likelihood" in out and "LR test of PSI" in out
