@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._module import NeuronModule
 from ._optimizers import OPTIMIZERS, SECOND_ORDER, effective_tol, resolve_optimizer
 from ._stochastic import STOCHASTIC_OPTIMIZERS, minibatch
-from ._validation import design_tensor, resolve_device
+from ._validation import design_tensor, resolve_device, single_threaded
 
 
 class BaseNeuron(BaseEstimator):
@@ -136,15 +136,17 @@ class BaseNeuron(BaseEstimator):
         """Minimise ``objective`` and store the fitted state on ``self``."""
         name = f"{type(self).__name__}/{self._optimizer_label()}"
         theta = self._initial_theta(objective)
-        if self._is_stochastic():
-            result = self._run_minibatch(objective, theta, self.max_iter, name)
-            optimizer = self._optimizer_label()
-        else:
-            optimizer = self._resolve_optimizer(objective)
-            result = OPTIMIZERS[optimizer](
-                objective, theta, tol=self.tol, max_iter=self.max_iter,
-                verbose=self.verbose, name=f"{type(self).__name__}/{optimizer}",
-            )
+        one_thread = objective.is_sparse or self._is_stochastic()
+        with single_threaded(one_thread, objective.device):
+            if self._is_stochastic():
+                result = self._run_minibatch(objective, theta, self.max_iter, name)
+                optimizer = self._optimizer_label()
+            else:
+                optimizer = self._resolve_optimizer(objective)
+                result = OPTIMIZERS[optimizer](
+                    objective, theta, tol=self.tol, max_iter=self.max_iter,
+                    verbose=self.verbose, name=f"{type(self).__name__}/{optimizer}",
+                )
         if not result.converged:
             warnings.warn(self._convergence_message(optimizer, result, theta.dtype),
                           ConvergenceWarning)
@@ -157,7 +159,8 @@ class BaseNeuron(BaseEstimator):
         theta = objective.initial_theta() if first_call else self._fitted_theta(objective)
         state = None if first_call else self.optimizer_state_
         name = f"{type(self).__name__}/{self._optimizer_label()}"
-        result = self._run_minibatch(objective, theta, 1, name, state, early_stopping=False)
+        with single_threaded(True, objective.device):
+            result = self._run_minibatch(objective, theta, 1, name, state, early_stopping=False)
         n_iter = 0 if first_call else self.n_iter_
         t = 0 if first_call else self.t_
         self._store(objective, result, self._optimizer_label())
