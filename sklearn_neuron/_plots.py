@@ -7,7 +7,6 @@ Each ``plot_*`` function takes a :class:`~sklearn_neuron._study.StudyResult`
 (or what it needs), writes one file and returns its path.
 """
 
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +34,12 @@ REGRESSION_FIGURES = {
 
 
 def matplotlib_available():
-    """Whether the figures can be drawn."""
-    return find_spec("matplotlib") is not None
+    """Whether the figures can be drawn (matplotlib imports)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _pyplot():

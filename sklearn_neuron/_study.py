@@ -331,9 +331,9 @@ def _classification_scores(y_true, proba, classes):
     return {
         "accuracy": accuracy_score(y_true, classes[proba.argmax(axis=1)]),
         "log_loss": log_loss(y_true, proba, labels=classes),
-        "brier": brier_score_loss(
-            y_true, proba[:, 1] if binary else proba, labels=classes
-        ),
+        "brier": brier_score_loss(y_true, proba[:, 1], pos_label=classes[1])
+        if binary
+        else brier_score_loss(y_true, proba, labels=classes),
     }
 
 
