@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from _datasets import classification_dataset
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import LogisticRegression
 
 from sklearn_neuron import NeuronClassifier, _study
@@ -99,3 +100,77 @@ def test_regression_needs_the_regressor():
 def test_bundled_dataset_refuses_a_target():
     with pytest.raises(StudyInputError, match="--target applies to CSV files"):
         _study.load_dataset("iris", target="species")
+
+
+class _StubRegressor(RegressorMixin, BaseEstimator):
+    """Stands in for NeuronRegressor (built concurrently) to exercise the mode.
+
+    It fits the scikit-learn GLM of its loss, so every combination "is" its
+    reference; ``absolute_error`` is refused for ``newton`` as a real
+    optimizer restriction would be.
+    """
+
+    from sklearn.utils._param_validation import StrOptions
+
+    _parameter_constraints = {
+        "loss": [StrOptions({"squared_error", "poisson", "gamma", "absolute_error"})],
+        "optimizer": [StrOptions({"auto", "newton", "lbfgs"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        *,
+        optimizer="auto",
+        alpha=1.0,
+        tol=1e-4,
+        max_iter=100,
+        random_state=None,
+    ):
+        self.loss, self.optimizer, self.alpha = loss, optimizer, alpha
+        self.tol, self.max_iter, self.random_state = tol, max_iter, random_state
+
+    def fit(self, X, y):
+        from sklearn.linear_model import (
+            GammaRegressor,
+            LinearRegression,
+            PoissonRegressor,
+        )
+
+        if self.loss == "absolute_error" and self.optimizer == "newton":
+            raise ValueError("optimizer='newton' needs a twice-differentiable loss")
+        glm = {"alpha": 0.0, "solver": "newton-cholesky", "tol": 1e-10}
+        model = {
+            "poisson": lambda: PoissonRegressor(**glm),
+            "gamma": lambda: GammaRegressor(**glm),
+        }.get(self.loss, LinearRegression)().fit(X, y)
+        self.coef_, self.intercept_, self._model = model.coef_, model.intercept_, model
+        self.n_iter_, self.converged_ = 3, True
+        self.objective_curve_ = np.array([1.0, 0.5, 0.25, 0.25])
+        return self
+
+    def predict(self, X):
+        return self._model.predict(X)
+
+
+def test_regression_mode_with_a_regressor(monkeypatch):
+    import sklearn_neuron
+
+    monkeypatch.setattr(
+        sklearn_neuron, "NeuronRegressor", _StubRegressor, raising=False
+    )
+    result = _study.run_regression_study(_study.load_dataset("diabetes"), cv=2)
+    rows = {(r["model"], r["loss"], r["optimizer"]): r for r in result.rows}
+    assert (
+        rows["LinearRegression", "squared_error", "scikit-learn"]["status"]
+        == "reference"
+    )
+    assert (
+        rows["NeuronRegressor", "poisson", "newton"]["reference"] == "PoissonRegressor"
+    )
+    assert rows["NeuronRegressor", "gamma", "lbfgs"]["coef_diff"] < 1e-8
+    assert (
+        rows["NeuronRegressor", "absolute_error", "newton"]["status"] == "incompatible"
+    )
+    assert "poisson: PoissonRegressor to within" in " ".join(result.verdict)
+    assert result.settings["optimizers"] == ["newton", "lbfgs"]
