@@ -8,8 +8,6 @@ same numbers as statsmodels' Logit on unpenalized data).
 Run: ``python examples/inference_summary.py``
 """
 
-import sys
-
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
@@ -20,7 +18,7 @@ from sklearn_neuron import NeuronClassifier
 def main():
     if not hasattr(NeuronClassifier, "summary"):
         print("This version of NeuronClassifier has no summary() yet; nothing to run.")
-        return 0
+        return
     data = load_breast_cancer(as_frame=True)
     columns = ["mean radius", "mean texture", "mean smoothness", "mean symmetry"]
     X = (
@@ -32,8 +30,7 @@ def main():
         X, data.target
     )
     print(neuron.summary())
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -7,8 +7,6 @@ GLM with log link). Without a penalty both reach the same coefficients.
 Run: ``python examples/poisson_regression.py``
 """
 
-import sys
-
 import numpy as np
 from sklearn.linear_model import PoissonRegressor
 
@@ -21,7 +19,7 @@ def main():
         print(
             "This version of sklearn-neuron has no NeuronRegressor yet; nothing to run."
         )
-        return 0
+        return
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2000, 4))
     y = rng.poisson(np.exp(0.3 + X @ np.array([0.5, -0.25, 0.1, 0.0])))
@@ -44,8 +42,7 @@ def main():
     )
     diff = np.abs(np.ravel(neuron.coef_) - glm.coef_).max()
     print(f"largest coefficient difference: {diff:.1e}")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
