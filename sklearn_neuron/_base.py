@@ -49,7 +49,9 @@ class BaseNeuron(BaseEstimator):
         try:
             yield
         except BaseException:
-            for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("__")]:
+            for name in [
+                n for n in vars(self) if n.endswith("_") and not n.startswith("__")
+            ]:
                 delattr(self, name)
             raise
 
@@ -58,7 +60,9 @@ class BaseNeuron(BaseEstimator):
         loss = objective.loss
         if self.optimizer == "auto" and not loss.twice_differentiable:
             return "lbfgs"
-        name = resolve_optimizer(self.optimizer, objective.X.shape[0], objective.n_params)
+        name = resolve_optimizer(
+            self.optimizer, objective.X.shape[0], objective.n_params
+        )
         if name in SECOND_ORDER and not loss.twice_differentiable:
             raise ValueError(
                 f"optimizer={name!r} needs a twice-differentiable loss, "
@@ -102,6 +106,7 @@ class BaseNeuron(BaseEstimator):
                 f"{result.stop_reason}. Increase max_iter (now {self.max_iter}), "
                 "scale the features (e.g. with StandardScaler), or loosen tol.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
         coef, intercept = objective.unpack(theta)
         self.module_ = NeuronModule.from_coefficients(

@@ -202,7 +202,8 @@ class MarginLoss(NeuronLoss):
             return (sign * raw).squeeze(1), sign
         rival_raw = raw.masked_fill(target.bool(), float("-inf"))
         rival = rival_raw.argmax(dim=1)
-        margin = (raw * target).sum(dim=1) - rival_raw.gather(1, rival.unsqueeze(1)).squeeze(1)
+        rival_value = rival_raw.gather(1, rival.unsqueeze(1)).squeeze(1)
+        margin = (raw * target).sum(dim=1) - rival_value
         dmargin = target - F.one_hot(rival, self.n_outputs).to(raw.dtype)
         return margin, dmargin
 
@@ -215,7 +216,11 @@ class MarginLoss(NeuronLoss):
 
     def hessian(self, raw, target):
         margin, dmargin = self._margin(raw, target)
-        return self.d2phi(margin).view(-1, 1, 1) * dmargin.unsqueeze(2) * dmargin.unsqueeze(1)
+        return (
+            self.d2phi(margin).view(-1, 1, 1)
+            * dmargin.unsqueeze(2)
+            * dmargin.unsqueeze(1)
+        )
 
 
 class HingeLoss(MarginLoss):
@@ -255,14 +260,16 @@ class ModifiedHuberLoss(MarginLoss):
         return torch.where(m >= -1.0, torch.clamp(1.0 - m, min=0.0) ** 2, -4.0 * m)
 
     def dphi(self, m):
-        return torch.where(m >= -1.0, -2.0 * torch.clamp(1.0 - m, min=0.0), -4.0 * torch.ones_like(m))
+        return torch.where(
+            m >= -1.0, -2.0 * torch.clamp(1.0 - m, min=0.0), -4.0 * torch.ones_like(m)
+        )
 
     def d2phi(self, m):
         return 2.0 * ((m >= -1.0) & (m < 1.0)).to(m.dtype)
 
 
 class CallableLoss(NeuronLoss):
-    """A user's ``loss(logits, target) -> per-sample losses``, differentiated by autograd.
+    """A user's ``loss(logits, target) -> per-sample losses``, through autograd.
 
     ``logits`` has shape (n_samples, n_outputs): one column for two classes,
     K columns for K classes. ``target`` is what torch's own losses expect: a
@@ -286,7 +293,11 @@ class CallableLoss(NeuronLoss):
     def value(self, raw, target):
         value = self.function(raw, self._torch_target(target))
         if not isinstance(value, torch.Tensor) or value.numel() != raw.shape[0]:
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            shape = (
+                tuple(value.shape)
+                if isinstance(value, torch.Tensor)
+                else type(value).__name__
+            )
             raise ValueError(
                 f"The callable loss {self.name!r} returned {shape} for {raw.shape[0]} "
                 "samples; it must return one loss per sample, shape (n_samples,). "

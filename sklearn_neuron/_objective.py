@@ -111,7 +111,9 @@ class LinearObjective:
         if self._augmented is not None:
             return weighted_grad_raw.T @ self._augmented
         grad = torch.empty(
-            (self.n_outputs, self.n_params_per_output), dtype=self.dtype, device=self.device
+            (self.n_outputs, self.n_params_per_output),
+            dtype=self.dtype,
+            device=self.device,
         )
         torch.matmul(weighted_grad_raw.T, self.X, out=grad[:, : self.n_features])
         if self.fit_intercept:
@@ -187,7 +189,9 @@ class LinearObjective:
             return self._augmented
         X_chunk = self.X[rows]
         if self.fit_intercept:
-            ones = torch.ones((X_chunk.shape[0], 1), dtype=self.dtype, device=self.device)
+            ones = torch.ones(
+                (X_chunk.shape[0], 1), dtype=self.dtype, device=self.device
+            )
             X_chunk = torch.cat([X_chunk, ones], dim=1)
         return X_chunk
 
@@ -202,7 +206,9 @@ class LinearObjective:
         """
         if self.n_outputs < 2:
             return None
-        mask = torch.zeros(self.n_params_per_output, dtype=self.dtype, device=self.device)
+        mask = torch.zeros(
+            self.n_params_per_output, dtype=self.dtype, device=self.device
+        )
         if self.l2 == 0:
             mask[:] = 1.0
         elif self.fit_intercept:
