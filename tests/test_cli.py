@@ -65,6 +65,7 @@ def test_default_study_without_arguments(tmp_path):
     assert len(parser.images) == 5
 
 
+@pytest.mark.slow
 def test_figures_are_valid_and_linked_from_the_report(tmp_path):
     result = run_command(
         "--cv",
