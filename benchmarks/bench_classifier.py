@@ -11,20 +11,24 @@ Run: ``python benchmarks/bench_classifier.py [--quick]``
 
 import argparse
 import warnings
+from functools import partial
 
 import numpy as np
+from _timing import machine_description, markdown_table, time_pair
 from sklearn.datasets import load_breast_cancer, load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from _timing import machine_description, markdown_table, time_pair
 from sklearn_neuron import NeuronClassifier
 
 
 def datasets(quick):
     n_big = 20_000 if quick else 200_000
-    for name, loader in [("breast_cancer", load_breast_cancer), ("digits", load_digits)]:
+    for name, loader in [
+        ("breast_cancer", load_breast_cancer),
+        ("digits", load_digits),
+    ]:
         X, y = loader(return_X_y=True)
         yield name, StandardScaler().fit_transform(X), y, 100
     X, y = make_classification(n_big, 100, random_state=0)
@@ -35,7 +39,12 @@ def datasets(quick):
 #: (label, LogisticRegression kwargs, NeuronClassifier kwargs, target ratio)
 COMPARISONS = [
     ("default vs default", {}, {}, 1.0),
-    ("newton vs newton-cholesky", {"solver": "newton-cholesky"}, {"optimizer": "newton"}, 1.0),
+    (
+        "newton vs newton-cholesky",
+        {"solver": "newton-cholesky"},
+        {"optimizer": "newton"},
+        1.0,
+    ),
     ("lbfgs vs lbfgs", {"solver": "lbfgs"}, {"optimizer": "lbfgs"}, None),
 ]
 
@@ -52,7 +61,9 @@ def main():
                 target = 0.5
             logreg = LogisticRegression(tol=1e-4, max_iter=100, **lr_kwargs)
             neuron = NeuronClassifier(tol=1e-4, max_iter=100, **nc_kwargs)
-            t_lr, t_nc = time_pair(lambda: logreg.fit(X, y), lambda: neuron.fit(X, y), repeats)
+            t_lr, t_nc = time_pair(
+                partial(logreg.fit, X, y), partial(neuron.fit, X, y), repeats
+            )
             ratio = t_nc / t_lr
             verdict = "" if target is None else ("ok" if ratio <= target else "MISSED")
             rows.append(
@@ -73,8 +84,15 @@ def main():
     print(machine_description())
     print()
     header = [
-        "data", "comparison", "LogisticRegression ms", "NeuronClassifier ms", "ratio",
-        "target", "", "iterations LR / NC", "max |coef diff|",
+        "data",
+        "comparison",
+        "LogisticRegression ms",
+        "NeuronClassifier ms",
+        "ratio",
+        "target",
+        "",
+        "iterations LR / NC",
+        "max |coef diff|",
     ]
     print(markdown_table(header, rows))
 

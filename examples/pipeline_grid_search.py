@@ -1,4 +1,4 @@
-"""A neuron in a Pipeline: grid-search C and the optimizer, cross-validate against LogisticRegression.
+"""A neuron in a Pipeline: search C and optimizer, CV against LogisticRegression.
 
 NeuronClassifier is a scikit-learn estimator, so it goes wherever
 LogisticRegression goes. Under the log loss both minimise the same objective
@@ -34,23 +34,33 @@ def main():
     )
     search.fit(X, y)
     print("Grid search over C x optimizer (5-fold CV, log loss):")
-    for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
+    for params, score in zip(
+        search.cv_results_["params"],
+        search.cv_results_["mean_test_score"],
+        strict=True,
+    ):
         print(
             f"  C={params['neuronclassifier__C']:<6} "
-            f"optimizer={params['neuronclassifier__optimizer']:<7} log loss={-score:.6f}"
+            f"optimizer={params['neuronclassifier__optimizer']:<7} "
+            f"log loss={-score:.6f}"
         )
     best_C = search.best_params_["neuronclassifier__C"]
     print(f"Best: {search.best_params_}")
 
     print(f"\nSide by side at C={best_C} (5-fold CV):")
-    logreg = make_pipeline(StandardScaler(), LogisticRegression(C=best_C, tol=1e-8, max_iter=1000))
-    neuron = make_pipeline(StandardScaler(), NeuronClassifier(C=best_C, tol=1e-8, max_iter=1000))
+    logreg = make_pipeline(
+        StandardScaler(), LogisticRegression(C=best_C, tol=1e-8, max_iter=1000)
+    )
+    neuron = make_pipeline(
+        StandardScaler(), NeuronClassifier(C=best_C, tol=1e-8, max_iter=1000)
+    )
     for scoring in ("accuracy", "neg_log_loss"):
         a = cross_val_score(neuron, X, y, cv=cv, scoring=scoring)
         b = cross_val_score(logreg, X, y, cv=cv, scoring=scoring)
         print(
             f"  {scoring:<13} NeuronClassifier {a.mean():.6f}  "
-            f"LogisticRegression {b.mean():.6f}  largest fold difference {np.abs(a - b).max():.1e}"
+            f"LogisticRegression {b.mean():.6f}  "
+            f"largest fold difference {np.abs(a - b).max():.1e}"
         )
 
     neuron.fit(X, y)

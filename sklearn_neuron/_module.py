@@ -32,7 +32,9 @@ class NeuronModule(nn.Module):
         self, n_features, n_outputs, activation, *, bias=True, dtype=None, device=None
     ):
         super().__init__()
-        self.linear = nn.Linear(n_features, n_outputs, bias=bias, dtype=dtype, device=device)
+        self.linear = nn.Linear(
+            n_features, n_outputs, bias=bias, dtype=dtype, device=device
+        )
         self.activation_name = activation
         self.activation = get_activation(activation)
 

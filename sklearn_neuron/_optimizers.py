@@ -241,7 +241,8 @@ def lbfgs(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs
         theta_new, f, g_new, _, step = accepted
         s = theta_new - theta
         y = g_new - g
-        if float(torch.dot(s, y)) > torch.finfo(theta.dtype).eps * float(torch.dot(y, y)):
+        curvature = float(torch.dot(s, y))
+        if curvature > torch.finfo(theta.dtype).eps * float(torch.dot(y, y)):
             if len(s_hist) == history:
                 s_hist.pop(0), y_hist.pop(0)
             s_hist.append(s)
@@ -341,7 +342,9 @@ def _quasi_newton_direction(g, s_hist, y_hist):
     Sg = (S @ g).unsqueeze(1)
     Yg = (Y @ g).unsqueeze(1)
     r_inv_sg = torch.linalg.solve_triangular(R, Sg, upper=True)
-    inner = torch.diag(SY).unsqueeze(1) * r_inv_sg + gamma * (YY @ r_inv_sg) - gamma * Yg
+    inner = (
+        torch.diag(SY).unsqueeze(1) * r_inv_sg + gamma * (YY @ r_inv_sg) - gamma * Yg
+    )
     p1 = torch.linalg.solve_triangular(R.T, inner, upper=False)
     Hg = gamma * g + (S.T @ p1).squeeze(1) - gamma * (Y.T @ r_inv_sg).squeeze(1)
     return -Hg

@@ -38,7 +38,7 @@ def check_sample_weight(sample_weight, X, dtype):
 
 
 def resolve_device(device):
-    """Turn the ``device`` parameter into a :class:`torch.device`, or explain why not."""
+    """The ``device`` parameter as a :class:`torch.device`, or say why it is not one."""
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -62,7 +62,9 @@ def to_tensor(array, device, dtype=None):
     """
     array = np.asarray(array)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        warnings.filterwarnings(
+            "ignore", message="The given NumPy array is not writable"
+        )
         tensor = torch.from_numpy(array)
     if dtype is not None and tensor.dtype != dtype:
         tensor = tensor.to(dtype)

@@ -1,6 +1,6 @@
 """Small datasets shared by the tests (all shipped with scikit-learn or generated)."""
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from sklearn.datasets import (
@@ -18,9 +18,9 @@ def _standardized(loader):
     return StandardScaler().fit_transform(X), y
 
 
-@lru_cache(maxsize=None)
+@cache
 def classification_dataset(name):
-    """(X, y) by name; X is standardized. "synthetic*" sets overlap, so the MLE exists."""
+    """(X, y) by name; X is standardized. "synthetic*" sets overlap: the MLE exists."""
     if name == "breast_cancer":
         return _standardized(load_breast_cancer)
     if name == "iris":
@@ -31,14 +31,26 @@ def classification_dataset(name):
         return _standardized(load_digits)
     if name == "synthetic_binary":
         X, y = make_classification(
-            n_samples=400, n_features=6, n_informative=4, n_redundant=0,
-            flip_y=0.1, class_sep=0.7, weights=[0.7, 0.3], random_state=0,
+            n_samples=400,
+            n_features=6,
+            n_informative=4,
+            n_redundant=0,
+            flip_y=0.1,
+            class_sep=0.7,
+            weights=[0.7, 0.3],
+            random_state=0,
         )
         return X, y
     if name == "synthetic_multiclass":
         X, y = make_classification(
-            n_samples=600, n_features=5, n_informative=4, n_redundant=0,
-            n_classes=3, n_clusters_per_class=1, flip_y=0.1, class_sep=0.8,
+            n_samples=600,
+            n_features=5,
+            n_informative=4,
+            n_redundant=0,
+            n_classes=3,
+            n_clusters_per_class=1,
+            flip_y=0.1,
+            class_sep=0.8,
             random_state=1,
         )
         return X, y

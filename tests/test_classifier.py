@@ -1,4 +1,4 @@
-"""NeuronClassifier's behaviour: errors, warnings, fitted state, persistence, torch module."""
+"""NeuronClassifier's behaviour: errors, warnings, fitted state, persistence, module."""
 
 import io
 import pickle
@@ -8,11 +8,11 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from _datasets import classification_dataset, sample_weight_for
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import InvalidParameterError
 
-from _datasets import classification_dataset, sample_weight_for
 from sklearn_neuron import NeuronClassifier, NeuronModule
 
 
@@ -56,8 +56,15 @@ def test_continuous_y_is_refused(binary):
 def test_wrong_number_of_features_at_predict(binary):
     X, y = binary
     model = NeuronClassifier().fit(X, y)
-    for method in ("predict", "predict_proba", "predict_log_proba", "decision_function"):
-        with pytest.raises(ValueError, match="X has 29 features.*expecting 30 features"):
+    for method in (
+        "predict",
+        "predict_proba",
+        "predict_log_proba",
+        "decision_function",
+    ):
+        with pytest.raises(
+            ValueError, match="X has 29 features.*expecting 30 features"
+        ):
             getattr(model, method)(X[:, :-1])
 
 
@@ -111,9 +118,11 @@ def test_inputs_are_not_modified(dataset):
     X = np.ascontiguousarray(X)
     sample_weight = sample_weight_for(y)
     copies = X.copy(), y.copy(), sample_weight.copy()
-    model = NeuronClassifier(class_weight="balanced").fit(X, y, sample_weight=sample_weight)
+    model = NeuronClassifier(class_weight="balanced").fit(
+        X, y, sample_weight=sample_weight
+    )
     model.predict_proba(X)
-    for original, copy in zip((X, y, sample_weight), copies):
+    for original, copy in zip((X, y, sample_weight), copies, strict=True):
         np.testing.assert_array_equal(original, copy)
 
 
@@ -121,7 +130,9 @@ def test_inputs_are_not_modified(dataset):
 @pytest.mark.parametrize("optimizer", ["lbfgs", "newton"])
 def test_stopping_early_warns_with_the_missed_tolerance(binary, optimizer):
     X, y = binary
-    with pytest.warns(ConvergenceWarning, match=r"max\|gradient\| = .* > tol = 1e-08.*max_iter"):
+    with pytest.warns(
+        ConvergenceWarning, match=r"max\|gradient\| = .* > tol = 1e-08.*max_iter"
+    ):
         model = NeuronClassifier(optimizer=optimizer, max_iter=2, tol=1e-8).fit(X, y)
     assert model.n_iter_ == 2 and not model.converged_
 
@@ -138,7 +149,9 @@ def test_float32_tolerance_is_floored(binary):
 def test_verbose_prints_each_iteration(binary, capsys):
     X, y = binary
     model = NeuronClassifier(optimizer="newton", verbose=1).fit(X, y)
-    lines = [line for line in capsys.readouterr().out.splitlines() if "objective=" in line]
+    lines = [
+        line for line in capsys.readouterr().out.splitlines() if "objective=" in line
+    ]
     assert len(lines) == model.n_iter_ + 1
     assert re.search(r"iter \d+: objective=[\d.e+-]+\s+max\|grad\|=", lines[-1])
 
@@ -161,7 +174,9 @@ def test_objective_is_logistic_regression_objective_over_C_S(binary):
     proba = model.predict_proba(X)[:, 1]
     loss = -(y * np.log(proba) + (1 - y) * np.log1p(-proba))
     lr_objective = C * np.sum(sample_weight * loss) + 0.5 * np.sum(model.coef_**2)
-    assert model.objective_ == pytest.approx(lr_objective / (C * sample_weight.sum()), rel=1e-10)
+    assert model.objective_ == pytest.approx(
+        lr_objective / (C * sample_weight.sum()), rel=1e-10
+    )
 
 
 def test_warm_start_resumes_from_previous_solution(binary):
@@ -200,7 +215,9 @@ def test_string_labels_and_probability_consistency(multiclass):
     proba = model.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1)
     np.testing.assert_allclose(np.exp(model.predict_log_proba(X)), proba, rtol=1e-12)
-    np.testing.assert_array_equal(model.predict(X), model.classes_[proba.argmax(axis=1)])
+    np.testing.assert_array_equal(
+        model.predict(X), model.classes_[proba.argmax(axis=1)]
+    )
 
 
 def test_no_intercept_gives_zero_intercept(binary):
@@ -253,7 +270,9 @@ def test_defaults_agree_with_logistic_regression_defaults():
     neuron = NeuronClassifier(C=0.3).fit(X, y)
     logreg = LogisticRegression(C=0.3).fit(X, y)
     np.testing.assert_allclose(neuron.coef_, logreg.coef_, atol=1e-2)
-    np.testing.assert_allclose(neuron.predict_proba(X), logreg.predict_proba(X), atol=1e-3)
+    np.testing.assert_allclose(
+        neuron.predict_proba(X), logreg.predict_proba(X), atol=1e-3
+    )
 
 
 # -- other losses ------------------------------------------------------------------
@@ -271,11 +290,16 @@ def test_callable_torch_losses_are_logistic_regression_too(binary, multiclass):
 @pytest.mark.parametrize(
     "bad_loss, message",
     [
-        (torch.nn.BCEWithLogitsLoss(), "returned \\(\\) for 569 samples.*reduction='none'"),
+        (
+            torch.nn.BCEWithLogitsLoss(),
+            "returned \\(\\) for 569 samples.*reduction='none'",
+        ),
         (lambda logits, target: logits.sum(dim=1) * float("nan"), "NaN or infinite"),
     ],
 )
-def test_bad_callable_loss_is_explained_and_leaves_nothing_fitted(binary, bad_loss, message):
+def test_bad_callable_loss_is_explained_and_leaves_nothing_fitted(
+    binary, bad_loss, message
+):
     X, y = binary
     model = NeuronClassifier(loss=bad_loss)
     with pytest.raises(ValueError, match=message):
@@ -287,5 +311,7 @@ def test_bad_callable_loss_is_explained_and_leaves_nothing_fitted(binary, bad_lo
 
 def test_newton_refuses_a_loss_without_hessian(binary):
     X, y = binary
-    with pytest.raises(ValueError, match="optimizer='newton' needs a twice-differentiable loss"):
+    with pytest.raises(
+        ValueError, match="optimizer='newton' needs a twice-differentiable loss"
+    ):
         NeuronClassifier(loss="hinge", optimizer="newton").fit(X, y)

@@ -1,7 +1,10 @@
 """scikit-learn's estimator contract: check_estimator and check_param_validation."""
 
 import pytest
-from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
+from sklearn.utils.estimator_checks import (
+    check_param_validation,
+    parametrize_with_checks,
+)
 
 from sklearn_neuron import NeuronClassifier
 

@@ -11,7 +11,9 @@ from sklearn_neuron._objective import LinearObjective
 from sklearn_neuron._optimizers import _quasi_newton_direction, lbfgs, newton
 
 
-def make_objective(n_samples, n_features, n_classes, l2, fit_intercept, seed=0, dtype=torch.float64):
+def make_objective(
+    n_samples, n_features, n_classes, l2, fit_intercept, seed=0, dtype=torch.float64
+):
     generator = torch.Generator().manual_seed(seed)
     X = torch.randn(n_samples, n_features, generator=generator, dtype=dtype)
     y = torch.randint(0, n_classes, (n_samples,), generator=generator)
@@ -39,7 +41,9 @@ def test_gradient_and_hessian_match_autograd(n_classes, l2, fit_intercept):
     auto_hessian = torch.autograd.functional.hessian(objective.value, theta)
     torch.testing.assert_close(f, objective.value(theta), rtol=1e-14, atol=0)
     torch.testing.assert_close(grad, auto_grad, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(objective.hessian(theta, raw), auto_hessian, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        objective.hessian(theta, raw), auto_hessian, rtol=1e-10, atol=1e-12
+    )
 
 
 def test_hessian_is_accumulated_correctly_over_chunks():
@@ -49,7 +53,9 @@ def test_hessian_is_accumulated_correctly_over_chunks():
     theta = torch.randn(objective.n_params, dtype=torch.float64)
     _, _, raw = objective.value_gradient(theta)
     auto_hessian = torch.autograd.functional.hessian(objective.value, theta)
-    torch.testing.assert_close(objective.hessian(theta, raw), auto_hessian, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        objective.hessian(theta, raw), auto_hessian, rtol=1e-10, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("n_classes, l2, fit_intercept", OBJECTIVES)
@@ -72,22 +78,26 @@ def test_center_keeps_probabilities_and_sums_to_zero():
     theta = torch.randn(objective.n_params, dtype=torch.float64)
     centered = objective.center(theta)
     torch.testing.assert_close(
-        torch.softmax(objective.raw(theta), 1), torch.softmax(objective.raw(centered), 1)
+        torch.softmax(objective.raw(theta), 1),
+        torch.softmax(objective.raw(centered), 1),
     )
     torch.testing.assert_close(
-        centered.view(3, -1).sum(0), torch.zeros(3, dtype=torch.float64), rtol=0, atol=1e-12
+        centered.view(3, -1).sum(0),
+        torch.zeros(3, dtype=torch.float64),
+        rtol=0,
+        atol=1e-12,
     )
 
 
 def _two_loop_reference(g, s_hist, y_hist):
     q = g.clone()
     alphas = []
-    for s, y in zip(reversed(s_hist), reversed(y_hist)):
+    for s, y in zip(reversed(s_hist), reversed(y_hist), strict=True):
         alpha = torch.dot(s, q) / torch.dot(s, y)
         alphas.append(alpha)
         q -= alpha * y
     q *= torch.dot(s_hist[-1], y_hist[-1]) / torch.dot(y_hist[-1], y_hist[-1])
-    for s, y, alpha in zip(s_hist, y_hist, reversed(alphas)):
+    for s, y, alpha in zip(s_hist, y_hist, reversed(alphas), strict=True):
         beta = torch.dot(y, q) / torch.dot(s, y)
         q += (alpha - beta) * s
     return -q
@@ -99,7 +109,9 @@ def test_compact_lbfgs_direction_equals_two_loop_recursion(m, d, seed):
     generator = torch.Generator().manual_seed(seed)
     A = torch.randn(d, d, generator=generator, dtype=torch.float64)
     hessian = A @ A.T + d * torch.eye(d, dtype=torch.float64)  # positive definite
-    s_hist = [torch.randn(d, generator=generator, dtype=torch.float64) for _ in range(m)]
+    s_hist = [
+        torch.randn(d, generator=generator, dtype=torch.float64) for _ in range(m)
+    ]
     y_hist = [hessian @ s for s in s_hist]  # curvature pairs of a quadratic
     g = torch.randn(d, generator=generator, dtype=torch.float64)
     torch.testing.assert_close(
@@ -118,13 +130,19 @@ def test_compact_lbfgs_direction_equals_two_loop_recursion(m, d, seed):
     log_l2=st.floats(-4, 0),
     seed=st.integers(0, 2**31 - 1),
 )
-def test_optimizers_agree_on_random_penalized_problems(n_samples, n_features, n_classes, log_l2, seed):
+def test_optimizers_agree_on_random_penalized_problems(
+    n_samples, n_features, n_classes, log_l2, seed
+):
     # The penalized problem is strictly convex: one optimum, whichever optimizer.
-    objective = make_objective(n_samples, n_features, n_classes, 10.0**log_l2, True, seed=seed)
+    objective = make_objective(
+        n_samples, n_features, n_classes, 10.0**log_l2, True, seed=seed
+    )
     a = newton(objective, objective.initial_theta(), tol=1e-10, max_iter=200)
     b = lbfgs(objective, objective.initial_theta(), tol=1e-10, max_iter=5000)
     assert a.converged and b.converged
-    torch.testing.assert_close(objective.center(a.theta), objective.center(b.theta), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        objective.center(a.theta), objective.center(b.theta), rtol=0, atol=1e-6
+    )
     assert abs(a.objective_curve[-1] - b.objective_curve[-1]) <= 1e-12
 
 
@@ -139,7 +157,10 @@ def test_losses_match_their_definitions():
     raw = torch.randn(6, 3, dtype=torch.float64)
     target = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 2, 1, 0]), 3).double()
     value, grad = MultinomialLogLoss(3).value_gradient(raw, target)
-    torch.testing.assert_close(value, torch.nn.functional.cross_entropy(raw, target.argmax(1), reduction="none"))
+    torch.testing.assert_close(
+        value,
+        torch.nn.functional.cross_entropy(raw, target.argmax(1), reduction="none"),
+    )
     torch.testing.assert_close(grad, torch.softmax(raw, 1) - target)
 
 

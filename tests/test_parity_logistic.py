@@ -1,4 +1,4 @@
-"""NeuronClassifier(loss="log_loss") is LogisticRegression: same coefficients, same probabilities.
+"""NeuronClassifier(loss="log_loss") is LogisticRegression: the same coefficients.
 
 Reference: ``LogisticRegression(solver="newton-cholesky", tol=1e-10)``.
 Tolerances (stated by the NeuronClassifier issue):
@@ -12,13 +12,13 @@ overlap: on the standardized real sets the classes are (quasi-)separable and
 the maximum-likelihood estimate does not exist.
 """
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
+from _datasets import classification_dataset, sample_weight_for
 from sklearn.linear_model import LogisticRegression
 
-from _datasets import classification_dataset, sample_weight_for
 from sklearn_neuron import NeuronClassifier
 
 COEF_RTOL = 1e-5
@@ -39,12 +39,16 @@ def _fit_kwargs(dataset, weighting):
     return X, y, sample_weight, class_weight
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference(dataset, C, fit_intercept, weighting):
     X, y, sample_weight, class_weight = _fit_kwargs(dataset, weighting)
     model = LogisticRegression(
-        solver="newton-cholesky", C=C, fit_intercept=fit_intercept,
-        class_weight=class_weight, tol=1e-10, max_iter=1000,
+        solver="newton-cholesky",
+        C=C,
+        fit_intercept=fit_intercept,
+        class_weight=class_weight,
+        tol=1e-10,
+        max_iter=1000,
     )
     return model.fit(X, y, sample_weight=sample_weight)
 
@@ -55,7 +59,9 @@ def _marks(dataset, optimizer):
 
 
 PARAMS = [
-    pytest.param(d, C, opt, fi, w, marks=_marks(d, opt), id=f"{d}-C={C}-{opt}-fi={fi}-{w}")
+    pytest.param(
+        d, C, opt, fi, w, marks=_marks(d, opt), id=f"{d}-C={C}-{opt}-fi={fi}-{w}"
+    )
     for d, C in CASES
     for opt in ("newton", "lbfgs")
     for fi in (True, False)
@@ -68,14 +74,23 @@ def test_matches_logistic_regression(dataset, C, optimizer, fit_intercept, weigh
     X, y, sample_weight, class_weight = _fit_kwargs(dataset, weighting)
     ref = reference(dataset, C, fit_intercept, weighting)
     neuron = NeuronClassifier(
-        optimizer=optimizer, C=C, fit_intercept=fit_intercept, class_weight=class_weight, **FIT
+        optimizer=optimizer,
+        C=C,
+        fit_intercept=fit_intercept,
+        class_weight=class_weight,
+        **FIT,
     ).fit(X, y, sample_weight=sample_weight)
 
     assert neuron.converged_
     scale = max(1.0, np.abs(ref.coef_).max())
     np.testing.assert_allclose(neuron.coef_, ref.coef_, rtol=0, atol=COEF_RTOL * scale)
     np.testing.assert_allclose(
-        neuron.intercept_, ref.intercept_, rtol=0, atol=COEF_RTOL * max(1.0, np.abs(ref.intercept_).max())
+        neuron.intercept_,
+        ref.intercept_,
+        rtol=0,
+        atol=COEF_RTOL * max(1.0, np.abs(ref.intercept_).max()),
     )
-    np.testing.assert_allclose(neuron.predict_proba(X), ref.predict_proba(X), rtol=0, atol=PROBA_ATOL)
+    np.testing.assert_allclose(
+        neuron.predict_proba(X), ref.predict_proba(X), rtol=0, atol=PROBA_ATOL
+    )
     np.testing.assert_array_equal(neuron.predict(X), ref.predict(X))

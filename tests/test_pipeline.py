@@ -1,4 +1,4 @@
-"""NeuronClassifier inside scikit-learn's meta-estimators, side by side with LogisticRegression."""
+"""NeuronClassifier in scikit-learn's meta-estimators, beside LogisticRegression."""
 
 import runpy
 import sys
@@ -25,20 +25,32 @@ def data():
 def test_grid_search_over_C_and_optimizer(data):
     X, y = data
     cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
-    grid = {"neuronclassifier__C": [0.1, 1.0], "neuronclassifier__optimizer": ["lbfgs", "newton"]}
+    grid = {
+        "neuronclassifier__C": [0.1, 1.0],
+        "neuronclassifier__optimizer": ["lbfgs", "newton"],
+    }
     search = GridSearchCV(
         make_pipeline(StandardScaler(), NeuronClassifier(tol=1e-8, max_iter=1000)),
-        grid, cv=cv, scoring="neg_log_loss",
+        grid,
+        cv=cv,
+        scoring="neg_log_loss",
     ).fit(X, y)
     scores = search.cv_results_["mean_test_score"].reshape(2, 2)  # C x optimizer
     # Same C, different optimizer: the same model, so the same score.
     np.testing.assert_allclose(scores[:, 0], scores[:, 1], rtol=1e-6)
     reference = GridSearchCV(
         make_pipeline(StandardScaler(), LogisticRegression(tol=1e-8, max_iter=1000)),
-        {"logisticregression__C": [0.1, 1.0]}, cv=cv, scoring="neg_log_loss",
+        {"logisticregression__C": [0.1, 1.0]},
+        cv=cv,
+        scoring="neg_log_loss",
     ).fit(X, y)
-    np.testing.assert_allclose(scores[:, 0], reference.cv_results_["mean_test_score"], rtol=1e-6)
-    assert search.best_params_["neuronclassifier__C"] == reference.best_params_["logisticregression__C"]
+    np.testing.assert_allclose(
+        scores[:, 0], reference.cv_results_["mean_test_score"], rtol=1e-6
+    )
+    assert (
+        search.best_params_["neuronclassifier__C"]
+        == reference.best_params_["logisticregression__C"]
+    )
     np.testing.assert_array_equal(search.best_estimator_.feature_names_in_, X.columns)
 
 
@@ -48,7 +60,8 @@ def test_cross_val_score_side_by_side(data, scoring):
     cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=1)
     neuron = make_pipeline(StandardScaler(), NeuronClassifier(tol=1e-10, max_iter=1000))
     logreg = make_pipeline(
-        StandardScaler(), LogisticRegression(solver="newton-cholesky", tol=1e-10, max_iter=1000)
+        StandardScaler(),
+        LogisticRegression(solver="newton-cholesky", tol=1e-10, max_iter=1000),
     )
     a = cross_val_score(neuron, X, y, cv=cv, scoring=scoring)
     b = cross_val_score(logreg, X, y, cv=cv, scoring=scoring)

@@ -1,0 +1,7 @@
+"""``python -m sklearn_neuron``: run the comparison study (see ``_cli.py``)."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

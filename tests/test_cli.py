@@ -1,0 +1,340 @@
+"""End-to-end tests of the command, run as a subprocess like a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).parents[1]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Small runs: two folds, the two full-batch optimizers.
+QUICK = ["--cv", "2", "--optimizers", "newton,lbfgs"]
+
+
+def run_command(*args, cwd=None, prelude=""):
+    """Run ``python -m sklearn_neuron ARGS``; ``prelude`` runs first in the process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    if prelude:
+        code = f"{prelude}\nimport sys, sklearn_neuron._cli as c\nsys.exit(c.main())"
+        command = [sys.executable, "-c", code, *args]
+    else:
+        command = [sys.executable, "-m", "sklearn_neuron", *args]
+    return subprocess.run(
+        command, cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+
+
+def assert_valid_png(path):
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+@pytest.mark.slow
+def test_default_study_without_arguments(tmp_path):
+    result = run_command(cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "breast_cancer: 569 samples" in out
+    assert "LogisticRegression" in out and "Verdict:" in out
+    assert "log_loss with every optimizer: logistic regression to within" in out
+    assert "squared_error: a different model" in out
+    assert "skipped" in out  # newton refuses the hinge loss, and the table says so
+    assert "report:" in result.stderr  # progress lines go to stderr
+    report = tmp_path / "out" / "report.html"
+    assert report.is_file()
+    parser = _Links()
+    parser.feed(report.read_text())
+    assert len(parser.images) == 5
+
+
+@pytest.mark.slow
+def test_figures_are_valid_and_linked_from_the_report(tmp_path):
+    result = run_command(
+        "--cv",
+        "2",
+        "--losses",
+        "log_loss",
+        "--optimizers",
+        "newton",
+        "--out",
+        str(tmp_path),
+        "-q",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # --quiet
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert [p.name for p in pngs] == [
+        "calibration.png",
+        "coefficients.png",
+        "convergence.png",
+        "decision_boundaries.png",
+        "landscape.png",
+    ]
+    for png in pngs:
+        assert_valid_png(png)
+    parser = _Links()
+    parser.feed((tmp_path / "report.html").read_text())
+    assert sorted(parser.images) == [p.name for p in pngs]
+    markdown = (tmp_path / "report.md").read_text()
+    for png in pngs:
+        assert f"]({png.name})" in markdown
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "json"])
+def test_output_formats(tmp_path, fmt):
+    result = run_command(
+        "--cv",
+        "2",
+        "--optimizers",
+        "newton",
+        "--losses",
+        "log_loss,hinge,squared_error",
+        "--no-figures",
+        "--out",
+        str(tmp_path),
+        "--format",
+        fmt,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    if fmt == "json":
+        payload = json.loads(out)
+        rows = payload["rows"]
+        assert [r["status"] for r in rows] == ["reference", "ok", "incompatible", "ok"]
+        assert rows[1]["coef_diff"] < 1e-6 and abs(rows[1]["objective_gap"]) < 1e-6
+        assert rows[3]["coef_diff"] > 0.1 and rows[3]["objective_gap"] > 0.1
+        assert payload["figures"] == [] and payload["report"].endswith("report.html")
+        assert len(payload["verdict"]) == 3
+    elif fmt == "markdown":
+        assert "| loss | optimizer | CV accuracy |" in out
+        assert "**Verdict**" in out
+    else:
+        assert "CV accuracy" in out and "-----" in out and "Verdict:" in out
+    report = (tmp_path / "report.html").read_text()
+    assert "Figures were skipped" in report and "<table>" in report
+
+
+def test_csv_input_with_a_categorical_column(tmp_path):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    n = 120
+    x1 = rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    label = np.where(
+        x1 + (colour == "red") + rng.normal(scale=0.5, size=n) > 0.3, "yes", "no"
+    )
+    csv = tmp_path / "data.csv"
+    pd.DataFrame({"x1": x1, "colour": colour, "label": label}).to_csv(csv, index=False)
+    result = run_command(
+        "--data",
+        str(csv),
+        "--target",
+        "label",
+        "--losses",
+        "log_loss",
+        *QUICK,
+        "--format",
+        "json",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["dataset"]["n_features"] == 4  # x1 + three one-hot colours
+    assert (
+        "one-hot encoded the non-numeric columns: colour" in payload["dataset"]["notes"]
+    )
+    assert "one-hot" in result.stderr
+    assert payload["rows"][1]["coef_diff"] < 1e-6
+
+
+@pytest.mark.slow
+def test_multiclass_dataset(tmp_path):
+    result = run_command(
+        "--data",
+        "iris",
+        "--losses",
+        "log_loss,squared_error",
+        *QUICK,
+        "--format",
+        "json",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["dataset"]["n_classes"] == 3
+    assert payload["rows"][1]["coef_diff"] < 1e-6
+    for png in tmp_path.glob("*.png"):
+        assert_valid_png(png)
+
+
+def test_without_matplotlib_the_table_still_prints(tmp_path):
+    result = run_command(
+        *QUICK,
+        "--losses",
+        "log_loss",
+        "--out",
+        str(tmp_path),
+        prelude="import sys; sys.modules['matplotlib'] = None",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "figures skipped: matplotlib is not installed" in result.stderr
+    assert "Verdict:" in result.stdout
+    assert not list(tmp_path.glob("*.png"))
+    assert (tmp_path / "report.html").is_file()
+
+
+def _write_csv(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+BAD_INPUTS = {
+    "missing file": (
+        lambda d: ["--data", str(d / "nope.csv"), "--target", "y"],
+        "no such file",
+    ),
+    "absent target column": (
+        lambda d: [
+            "--data",
+            _write_csv(d / "a.csv", "a,b\n1,0\n2,1\n"),
+            "--target",
+            "y",
+        ],
+        "target column 'y' is not in",
+    ),
+    "no --target for a CSV": (
+        lambda d: ["--data", _write_csv(d / "a.csv", "a,b\n1,0\n2,1\n")],
+        "name its target column with --target",
+    ),
+    "non-numeric column": (
+        lambda d: [
+            "--data",
+            _write_csv(
+                d / "t.csv", "name,y\n" + "".join(f"n{i},{i % 2}\n" for i in range(40))
+            ),
+            "--target",
+            "y",
+        ],
+        "non-numeric feature columns with more than 20 distinct values: name",
+    ),
+    "missing values": (
+        lambda d: [
+            "--data",
+            _write_csv(d / "m.csv", "a,y\n1,0\n,1\n3,1\n"),
+            "--target",
+            "y",
+        ],
+        "missing values: a",
+    ),
+    "one class": (
+        lambda d: [
+            "--data",
+            _write_csv(d / "o.csv", "a,y\n1,1\n2,1\n3,1\n"),
+            "--target",
+            "y",
+        ],
+        "has one class only",
+    ),
+    "unknown loss": (lambda d: ["--losses", "log_loss,cubic"], "unknown loss 'cubic'"),
+    "unknown optimizer": (
+        lambda d: ["--optimizers", "nadam"],
+        "unknown optimizer 'nadam'",
+    ),
+    "too few samples for the folds": (
+        lambda d: [
+            "--data",
+            _write_csv(d / "f.csv", "a,y\n1,0\n2,1\n3,1\n4,0\n"),
+            "--target",
+            "y",
+            "--cv",
+            "3",
+        ],
+        "fewer than the 3 folds",
+    ),
+}
+
+
+#: The bad inputs run as a subprocess; the others call ``main`` in-process
+#: (the same code path, without paying torch's import once more per case).
+SUBPROCESS_CASES = [
+    "missing file",
+    "absent target column",
+    "non-numeric column",
+    "one class",
+]
+
+
+def _assert_one_line_error(returncode, stdout, stderr, message):
+    assert returncode == 2, (stdout, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sklearn-neuron: error: "), lines
+    assert message in lines[0]
+    assert stdout == ""
+
+
+@pytest.mark.parametrize("case", SUBPROCESS_CASES)
+def test_bad_input_exits_with_status_2(tmp_path, case):
+    make_args, message = BAD_INPUTS[case]
+    result = run_command(*make_args(tmp_path), "--out", str(tmp_path / "out"), "-q")
+    _assert_one_line_error(result.returncode, result.stdout, result.stderr, message)
+
+
+@pytest.mark.parametrize("case", [c for c in BAD_INPUTS if c not in SUBPROCESS_CASES])
+def test_bad_input_in_process(tmp_path, case, capsys):
+    from sklearn_neuron._cli import main
+
+    make_args, message = BAD_INPUTS[case]
+    returncode = main([*make_args(tmp_path), "--out", str(tmp_path / "out"), "-q"])
+    captured = capsys.readouterr()
+    _assert_one_line_error(returncode, captured.out, captured.err, message)
+
+
+def test_bad_arguments_exit_with_status_2():
+    result = run_command("--cv", "1")
+    assert result.returncode == 2
+    assert "error: argument --cv: needs at least 2 folds" in result.stderr
+
+
+def test_regression_mode(tmp_path):
+    import sklearn_neuron
+
+    result = run_command(
+        "--data",
+        "diabetes",
+        "--cv",
+        "2",
+        "--no-figures",
+        "--out",
+        str(tmp_path),
+        "-q",
+        "--format",
+        "json",
+    )
+    if not hasattr(sklearn_neuron, "NeuronRegressor"):
+        assert result.returncode == 2
+        assert "needs sklearn_neuron.NeuronRegressor" in result.stderr
+        return
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["task"] == "regression"
+    assert any(r["model"] == "LinearRegression" for r in payload["rows"])
