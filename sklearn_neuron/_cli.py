@@ -331,6 +331,8 @@ def run(args, progress):
     if args.optimizers:
         _check_names("optimizer", args.optimizers, optimizers)
         optimizers = args.optimizers
+    elif dataset.task == "classification":
+        optimizers = list(_study.DEFAULT_OPTIMIZERS)
     progress(
         f"{dataset.name} ({dataset.task}): {len(losses)} losses x {len(optimizers)} "
         f"optimizers, {args.cv}-fold CV"

@@ -68,6 +68,13 @@ BUNDLED_DATASETS = {
 #: Optimizers that use the whole data at every step; the others are stochastic.
 FULL_BATCH_OPTIMIZERS = ("newton", "lbfgs")
 
+#: The default study: both full-batch optimizers and one minibatch optimizer
+#: (every optimizer can be asked for with --optimizers).
+DEFAULT_OPTIMIZERS = ("newton", "lbfgs", "adam")
+
+#: Epochs given to a minibatch optimizer in the study.
+STUDY_EPOCHS = 300
+
 #: Seed of the folds and of the stochastic optimizers.
 SEED = 0
 
@@ -298,12 +305,15 @@ def _quiet_fit(estimator, X, y):
 def _neuron_params(estimator_class, optimizer, extra):
     """Settings for a study fit: full-batch optimizers run to a tight tolerance.
 
-    Stochastic optimizers keep their own ``max_iter`` (epochs) and ``tol``:
-    they are compared as a user would run them.
+    Minibatch optimizers keep their own learning rate and ``tol`` and get
+    ``STUDY_EPOCHS`` epochs: they are compared as a user would run them, and
+    the verdict says how close that gets.
     """
     params = {"optimizer": optimizer, "random_state": SEED, **extra}
     if optimizer in FULL_BATCH_OPTIMIZERS:
         params.update(tol=1e-10, max_iter=500)
+    else:
+        params.update(max_iter=STUDY_EPOCHS)
     accepted = estimator_class().get_params()
     return {key: value for key, value in params.items() if key in accepted}
 
@@ -384,7 +394,7 @@ def run_classification_study(
     """
     progress = progress or (lambda line: None)
     losses = list(losses or classification_losses())
-    optimizers = list(optimizers or available_optimizers())
+    optimizers = list(optimizers or DEFAULT_OPTIMIZERS)
     X, y = dataset.X, dataset.y
     classes, y_index = np.unique(y, return_inverse=True)
     smallest = np.bincount(y_index).min()

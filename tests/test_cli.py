@@ -54,7 +54,7 @@ def test_default_study_without_arguments(tmp_path):
     out = result.stdout
     assert "breast_cancer: 569 samples" in out
     assert "LogisticRegression" in out and "Verdict:" in out
-    assert "log_loss with every optimizer: logistic regression to within" in out
+    assert "log_loss with newton, lbfgs: logistic regression to within" in out
     assert "squared_error: a different model" in out
     assert "skipped" in out  # newton refuses the hinge loss, and the table says so
     assert "report:" in result.stderr  # progress lines go to stderr
