@@ -3,11 +3,15 @@
 A network with no hidden layer and a sigmoid (softmax) output, trained on the
 log loss, is logistic regression. :class:`NeuronClassifier` makes that
 neuron a scikit-learn estimator with ``loss`` and ``optimizer`` as
-hyperparameters and LogisticRegression's meaning of ``C``.
+hyperparameters and LogisticRegression's meaning of ``C``;
+:class:`NeuronRegressor` does the same with an identity or exp output for
+least squares and the GLMs (Poisson, Gamma, Tweedie), with ``alpha`` as in
+scikit-learn's GLM regressors.
 """
 
 from ._classifier import NeuronClassifier
 from ._module import NeuronModule
+from ._regressor import NeuronRegressor
 
-__all__ = ["NeuronClassifier", "NeuronModule"]
+__all__ = ["NeuronClassifier", "NeuronModule", "NeuronRegressor"]
 __version__ = "0.1.0"
