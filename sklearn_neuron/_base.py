@@ -66,6 +66,10 @@ class BaseNeuron(BaseEstimator):
             )
         return name
 
+    def _optimizer_function(self, name):
+        """The function that runs optimizer ``name`` (a hook for estimator-specific ones)."""
+        return OPTIMIZERS[name]
+
     def _initial_theta(self, objective):
         """The previous solution when ``warm_start`` allows it, else a cold start."""
         if self.warm_start and hasattr(self, "coef_"):
@@ -78,7 +82,7 @@ class BaseNeuron(BaseEstimator):
     def _fit_objective(self, objective):
         """Minimise ``objective`` and store the fitted state on ``self``."""
         optimizer = self._resolve_optimizer(objective)
-        result = OPTIMIZERS[optimizer](
+        result = self._optimizer_function(optimizer)(
             objective,
             self._initial_theta(objective),
             tol=self.tol,

@@ -9,7 +9,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseNeuron
-from ._losses import REGRESSION_LOSSES, get_regression_loss
+from ._lad import least_absolute_deviations
+from ._losses import REGRESSION_LOSSES, AbsoluteError, get_regression_loss
 from ._objective import LinearObjective
 from ._validation import check_sample_weight, design_tensor
 
@@ -273,7 +274,20 @@ class NeuronRegressor(RegressorMixin, BaseNeuron):
         target = torch.as_tensor(y, device=device).reshape(-1, 1)
         weight = torch.as_tensor(sample_weight, dtype=X_t.dtype, device=device)
         # sum_i s_i loss_i / S + alpha/2 ||w||^2 is the GLM objective itself.
-        return LinearObjective(X_t, target, weight, loss, self.alpha, self.fit_intercept)
+        return LinearObjective(
+            X_t, target, weight, loss, self.alpha, self.fit_intercept
+        )
+
+    def _resolve_optimizer(self, objective):
+        # The absolute error's minimum is at a kink: "auto" solves it exactly.
+        if self.optimizer == "auto" and isinstance(objective.loss, AbsoluteError):
+            return "lad"
+        return super()._resolve_optimizer(objective)
+
+    def _optimizer_function(self, name):
+        if name == "lad":
+            return least_absolute_deviations
+        return super()._optimizer_function(name)
 
     def predict(self, X):
         """Predicted mean of y: the neuron's activated output.

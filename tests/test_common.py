@@ -3,12 +3,18 @@
 import pytest
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
-from sklearn_neuron import NeuronClassifier
+from sklearn_neuron import NeuronClassifier, NeuronRegressor
 
 ESTIMATORS = [
     NeuronClassifier(),
     NeuronClassifier(optimizer="lbfgs"),
     NeuronClassifier(optimizer="newton"),
+    NeuronRegressor(),
+    NeuronRegressor(loss="poisson"),
+    NeuronRegressor(loss="gamma"),
+    NeuronRegressor(loss="tweedie"),
+    NeuronRegressor(loss="huber"),
+    NeuronRegressor(loss="absolute_error"),
 ]
 
 
