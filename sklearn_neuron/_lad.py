@@ -55,7 +55,13 @@ def _kkt_solution(objective, theta, delta):
     system[:q, q:] = A_z.T
     system[q:, :q] = A_z
     rhs = torch.cat([-(A.T @ (w * sign)), y[in_z]])
-    solution = torch.linalg.lstsq(system.cpu(), rhs.cpu().unsqueeze(1)).solution
+    # Minimum-norm solution with a rank cut: tied or repeated samples in Z
+    # make the system singular, and the minimum norm splits their
+    # multipliers evenly, which is what the check below needs.
+    rcond = 1e3 * torch.finfo(A.dtype).eps
+    solution = torch.linalg.lstsq(
+        system.cpu(), rhs.cpu().unsqueeze(1), rcond=rcond, driver="gelsd"
+    ).solution
     solution = solution.squeeze(1).to(A.device)
     scale = 1e3 * torch.finfo(A.dtype).eps
     if not torch.isfinite(solution).all():
@@ -154,13 +160,12 @@ def least_absolute_deviations(
         )
         n_iter += result.n_iter
         theta = result.theta
-        if objective.l2 == 0:
+        guesses = [_kkt_solution(objective, theta, delta)]
+        if objective.l2 == 0 and guesses[0] is None:
             budget = max(max_iter - n_iter, 1)
             exact, steps, verified = _simplex(objective, theta, budget)
             n_iter += steps
-            guesses = [exact if verified else None]
-        else:
-            guesses = [_kkt_solution(objective, theta, delta)]
+            guesses.append(exact if verified else None)
         for candidate in (*guesses, theta):
             if candidate is None:
                 continue
