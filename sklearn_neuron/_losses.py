@@ -616,8 +616,8 @@ class CallableRegressionLoss(CallableLoss):
     def _torch_target(self, target):
         return target
 
-    def check_target(self, y):
-        pass
+    valid_target = RegressionLoss.valid_target
+    check_target = RegressionLoss.check_target
 
 
 #: Regression losses by public name: factory(power=..., epsilon=...) -> NeuronLoss.

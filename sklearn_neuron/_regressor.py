@@ -139,7 +139,8 @@ class NeuronRegressor(RegressorMixin, BaseNeuron):
         penalty; each loss includes its constant terms, so it is 0 for a
         perfect fit without penalty).
     objective_curve_ : ndarray of shape (n_iter_ + 1,)
-        Objective at the start and after each iteration.
+        Objective at the start and after each iteration (for the exact
+        absolute-error solver, ``optimizer_ == "lad"``, after each stage).
     converged_ : bool
         Whether the fit met ``tol``.
     optimizer_ : str
