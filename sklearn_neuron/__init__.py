@@ -3,7 +3,10 @@
 A network with no hidden layer and a sigmoid (softmax) output, trained on the
 log loss, is logistic regression. :class:`NeuronClassifier` makes that
 neuron a scikit-learn estimator with ``loss`` and ``optimizer`` as
-hyperparameters and LogisticRegression's meaning of ``C``.
+hyperparameters and LogisticRegression's meaning of ``C``;
+:class:`NeuronRegressor` does the same with an identity or exp output for
+least squares and the GLMs (Poisson, Gamma, Tweedie), with ``alpha`` as in
+scikit-learn's GLM regressors.
 """
 
 from ._classifier import NeuronClassifier
@@ -14,11 +17,13 @@ from ._inference import (
     likelihood_ratio_test,
 )
 from ._module import NeuronModule
+from ._regressor import NeuronRegressor
 
 __all__ = [
     "InferenceResults",
     "NeuronClassifier",
     "NeuronModule",
+    "NeuronRegressor",
     "PenalizedInferenceWarning",
     "SeparationWarning",
     "likelihood_ratio_test",

@@ -123,6 +123,10 @@ class BaseNeuron(BaseEstimator):
                 delattr(self, name)
             raise
 
+    def _optimizer_function(self, name):
+        """The function that runs full-batch optimizer ``name`` (a hook for estimators)."""
+        return OPTIMIZERS[name]
+
     def _initial_theta(self, objective):
         """The previous solution when ``warm_start`` allows it, else a cold start."""
         if self.warm_start and hasattr(self, "coef_"):
@@ -143,7 +147,7 @@ class BaseNeuron(BaseEstimator):
                 optimizer = self._optimizer_label()
             else:
                 optimizer = self._resolve_optimizer(objective)
-                result = OPTIMIZERS[optimizer](
+                result = self._optimizer_function(optimizer)(
                     objective, theta, tol=self.tol, max_iter=self.max_iter,
                     verbose=self.verbose, name=f"{type(self).__name__}/{optimizer}",
                 )
@@ -212,6 +216,10 @@ class BaseNeuron(BaseEstimator):
 
     def _stratify_labels(self, objective):
         return None
+
+    def _validation_score(self, objective, theta):
+        """Score of ``theta`` on held-out data (higher is better): minus its objective."""
+        return -float(objective.value(theta))
 
     def _convergence_message(self, optimizer, result, dtype):
         if self._is_stochastic():

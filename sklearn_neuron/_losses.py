@@ -27,7 +27,7 @@ so that Newton and L-BFGS converge on them.
 import torch
 import torch.nn.functional as F
 
-from ._activations import Sigmoid, Softmax
+from ._activations import Activation, Exp, Sigmoid, Softmax
 
 
 class NeuronLoss:
@@ -336,3 +336,300 @@ def encode_classes(y_index, n_classes, dtype, device):
     if n_classes <= 2:
         return y_index.to(dtype).unsqueeze(1)
     return F.one_hot(y_index.long(), n_classes).to(dtype)
+
+
+# -- regression ------------------------------------------------------------------
+# One output unit; ``target`` is y as a float column of shape (n_samples, 1) and
+# ``raw`` the linear layer's output z. The GLM losses are *half* unit deviances,
+# as scikit-learn's ``HalfSquaredError``, ``HalfPoissonLoss``, ``HalfGammaLoss``
+# and ``HalfTweedieLoss`` (sklearn/_loss/loss.py): the same objective then has
+# the same ``alpha``. Unlike scikit-learn's they keep the constant terms, so a
+# sample's loss is 0 exactly when the prediction equals its target and the
+# fitted ``objective_`` reads as half the mean deviance (plus the penalty).
+
+
+def _weighted_median(values, weight):
+    """Weighted median of a column ``values`` (n, 1) with weights summing to 1."""
+    order = torch.argsort(values[:, 0])
+    cumulative = torch.cumsum(weight[order], dim=0)
+    index = int(torch.searchsorted(cumulative, cumulative[-1] * 0.5))
+    return values[order[min(index, values.shape[0] - 1)]]
+
+
+class RegressionLoss(NeuronLoss):
+    """Base class of the regression losses: one output unit, one target rule.
+
+    ``target_rule`` is the rule on y in words (None: any real y), and
+    :meth:`check_target` raises the ValueError that names it.
+    """
+
+    target_rule = None
+
+    def __init__(self, activation):
+        super().__init__(n_outputs=1, activation=activation)
+
+    def valid_target(self, y):
+        """Whether every value of the numpy array ``y`` is in the loss's domain."""
+        return True
+
+    def check_target(self, y):
+        """Raise a ValueError naming the loss and its rule when y breaks it."""
+        if not self.valid_target(y):
+            raise ValueError(
+                f"loss={self.name!r} requires {self.target_rule}; y has values "
+                f"outside that range (min(y) = {float(y.min()):.6g})."
+            )
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class HalfSquaredError(RegressionLoss):
+    """``(y - z)^2 / 2`` with the identity output: least squares.
+
+    Half the Gaussian unit deviance, with a unit Hessian.
+    """
+
+    name = "squared_error"
+    is_log_likelihood = True
+
+    def __init__(self):
+        super().__init__(Activation())
+
+    def value(self, raw, target):
+        return 0.5 * ((raw - target) ** 2).sum(dim=1)
+
+    def baseline_raw(self, target, weight):
+        return weight @ target
+
+    def value_gradient(self, raw, target):
+        residual = raw - target
+        return 0.5 * (residual**2).sum(dim=1), residual
+
+    def hessian(self, raw, target):
+        return torch.ones_like(raw).unsqueeze(-1)
+
+
+class _LogLinkLoss(RegressionLoss):
+    """A half deviance with the exp output (log link); starts at log of mean y."""
+
+    is_log_likelihood = True
+
+    def __init__(self):
+        super().__init__(Exp())
+
+    def baseline_raw(self, target, weight):
+        mean = weight @ target
+        return torch.log(torch.clamp(mean, min=torch.finfo(target.dtype).tiny))
+
+
+class HalfPoissonLoss(_LogLinkLoss):
+    """Half Poisson deviance with the exp output.
+
+    ``y log(y / mu) - y + mu`` with ``mu = exp(z)``; its gradient is
+    ``mu - y`` and its Hessian ``mu``.
+    """
+
+    name = "poisson"
+    target_rule = "y >= 0 (Poisson counts or rates)"
+
+    def valid_target(self, y):
+        return bool((y >= 0).all())
+
+    def value_gradient(self, raw, target):
+        mu = torch.exp(raw)
+        value = (torch.xlogy(target, target) - target * raw - target + mu).sum(dim=1)
+        return value, mu - target
+
+    def value(self, raw, target):
+        return self.value_gradient(raw, target)[0]
+
+    def hessian(self, raw, target):
+        return torch.exp(raw).unsqueeze(-1)
+
+
+class HalfGammaLoss(_LogLinkLoss):
+    """Half Gamma deviance with the exp output.
+
+    ``log(mu / y) + y / mu - 1`` with ``mu = exp(z)``; gradient
+    ``1 - y / mu``, Hessian ``y / mu``.
+    """
+
+    name = "gamma"
+    target_rule = "y > 0 (Gamma-distributed targets are positive)"
+
+    def valid_target(self, y):
+        return bool((y > 0).all())
+
+    def value_gradient(self, raw, target):
+        ratio = target * torch.exp(-raw)
+        return (ratio - torch.log(ratio) - 1.0).sum(dim=1), 1.0 - ratio
+
+    def value(self, raw, target):
+        return self.value_gradient(raw, target)[0]
+
+    def hessian(self, raw, target):
+        return (target * torch.exp(-raw)).unsqueeze(-1)
+
+
+class HalfTweedieLoss(_LogLinkLoss):
+    """Half Tweedie deviance of ``power`` p with the exp output.
+
+    For p not in {1, 2}, with ``mu = exp(z)``::
+
+        max(y, 0)^(2-p) / ((1-p)(2-p)) - y mu^(1-p) / (1-p) + mu^(2-p) / (2-p)
+
+    (p = 0 is half the squared error ``(y - mu)^2 / 2`` on the log link);
+    p = 1 is the Poisson and p = 2 the Gamma deviance, to which it delegates.
+    Gradient ``mu^(1-p) (mu - y)``, Hessian
+    ``(2-p) mu^(2-p) - (1-p) y mu^(1-p)``, negative for some p and y (the
+    loss is then not convex in z; Newton damps such Hessians).
+    """
+
+    name = "tweedie"
+
+    def __init__(self, power):
+        super().__init__()
+        self.power = float(power)
+        self._special = {1.0: HalfPoissonLoss, 2.0: HalfGammaLoss}.get(self.power)
+        if self._special is not None:
+            self._special = self._special()
+        if self.power <= 0:
+            self.target_rule = f"any real y for power={power}"
+        elif self.power < 2:
+            self.target_rule = f"y >= 0 for power={power} (between 0 and 2)"
+        else:
+            self.target_rule = f"y > 0 for power={power} (2 or more)"
+
+    def valid_target(self, y):
+        if self.power <= 0:
+            return True
+        return bool((y >= 0).all()) if self.power < 2 else bool((y > 0).all())
+
+    def value_gradient(self, raw, target):
+        if self._special is not None:
+            return self._special.value_gradient(raw, target)
+        p = self.power
+        mu_1p = torch.exp((1.0 - p) * raw)  # mu^(1-p)
+        mu_2p = mu_1p * torch.exp(raw)  # mu^(2-p)
+        constant = torch.clamp(target, min=0.0) ** (2.0 - p) / ((1.0 - p) * (2.0 - p))
+        value = constant - target * mu_1p / (1.0 - p) + mu_2p / (2.0 - p)
+        return value.sum(dim=1), mu_2p - target * mu_1p
+
+    def value(self, raw, target):
+        if self._special is not None:
+            return self._special.value(raw, target)
+        return self.value_gradient(raw, target)[0]
+
+    def hessian(self, raw, target):
+        if self._special is not None:
+            return self._special.hessian(raw, target)
+        p = self.power
+        mu_1p = torch.exp((1.0 - p) * raw)
+        h = (2.0 - p) * mu_1p * torch.exp(raw) - (1.0 - p) * target * mu_1p
+        return h.unsqueeze(-1)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(power={self.power})"
+
+
+class HuberLoss(RegressionLoss):
+    """Huber's loss of the residual ``r = y - z`` with threshold ``epsilon``.
+
+    ``r^2 / 2`` for ``|r| <= epsilon``, ``epsilon (|r| - epsilon / 2)``
+    beyond: squared error near the fit, absolute error far from it.
+    ``epsilon`` is in the units of y (see NeuronRegressor's ``epsilon``).
+    Once differentiable; its generalized Hessian, 1 inside the threshold and
+    0 outside, serves Newton.
+    """
+
+    name = "huber"
+
+    def __init__(self, epsilon):
+        super().__init__(Activation())
+        self.epsilon = float(epsilon)
+
+    def value_gradient(self, raw, target):
+        residual = raw - target
+        absolute = residual.abs()
+        inside = absolute <= self.epsilon
+        value = torch.where(
+            inside, 0.5 * residual**2, self.epsilon * (absolute - 0.5 * self.epsilon)
+        )
+        return value.sum(dim=1), torch.clamp(residual, -self.epsilon, self.epsilon)
+
+    def value(self, raw, target):
+        return self.value_gradient(raw, target)[0]
+
+    def baseline_raw(self, target, weight):
+        return _weighted_median(target, weight)
+
+    def hessian(self, raw, target):
+        return ((raw - target).abs() <= self.epsilon).to(raw.dtype).unsqueeze(-1)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(epsilon={self.epsilon})"
+
+
+class AbsoluteError(RegressionLoss):
+    """``|y - z|``: least absolute deviations (median regression).
+
+    Not differentiable where a residual is 0, which is where its minimum
+    lies; no Newton. The gradient used is the subgradient ``sign(z - y)``.
+    """
+
+    name = "absolute_error"
+    twice_differentiable = False
+
+    def __init__(self):
+        super().__init__(Activation())
+
+    def value(self, raw, target):
+        return (raw - target).abs().sum(dim=1)
+
+    def value_gradient(self, raw, target):
+        residual = raw - target
+        return residual.abs().sum(dim=1), torch.sign(residual)
+
+    def baseline_raw(self, target, weight):
+        return _weighted_median(target, weight)
+
+
+class CallableRegressionLoss(CallableLoss):
+    """A user's ``loss(raw, target) -> per-sample losses`` for regression.
+
+    ``raw`` and ``target`` both have shape (n_samples, 1), what
+    ``MSELoss(reduction="none")`` and ``L1Loss(reduction="none")`` take; the
+    prediction is the raw output (identity activation).
+    """
+
+    target_rule = None
+
+    def __init__(self, function):
+        NeuronLoss.__init__(self, n_outputs=1, activation=Activation())
+        self.function = function
+        self.name = getattr(function, "__name__", type(function).__name__)
+
+    def _torch_target(self, target):
+        return target
+
+    valid_target = RegressionLoss.valid_target
+    check_target = RegressionLoss.check_target
+
+
+#: Regression losses by public name: factory(power=..., epsilon=...) -> NeuronLoss.
+REGRESSION_LOSSES = {
+    "squared_error": lambda power, epsilon: HalfSquaredError(),
+    "poisson": lambda power, epsilon: HalfPoissonLoss(),
+    "gamma": lambda power, epsilon: HalfGammaLoss(),
+    "tweedie": lambda power, epsilon: HalfTweedieLoss(power),
+    "huber": lambda power, epsilon: HuberLoss(epsilon),
+    "absolute_error": lambda power, epsilon: AbsoluteError(),
+}
+
+
+def get_regression_loss(loss, *, power=1.5, epsilon=1.35):
+    """Resolve the regressor's ``loss`` parameter (a name or a callable)."""
+    if callable(loss):
+        return CallableRegressionLoss(loss)
+    return REGRESSION_LOSSES[loss](power, epsilon)

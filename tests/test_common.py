@@ -6,16 +6,20 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from sklearn_neuron import NeuronClassifier
+from sklearn_neuron import NeuronClassifier, NeuronRegressor
 
-from sklearn_neuron._losses import CLASSIFICATION_LOSSES
+from sklearn_neuron._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from sklearn_neuron._stochastic import STOCHASTIC_OPTIMIZERS
 
-# Each loss with the default optimizer, each optimizer with the log loss.
+# Each loss with the default optimizer, each optimizer with the log loss
+# (and with squared error for the regressor).
 ESTIMATORS = (
     [NeuronClassifier(loss=loss) for loss in CLASSIFICATION_LOSSES]
     + [NeuronClassifier(optimizer=name) for name in ("lbfgs", "newton", *STOCHASTIC_OPTIMIZERS)]
     + [NeuronClassifier(l1_ratio=0.5)]
+    + [NeuronRegressor(loss=loss) for loss in REGRESSION_LOSSES]
+    + [NeuronRegressor(optimizer=name) for name in ("lbfgs", "newton", "sgd", "adam")]
+    + [NeuronRegressor(l1_ratio=0.5)]
 )
 
 

@@ -1,0 +1,364 @@
+"""NeuronRegressor: one neuron with an identity or exp output as a regressor (a GLM)."""
+
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.base import RegressorMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import validate_data
+
+from ._base import BaseNeuron
+from ._lad import least_absolute_deviations
+from ._losses import REGRESSION_LOSSES, AbsoluteError, get_regression_loss
+from ._objective import LinearObjective
+from ._validation import check_sample_weight
+
+try:  # scikit-learn >= 1.6 names the decorator this way
+    from sklearn.base import _fit_context
+except ImportError:  # pragma: no cover
+    from sklearn.utils._param_validation import _fit_context
+
+
+class NeuronRegressor(RegressorMixin, BaseNeuron):
+    """One torch neuron as a regressor: a generalized linear model.
+
+    A network with no hidden layer and one output unit whose activation is
+    the inverse link of a GLM: the identity for ``"squared_error"``,
+    ``"huber"`` and ``"absolute_error"``, the exponential (log link) for
+    ``"poisson"``, ``"gamma"`` and ``"tweedie"``. It minimises, with the
+    convention of scikit-learn's GLM regressors (PoissonRegressor,
+    GammaRegressor, TweedieRegressor)::
+
+        1 / (2 S) * sum_i s_i * deviance_i + alpha / 2 * ||w||_2^2
+
+    where ``s_i`` is ``sample_weight``, ``S = sum_i s_i`` and the intercept
+    is not penalized. The losses are half deviances (``deviance_i / 2``),
+    so the same ``alpha`` gives the same coefficients as those estimators.
+
+    **Mapping to Ridge**: for ``loss="squared_error"`` the objective times
+    ``2 S`` is ``sum_i s_i (y_i - x_i w - b)^2 + S * alpha * ||w||^2``, which
+    is :class:`~sklearn.linear_model.Ridge`'s objective with::
+
+        alpha_ridge = S * alpha   (= n_samples * alpha without sample_weight)
+
+    and ``alpha=0`` is :class:`~sklearn.linear_model.LinearRegression`.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "poisson", "gamma", "tweedie", "huber", \
+            "absolute_error"} or callable, default="squared_error"
+        Pointwise loss on the neuron's output, which fixes its activation:
+
+        - ``"squared_error"``: ``(y - z)^2 / 2``, identity output; least
+          squares (Ridge, LinearRegression).
+        - ``"poisson"``: half Poisson deviance, exp output; y >= 0.
+        - ``"gamma"``: half Gamma deviance, exp output; y > 0.
+        - ``"tweedie"``: half Tweedie deviance of ``power``, exp output;
+          y >= 0 for 0 < power < 2, y > 0 for power >= 2, any y for
+          power <= 0.
+        - ``"huber"``: ``(y - z)^2 / 2`` for ``|y - z| <= epsilon``,
+          ``epsilon * (|y - z| - epsilon / 2)`` beyond; identity output.
+        - ``"absolute_error"``: ``|y - z|``, identity output; median
+          regression. Not differentiable: fitted by L-BFGS and then solved
+          exactly on the samples it interpolates (see Notes); no Newton.
+        - a callable ``loss(raw, target) -> per-sample losses`` on torch
+          tensors of shape (n_samples, 1), e.g.
+          ``torch.nn.MSELoss(reduction="none")``; identity output, trained
+          through autograd, not with ``optimizer="newton"``.
+
+    power : float, default=1.5
+        Power of the Tweedie deviance (``loss="tweedie"`` only): 0 is the
+        squared error on the log link, 1 Poisson, 1.5 a compound
+        Poisson-Gamma, 2 Gamma, 3 inverse Gaussian. Values in (0, 1), for
+        which no Tweedie distribution exists, are refused.
+
+    epsilon : float, default=1.35
+        Threshold of the Huber loss (``loss="huber"`` only), **in the units
+        of y**: residuals larger than ``epsilon`` count linearly. Unlike
+        HuberRegressor's ``epsilon`` it is not relative to a fitted scale;
+        standardize y, or set it from the residuals' spread.
+
+    optimizer : {"auto", "lbfgs", "newton"}, default="auto"
+        How the objective is minimised, on the full batch. ``"newton"``
+        (Newton with Cholesky-solved steps, i.e. IRLS) needs a loss with a
+        (generalized) Hessian: every built-in loss but ``"absolute_error"``.
+        ``"auto"`` picks Newton while one Hessian costs at most ``2e7``
+        multiply-adds, L-BFGS otherwise and for losses without Hessian;
+        ``optimizer_`` tells which ran.
+
+    alpha : float, default=1.0
+        Strength of the L2 penalty, with the meaning it has in
+        scikit-learn's GLM regressors (whose default, 1.0, it shares);
+        ``alpha=0`` is no penalty. See above for Ridge's ``alpha``.
+
+    fit_intercept : bool, default=True
+        Whether the layer has a bias (intercept), which is never penalized.
+
+    tol : float, default=1e-4
+        Stop when the largest absolute entry of the gradient of the
+        objective above is at most ``tol``: the criterion and scale of the
+        GLM regressors' ``lbfgs`` and ``newton-cholesky`` solvers. Floored at
+        100 machine epsilons of the data's dtype.
+
+    max_iter : int, default=100
+        Maximum number of optimizer iterations; a
+        :class:`~sklearn.exceptions.ConvergenceWarning` says when it ended
+        the fit before ``tol`` was met.
+
+    warm_start : bool, default=False
+        Start from the previous fit's coefficients.
+
+    random_state : int, RandomState instance or None, default=None
+        Seed of the stochastic parts of fitting; no effect on the
+        full-batch optimizers.
+
+    verbose : int, default=0
+        When positive, print the objective and gradient at every iteration.
+
+    device : str or torch.device, default="cpu"
+        Where the data and the module live: "cpu", or "cuda".
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        Weights of the layer.
+    intercept_ : float
+        Bias of the layer (0.0 when ``fit_intercept=False``).
+    module_ : NeuronModule
+        The fitted torch module; ``forward`` returns the raw output
+        ``x @ w + b``, ``module_.predict_mean(x)`` applies the activation.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when X has string column names.
+    n_iter_ : int
+        Number of optimizer iterations run.
+    objective_ : float
+        Final value of the objective above (half the mean deviance plus the
+        penalty; each loss includes its constant terms, so it is 0 for a
+        perfect fit without penalty).
+    objective_curve_ : ndarray of shape (n_iter_ + 1,)
+        Objective at the start and after each iteration (for the exact
+        absolute-error solver, ``optimizer_ == "lad"``, after each stage).
+    converged_ : bool
+        Whether the fit met ``tol``.
+    optimizer_ : str
+        The optimizer that ran (``"auto"`` resolved).
+
+    See Also
+    --------
+    sklearn.linear_model.Ridge, sklearn.linear_model.PoissonRegressor,
+    sklearn.linear_model.GammaRegressor, sklearn.linear_model.TweedieRegressor,
+    sklearn.linear_model.QuantileRegressor : The same models, fitted by
+        scikit-learn.
+
+    Notes
+    -----
+    Data in float32 is fitted in float32, anything else in float64.
+    ``score`` is the coefficient of determination R^2 (RegressorMixin), not
+    the GLM regressors' D^2.
+
+    ``loss="absolute_error"`` has its minimum at a kink: an unpenalized
+    least-absolute-deviations fit interpolates ``n_params`` samples. After
+    L-BFGS has come close, the fit is solved exactly on the ``n_params``
+    samples with the smallest residuals and kept when the subgradient
+    optimality condition holds there (which makes it the exact LAD
+    solution); otherwise the L-BFGS result stands.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.linear_model import PoissonRegressor
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_neuron import NeuronRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> neuron = NeuronRegressor("poisson", alpha=0.01, tol=1e-8).fit(X, y)
+    >>> glm = PoissonRegressor(alpha=0.01, tol=1e-8).fit(X, y)
+    >>> bool(abs(neuron.coef_ - glm.coef_).max() < 1e-6)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseNeuron._parameter_constraints,
+        "loss": [StrOptions(set(REGRESSION_LOSSES)), callable],
+        "power": [
+            Interval(Real, None, 0, closed="right"),
+            Interval(Real, 1, None, closed="left"),
+        ],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        *,
+        power=1.5,
+        epsilon=1.35,
+        optimizer="auto",
+        alpha=1.0,
+        l1_ratio=0.0,
+        optimizer_kwargs=None,
+        learning_rate=0.01,
+        batch_size="auto",
+        shuffle=True,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        fit_intercept=True,
+        tol=1e-4,
+        max_iter=100,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        device="cpu",
+    ):
+        self.loss = loss
+        self.power = power
+        self.epsilon = epsilon
+        self.optimizer = optimizer
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.optimizer_kwargs = optimizer_kwargs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+
+    def _get_loss(self):
+        return get_regression_loss(self.loss, power=self.power, epsilon=self.epsilon)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the neuron to the training data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples; ``None`` weighs all equally.
+
+        Returns
+        -------
+        self : NeuronRegressor
+            The fitted estimator.
+        """
+        with self._discard_state_on_error():
+            objective = self._build_objective(X, y, sample_weight, reset=True)
+            self._fit_objective(objective)
+            return self._flatten_coefficients()
+
+    @available_if(BaseNeuron._is_stochastic)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch of minibatch training on (X, y), continuing the previous ones.
+
+        Only for the minibatch optimizers; their state carries over.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : NeuronRegressor
+        """
+        first_call = not hasattr(self, "coef_")
+        if first_call:
+            self._validate_params()
+            with self._discard_state_on_error():
+                objective = self._build_objective(X, y, sample_weight, reset=True)
+                self._partial_fit_objective(objective, first_call=True)
+                return self._flatten_coefficients()
+        objective = self._build_objective(X, y, sample_weight, reset=False)
+        self._partial_fit_objective(objective, first_call=False)
+        return self._flatten_coefficients()
+
+    def _flatten_coefficients(self):
+        """One output unit: scikit-learn regressors' shapes for coef_ and intercept_."""
+        self.coef_ = np.asarray(self.coef_).reshape(-1)
+        self.intercept_ = float(np.asarray(self.intercept_).reshape(-1)[0])
+        return self
+
+    def _build_objective(self, X, y, sample_weight, *, reset):
+        """Validate the data and build the objective this estimator minimises.
+
+        With ``reset=True`` (fit) the features are learnt; with
+        ``reset=False`` the data are checked against the fitted ones (how
+        inference rebuilds the fitted objective on the training data).
+        """
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            dtype=[np.float64, np.float32],
+            y_numeric=True,
+            multi_output=False,
+            reset=reset,
+        )
+        y = np.asarray(y, dtype=X.dtype)
+        loss = self._get_loss()
+        loss.check_target(y)
+        sample_weight = check_sample_weight(sample_weight, X, X.dtype)
+
+        device = self._device()
+        X_t, sparse_rows = self._design(X, device)
+        target = torch.as_tensor(y, device=device).reshape(-1, 1)
+        weight = torch.as_tensor(sample_weight, dtype=X_t.dtype, device=device)
+        # sum_i s_i loss_i / S + alpha/2 ||w||^2 is the GLM objective itself;
+        # l1_ratio splits alpha as in ElasticNet.
+        return LinearObjective(
+            X_t, target, weight, loss, self.alpha * (1 - self.l1_ratio), self.fit_intercept,
+            l1=self.alpha * self.l1_ratio, sparse_rows=sparse_rows,
+        )
+
+    def _resolve_optimizer(self, objective):
+        # The absolute error's minimum is at a kink: "auto" solves it exactly.
+        if self.optimizer == "auto" and isinstance(objective.loss, AbsoluteError):
+            return "lad"
+        return super()._resolve_optimizer(objective)
+
+    def _optimizer_function(self, name):
+        if name == "lad":
+            return least_absolute_deviations
+        return super()._optimizer_function(name)
+
+    def predict(self, X):
+        """Predicted mean of y: the neuron's activated output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        raw = torch.from_numpy(self._raw_output(X)[:, 0])
+        return self.module_.activation(raw).numpy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        try:
+            loss = self._get_loss()
+            tags.target_tags.positive_only = not loss.valid_target(np.array([-1.0]))
+        except (KeyError, TypeError, ValueError):  # invalid parameters: default tags
+            pass
+        return tags
