@@ -25,12 +25,12 @@ from sklearn_neuron import NeuronClassifier
 
 def datasets(quick):
     n_big = 20_000 if quick else 200_000
-    for name, loader in [
-        ("breast_cancer", load_breast_cancer),
-        ("digits", load_digits),
+    for name, loader, repeats in [
+        ("breast_cancer", load_breast_cancer, 100),
+        ("digits", load_digits, 5),
     ]:
         X, y = loader(return_X_y=True)
-        yield name, StandardScaler().fit_transform(X), y, 100
+        yield name, StandardScaler().fit_transform(X), y, repeats
     X, y = make_classification(n_big, 100, random_state=0)
     yield f"make_classification {n_big:,} x 100 float64", X, y, 3
     yield f"make_classification {n_big:,} x 100 float32", X.astype(np.float32), y, 3

@@ -18,6 +18,7 @@ has the coefficients of each output unit in a row, its intercept last.
 
 import functools
 
+import scipy.sparse
 import torch
 
 from ._validation import sparse_tensor
@@ -63,6 +64,12 @@ class LinearObjective:
         # Sparse X also keeps X^T as CSR: torch multiplies CSR by dense fast,
         # dense by CSR (the gradient's X^T r) two orders of magnitude slower.
         self._XT = None
+        if self.is_sparse and sparse_rows is None:
+            sparse_rows = scipy.sparse.csr_matrix(
+                (X.values().cpu().numpy(), X.col_indices().cpu().numpy(),
+                 X.crow_indices().cpu().numpy()), shape=tuple(X.shape),
+            )
+            self._sparse_rows = sparse_rows
         if self.is_sparse:
             self._XT = sparse_tensor(sparse_rows.T.tocsr(), X.device, X.dtype)
         self.target = target
