@@ -18,17 +18,18 @@ the first row: ``pip install skorch``).
 
 import argparse
 import time
+from functools import partial
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from _timing import machine_description, markdown_table, time_pair
 from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.preprocessing import StandardScaler
 
-from _timing import machine_description, markdown_table, time_pair
 from sklearn_neuron import NeuronClassifier
 
 
@@ -36,12 +37,22 @@ def adam_epoch(quick, rows):
     n = 20_000 if quick else 200_000
     X, y = make_classification(n, 100, random_state=0)
     X = X.astype(np.float32)
-    neuron = NeuronClassifier(optimizer="adam", batch_size=1024, learning_rate=1e-3,
-                              max_iter=1, random_state=0)
+    neuron = NeuronClassifier(
+        optimizer="adam", batch_size=1024, learning_rate=1e-3, max_iter=1, random_state=0
+    )
     sgd = SGDClassifier(loss="log_loss", max_iter=1, tol=None, random_state=0)
     t_sgd, t_nc = time_pair(lambda: sgd.fit(X, y), lambda: neuron.fit(X, y), 3)
-    rows.append(["Adam epoch, batch 1024", f"{n:,} x 100 float32", "SGDClassifier(log_loss), 1 epoch",
-                 f"{t_sgd * 1e3:.0f}", f"{t_nc * 1e3:.0f}", f"{t_nc / t_sgd:.2f}", "reported"])
+    rows.append(
+        [
+            "Adam epoch, batch 1024",
+            f"{n:,} x 100 float32",
+            "SGDClassifier(log_loss), 1 epoch",
+            f"{t_sgd * 1e3:.0f}",
+            f"{t_nc * 1e3:.0f}",
+            f"{t_nc / t_sgd:.2f}",
+            "reported",
+        ]
+    )
     try:
         from skorch import NeuralNetBinaryClassifier
     except ImportError:
@@ -57,15 +68,29 @@ def adam_epoch(quick, rows):
             return self.linear(x).squeeze(-1)
 
     net = NeuralNetBinaryClassifier(
-        Linear, optimizer=torch.optim.Adam, lr=1e-3, batch_size=1024, max_epochs=1,
-        train_split=None, iterator_train__shuffle=True, verbose=0,
+        Linear,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        batch_size=1024,
+        max_epochs=1,
+        train_split=None,
+        iterator_train__shuffle=True,
+        verbose=0,
     )
     y32 = y.astype(np.float32)
     t_skorch, t_nc = time_pair(lambda: net.fit(X, y32), lambda: neuron.fit(X, y), 3)
     ratio = t_skorch / t_nc
-    rows.append(["Adam epoch, batch 1024", f"{n:,} x 100 float32", "skorch NeuralNetBinaryClassifier",
-                 f"{t_skorch * 1e3:.0f}", f"{t_nc * 1e3:.0f}", f"{t_nc / t_skorch:.3f} ({ratio:.1f}x faster)",
-                 "ok" if ratio >= 8 else "MISSED (target >= 8x faster)"])
+    rows.append(
+        [
+            "Adam epoch, batch 1024",
+            f"{n:,} x 100 float32",
+            "skorch NeuralNetBinaryClassifier",
+            f"{t_skorch * 1e3:.0f}",
+            f"{t_nc * 1e3:.0f}",
+            f"{t_nc / t_skorch:.3f} ({ratio:.1f}x faster)",
+            "ok" if ratio >= 8 else "MISSED (target >= 8x faster)",
+        ]
+    )
 
 
 def l1_fits(quick, rows):
@@ -78,15 +103,21 @@ def l1_fits(quick, rows):
         C = 0.1
         saga = LogisticRegression(solver="saga", C=C, l1_ratio=1.0, tol=1e-4, max_iter=1000)
         neuron = NeuronClassifier(C=C, l1_ratio=1.0, tol=1e-4, max_iter=1000)
-        t_saga, t_nc = time_pair(lambda: saga.fit(X, y), lambda: neuron.fit(X, y), repeats)
+        t_saga, t_nc = time_pair(partial(saga.fit, X, y), partial(neuron.fit, X, y), repeats)
         ref = NeuronClassifier(C=C, l1_ratio=1.0, tol=1e-10, max_iter=10_000).fit(X, y)
-        rows.append([
-            "L1 (l1_ratio=1, C=0.1), tol=1e-4", name, "LogisticRegression(saga)",
-            f"{t_saga * 1e3:.0f}", f"{t_nc * 1e3:.0f}", f"{t_nc / t_saga:.2f}",
-            ("ok" if t_nc <= t_saga else "MISSED")
-            + f"; |coef - tight ref|: saga {np.abs(saga.coef_ - ref.coef_).max():.0e}, "
-            f"neuron {np.abs(neuron.coef_ - ref.coef_).max():.0e}",
-        ])
+        rows.append(
+            [
+                "L1 (l1_ratio=1, C=0.1), tol=1e-4",
+                name,
+                "LogisticRegression(saga)",
+                f"{t_saga * 1e3:.0f}",
+                f"{t_nc * 1e3:.0f}",
+                f"{t_nc / t_saga:.2f}",
+                ("ok" if t_nc <= t_saga else "MISSED")
+                + f"; |coef - tight ref|: saga {np.abs(saga.coef_ - ref.coef_).max():.0e}, "
+                f"neuron {np.abs(neuron.coef_ - ref.coef_).max():.0e}",
+            ]
+        )
 
 
 def text_like(n, p, seed=0):
@@ -111,14 +142,20 @@ def sparse_fit(quick, rows):
     timings = {}
     for solver in ("lbfgs", "liblinear", "saga"):
         logreg = LogisticRegression(solver=solver, tol=1e-4, max_iter=100)
-        timings[solver] = time_pair(lambda: logreg.fit(X, y), lambda: neuron.fit(X, y), 2)
+        timings[solver] = time_pair(partial(logreg.fit, X, y), partial(neuron.fit, X, y), 2)
     fastest = min(timings, key=lambda s: timings[s][0])
     t_lr, t_nc = timings[fastest]
-    rows.append([
-        "sparse, default optimizer", f"{n:,} x {p:,}, {X.nnz / (n * p):.2%} non-zeros",
-        f"LogisticRegression({fastest}), fastest of lbfgs/liblinear/saga",
-        f"{t_lr * 1e3:.0f}", f"{t_nc * 1e3:.0f}", f"{t_nc / t_lr:.2f}", "ok" if t_nc <= t_lr else "MISSED",
-    ])
+    rows.append(
+        [
+            "sparse, default optimizer",
+            f"{n:,} x {p:,}, {X.nnz / (n * p):.2%} non-zeros",
+            f"LogisticRegression({fastest}), fastest of lbfgs/liblinear/saga",
+            f"{t_lr * 1e3:.0f}",
+            f"{t_nc * 1e3:.0f}",
+            f"{t_nc / t_lr:.2f}",
+            "ok" if t_nc <= t_lr else "MISSED",
+        ]
+    )
 
 
 def main():
@@ -134,9 +171,11 @@ def main():
     print()
     print(machine_description())
     print()
-    print(markdown_table(
-        ["what", "data", "peer", "peer ms", "NeuronClassifier ms", "ratio", "verdict"], rows
-    ))
+    print(
+        markdown_table(
+            ["what", "data", "peer", "peer ms", "NeuronClassifier ms", "ratio", "verdict"], rows
+        )
+    )
 
 
 if __name__ == "__main__":

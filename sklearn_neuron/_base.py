@@ -148,12 +148,19 @@ class BaseNeuron(BaseEstimator):
             else:
                 optimizer = self._resolve_optimizer(objective)
                 result = self._optimizer_function(optimizer)(
-                    objective, theta, tol=self.tol, max_iter=self.max_iter,
-                    verbose=self.verbose, name=f"{type(self).__name__}/{optimizer}",
+                    objective,
+                    theta,
+                    tol=self.tol,
+                    max_iter=self.max_iter,
+                    verbose=self.verbose,
+                    name=f"{type(self).__name__}/{optimizer}",
                 )
         if not result.converged:
-            warnings.warn(self._convergence_message(optimizer, result, theta.dtype),
-                          ConvergenceWarning)
+            warnings.warn(
+                self._convergence_message(optimizer, result, theta.dtype),
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         self._store(objective, result, optimizer)
         self.n_iter_ = int(result.n_iter)
         return self
@@ -188,7 +195,8 @@ class BaseNeuron(BaseEstimator):
             # silently change the objective, so it is off unless asked for.
             optimizer_kwargs.setdefault("weight_decay", 0.0)
         return minibatch(
-            objective, theta,
+            objective,
+            theta,
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
             learning_rate=self.learning_rate,
@@ -209,10 +217,14 @@ class BaseNeuron(BaseEstimator):
         index = np.arange(objective.X.shape[0])
         seed = int(torch.randint(np.iinfo(np.int32).max, (1,), generator=generator))
         train, validation = train_test_split(
-            index, test_size=self.validation_fraction, random_state=seed,
+            index,
+            test_size=self.validation_fraction,
+            random_state=seed,
             stratify=self._stratify_labels(objective),
         )
-        return objective.subset(torch.from_numpy(train)), objective.subset(torch.from_numpy(validation))
+        return objective.subset(torch.from_numpy(train)), objective.subset(
+            torch.from_numpy(validation)
+        )
 
     def _stratify_labels(self, objective):
         return None

@@ -252,7 +252,9 @@ class ModifiedHuberLoss(MarginLoss):
         return torch.where(m >= -1.0, torch.clamp(1.0 - m, min=0.0) ** 2, -4.0 * m)
 
     def dphi(self, m):
-        return torch.where(m >= -1.0, -2.0 * torch.clamp(1.0 - m, min=0.0), -4.0 * torch.ones_like(m))
+        return torch.where(
+            m >= -1.0, -2.0 * torch.clamp(1.0 - m, min=0.0), -4.0 * torch.ones_like(m)
+        )
 
     def d2phi(self, m):
         return 2.0 * ((m >= -1.0) & (m < 1.0)).to(m.dtype)

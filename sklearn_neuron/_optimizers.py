@@ -158,9 +158,7 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton"):
             first_step = min(1.0, 1.0 / max(float(g.abs().sum()), 1e-12))
             accepted = _backtrack(objective, theta, f, g, -g, first_step)
         if accepted is None:
-            return _finish(
-                theta, it, grad_max <= tol, progress, grad_max, _precision_reason(theta)
-            )
+            return _finish(theta, it, grad_max <= tol, progress, grad_max, _precision_reason(theta))
         theta, f, g, raw, step = accepted
         grad_max = _max_abs(g)
         progress.step(it, f, grad_max, step)
@@ -214,8 +212,15 @@ def lbfgs(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs
     the direction a descent direction.
     """
     if objective.l1:
-        return owlqn(objective, theta, tol=tol, max_iter=max_iter, verbose=verbose,
-                     history=history, name=name)
+        return owlqn(
+            objective,
+            theta,
+            tol=tol,
+            max_iter=max_iter,
+            verbose=verbose,
+            history=history,
+            name=name,
+        )
     tol = effective_tol(tol, theta.dtype)
     f, g, _ = objective.value_gradient(theta)
     f = float(f)
@@ -235,9 +240,7 @@ def lbfgs(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs
             first_step = min(1.0, 1.0 / max(float(g.abs().sum()), 1e-12))
             accepted = _backtrack(objective, theta, f, g, -g, first_step)
         if accepted is None:
-            return _finish(
-                theta, it, grad_max <= tol, progress, grad_max, _precision_reason(theta)
-            )
+            return _finish(theta, it, grad_max <= tol, progress, grad_max, _precision_reason(theta))
         theta_new, f, g_new, _, step = accepted
         s = theta_new - theta
         y = g_new - g
@@ -292,7 +295,9 @@ def owlqn(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs
         resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(F), 1.0)
         for _ in range(_MAX_HALVINGS):
             candidate = theta + step * direction
-            candidate = torch.where(torch.sign(candidate) == orthant, candidate, torch.zeros_like(candidate))
+            candidate = torch.where(
+                torch.sign(candidate) == orthant, candidate, torch.zeros_like(candidate)
+            )
             f_new, g_new, _ = objective.value_gradient(candidate)
             F_new = float(f_new) + float(torch.dot(l1, candidate.abs()))
             decrease = float(torch.dot(pg, candidate - theta))
@@ -318,8 +323,14 @@ def owlqn(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs
         grad_max = _max_abs(pg)
         progress.step(it, F, grad_max, step)
     converged = grad_max <= tol
-    return _finish(theta, it, converged, progress, grad_max,
-                   "max|grad| <= tol" if converged else "max_iter reached")
+    return _finish(
+        theta,
+        it,
+        converged,
+        progress,
+        grad_max,
+        "max|grad| <= tol" if converged else "max_iter reached",
+    )
 
 
 def _quasi_newton_direction(g, s_hist, y_hist):
@@ -342,9 +353,7 @@ def _quasi_newton_direction(g, s_hist, y_hist):
     Sg = (S @ g).unsqueeze(1)
     Yg = (Y @ g).unsqueeze(1)
     r_inv_sg = torch.linalg.solve_triangular(R, Sg, upper=True)
-    inner = (
-        torch.diag(SY).unsqueeze(1) * r_inv_sg + gamma * (YY @ r_inv_sg) - gamma * Yg
-    )
+    inner = torch.diag(SY).unsqueeze(1) * r_inv_sg + gamma * (YY @ r_inv_sg) - gamma * Yg
     p1 = torch.linalg.solve_triangular(R.T, inner, upper=False)
     Hg = gamma * g + (S.T @ p1).squeeze(1) - gamma * (Y.T @ r_inv_sg).squeeze(1)
     return -Hg

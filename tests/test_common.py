@@ -7,7 +7,6 @@ from sklearn.utils.estimator_checks import (
 )
 
 from sklearn_neuron import NeuronClassifier, NeuronRegressor
-
 from sklearn_neuron._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from sklearn_neuron._stochastic import STOCHASTIC_OPTIMIZERS
 

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from _datasets import classification_dataset
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from _datasets import classification_dataset
 from sklearn_neuron import NeuronClassifier
 from sklearn_neuron._stochastic import STOCHASTIC_OPTIMIZERS
 
@@ -57,8 +57,14 @@ def test_minibatch_log_loss_lands_on_logistic_regression(binary, logreg, optimiz
     learning_rate = {"sgd": 0.1, "adagrad": 0.3, "rmsprop": 0.001}.get(optimizer, 0.01)
     kwargs = {"momentum": 0.9} if optimizer == "sgd" else None
     neuron = NeuronClassifier(
-        optimizer=optimizer, optimizer_kwargs=kwargs, learning_rate=learning_rate,
-        batch_size=569, max_iter=3000, tol=1e-9, n_iter_no_change=50, random_state=0,
+        optimizer=optimizer,
+        optimizer_kwargs=kwargs,
+        learning_rate=learning_rate,
+        batch_size=569,
+        max_iter=3000,
+        tol=1e-9,
+        n_iter_no_change=50,
+        random_state=0,
     ).fit(X, y)
     np.testing.assert_allclose(neuron.coef_, logreg.coef_, rtol=0, atol=1e-2)
 
@@ -69,8 +75,14 @@ def test_hinge_full_batch_and_minibatch_reach_the_same_objective(binary):
     X, y = binary
     lbfgs = NeuronClassifier(loss="hinge", optimizer="lbfgs", max_iter=2000).fit(X, y)
     adam = NeuronClassifier(
-        loss="hinge", optimizer="adam", learning_rate=0.001, batch_size=64, max_iter=1000,
-        random_state=0, n_iter_no_change=100, tol=1e-7,
+        loss="hinge",
+        optimizer="adam",
+        learning_rate=0.001,
+        batch_size=64,
+        max_iter=1000,
+        random_state=0,
+        n_iter_no_change=100,
+        tol=1e-7,
     ).fit(X, y)
     assert adam.objective_ == pytest.approx(lbfgs.objective_, rel=3e-2)
 
@@ -88,10 +100,12 @@ def test_other_losses_are_not_logistic_regression(binary, logreg, loss):
 
 def test_torch_optimizer_class_and_kwargs(binary):
     X, y = binary
-    a = NeuronClassifier(optimizer=torch.optim.SGD, optimizer_kwargs={"momentum": 0.9},
-                         random_state=0, max_iter=20).fit(X, y)
-    b = NeuronClassifier(optimizer="sgd", optimizer_kwargs={"momentum": 0.9},
-                         random_state=0, max_iter=20).fit(X, y)
+    a = NeuronClassifier(
+        optimizer=torch.optim.SGD, optimizer_kwargs={"momentum": 0.9}, random_state=0, max_iter=20
+    ).fit(X, y)
+    b = NeuronClassifier(
+        optimizer="sgd", optimizer_kwargs={"momentum": 0.9}, random_state=0, max_iter=20
+    ).fit(X, y)
     np.testing.assert_array_equal(a.coef_, b.coef_)
     with pytest.raises(ValueError, match="not a torch.optim.Optimizer subclass"):
         NeuronClassifier(optimizer=dict).fit(X, y)
@@ -101,7 +115,9 @@ def test_torch_optimizer_class_and_kwargs(binary):
 
 def test_minibatch_fits_are_reproducible_bit_for_bit(binary):
     X, y = binary
-    fits = [NeuronClassifier(optimizer="adam", random_state=7, max_iter=30).fit(X, y) for _ in range(2)]
+    fits = [
+        NeuronClassifier(optimizer="adam", random_state=7, max_iter=30).fit(X, y) for _ in range(2)
+    ]
     np.testing.assert_array_equal(fits[0].coef_, fits[1].coef_)
     np.testing.assert_array_equal(fits[0].loss_curve_, fits[1].loss_curve_)
     other = NeuronClassifier(optimizer="adam", random_state=8, max_iter=30).fit(X, y)
@@ -148,7 +164,9 @@ def test_partial_fit_errors(binary):
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
 def test_l1_matches_saga_with_the_same_zeros(dataset, l1_ratio):
     X, y = classification_dataset(dataset)
-    saga = LogisticRegression(solver="saga", C=0.3, l1_ratio=l1_ratio, tol=1e-10, max_iter=100_000).fit(X, y)
+    saga = LogisticRegression(
+        solver="saga", C=0.3, l1_ratio=l1_ratio, tol=1e-10, max_iter=100_000
+    ).fit(X, y)
     neuron = NeuronClassifier(C=0.3, l1_ratio=l1_ratio, **TIGHT).fit(X, y)
     assert neuron.optimizer_ == "lbfgs" and neuron.converged_
     np.testing.assert_allclose(neuron.coef_, saga.coef_, rtol=0, atol=1e-4)
@@ -175,11 +193,18 @@ OPTIMIZERS = ["newton", "lbfgs", *sorted(STOCHASTIC_OPTIMIZERS)]
 def test_sparse_input_equals_dense(optimizer, fmt):
     X, y = classification_dataset("wine")
     X = np.where(np.abs(X) < 0.5, 0.0, X)  # really sparse
-    params = dict(optimizer=optimizer, random_state=0, max_iter=200 if optimizer in STOCHASTIC_OPTIMIZERS else 5000, tol=1e-10)
+    params = dict(
+        optimizer=optimizer,
+        random_state=0,
+        max_iter=200 if optimizer in STOCHASTIC_OPTIMIZERS else 5000,
+        tol=1e-10,
+    )
     dense = NeuronClassifier(**params).fit(X, y)
     sparse = NeuronClassifier(**params).fit(sp.csr_matrix(X).asformat(fmt), y)
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=0, atol=1e-8)
-    np.testing.assert_allclose(sparse.predict_proba(sp.csr_matrix(X)), dense.predict_proba(X), atol=1e-8)
+    np.testing.assert_allclose(
+        sparse.predict_proba(sp.csr_matrix(X)), dense.predict_proba(X), atol=1e-8
+    )
 
 
 def test_grid_search_over_loss_optimizer_and_C_against_logistic_regression():
@@ -192,10 +217,23 @@ def test_grid_search_over_loss_optimizer_and_C_against_logistic_regression():
             "neuronclassifier__optimizer": ["lbfgs", "adam"],
             "neuronclassifier__C": [0.1, 1.0],
         },
-        cv=cv, scoring="accuracy",
+        cv=cv,
+        scoring="accuracy",
     ).fit(X, y)
     assert len(search.cv_results_["params"]) == 12
     assert search.best_score_ > 0.95
-    neuron = cross_validate(make_pipeline(StandardScaler(), NeuronClassifier(tol=1e-10)), X, y, cv=cv, scoring="neg_log_loss")
-    logreg = cross_validate(make_pipeline(StandardScaler(), LogisticRegression(tol=1e-10, max_iter=1000)), X, y, cv=cv, scoring="neg_log_loss")
+    neuron = cross_validate(
+        make_pipeline(StandardScaler(), NeuronClassifier(tol=1e-10)),
+        X,
+        y,
+        cv=cv,
+        scoring="neg_log_loss",
+    )
+    logreg = cross_validate(
+        make_pipeline(StandardScaler(), LogisticRegression(tol=1e-10, max_iter=1000)),
+        X,
+        y,
+        cv=cv,
+        scoring="neg_log_loss",
+    )
     np.testing.assert_allclose(neuron["test_score"], logreg["test_score"], rtol=1e-6)
