@@ -18,8 +18,8 @@ the first row: ``pip install skorch``).
 
 import argparse
 import time
-from functools import partial
 import warnings
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
