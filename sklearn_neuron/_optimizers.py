@@ -242,14 +242,7 @@ def lbfgs(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs
         if accepted is None:
             return _finish(theta, it, grad_max <= tol, progress, grad_max, _precision_reason(theta))
         theta_new, f, g_new, _, step = accepted
-        s = theta_new - theta
-        y = g_new - g
-        curvature = float(torch.dot(s, y))
-        if curvature > torch.finfo(theta.dtype).eps * float(torch.dot(y, y)):
-            if len(s_hist) == history:
-                s_hist.pop(0), y_hist.pop(0)
-            s_hist.append(s)
-            y_hist.append(y)
+        _remember_pair(s_hist, y_hist, theta_new - theta, g_new - g, history)
         theta, g = theta_new, g_new
         grad_max = _max_abs(g)
         progress.step(it, f, grad_max, step)
@@ -312,12 +305,7 @@ def owlqn(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs
                 continue
             return _finish(theta, it, grad_max <= tol, progress, grad_max, _precision_reason(theta))
         candidate, F, g_new = accepted
-        s, y = candidate - theta, g_new - g
-        if float(torch.dot(s, y)) > torch.finfo(theta.dtype).eps * float(torch.dot(y, y)):
-            if len(s_hist) == history:
-                s_hist.pop(0), y_hist.pop(0)
-            s_hist.append(s)
-            y_hist.append(y)
+        _remember_pair(s_hist, y_hist, candidate - theta, g_new - g, history)
         theta, g = candidate, g_new
         pg = _pseudo_gradient(theta, g, l1)
         grad_max = _max_abs(pg)
@@ -331,6 +319,19 @@ def owlqn(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs
         grad_max,
         "max|grad| <= tol" if converged else "max_iter reached",
     )
+
+
+def _remember_pair(s_hist, y_hist, s, y, history):
+    """Keep the step ``s`` and gradient change ``y`` in the last ``history`` pairs.
+
+    Pairs without positive curvature (``s.y <= eps * y.y``) are skipped: they
+    would make the quasi-Newton matrix indefinite.
+    """
+    if float(torch.dot(s, y)) > torch.finfo(s.dtype).eps * float(torch.dot(y, y)):
+        if len(s_hist) == history:
+            s_hist.pop(0), y_hist.pop(0)
+        s_hist.append(s)
+        y_hist.append(y)
 
 
 def _quasi_newton_direction(g, s_hist, y_hist):
