@@ -345,8 +345,14 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         # sum_i s_i loss_i / S + alpha/2 ||w||^2 is the GLM objective itself;
         # l1_ratio splits alpha as in ElasticNet.
         return LinearObjective(
-            X_t, target, weight, loss, self.alpha * (1 - self.l1_ratio), self.fit_intercept,
-            l1=self.alpha * self.l1_ratio, sparse_rows=sparse_rows,
+            X_t,
+            target,
+            weight,
+            loss,
+            self.alpha * (1 - self.l1_ratio),
+            self.fit_intercept,
+            l1=self.alpha * self.l1_ratio,
+            sparse_rows=sparse_rows,
         )
 
     def _resolve_optimizer(self, objective):
@@ -403,7 +409,8 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         # 1 / (V(mu) g'(mu)^2); for the Gamma with log link that is 1 where
         # the observed Hessian is y / mu. Canonical links: the same thing.
         if isinstance(objective.loss, HalfGammaLoss):
-            return objective.hessian(theta, raw, pointwise=torch.ones_like(raw).unsqueeze(-1))
+            fisher = torch.ones_like(raw).unsqueeze(-1)
+            return objective.hessian(theta, raw, pointwise=fisher)
         return objective.hessian(theta, raw)
 
     def _pearson_scale(self, objective, raw):
@@ -427,9 +434,8 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         if self._inference_family(objective) is None:
             return None
         S = float(objective.weight_sum)
-        return 2.0 * S * float(
-            torch.dot(objective.weight, objective.loss.value(raw, objective.target))
-        )
+        half = objective.loss.value(raw, objective.target)
+        return 2.0 * S * float(torch.dot(objective.weight, half))
 
     def _inference_loglike(self, objective, raw, scale=None):
         """statsmodels' ``GLMResults.llf`` (and ``llnull`` with ``scale``).
