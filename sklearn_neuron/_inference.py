@@ -151,7 +151,9 @@ class InferenceResults:
                     "model has no likelihood and hence no Fisher information: the "
                     "model-based covariance, likelihood-ratio tests, AIC and BIC do "
                     "not exist. Use cov_type='HC0' or 'HC1' for the sandwich "
-                    "(M-estimator) covariance, or fit with loss='log_loss'."
+                    "(M-estimator) covariance, or fit with a log-likelihood loss "
+                    "('log_loss' for a classifier; 'squared_error', 'poisson' or "
+                    "'gamma' for a regressor)."
                 )
             if not loss.twice_differentiable:
                 raise ValueError(
@@ -185,7 +187,8 @@ class InferenceResults:
     def _information_solve(self):
         """``A^-1 J^T`` with ``A`` the information (penalized Hessian) in theta."""
         objective = self.objective
-        H = objective.hessian(self.theta, self._raw).to(torch.float64)
+        H = self.model._inference_information(objective, self.theta, self._raw)
+        H = H.to(torch.float64)
         A = H * self._sum_weight
         projector = _null_projector(objective)
         if projector is not None:
@@ -391,7 +394,7 @@ class InferenceResults:
         objective = self.objective
         null_raw = self.model._inference_null_raw(objective)
         raw = null_raw.expand(objective.X.shape[0], objective.n_outputs)
-        return float(self.model._inference_loglike(objective, raw))
+        return float(self.model._inference_loglike(objective, raw, scale=self.scale))
 
     @cached_property
     def _llsaturated(self):
@@ -399,12 +402,24 @@ class InferenceResults:
 
     @cached_property
     def deviance(self):
-        """``2 * (llf_saturated - llf)``; ``-2 llf`` for individual class labels."""
+        """``2 * (llf_saturated - llf)``; ``-2 llf`` for individual class labels.
+
+        With a dispersion (GLM families) the unscaled deviance, as statsmodels.
+        """
+        deviance = self.model._inference_deviance(self.objective, self._raw)
+        if deviance is not None:
+            return float(deviance)
         return 2.0 * (self._llsaturated - self.llf)
 
     @cached_property
     def null_deviance(self):
         """Deviance of the intercept-only model."""
+        objective = self.objective
+        null_raw = self.model._inference_null_raw(objective)
+        raw = null_raw.expand(objective.X.shape[0], objective.n_outputs)
+        deviance = self.model._inference_deviance(objective, raw)
+        if deviance is not None:
+            return float(deviance)
         return 2.0 * (self._llsaturated - self.llnull)
 
     @cached_property
@@ -729,14 +744,16 @@ class InferenceMixin:
                 "with l1_ratio=0 and C=np.inf for valid inference."
             )
         objective = self._build_objective(X, y, sample_weight, reset=False)
+        self._inference_validate(objective, cov_type)
         theta = self._fitted_theta(objective)
         if objective.l2 > 0:
+            penalty, remedy = self._inference_penalty()
             warnings.warn(
-                f"{type(self).__name__} was fitted with a penalty (C={self.C!r}): "
+                f"{type(self).__name__} was fitted with a penalty ({penalty}): "
                 "standard errors come from the penalized Hessian, and the Wald "
                 "statistics, p-values and confidence intervals are not valid for "
                 "penalized fits (the estimates are biased towards zero). Refit with "
-                "C=np.inf for valid inference.",
+                f"{remedy} for valid inference.",
                 PenalizedInferenceWarning,
                 stacklevel=2,
             )
@@ -762,6 +779,25 @@ class InferenceMixin:
         return self.inference(X, y, sample_weight, cov_type=cov_type).summary(alpha)
 
     # -- hooks ------------------------------------------------------------------
+    def _inference_validate(self, objective, cov_type):
+        """Raise a ValueError for a model the inference does not cover."""
+
+    def _inference_penalty(self):
+        """The penalty's parameter and the setting without it, for the warning."""
+        return f"C={self.C!r}", "C=np.inf"
+
+    def _inference_information(self, objective, theta, raw):
+        """Information per unit weight (the objective's Hessian, normalized weights).
+
+        The observed information; a non-canonical link may return the
+        expected (Fisher) one instead, as statsmodels' IRLS does.
+        """
+        return objective.hessian(theta, raw)
+
+    def _inference_deviance(self, objective, raw):
+        """The deviance at ``raw``, or None for ``2 (llf_saturated - llf)``."""
+        return None
+
     def _inference_output_names(self, objective):
         classes = getattr(self, "classes_", None)
         if classes is not None and len(classes) == objective.n_outputs:
@@ -833,8 +869,12 @@ class InferenceMixin:
         """Number of observations: the sum of the frequency weights."""
         return objective.weight_sum
 
-    def _inference_loglike(self, objective, raw):
-        """Total log-likelihood: frequency-weighted sum of ``-loss``."""
+    def _inference_loglike(self, objective, raw, scale=None):
+        """Total log-likelihood: frequency-weighted sum of ``-loss``.
+
+        ``scale`` is the dispersion to evaluate it at (None: the fit's own);
+        unused without a dispersion.
+        """
         S = self._inference_nobs(objective)
         return -S * float(
             torch.dot(objective.weight, objective.loss.value(raw, objective.target))

@@ -243,8 +243,12 @@ class LinearObjective:
             value += float(torch.dot(self.l1_weights(), theta.abs()))
         return value
 
-    def hessian(self, theta, raw):
+    def hessian(self, theta, raw, pointwise=None):
         """Hessian of the objective, shape (n_params, n_params).
+
+        ``pointwise``, of shape (n_samples, K, K), replaces the loss's
+        pointwise Hessian (inference passes the expected, Fisher, weights of
+        a non-canonical link this way).
 
         Block ``(k, l)`` is ``Xa.T @ diag(w * h_kl) @ Xa`` with ``Xa = [X, 1]``
         and ``h`` the loss's pointwise Hessian. It is accumulated over chunks
@@ -252,7 +256,9 @@ class LinearObjective:
         twice as fast as one product on 200,000 rows) and the column of ones
         is only ever appended to a chunk, never to all of X.
         """
-        h = self.loss.hessian(raw, self.target) * self._weight_column.unsqueeze(2)
+        if pointwise is None:
+            pointwise = self.loss.hessian(raw, self.target)
+        h = pointwise * self._weight_column.unsqueeze(2)
         K, q = self.n_outputs, self.n_params_per_output
         if K == 1 and self._augmented is not None:  # the one-call path of small data
             Xa = self._augmented

@@ -1,17 +1,28 @@
 """NeuronRegressor: one neuron with an identity or exp output as a regressor (a GLM)."""
 
+import math
 from numbers import Real
 
 import numpy as np
 import torch
+from scipy import special
 from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseNeuron
+from ._inference import InferenceMixin
 from ._lad import least_absolute_deviations
-from ._losses import REGRESSION_LOSSES, AbsoluteError, get_regression_loss
+from ._losses import (
+    REGRESSION_LOSSES,
+    AbsoluteError,
+    HalfGammaLoss,
+    HalfPoissonLoss,
+    HalfSquaredError,
+    HalfTweedieLoss,
+    get_regression_loss,
+)
 from ._objective import LinearObjective
 from ._validation import check_sample_weight
 
@@ -21,7 +32,16 @@ except ImportError:  # pragma: no cover
     from sklearn.utils._param_validation import _fit_context
 
 
-class NeuronRegressor(RegressorMixin, BaseNeuron):
+#: The statsmodels GLM family of each likelihood loss: name, link, and whether
+#: the dispersion is estimated.
+_FAMILIES = {
+    HalfSquaredError: ("Gaussian", "identity", True),
+    HalfPoissonLoss: ("Poisson", "log", False),
+    HalfGammaLoss: ("Gamma", "log", True),
+}
+
+
+class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
     """One torch neuron as a regressor: a generalized linear model.
 
     A network with no hidden layer and one output unit whose activation is
@@ -325,8 +345,14 @@ class NeuronRegressor(RegressorMixin, BaseNeuron):
         # sum_i s_i loss_i / S + alpha/2 ||w||^2 is the GLM objective itself;
         # l1_ratio splits alpha as in ElasticNet.
         return LinearObjective(
-            X_t, target, weight, loss, self.alpha * (1 - self.l1_ratio), self.fit_intercept,
-            l1=self.alpha * self.l1_ratio, sparse_rows=sparse_rows,
+            X_t,
+            target,
+            weight,
+            loss,
+            self.alpha * (1 - self.l1_ratio),
+            self.fit_intercept,
+            l1=self.alpha * self.l1_ratio,
+            sparse_rows=sparse_rows,
         )
 
     def _resolve_optimizer(self, objective):
@@ -353,6 +379,104 @@ class NeuronRegressor(RegressorMixin, BaseNeuron):
         """
         raw = torch.from_numpy(self._raw_output(X)[:, 0])
         return self.module_.activation(raw).numpy()
+
+    # -- inference hooks (InferenceMixin): statsmodels' GLM ----------------------
+    def _inference_family(self, objective):
+        return _FAMILIES.get(type(objective.loss))
+
+    def _inference_validate(self, objective, cov_type):
+        if isinstance(objective.loss, HalfTweedieLoss):
+            raise ValueError(
+                "Inference for loss='tweedie' is not implemented (its likelihood "
+                "has no closed form). Use loss='poisson' (power=1) or 'gamma' "
+                "(power=2), or a bootstrap."
+            )
+
+    def _inference_penalty(self):
+        return f"alpha={self.alpha!r}", "alpha=0"
+
+    def _inference_model_name(self, objective):
+        family = self._inference_family(objective)
+        if family is None:
+            return f"{type(self).__name__} (loss={objective.loss.name!r})"
+        return f"GLM {family[0]}, {family[1]} link ({type(self).__name__})"
+
+    def _inference_dependent(self, objective):
+        return "y"
+
+    def _inference_information(self, objective, theta, raw):
+        # statsmodels' IRLS: the expected information, weights
+        # 1 / (V(mu) g'(mu)^2); for the Gamma with log link that is 1 where
+        # the observed Hessian is y / mu. Canonical links: the same thing.
+        if isinstance(objective.loss, HalfGammaLoss):
+            fisher = torch.ones_like(raw).unsqueeze(-1)
+            return objective.hessian(theta, raw, pointwise=fisher)
+        return objective.hessian(theta, raw)
+
+    def _pearson_scale(self, objective, raw):
+        """Pearson chi2 / df_resid, statsmodels GLM's default ``scale="X2"``."""
+        mu = objective.loss.activation(raw)[:, 0]
+        y = objective.target[:, 0]
+        residual2 = (y - mu) ** 2
+        if isinstance(objective.loss, HalfGammaLoss):
+            residual2 = residual2 / mu**2
+        S = float(objective.weight_sum)
+        k = objective.n_params_per_output
+        return S * float(torch.dot(objective.weight, residual2)) / (S - k)
+
+    def _inference_scale(self, objective, raw):
+        family = self._inference_family(objective)
+        if family is None or not family[2]:
+            return 1.0
+        return self._pearson_scale(objective, raw)
+
+    def _inference_deviance(self, objective, raw):
+        if self._inference_family(objective) is None:
+            return None
+        S = float(objective.weight_sum)
+        half = objective.loss.value(raw, objective.target)
+        return 2.0 * S * float(torch.dot(objective.weight, half))
+
+    def _inference_loglike(self, objective, raw, scale=None):
+        """statsmodels' ``GLMResults.llf`` (and ``llnull`` with ``scale``).
+
+        Gaussian: at ``scale=None`` the concentrated log-likelihood, at the
+        dispersion ``sum s_i r_i^2 / S``; otherwise, as for the Gamma, at the
+        given (Pearson) dispersion.
+        """
+        loss = objective.loss
+        if isinstance(loss, HalfPoissonLoss):
+            return super()._inference_loglike(objective, raw) - self._poisson_constant(
+                objective
+            )
+        S = float(objective.weight_sum)
+        w = objective.weight.to(torch.float64)
+        y = objective.target[:, 0].to(torch.float64)
+        mu = loss.activation(raw)[:, 0].to(torch.float64)
+        if isinstance(loss, HalfSquaredError):
+            rss = S * float(torch.dot(w, (y - mu) ** 2))
+            if scale is None:
+                scale = rss / S
+            return -0.5 * (rss / scale + S * math.log(2.0 * math.pi * scale))
+        if isinstance(loss, HalfGammaLoss):
+            if scale is None:
+                scale = self._pearson_scale(objective, raw)
+            ratio = y / mu
+            ll = (
+                torch.log(ratio / scale) / scale
+                - ratio / scale
+                - special.gammaln(1.0 / scale)
+                - torch.log(y)
+            )
+            return S * float(torch.dot(w, ll))
+        return super()._inference_loglike(objective, raw)
+
+    def _poisson_constant(self, objective):
+        """``sum_i s_i (log y_i! - y_i log y_i + y_i)``: half deviance to -llf."""
+        y = objective.target[:, 0].to(torch.float64)
+        c = torch.lgamma(y + 1.0) - torch.xlogy(y, y) + y
+        S = float(objective.weight_sum)
+        return S * float(torch.dot(objective.weight.to(torch.float64), c))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
