@@ -254,7 +254,13 @@ class BaseNeuron(BaseEstimator):
     def _store(self, objective, result, optimizer):
         """Store the fitted state of ``result`` (all fitted attributes are set here)."""
         theta = objective.center(result.theta)
-        objective_value = objective.full_value(theta)
+        if optimizer in OPTIMIZERS and result.objective_curve:
+            # Newton, L-BFGS: the last value is the objective at theta (centring
+            # moves only along directions the objective does not see).
+            objective_value = float(result.objective_curve[-1])
+        else:
+            # Minibatch epoch means, or another solver's curve: evaluate exactly.
+            objective_value = objective.full_value(theta)
         if not np.isfinite(objective_value):
             raise ValueError(
                 f"The objective of {type(self).__name__} is not finite "
