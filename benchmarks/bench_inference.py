@@ -24,6 +24,7 @@ import argparse
 import numpy as np
 import torch
 from _timing import machine_description, markdown_table, time_pair
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 
 from sklearn_neuron import NeuronClassifier
@@ -50,7 +51,9 @@ def main():
     # inference (rightly) refuses.
     X, y = make_classification(n, 100, n_redundant=0, random_state=0)
     clf = NeuronClassifier(C=np.inf, optimizer="newton", tol=1e-8).fit(X, y)
-    objective = clf._build_objective(X, y, None, reset=False)
+    # The objective exactly as fit() builds it (its design in the layout a
+    # full-batch fit uses), on a clone so that clf's fitted state stays put.
+    objective = clone(clf)._build_objective(X, y, None, reset=True)
     theta = clf._fitted_theta(objective)
     rows = []
     for cov_type in ("nonrobust", "HC0"):

@@ -89,10 +89,15 @@ class BaseNeuron(BaseEstimator):
         return self.optimizer.__name__ if isinstance(self.optimizer, type) else self.optimizer
 
     # -- data ----------------------------------------------------------------------
-    def _design(self, X, device):
-        """X as the tensor the objective uses, plus its scipy CSR form when sparse."""
-        layout_for_rows = self._is_stochastic()
-        tensor = design_tensor(X, device, column_major=not layout_for_rows)
+    def _design(self, X, device, *, reset):
+        """X as the tensor the objective uses, plus its scipy CSR form when sparse.
+
+        Only a full-batch fit from scratch pays for the column-major copy
+        (many products with X); minibatch training selects rows, and
+        inference and ``partial_fit`` make too few passes to earn it back.
+        """
+        column_major = reset and not self._is_stochastic()
+        tensor = design_tensor(X, device, column_major=column_major)
         sparse_rows = X.tocsr() if scipy.sparse.issparse(X) else None
         return tensor, sparse_rows
 

@@ -403,7 +403,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
             sample_weight = sample_weight * class_weight[y_index]
 
         device = self._device()
-        X_t, sparse_rows = self._design(X, device)
+        X_t, sparse_rows = self._design(X, device, reset=reset)
         loss = get_classification_loss(self.loss, classes.size)
         target = encode_classes(y_index, classes.size, X_t.dtype, device)
         weight = torch.as_tensor(sample_weight, dtype=X_t.dtype, device=device)

@@ -339,7 +339,7 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         sample_weight = check_sample_weight(sample_weight, X, X.dtype)
 
         device = self._device()
-        X_t, sparse_rows = self._design(X, device)
+        X_t, sparse_rows = self._design(X, device, reset=reset)
         target = torch.as_tensor(y, device=device).reshape(-1, 1)
         weight = torch.as_tensor(sample_weight, dtype=X_t.dtype, device=device)
         # sum_i s_i loss_i / S + alpha/2 ||w||^2 is the GLM objective itself;
