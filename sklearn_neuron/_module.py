@@ -26,6 +26,19 @@ class NeuronModule(nn.Module):
         Whether the layer has an intercept.
     dtype, device : optional
         Passed to :class:`torch.nn.Linear`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_neuron import NeuronModule
+    >>> module = NeuronModule.from_coefficients(
+    ...     torch.tensor([[2.0, -1.0]]), torch.tensor([0.5]), "sigmoid"
+    ... )
+    >>> x = torch.tensor([[1.0, 1.0]])
+    >>> module(x)  # logits: 2 - 1 + 0.5
+    tensor([[1.5000]], grad_fn=<AddmmBackward0>)
+    >>> module.predict_mean(x).round(decimals=4)  # sigmoid(1.5)
+    tensor([[0.8176]], grad_fn=<RoundBackward1>)
     """
 
     def __init__(
