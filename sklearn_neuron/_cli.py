@@ -108,8 +108,8 @@ def build_parser():
     parser.add_argument(
         "--optimizers",
         type=_names,
-        help="comma-separated (default: every optimizer the estimator has, "
-        "full-batch and stochastic)",
+        help="comma-separated, any the estimator accepts (default: newton, lbfgs "
+        "and adam for classification; newton and lbfgs for regression)",
     )
     parser.add_argument(
         "--C",
@@ -333,6 +333,8 @@ def run(args, progress):
         optimizers = args.optimizers
     elif dataset.task == "classification":
         optimizers = list(_study.DEFAULT_OPTIMIZERS)
+    else:
+        optimizers = list(_study.FULL_BATCH_OPTIMIZERS)
     progress(
         f"{dataset.name} ({dataset.task}): {len(losses)} losses x {len(optimizers)} "
         f"optimizers, {args.cv}-fold CV"
