@@ -145,7 +145,7 @@ class BaseNeuron(BaseEstimator):
         """Minimise ``objective`` and store the fitted state on ``self``."""
         name = f"{type(self).__name__}/{self._optimizer_label()}"
         theta = self._initial_theta(objective)
-        one_thread = objective.is_sparse or self._is_stochastic()
+        one_thread = objective.is_sparse or self._is_stochastic() or objective.is_small
         with single_threaded(one_thread, objective.device):
             if self._is_stochastic():
                 result = self._run_minibatch(objective, theta, self.max_iter, name)

@@ -30,6 +30,8 @@ def _sparse_transpose(X):
 
 #: Rows per chunk when accumulating the Hessian (keeps the scaled rows in cache).
 _HESSIAN_CHUNK_ROWS = 2048
+#: Problems with at most this many design entries are fitted on one torch thread.
+_SMALL_PROBLEM = 1 << 16
 
 
 class LinearObjective:
@@ -97,6 +99,8 @@ class LinearObjective:
         self._l2_flat = self._l2_columns.repeat(self.n_outputs)
         # Small data keep [X, 1] whole: every product then is one torch call,
         # which is what decides the speed when per-call overhead dominates.
+        #: Small enough that torch's thread fork/join costs more than it saves.
+        self.is_small = X.shape[0] * self.n_params_per_output <= _SMALL_PROBLEM
         self._augmented = None
         if X.shape[0] <= _HESSIAN_CHUNK_ROWS and not self.is_sparse:
             self._augmented = self._design_chunk(slice(0, X.shape[0]))

@@ -100,12 +100,13 @@ def sparse_tensor(X, device, dtype=None):
 def single_threaded(enabled, device):
     """Run torch's CPU kernels on one thread while ``enabled``.
 
-    Two workloads lose from torch's OpenMP parallelism on small machines:
+    Three workloads lose from torch's OpenMP parallelism on small machines:
     sparse matrix-vector products (measured on 2 cores: 10.6 ms with 2
-    threads, 3.9 ms with 1, for 5.5M non-zeros) and the small per-minibatch
+    threads, 3.9 ms with 1, for 5.5M non-zeros), the small per-minibatch
     operations of stochastic training (a 1024-row ``index_select``: 19 us on
-    one thread, milliseconds on two when the cores are busy). For those
-    fits torch's thread count is set to 1 and restored afterwards. It is
+    one thread, milliseconds on two when the cores are busy) and whole fits
+    on small data, where each product is too small to split. For those fits
+    torch's thread count is set to 1 and restored afterwards. It is
     process-wide state: fits in concurrent Python threads see it too.
     """
     if not enabled or device.type != "cpu":
