@@ -10,24 +10,16 @@ Run: ``python examples/poisson_regression.py``
 import numpy as np
 from sklearn.linear_model import PoissonRegressor
 
-import sklearn_neuron
+from sklearn_neuron import NeuronRegressor
 
 
 def main():
-    NeuronRegressor = getattr(sklearn_neuron, "NeuronRegressor", None)
-    if NeuronRegressor is None:
-        print(
-            "This version of sklearn-neuron has no NeuronRegressor yet; nothing to run."
-        )
-        return
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2000, 4))
     y = rng.poisson(np.exp(0.3 + X @ np.array([0.5, -0.25, 0.1, 0.0])))
 
     glm = PoissonRegressor(alpha=0.0, solver="newton-cholesky", tol=1e-10).fit(X, y)
-    params = NeuronRegressor().get_params()
-    unpenalized = {"alpha": 0.0} if "alpha" in params else {"C": np.inf}
-    neuron = NeuronRegressor(loss="poisson", **unpenalized).fit(X, y)
+    neuron = NeuronRegressor(loss="poisson", alpha=0.0, tol=1e-10).fit(X, y)
     print(
         "PoissonRegressor coef:",
         np.round(glm.coef_, 6),

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from . import _study
+from ._regressor import NeuronRegressor
 
 PROG = "sklearn-neuron"
 
@@ -312,15 +313,9 @@ def run(args, progress):
     for note in dataset.notes:
         progress(f"note: {note}")
     if dataset.task == "regression":
-        regressor = _study.neuron_regressor()
-        if regressor is None:
-            raise _UsageError(
-                "the regression mode needs sklearn_neuron.NeuronRegressor, which this "
-                "version of sklearn-neuron does not have yet"
-            )
         losses, optimizers = (
             _study.regression_losses(),
-            _study.available_optimizers(regressor),
+            _study.available_optimizers(NeuronRegressor),
         )
     else:
         losses = _study.classification_losses()

@@ -55,6 +55,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ._classifier import NeuronClassifier
 from ._losses import CLASSIFICATION_LOSSES
+from ._regressor import NeuronRegressor
 
 #: Bundled datasets by name: (loader, task).
 BUNDLED_DATASETS = {
@@ -123,18 +124,8 @@ def classification_losses():
     return list(CLASSIFICATION_LOSSES)
 
 
-def neuron_regressor():
-    """``sklearn_neuron.NeuronRegressor``, or None where this version lacks it."""
-    import sklearn_neuron
-
-    return getattr(sklearn_neuron, "NeuronRegressor", None)
-
-
 def regression_losses():
-    """Loss names NeuronRegressor accepts (empty without a NeuronRegressor)."""
-    regressor = neuron_regressor()
-    if regressor is None:
-        return []
+    """Loss names NeuronRegressor accepts, the GLM families first."""
     preferred = [
         "squared_error",
         "poisson",
@@ -143,7 +134,7 @@ def regression_losses():
         "huber",
         "absolute_error",
     ]
-    names = _options(regressor, "loss")
+    names = _options(NeuronRegressor, "loss")
     return [n for n in preferred if n in names] + sorted(names - set(preferred))
 
 
@@ -675,20 +666,13 @@ def run_regression_study(
 ):
     """Cross-validate each loss x optimizer of NeuronRegressor against scikit-learn.
 
-    Both sides are fitted without a penalty (``alpha=0`` or ``C=inf``,
-    whichever NeuronRegressor takes), so the comparison needs no mapping of
-    regularization strengths. Raises :class:`StudyInputError` when this
-    version has no ``NeuronRegressor``.
+    Both sides are fitted without a penalty (``alpha=0``), so the comparison
+    needs no mapping of regularization strengths.
     """
-    regressor = neuron_regressor()
-    if regressor is None:
-        raise StudyInputError(
-            "the regression mode needs sklearn_neuron.NeuronRegressor, which this "
-            "version of sklearn-neuron does not have yet"
-        )
+    regressor = NeuronRegressor
     progress = progress or (lambda line: None)
     losses = list(losses or regression_losses())
-    optimizers = list(optimizers or available_optimizers(regressor))
+    optimizers = list(optimizers or FULL_BATCH_OPTIMIZERS)
     X, y = dataset.X, np.asarray(dataset.y, dtype=float)
     folds = list(KFold(cv, shuffle=True, random_state=SEED).split(X))
     X_std = StandardScaler().fit_transform(X)

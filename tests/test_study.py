@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from _datasets import classification_dataset
-from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import LogisticRegression
 
 from sklearn_neuron import NeuronClassifier, _study
@@ -90,75 +89,12 @@ def test_verdict_for_an_optimizer_that_stops_short():
     assert "with sgd: logistic regression's objective, not reached" in sentence
 
 
-def test_regression_needs_the_regressor():
-    if _study.neuron_regressor() is not None:
-        pytest.skip("NeuronRegressor exists")
-    with pytest.raises(StudyInputError, match="NeuronRegressor"):
-        _study.run_regression_study(_study.load_dataset("diabetes"))
-
-
 def test_bundled_dataset_refuses_a_target():
     with pytest.raises(StudyInputError, match="--target applies to CSV files"):
         _study.load_dataset("iris", target="species")
 
 
-class _StubRegressor(RegressorMixin, BaseEstimator):
-    """Stands in for NeuronRegressor (built concurrently) to exercise the mode.
-
-    It fits the scikit-learn GLM of its loss, so every combination "is" its
-    reference; ``absolute_error`` is refused for ``newton`` as a real
-    optimizer restriction would be.
-    """
-
-    from sklearn.utils._param_validation import StrOptions
-
-    _parameter_constraints = {
-        "loss": [StrOptions({"squared_error", "poisson", "gamma", "absolute_error"})],
-        "optimizer": [StrOptions({"auto", "newton", "lbfgs"})],
-    }
-
-    def __init__(
-        self,
-        loss="squared_error",
-        *,
-        optimizer="auto",
-        alpha=1.0,
-        tol=1e-4,
-        max_iter=100,
-        random_state=None,
-    ):
-        self.loss, self.optimizer, self.alpha = loss, optimizer, alpha
-        self.tol, self.max_iter, self.random_state = tol, max_iter, random_state
-
-    def fit(self, X, y):
-        from sklearn.linear_model import (
-            GammaRegressor,
-            LinearRegression,
-            PoissonRegressor,
-        )
-
-        if self.loss == "absolute_error" and self.optimizer == "newton":
-            raise ValueError("optimizer='newton' needs a twice-differentiable loss")
-        glm = {"alpha": 0.0, "solver": "newton-cholesky", "tol": 1e-10}
-        model = {
-            "poisson": lambda: PoissonRegressor(**glm),
-            "gamma": lambda: GammaRegressor(**glm),
-        }.get(self.loss, LinearRegression)().fit(X, y)
-        self.coef_, self.intercept_, self._model = model.coef_, model.intercept_, model
-        self.n_iter_, self.converged_ = 3, True
-        self.objective_curve_ = np.array([1.0, 0.5, 0.25, 0.25])
-        return self
-
-    def predict(self, X):
-        return self._model.predict(X)
-
-
-def test_regression_mode_with_a_regressor(monkeypatch):
-    import sklearn_neuron
-
-    monkeypatch.setattr(
-        sklearn_neuron, "NeuronRegressor", _StubRegressor, raising=False
-    )
+def test_regression_mode_against_scikit_learn():
     result = _study.run_regression_study(_study.load_dataset("diabetes"), cv=2)
     rows = {(r["model"], r["loss"], r["optimizer"]): r for r in result.rows}
     assert (
