@@ -34,33 +34,7 @@ _SATURATED_MARGIN = math.log(999.0)
 #: A Newton step that raises a candidate's margin by more than this shows the
 #: fit still moving along a separating ray.
 _MARGIN_STEP = 0.5
-#: Rows per chunk when accumulating the sandwich's meat.
-_CHUNK_ROWS = 2048
 COV_TYPES = ("nonrobust", "HC0", "HC1")
-
-
-def _weighted_gram(objective, c):
-    """``sum_i c_ikm xa_i xa_i^T`` in blocks (k, m), shape (n_params, n_params).
-
-    ``xa_i = [x_i, 1]`` (no 1 without intercept) and ``c`` of shape (n, K, K).
-    The same accumulation as ``LinearObjective.hessian``, over chunks of rows,
-    for weights other than the loss's Hessian (the sandwich's meat).
-    """
-    K, q = objective.n_outputs, objective.n_params_per_output
-    G = torch.zeros((K, q, K, q), dtype=objective.dtype, device=objective.device)
-    for start in range(0, objective.X.shape[0], _CHUNK_ROWS):
-        rows = slice(start, start + _CHUNK_ROWS)
-        X_chunk = objective._design_chunk(rows)
-        c_chunk = c[rows]
-        if X_chunk.shape[0] != c_chunk.shape[0]:  # small data: the whole design
-            X_chunk = X_chunk[rows]
-        for k in range(K):
-            for m in range(k, K):
-                G[k, :, m, :].addmm_(X_chunk.T, X_chunk * c_chunk[:, k, m].unsqueeze(1))
-    for k in range(K):
-        for m in range(k + 1, K):
-            G[m, :, k, :] = G[k, :, m, :].T
-    return G.reshape(K * q, K * q)
 
 
 class PenalizedInferenceWarning(UserWarning):
@@ -312,7 +286,7 @@ class InferenceResults:
         objective = self.objective
         _, grad_raw = objective.loss.value_gradient(self._raw, objective.target)
         weighted = grad_raw * (objective.weight * self._sum_weight).unsqueeze(1)
-        meat = _weighted_gram(objective, weighted.unsqueeze(2) * grad_raw.unsqueeze(1))
+        meat = objective.gram(weighted.unsqueeze(2) * grad_raw.unsqueeze(1))
         M = self._cov_theta_factor  # A^-1 J^T
         return M.T @ meat.to(torch.float64) @ M
 

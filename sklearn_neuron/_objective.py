@@ -262,33 +262,50 @@ class LinearObjective:
         """
         if pointwise is None:
             pointwise = self.loss.hessian(raw, self.target)
-        h = pointwise * self._weight_column.unsqueeze(2)
+        return self.gram(pointwise * self._weight_column.unsqueeze(2), self._penalty_hessian)
+
+    def gram(self, c, diagonal_block=None):
+        """``sum_i c_ikm xa_i xa_i^T`` in blocks (k, m), shape (n_params, n_params).
+
+        ``xa_i = [x_i, 1]`` (no 1 without intercept) and ``c`` of shape
+        (n_samples, K, K); ``diagonal_block`` (q, q), if given, is added to
+        each diagonal block (the L2 term of the Hessian). The Hessian uses it
+        with the weighted pointwise Hessian, inference's sandwich with the
+        outer products of the scores.
+        """
         K, q = self.n_outputs, self.n_params_per_output
         if K == 1 and self._augmented is not None:  # the one-call path of small data
             Xa = self._augmented
-            return torch.addmm(self._penalty_hessian, Xa.T, Xa * h[:, 0])
+            if diagonal_block is None:
+                return Xa.T @ (Xa * c[:, 0])
+            return torch.addmm(diagonal_block, Xa.T, Xa * c[:, 0])
         chunks = [
             slice(start, start + _HESSIAN_CHUNK_ROWS)
             for start in range(0, self.X.shape[0], _HESSIAN_CHUNK_ROWS)
         ]
         if K == 1:
-            H = self._penalty_hessian.clone()
+            G = (
+                diagonal_block.clone()
+                if diagonal_block is not None
+                else torch.zeros((q, q), dtype=self.dtype, device=self.device)
+            )
             for rows in chunks:
                 X_chunk = self._design_chunk(rows)
-                H.addmm_(X_chunk.T, X_chunk * h[rows, 0])
-            return H
-        H = torch.zeros((K, q, K, q), dtype=self.dtype, device=self.device)
+                G.addmm_(X_chunk.T, X_chunk * c[rows, 0])
+            return G
+        G = torch.zeros((K, q, K, q), dtype=self.dtype, device=self.device)
         pairs = [(k, m) for k in range(K) for m in range(k, K)]
         for rows in chunks:
-            X_chunk, h_chunk = self._design_chunk(rows), h[rows]
+            X_chunk, c_chunk = self._design_chunk(rows), c[rows]
             for k, m in pairs:
-                H[k, :, m, :].addmm_(X_chunk.T, X_chunk * h_chunk[:, k, m].unsqueeze(1))
+                G[k, :, m, :].addmm_(X_chunk.T, X_chunk * c_chunk[:, k, m].unsqueeze(1))
         for k, m in pairs:
             if m != k:
-                H[m, :, k, :] = H[k, :, m, :].T
-        for k in range(K):
-            H[k, :, k, :] += self._penalty_hessian
-        return H.reshape(K * q, K * q)
+                G[m, :, k, :] = G[k, :, m, :].T
+        if diagonal_block is not None:
+            for k in range(K):
+                G[k, :, k, :] += diagonal_block
+        return G.reshape(K * q, K * q)
 
     @functools.cached_property
     def _penalty_hessian(self):
