@@ -282,6 +282,7 @@ class BaseNeuron(BaseEstimator):
             if intercept is not None
             else np.zeros(objective.n_outputs, dtype=self.coef_.dtype)
         )
+        self._shape_coefficients()
         self.objective_curve_ = np.asarray(result.objective_curve, dtype=float)
         self.objective_ = objective_value
         self.converged_ = bool(result.converged)
@@ -291,6 +292,13 @@ class BaseNeuron(BaseEstimator):
             self.validation_scores_ = list(result.validation_scores) or None
             self.optimizer_state_ = result.optimizer_state
             self.t_ = result.n_samples_seen
+
+    def _shape_coefficients(self):
+        """Give ``coef_`` and ``intercept_`` the estimator's public shapes.
+
+        They are stored as (n_outputs, n_features) and (n_outputs,), the
+        classifier's shapes; a subclass with other conventions reshapes here.
+        """
 
     def _fitted_theta(self, objective):
         """The fitted coefficients and intercepts as ``objective``'s flat ``theta``."""

@@ -280,8 +280,7 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         """
         with self._discard_state_on_error():
             objective = self._build_objective(X, y, sample_weight, reset=True)
-            self._fit_objective(objective)
-            return self._flatten_coefficients()
+            return self._fit_objective(objective)
 
     @available_if(BaseNeuron._is_stochastic)
     def partial_fit(self, X, y, sample_weight=None):
@@ -304,17 +303,14 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
             self._validate_params()
             with self._discard_state_on_error():
                 objective = self._build_objective(X, y, sample_weight, reset=True)
-                self._partial_fit_objective(objective, first_call=True)
-                return self._flatten_coefficients()
+                return self._partial_fit_objective(objective, first_call=True)
         objective = self._build_objective(X, y, sample_weight, reset=False)
-        self._partial_fit_objective(objective, first_call=False)
-        return self._flatten_coefficients()
+        return self._partial_fit_objective(objective, first_call=False)
 
-    def _flatten_coefficients(self):
+    def _shape_coefficients(self):
         """One output unit: scikit-learn regressors' shapes for coef_ and intercept_."""
-        self.coef_ = np.asarray(self.coef_).reshape(-1)
-        self.intercept_ = float(np.asarray(self.intercept_).reshape(-1)[0])
-        return self
+        self.coef_ = self.coef_.reshape(-1)
+        self.intercept_ = float(self.intercept_.reshape(-1)[0])
 
     def _build_objective(self, X, y, sample_weight, *, reset):
         """Validate the data and build the objective this estimator minimises.
