@@ -9,6 +9,7 @@ the fitted module and coefficients. Everything numerical lives elsewhere:
 L-BFGS, OWL-QN) and ``_stochastic.py`` (minibatch torch.optim training).
 """
 
+import functools
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -27,6 +28,11 @@ from ._module import NeuronModule
 from ._optimizers import OPTIMIZERS, SECOND_ORDER, effective_tol, resolve_optimizer
 from ._stochastic import STOCHASTIC_OPTIMIZERS, minibatch
 from ._validation import design_tensor, resolve_device, single_threaded
+
+
+@functools.cache
+def _param_names(cls):
+    return tuple(BaseEstimator._get_param_names.__func__(cls))
 
 
 class BaseNeuron(BaseEstimator):
@@ -50,6 +56,13 @@ class BaseNeuron(BaseEstimator):
         "verbose": ["verbose"],
         "device": [str, torch.device],
     }
+
+    @classmethod
+    def _get_param_names(cls):
+        # scikit-learn reads the signature of __init__ on every get_params
+        # call (each fit validates the parameters through it); it does not
+        # change, so it is read once per class.
+        return list(_param_names(cls))
 
     # -- optimizer choice --------------------------------------------------------
     def _is_stochastic(self):

@@ -147,14 +147,14 @@ class SquaredErrorProbaLoss(NeuronLoss):
 
     def value(self, raw, target):
         scale = 2.0 if self.n_outputs == 1 else 1.0
-        return scale * ((self.activation(raw) - target) ** 2).sum(dim=1)
+        return scale * torch.square(self.activation(raw) - target).sum(dim=1)
 
     def value_gradient(self, raw, target):
         p = self.activation(raw)
         residual = p - target
         if self.n_outputs == 1:
-            return 2.0 * (residual**2).sum(dim=1), 4.0 * residual * p * (1.0 - p)
-        value = (residual**2).sum(dim=1)
+            return 2.0 * torch.square(residual).sum(dim=1), 4.0 * residual * p * (1.0 - p)
+        value = torch.square(residual).sum(dim=1)
         # Softmax Jacobian (diag(p) - p p^T) applied to 2 * residual.
         inner = (p * residual).sum(dim=1, keepdim=True)
         return value, 2.0 * p * (residual - inner)
@@ -234,7 +234,7 @@ class SquaredHingeLoss(MarginLoss):
     name = "squared_hinge"
 
     def phi(self, m):
-        return torch.clamp(1.0 - m, min=0.0) ** 2
+        return torch.square(torch.clamp(1.0 - m, min=0.0))
 
     def dphi(self, m):
         return -2.0 * torch.clamp(1.0 - m, min=0.0)
@@ -249,7 +249,7 @@ class ModifiedHuberLoss(MarginLoss):
     name = "modified_huber"
 
     def phi(self, m):
-        return torch.where(m >= -1.0, torch.clamp(1.0 - m, min=0.0) ** 2, -4.0 * m)
+        return torch.where(m >= -1.0, torch.square(torch.clamp(1.0 - m, min=0.0)), -4.0 * m)
 
     def dphi(self, m):
         return torch.where(
@@ -399,14 +399,14 @@ class HalfSquaredError(RegressionLoss):
         super().__init__(Activation())
 
     def value(self, raw, target):
-        return 0.5 * ((raw - target) ** 2).sum(dim=1)
+        return 0.5 * torch.square(raw - target).sum(dim=1)
 
     def baseline_raw(self, target, weight):
         return weight @ target
 
     def value_gradient(self, raw, target):
         residual = raw - target
-        return 0.5 * (residual**2).sum(dim=1), residual
+        return 0.5 * torch.square(residual).sum(dim=1), residual
 
     def hessian(self, raw, target):
         return torch.ones_like(raw).unsqueeze(-1)
@@ -514,7 +514,7 @@ class HalfTweedieLoss(_LogLinkLoss):
         p = self.power
         mu_1p = torch.exp((1.0 - p) * raw)  # mu^(1-p)
         mu_2p = mu_1p * torch.exp(raw)  # mu^(2-p)
-        constant = torch.clamp(target, min=0.0) ** (2.0 - p) / ((1.0 - p) * (2.0 - p))
+        constant = torch.pow(torch.clamp(target, min=0.0), 2.0 - p) / ((1.0 - p) * (2.0 - p))
         value = constant - target * mu_1p / (1.0 - p) + mu_2p / (2.0 - p)
         return value.sum(dim=1), mu_2p - target * mu_1p
 
@@ -556,7 +556,7 @@ class HuberLoss(RegressionLoss):
         absolute = residual.abs()
         inside = absolute <= self.epsilon
         value = torch.where(
-            inside, 0.5 * residual**2, self.epsilon * (absolute - 0.5 * self.epsilon)
+            inside, 0.5 * torch.square(residual), self.epsilon * (absolute - 0.5 * self.epsilon)
         )
         return value.sum(dim=1), torch.clamp(residual, -self.epsilon, self.epsilon)
 

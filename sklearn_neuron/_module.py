@@ -1,6 +1,5 @@
 """The torch module: one linear layer and its output activation."""
 
-import torch
 from torch import nn
 
 from ._activations import get_activation
@@ -61,18 +60,28 @@ class NeuronModule(nn.Module):
 
     @classmethod
     def from_coefficients(cls, coef, intercept, activation):
-        """Build a module holding ``coef`` (K, p) and ``intercept`` (K,) tensors."""
-        n_outputs, n_features = coef.shape
-        module = cls(
-            n_features,
-            n_outputs,
-            activation,
-            bias=intercept is not None,
-            dtype=coef.dtype,
-            device=coef.device,
-        )
-        with torch.no_grad():
-            module.linear.weight.copy_(coef)
-            if intercept is not None:
-                module.linear.bias.copy_(intercept)
+        """Build a module holding copies of ``coef`` (K, p) and ``intercept`` (K,)."""
+        module = cls.__new__(cls)
+        nn.Module.__init__(module)
+        module.linear = _linear(coef, intercept)
+        module.activation_name = activation
+        module.activation = get_activation(activation)
         return module
+
+
+def _linear(coef, intercept):
+    """An :class:`torch.nn.Linear` holding copies of ``coef`` and ``intercept``.
+
+    ``nn.Linear(...)`` first draws random initial weights, which would be
+    overwritten at once; on small data that initialisation is a visible
+    share of a whole fit, so the layer is assembled with the given values.
+    """
+    linear = nn.Linear.__new__(nn.Linear)
+    nn.Module.__init__(linear)
+    linear.in_features, linear.out_features = coef.shape[1], coef.shape[0]
+    linear.weight = nn.Parameter(coef.detach().clone())
+    if intercept is None:
+        linear.register_parameter("bias", None)
+    else:
+        linear.bias = nn.Parameter(intercept.detach().clone())
+    return linear

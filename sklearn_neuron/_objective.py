@@ -90,20 +90,13 @@ class LinearObjective:
         self._weight_column = self.weight.unsqueeze(1)
         self.dtype = X.dtype
         self.device = X.device
-        # Per-column L2 strength: l2 on coefficients, 0 on the intercept.
-        self._l2_columns = torch.full(
-            (self.n_params_per_output,), self.l2, dtype=self.dtype, device=self.device
-        )
-        if self.fit_intercept:
-            self._l2_columns[-1] = 0.0
-        self._l2_flat = self._l2_columns.repeat(self.n_outputs)
         # Small data keep [X, 1] whole: every product then is one torch call,
         # which is what decides the speed when per-call overhead dominates.
         #: Small enough that torch's thread fork/join costs more than it saves.
         self.is_small = X.shape[0] * self.n_params_per_output <= _SMALL_PROBLEM
         self._augmented = None
         if X.shape[0] <= _HESSIAN_CHUNK_ROWS and not self.is_sparse:
-            self._augmented = self._design_chunk(slice(0, X.shape[0]))
+            self._augmented = self._column_major_design()
 
     # -- parameter layout -------------------------------------------------
     def zeros(self):
@@ -139,7 +132,7 @@ class LinearObjective:
         """Raw output ``X @ W.T + b`` of shape (n_samples, n_outputs)."""
         if X is None:
             if self._augmented is not None:
-                return self._augmented @ theta.view(self.n_outputs, -1).T
+                return (theta.view(self.n_outputs, -1) @ self._augmented.T).T
             X = self.X
         coef, intercept = self.unpack(theta)
         if X.layout == torch.sparse_csr and self.n_outputs == 1:
@@ -152,7 +145,7 @@ class LinearObjective:
         """Gradient of the data term from ``weight * dloss/draw``, shape (K, q)."""
         if X is None:
             if self._augmented is not None:
-                return weighted_grad_raw.T @ self._augmented
+                return (self._augmented.T @ weighted_grad_raw).T
             X = self.X
         grad = torch.empty(
             (self.n_outputs, self.n_params_per_output), dtype=self.dtype, device=self.device
@@ -221,7 +214,7 @@ class LinearObjective:
         raw = self.raw(theta, X)
         pointwise, grad_raw = self.loss.value_gradient(raw, target)
         f = torch.dot(weight_column.view(-1), pointwise)
-        grad = self._linear_gradient(grad_raw * weight_column, X).view(-1)
+        grad = self._linear_gradient(grad_raw * weight_column, X).reshape(-1)
         if self.l2:
             penalty_grad = theta * self._l2_flat
             f = f + 0.5 * torch.dot(theta, penalty_grad)
@@ -275,10 +268,10 @@ class LinearObjective:
         """
         K, q = self.n_outputs, self.n_params_per_output
         if K == 1 and self._augmented is not None:  # the one-call path of small data
-            Xa = self._augmented
+            XaT = self._augmented.T  # contiguous (q, n): the fastest operands
             if diagonal_block is None:
-                return Xa.T @ (Xa * c[:, 0])
-            return torch.addmm(diagonal_block, Xa.T, Xa * c[:, 0])
+                return (XaT * c[:, 0].T) @ XaT.T
+            return torch.addmm(diagonal_block, XaT * c[:, 0].T, XaT.T)
         chunks = [
             slice(start, start + _HESSIAN_CHUNK_ROWS)
             for start in range(0, self.X.shape[0], _HESSIAN_CHUNK_ROWS)
@@ -308,9 +301,37 @@ class LinearObjective:
         return G.reshape(K * q, K * q)
 
     @functools.cached_property
+    def _l2_columns(self):
+        """Per-column L2 strength (q,): ``l2`` on coefficients, 0 on the intercept."""
+        columns = torch.full(
+            (self.n_params_per_output,), self.l2, dtype=self.dtype, device=self.device
+        )
+        if self.fit_intercept:
+            columns[-1] = 0.0
+        return columns
+
+    @functools.cached_property
+    def _l2_flat(self):
+        """:attr:`_l2_columns` for every output, laid out as ``theta``."""
+        return self._l2_columns.expand(self.n_outputs, -1).reshape(-1)
+
+    @functools.cached_property
     def _penalty_hessian(self):
-        """Hessian of the L2 term per output, (q, q); built only for Newton."""
-        return torch.diag(self._l2_columns)
+        """Hessian of the L2 term per output, (q, q), or None without L2."""
+        return torch.diag(self._l2_columns) if self.l2 else None
+
+    def _column_major_design(self):
+        """All of ``[X, 1]`` (just X without intercept) in column-major order.
+
+        Kept for data of at most ``_HESSIAN_CHUNK_ROWS`` rows, where every
+        product is then one torch call on the operand layout that torch
+        multiplies fastest (its transpose contiguous: ``X^T diag(c) X`` is
+        about 20% faster than on row-major data).
+        """
+        if not self.fit_intercept:
+            return self.X.T.contiguous().T
+        ones = torch.ones((1, self.X.shape[0]), dtype=self.dtype, device=self.device)
+        return torch.cat([self.X.T, ones]).T
 
     def _design_chunk(self, rows):
         """Rows of ``[X, 1]`` (just X without intercept); cached for small X."""

@@ -15,6 +15,8 @@ def check_sample_weight(sample_weight, X, dtype):
     Returns a float array of shape (n_samples,); ``None`` gives ones. The
     caller's array is never modified.
     """
+    if sample_weight is None:
+        return np.ones(X.shape[0], dtype=dtype)
     zero_sum = ValueError(
         "sample_weight sums to zero: every sample has weight 0, so there is "
         "nothing to fit. Give at least one sample a positive weight."
