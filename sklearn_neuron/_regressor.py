@@ -282,6 +282,17 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
     ``score`` is the coefficient of determination R^2 (RegressorMixin), not
     the GLM regressors' D^2.
 
+    ``inference`` and ``summary`` (unpenalized fits) match statsmodels' GLM
+    with the family of the loss: Gaussian (identity link), Poisson, Gamma and
+    Tweedie of ``power`` (log link), the dispersion estimated as Pearson's
+    chi2 / df_resid (except Poisson's, 1) and the covariance the inverse
+    expected information times it. The Tweedie log-likelihood (llf, AIC,
+    BIC, pseudo-R2, likelihood-ratio tests) exists for ``1 <= power <= 2``
+    only, like statsmodels' Tweedie family (at ``power=1`` its convention,
+    the Poisson log-likelihood divided by the dispersion); for other powers
+    those statistics raise a ValueError and the Wald statistics and the
+    deviance remain. Sample weights are frequency weights.
+
     ``loss="absolute_error"`` has its minimum at a kink: an unpenalized
     least-absolute-deviations fit interpolates ``n_params`` samples. After
     L-BFGS has come close, the fit is solved exactly on the ``n_params``
