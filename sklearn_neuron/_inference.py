@@ -126,8 +126,8 @@ class InferenceResults:
                     "model-based covariance, likelihood-ratio tests, AIC and BIC do "
                     "not exist. Use cov_type='HC0' or 'HC1' for the sandwich "
                     "(M-estimator) covariance, or fit with a log-likelihood loss "
-                    "('log_loss' for a classifier; 'squared_error', 'poisson' or "
-                    "'gamma' for a regressor)."
+                    "('log_loss' for a classifier; 'squared_error', 'poisson', "
+                    "'gamma' or 'tweedie' for a regressor)."
                 )
             if not loss.twice_differentiable:
                 raise ValueError(
@@ -335,6 +335,9 @@ class InferenceResults:
                 f"{what} needs a likelihood, and loss={self.objective.loss.name!r} is "
                 "not a negative log-likelihood."
             )
+        reason = self.model._inference_loglike_refusal(self.objective)
+        if reason is not None:
+            raise ValueError(f"{what} is not available: {reason}")
 
     @cached_property
     def nobs(self):
@@ -576,6 +579,7 @@ class InferenceSummary:
             )
         ]
         likelihood = r.objective.loss.is_log_likelihood
+        refusal = r.model._inference_loglike_refusal(r.objective) if likelihood else None
         self.header = [
             ("Dependent variable", r.model._inference_dependent(r.objective)),
             ("Model", r.model_name),
@@ -584,7 +588,7 @@ class InferenceSummary:
             ("Df residuals", f"{r.df_resid:g}"),
             ("Covariance type", r.cov_type),
         ]
-        if likelihood:
+        if likelihood and refusal is None:
             self.header += [
                 ("Log-likelihood", f"{r.llf:.6g}"),
                 ("LL-null", f"{r.llnull:.6g}"),
@@ -594,9 +598,13 @@ class InferenceSummary:
                 ("Pseudo R-squ. (McFadden)", f"{r.prsquared:.4f}"),
                 ("LLR p-value", f"{r.llr_pvalue:.4g}"),
             ]
+        elif likelihood:  # a density not evaluated; its deviance still is
+            self.header.append(("Deviance", f"{r.deviance:.6g}"))
         self.notes = [
             "Sample weights are frequency weights: No. observations is their sum."
         ]
+        if refusal is not None:
+            self.notes.append(f"No log-likelihood statistics: {refusal}")
         if r.note:
             self.notes.append(r.note)
         if r.penalized:
@@ -770,6 +778,15 @@ class InferenceMixin:
 
     def _inference_deviance(self, objective, raw):
         """The deviance at ``raw``, or None for ``2 (llf_saturated - llf)``."""
+        return None
+
+    def _inference_loglike_refusal(self, objective):
+        """Why the log-likelihood of a likelihood loss is not evaluated, or None.
+
+        A reason refuses llf, llnull, AIC, BIC, the pseudo-R2 and
+        likelihood-ratio tests with a ValueError that gives it; the Wald
+        statistics and the deviance do not depend on it.
+        """
         return None
 
     def _inference_output_names(self, objective):

@@ -481,9 +481,11 @@ class HalfTweedieLoss(_LogLinkLoss):
 
         max(y, 0)^(2-p) / ((1-p)(2-p)) - y mu^(1-p) / (1-p) + mu^(2-p) / (2-p)
 
-    (p = 0 is half the squared error ``(y - mu)^2 / 2`` on the log link);
-    p = 1 is the Poisson and p = 2 the Gamma deviance, to which it delegates.
-    Gradient ``mu^(1-p) (mu - y)``, Hessian
+    At p = 0 that is half the squared error ``(y - mu)^2 / 2`` on the log
+    link, so its first term is ``y^2 / 2`` also where y < 0 (as in
+    scikit-learn's and statsmodels' Tweedie deviances); p = 1 is the Poisson
+    and p = 2 the Gamma deviance, to which it delegates. Gradient
+    ``mu^(1-p) (mu - y)``, Hessian
     ``(2-p) mu^(2-p) - (1-p) y mu^(1-p)``, negative for some p and y (the
     loss is then not convex in z; Newton damps such Hessians).
     """
@@ -514,7 +516,10 @@ class HalfTweedieLoss(_LogLinkLoss):
         p = self.power
         mu_1p = torch.exp((1.0 - p) * raw)  # mu^(1-p)
         mu_2p = mu_1p * torch.exp(raw)  # mu^(2-p)
-        constant = torch.pow(torch.clamp(target, min=0.0), 2.0 - p) / ((1.0 - p) * (2.0 - p))
+        # The constant makes the loss 0 at mu = y; max(y, 0) keeps y^(2-p)
+        # real for p < 0, where negative y are allowed.
+        base = target if p == 0 else torch.clamp(target, min=0.0)
+        constant = torch.pow(base, 2.0 - p) / ((1.0 - p) * (2.0 - p))
         value = constant - target * mu_1p / (1.0 - p) + mu_2p / (2.0 - p)
         return value.sum(dim=1), mu_2p - target * mu_1p
 

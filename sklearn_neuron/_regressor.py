@@ -2,6 +2,7 @@
 
 import math
 from numbers import Real
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -32,13 +33,114 @@ except ImportError:  # pragma: no cover
     from sklearn.utils._param_validation import _fit_context
 
 
-#: The statsmodels GLM family of each likelihood loss: name, link, and whether
-#: the dispersion is estimated.
+class _Family(NamedTuple):
+    """A statsmodels GLM family: what inference needs to know of a loss."""
+
+    name: str
+    link: str
+    #: Whether the dispersion is estimated (by Pearson's chi2 / df_resid).
+    dispersion: bool
+    #: p of the variance function ``V(mu) = mu^p``; None: the loss's ``power``.
+    variance_power: float | None
+
+
+#: The statsmodels GLM family of each likelihood loss.
 _FAMILIES = {
-    HalfSquaredError: ("Gaussian", "identity", True),
-    HalfPoissonLoss: ("Poisson", "log", False),
-    HalfGammaLoss: ("Gamma", "log", True),
+    HalfSquaredError: _Family("Gaussian", "identity", True, 0.0),
+    HalfPoissonLoss: _Family("Poisson", "log", False, 1.0),
+    HalfGammaLoss: _Family("Gamma", "log", True, 2.0),
+    # statsmodels' Tweedie family estimates the dispersion at every power,
+    # Poisson's p = 1 included.
+    HalfTweedieLoss: _Family("Tweedie", "log", True, None),
 }
+
+#: Powers of the Tweedie variance whose log-likelihood is evaluated, as in
+#: statsmodels' Tweedie family (NaN outside).
+_TWEEDIE_LOGLIKE_POWERS = (1.0, 2.0)
+
+
+def tweedie_loglike(y, mu, power, scale):
+    """Per-observation log-likelihood of the Tweedie family, 1 <= power <= 2.
+
+    statsmodels' ``Tweedie(var_power=power, eql=False).loglike_obs``: for
+    1 < p < 2 the compound Poisson-Gamma log-density (Dunn and Smyth, 2005)::
+
+        (y mu^(1-p) / (1-p) - mu^(2-p) / (2-p)) / phi + log c(y, phi)
+
+    with ``c(0, phi) = 1`` and, for y > 0, ``c(y, phi) = W(a, 0, x) / y``,
+    where ``W`` is Wright's generalized Bessel function,
+    ``a = (2-p) / (p-1)`` and ``x = ((p-1) phi / y)^(-a) / ((2-p) phi)``.
+    p = 2 is the Gamma log-density of shape ``1 / phi``; p = 1 is
+    statsmodels' convention, the Poisson log-likelihood divided by ``phi``
+    (a quasi-likelihood, not the density of ``phi`` times a Poisson count).
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        Non-negative targets (positive for p = 2).
+    mu : ndarray of shape (n_samples,)
+        Positive means.
+    power : float
+        Power p of the variance function, ``1 <= p <= 2``.
+    scale : float
+        The dispersion ``phi > 0``.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+        The log-likelihood of each observation, in float64.
+
+    Raises
+    ------
+    ValueError
+        If ``power`` is outside [1, 2], or if the log-likelihood of some
+        observation is not finite (Wright's function under- or overflows,
+        which happens for powers very close to 1 with small ``y / phi``).
+
+    References
+    ----------
+    Dunn, P. K. and Smyth, G. K. (2005). Series evaluation of Tweedie
+    exponential dispersion model densities. Statistics and Computing, 15,
+    267-280.
+    """
+    p = float(power)
+    low, high = _TWEEDIE_LOGLIKE_POWERS
+    if not low <= p <= high:
+        raise ValueError(
+            f"The Tweedie log-likelihood is evaluated for {low:g} <= power <= "
+            f"{high:g}, got power={power!r}."
+        )
+    y = np.asarray(y, dtype=np.float64)
+    mu = np.asarray(mu, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        if p == 1.0:
+            ll = (special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)) / scale
+        elif p == 2.0:
+            ratio = y / (mu * scale)
+            ll = np.log(ratio) / scale - ratio - special.gammaln(1.0 / scale) - np.log(y)
+        else:
+            ll = (y * mu ** (1.0 - p) / (1.0 - p) - mu ** (2.0 - p) / (2.0 - p)) / scale
+            positive = y > 0
+            yp = y[positive]
+            a = (2.0 - p) / (p - 1.0)
+            x = ((p - 1.0) * scale / yp) ** (-a) / ((2.0 - p) * scale)
+            ll[positive] += _log_wright_bessel(a, x) - np.log(yp)
+    n_bad = int(np.count_nonzero(~np.isfinite(ll)))
+    if n_bad:
+        raise ValueError(
+            f"The Tweedie log-likelihood (power={p:g}, scale={scale:.6g}) is not "
+            f"finite for {n_bad} of {ll.size} observations: Wright's generalized "
+            "Bessel function in its density under- or overflows there (powers "
+            "very close to 1 with targets small relative to the scale)."
+        )
+    return ll
+
+
+def _log_wright_bessel(a, x):
+    """``log W(a, 0, x)``; scipy < 1.14 has no log_wright_bessel (wider overflow)."""
+    if hasattr(special, "log_wright_bessel"):
+        return special.log_wright_bessel(a, 0.0, x)
+    return np.log(special.wright_bessel(a, 0.0, x))  # pragma: no cover
 
 
 class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
@@ -179,6 +281,17 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
     Data in float32 is fitted in float32, anything else in float64.
     ``score`` is the coefficient of determination R^2 (RegressorMixin), not
     the GLM regressors' D^2.
+
+    ``inference`` and ``summary`` (unpenalized fits) match statsmodels' GLM
+    with the family of the loss: Gaussian (identity link), Poisson, Gamma and
+    Tweedie of ``power`` (log link), the dispersion estimated as Pearson's
+    chi2 / df_resid (except Poisson's, 1) and the covariance the inverse
+    expected information times it. The Tweedie log-likelihood (llf, AIC,
+    BIC, pseudo-R2, likelihood-ratio tests) exists for ``1 <= power <= 2``
+    only, like statsmodels' Tweedie family (at ``power=1`` its convention,
+    the Poisson log-likelihood divided by the dispersion); for other powers
+    those statistics raise a ValueError and the Wald statistics and the
+    deviance remain. Sample weights are frequency weights.
 
     ``loss="absolute_error"`` has its minimum at a kink: an unpenalized
     least-absolute-deviations fit interpolates ``n_params`` samples. After
@@ -378,15 +491,28 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
 
     # -- inference hooks (InferenceMixin): statsmodels' GLM ----------------------
     def _inference_family(self, objective):
-        return _FAMILIES.get(type(objective.loss))
+        family = _FAMILIES.get(type(objective.loss))
+        if family is not None and family.variance_power is None:
+            family = family._replace(variance_power=objective.loss.power)
+        return family
 
-    def _inference_validate(self, objective, cov_type):
-        if isinstance(objective.loss, HalfTweedieLoss):
-            raise ValueError(
-                "Inference for loss='tweedie' is not implemented (its likelihood "
-                "has no closed form). Use loss='poisson' (power=1) or 'gamma' "
-                "(power=2), or a bootstrap."
-            )
+    def _inference_loglike_refusal(self, objective):
+        family = self._inference_family(objective)
+        if family is None or family.name != "Tweedie":
+            return None
+        low, high = _TWEEDIE_LOGLIKE_POWERS
+        if low <= family.variance_power <= high:
+            return None
+        return (
+            f"loss='tweedie' has its log-likelihood evaluated for {low:g} <= power <= "
+            f"{high:g} only (compound Poisson-Gamma; Poisson at 1, Gamma at 2), not "
+            f"for power={family.variance_power:g}, like statsmodels' Tweedie family, "
+            "whose llf is NaN there (the other powers' densities are infinite "
+            "series, or the normal at 0 and inverse Gaussian at 3, which neither "
+            "evaluates under this family). llf, llnull, AIC, BIC, the pseudo-R2 and "
+            "likelihood-ratio tests need it; the coefficients, standard errors, "
+            "p-values, confidence intervals, scale and deviance do not."
+        )
 
     def _inference_penalty(self):
         return f"alpha={self.alpha!r}", "alpha=0"
@@ -395,34 +521,43 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         family = self._inference_family(objective)
         if family is None:
             return f"{type(self).__name__} (loss={objective.loss.name!r})"
-        return f"GLM {family[0]}, {family[1]} link ({type(self).__name__})"
+        name = family.name
+        if name == "Tweedie":
+            name += f" (power={family.variance_power:g})"
+        return f"GLM {name}, {family.link} link ({type(self).__name__})"
 
     def _inference_dependent(self, objective):
         return "y"
 
     def _inference_information(self, objective, theta, raw):
         # statsmodels' IRLS: the expected information, weights
-        # 1 / (V(mu) g'(mu)^2); for the Gamma with log link that is 1 where
-        # the observed Hessian is y / mu. Canonical links: the same thing.
-        if isinstance(objective.loss, HalfGammaLoss):
-            fisher = torch.ones_like(raw).unsqueeze(-1)
-            return objective.hessian(theta, raw, pointwise=fisher)
-        return objective.hessian(theta, raw)
+        # 1 / (V(mu) g'(mu)^2), mu^(2-p) for V(mu) = mu^p and the log link,
+        # where the observed Hessian is (2-p) mu^(2-p) - (1-p) y mu^(1-p)
+        # (Gamma: 1 against y / mu). Canonical links: the same thing.
+        family = self._inference_family(objective)
+        if family is None or family.link != "log":
+            return objective.hessian(theta, raw)
+        fisher = torch.exp((2.0 - family.variance_power) * raw).unsqueeze(-1)
+        return objective.hessian(theta, raw, pointwise=fisher)
 
     def _pearson_scale(self, objective, raw):
-        """Pearson chi2 / df_resid, statsmodels GLM's default ``scale="X2"``."""
+        """Pearson chi2 / df_resid, statsmodels GLM's default ``scale="X2"``.
+
+        Pearson's chi2 is ``sum_i s_i (y_i - mu_i)^2 / V(mu_i)``.
+        """
         mu = objective.loss.activation(raw)[:, 0]
         y = objective.target[:, 0]
         residual2 = (y - mu) ** 2
-        if isinstance(objective.loss, HalfGammaLoss):
-            residual2 = residual2 / mu**2
+        power = self._inference_family(objective).variance_power
+        if power != 0:
+            residual2 = residual2 / mu**power
         S = float(objective.weight_sum)
         k = objective.n_params_per_output
         return S * float(torch.dot(objective.weight, residual2)) / (S - k)
 
     def _inference_scale(self, objective, raw):
         family = self._inference_family(objective)
-        if family is None or not family[2]:
+        if family is None or not family.dispersion:
             return 1.0
         return self._pearson_scale(objective, raw)
 
@@ -437,8 +572,9 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         """statsmodels' ``GLMResults.llf`` (and ``llnull`` with ``scale``).
 
         Gaussian: at ``scale=None`` the concentrated log-likelihood, at the
-        dispersion ``sum s_i r_i^2 / S``; otherwise, as for the Gamma, at the
-        given (Pearson) dispersion.
+        dispersion ``sum s_i r_i^2 / S``; otherwise, as for the Gamma and the
+        Tweedie family (:func:`tweedie_loglike`), at the given (Pearson)
+        dispersion.
         """
         loss = objective.loss
         if isinstance(loss, HalfPoissonLoss):
@@ -454,17 +590,12 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
             if scale is None:
                 scale = rss / S
             return -0.5 * (rss / scale + S * math.log(2.0 * math.pi * scale))
-        if isinstance(loss, HalfGammaLoss):
+        if isinstance(loss, (HalfGammaLoss, HalfTweedieLoss)):
             if scale is None:
                 scale = self._pearson_scale(objective, raw)
-            ratio = y / mu
-            ll = (
-                torch.log(ratio / scale) / scale
-                - ratio / scale
-                - special.gammaln(1.0 / scale)
-                - torch.log(y)
-            )
-            return S * float(torch.dot(w, ll))
+            power = self._inference_family(objective).variance_power
+            ll = tweedie_loglike(y.cpu().numpy(), mu.cpu().numpy(), power, scale)
+            return S * float(np.dot(w.cpu().numpy(), ll))
         return super()._inference_loglike(objective, raw)
 
     def _poisson_constant(self, objective):

@@ -189,6 +189,24 @@ def test_tweedie_power_0_accepts_negative_targets():
     assert model.converged_
 
 
+@pytest.mark.parametrize("power", [0, -1.0, 1.5, 3])
+def test_tweedie_loss_is_half_sklearn_tweedie_deviance(power):
+    from sklearn.metrics import mean_tweedie_deviance
+
+    from sklearn_neuron._losses import HalfTweedieLoss
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(50, 1))
+    y = rng.gamma(2.0, 1.0, size=(50, 1))
+    if power <= 0:
+        y = y - 1.0  # negative targets too: y^2 / 2 at power 0, not max(y, 0)^2 / 2
+    value = HalfTweedieLoss(power).value(torch.from_numpy(raw), torch.from_numpy(y))
+    expected = [
+        mean_tweedie_deviance(y[i], np.exp(raw[i]), power=power) / 2 for i in range(50)
+    ]
+    np.testing.assert_allclose(value.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
 def test_newton_refuses_absolute_error():
     X, y = _diabetes()
     with pytest.raises(ValueError, match="optimizer='newton' needs a twice-diff"):
