@@ -159,9 +159,19 @@ class InferenceResults:
 
     # -- the heavy part: one Hessian, one Cholesky --------------------------
     def _information_solve(self):
-        """``A^-1 J^T`` with ``A`` the information (penalized Hessian) in theta."""
+        """``A^-1 J^T`` with ``A`` the information (penalized Hessian) in theta.
+
+        The model's information for ``cov_type="nonrobust"``; the observed
+        Hessian for the sandwich.
+        """
         objective = self.objective
-        H = self.model._inference_information(objective, self.theta, self._raw)
+        if self.cov_type == "nonrobust":
+            H = self.model._inference_information(objective, self.theta, self._raw)
+        else:
+            # The sandwich's bread is the observed Hessian, as in statsmodels'
+            # robust covariances (it differs from the expected information
+            # of a non-canonical link, e.g. the Gamma's log link).
+            H = objective.hessian(self.theta, self._raw)
         H = H.to(torch.float64)
         A = H * self._sum_weight
         projector = _null_projector(objective)
@@ -695,9 +705,15 @@ class InferenceMixin:
             The weights of the fit, taken as frequency weights.
         cov_type : {"nonrobust", "HC0", "HC1"}, default="nonrobust"
             ``"nonrobust"``: the inverse Fisher information (inverse Hessian
-            of the total negative log-likelihood). ``"HC0"``: the sandwich
-            ``A^-1 B A^-1`` with ``B`` the weighted sum of per-sample score
-            outer products. ``"HC1"``: HC0 times ``nobs / (nobs - n_params)``.
+            of the total negative log-likelihood; for a GLM the expected
+            information times the dispersion, as statsmodels' GLM). ``"HC0"``:
+            the sandwich ``A^-1 B A^-1`` with ``A`` the observed Hessian and
+            ``B`` the weighted sum of per-sample score outer products, as
+            statsmodels' ``cov_type="HC0"``. ``"HC1"``: HC0 times
+            ``nobs / (nobs - n_params)``, the small-sample correction of
+            statsmodels' OLS; its maximum-likelihood models (Logit, MNLogit,
+            GLM) apply it only when asked, through
+            ``cov_kwds={"scaling_factor": nobs / (nobs - n_params)}``.
 
         Returns
         -------

@@ -11,10 +11,11 @@ Tolerances (observed deviations are around 1e-11 or smaller):
   1e-8 relative.
 
 statsmodels' ``cov_type="HC1"`` of its maximum-likelihood models (Logit,
-MNLogit, GLM) applies no small-sample factor and equals its HC0; ours is
-HC0 times ``nobs / (nobs - n_params)`` (the definition of HC1, as in
-statsmodels' OLS), so HC1 is checked against statsmodels' HC0 times that
-factor and against OLS's HC1 for a least-squares loss.
+MNLogit, GLM) applies no small-sample factor unless given one
+(``cov_kwds={"scaling_factor": ...}``) and then equals its HC0; ours is HC0
+times ``nobs / (nobs - n_params)`` (the definition of HC1, as in
+statsmodels' OLS), so HC1 is checked against statsmodels' HC1 with that
+scaling factor and against OLS's HC1 for a least-squares loss.
 """
 
 import doctest
@@ -201,9 +202,14 @@ def test_robust_covariance_matches_statsmodels(name):
     cov = np.asarray(sm_hc0.cov_params())
     np.testing.assert_allclose(hc0.cov_params, cov, rtol=BSE_RTOL, atol=1e-12)
     n, k = len(y), hc0.params.size
-    np.testing.assert_allclose(
-        hc1.cov_params, cov * n / (n - k), rtol=BSE_RTOL, atol=1e-12
+    sm_hc1 = model(np.asarray(y), sm.add_constant(np.asarray(X))).fit(
+        disp=0, method="newton", cov_type="HC1",
+        cov_kwds={"scaling_factor": n / (n - k)},
     )
+    np.testing.assert_allclose(
+        hc1.cov_params, np.asarray(sm_hc1.cov_params()), rtol=BSE_RTOL, atol=1e-12
+    )
+    np.testing.assert_allclose(hc1.cov_params, cov * n / (n - k), rtol=BSE_RTOL, atol=1e-12)
     assert hc1.cov_type == "HC1" and "HC1" in str(hc1.summary())
 
 

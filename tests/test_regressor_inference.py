@@ -14,8 +14,8 @@ import pytest
 from sklearn.datasets import load_diabetes
 
 from sklearn_neuron import NeuronRegressor, likelihood_ratio_test
+from sklearn_neuron._families import tweedie_loglike
 from sklearn_neuron._inference import PenalizedInferenceWarning
-from sklearn_neuron._regressor import tweedie_loglike
 
 sm = pytest.importorskip("statsmodels.api")
 
@@ -108,6 +108,32 @@ def test_matches_statsmodels_glm(loss, weighted):
     assert res.param_names == ["const"] + [f"x{j}" for j in range(X.shape[1])]
     _assert_wald_matches(res, ref)
     _assert_likelihood_matches(res, ref)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "freq_weights"])
+@pytest.mark.parametrize("loss", ["squared_error", "poisson", "gamma", "tweedie"])
+def test_robust_covariance_matches_statsmodels_glm(loss, weighted):
+    # The bread is the observed Hessian, as statsmodels' (for the Gamma's and
+    # Tweedie's log link it differs from the expected information by ~5%).
+    if loss == "tweedie":
+        X, y = _compound_poisson_gamma(1.5)
+        family, params = _tweedie_family(1.5), {"power": 1.5}
+    else:
+        X, y, family = _case(loss)
+        params = {}
+    w = _freq_weights(y.size, weighted)
+    model = NeuronRegressor(loss, alpha=0, optimizer="newton", tol=1e-10, **params)
+    model.fit(X, y, sample_weight=w)
+    glm = sm.GLM(y, sm.add_constant(X), family=family, freq_weights=w)
+    n, k = glm.wnobs, X.shape[1] + 1
+    for cov_type, cov_kwds in [("HC0", None), ("HC1", {"scaling_factor": n / (n - k)})]:
+        res = model.inference(X, y, sample_weight=w, cov_type=cov_type)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = glm.fit(tol=1e-12, cov_type=cov_type, cov_kwds=cov_kwds)
+        np.testing.assert_allclose(res.params, ref.params, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(res.bse, ref.bse, rtol=1e-5)
+        np.testing.assert_allclose(res.pvalues, ref.pvalues, rtol=1e-5, atol=1e-10)
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "freq_weights"])
