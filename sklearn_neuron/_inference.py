@@ -150,28 +150,27 @@ class InferenceResults:
         ]
         self.model_name = model._inference_model_name(objective)
         self.note = par.note
-        self._raw = objective.raw(theta)
         # Every sample is seen weight times: S is the number of observations.
         self._sum_weight = float(model._inference_nobs(objective))
-        self._cov_theta_factor = self._information_solve()
+        # One pass over X for the fitted raw output, the gradient (for the
+        # separation check) and the information. The sandwich's bread is the
+        # observed Hessian, as in statsmodels' robust covariances (it differs
+        # from the expected information of a non-canonical link, e.g. the
+        # Gamma's log link).
+        pointwise = (
+            model._inference_pointwise_information(objective)
+            if cov_type == "nonrobust"
+            else None
+        )
+        self._raw, self._grad, hessian = objective.second_order(theta, pointwise)
+        self._cov_theta_factor = self._information_solve(hessian)
         if loss.is_log_likelihood and not self.penalized:
             self._check_separation()
 
     # -- the heavy part: one Hessian, one Cholesky --------------------------
-    def _information_solve(self):
-        """``A^-1 J^T`` with ``A`` the information (penalized Hessian) in theta.
-
-        The model's information for ``cov_type="nonrobust"``; the observed
-        Hessian for the sandwich.
-        """
+    def _information_solve(self, H):
+        """``A^-1 J^T`` with ``A`` the information ``H`` (per unit weight) in theta."""
         objective = self.objective
-        if self.cov_type == "nonrobust":
-            H = self.model._inference_information(objective, self.theta, self._raw)
-        else:
-            # The sandwich's bread is the observed Hessian, as in statsmodels'
-            # robust covariances (it differs from the expected information
-            # of a non-canonical link, e.g. the Gamma's log link).
-            H = objective.hessian(self.theta, self._raw)
         H = H.to(torch.float64)
         A = H * self._sum_weight
         projector = _null_projector(objective)
@@ -221,13 +220,13 @@ class InferenceResults:
         candidates = (margins > _SATURATED_MARGIN) & positive
         if not bool(candidates.any()):
             return
-        _, grad, _ = objective.value_gradient(self.theta)
-        g = grad.to(torch.float64) * self._sum_weight
+        g = self._grad.to(torch.float64) * self._sum_weight
         step = self._solve(g.unsqueeze(1)).squeeze(1).to(objective.dtype)
-        stepped = self.model._inference_margins(
-            objective, self._raw - objective.raw(step)
-        )
-        rise = (stepped - margins)[candidates]
+        # The step's change of the raw output, on the candidate rows only.
+        index = torch.nonzero(candidates).squeeze(1)
+        stepped = self._raw.clone()
+        stepped[index] -= objective.raw(step, objective.rows(index))
+        rise = (self.model._inference_margins(objective, stepped) - margins)[candidates]
         n_separated = int((rise > _MARGIN_STEP).sum())
         if n_separated == 0:
             return
@@ -784,13 +783,14 @@ class InferenceMixin:
         """The penalty's parameter and the setting without it, for the warning."""
         return f"C={self.C!r}", "C=np.inf"
 
-    def _inference_information(self, objective, theta, raw):
-        """Information per unit weight (the objective's Hessian, normalized weights).
+    def _inference_pointwise_information(self, objective):
+        """Pointwise information replacing the loss's Hessian, or None for it.
 
-        The observed information; a non-canonical link may return the
-        expected (Fisher) one instead, as statsmodels' IRLS does.
+        None: the observed information (the objective's Hessian). A
+        non-canonical link may return a function ``(raw, target) -> (n, K, K)``
+        giving the expected (Fisher) one instead, as statsmodels' IRLS does.
         """
-        return objective.hessian(theta, raw)
+        return None
 
     def _inference_deviance(self, objective, raw):
         """The deviance at ``raw``, or None for ``2 (llf_saturated - llf)``."""

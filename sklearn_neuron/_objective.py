@@ -266,35 +266,86 @@ class LinearObjective:
         with the weighted pointwise Hessian, inference's sandwich with the
         outer products of the scores.
         """
+        return self._accumulate_gram(lambda rows, X_chunk: c[rows], diagonal_block)
+
+    def second_order(self, theta, pointwise=None):
+        """``(raw, grad, H)`` at ``theta``, reading each row of X once.
+
+        The results of :meth:`raw`, :meth:`value_gradient` and
+        :meth:`hessian` (``pointwise`` a function ``(raw, target) ->
+        (n, K, K)`` in place of the loss's pointwise Hessian), from one pass
+        over chunks of rows: each chunk gives its raw output, its share of
+        the gradient and of the Hessian while it is in cache. Where X is not
+        laid out for fast products (inference's row-major X) that saves two
+        slow passes over it.
+        """
         K, q = self.n_outputs, self.n_params_per_output
-        if K == 1 and self._augmented is not None:  # the one-call path of small data
-            XaT = self._augmented.T  # contiguous (q, n): the fastest operands
-            if diagonal_block is None:
-                return (XaT * c[:, 0].T) @ XaT.T
-            return torch.addmm(diagonal_block, XaT * c[:, 0].T, XaT.T)
-        chunks = [
-            slice(start, start + _HESSIAN_CHUNK_ROWS)
-            for start in range(0, self.X.shape[0], _HESSIAN_CHUNK_ROWS)
-        ]
-        if K == 1:
-            G = (
-                diagonal_block.clone()
-                if diagonal_block is not None
-                else torch.zeros((q, q), dtype=self.dtype, device=self.device)
+        W = theta.view(K, q)
+        grad = torch.zeros((K, q), dtype=self.dtype, device=self.device)
+        raws = []
+
+        def chunk_weights(rows, X_chunk):
+            whole = X_chunk.shape[1] == q  # [X, 1] (or X without intercept)
+            raw = X_chunk @ W.T if whole else torch.addmm(W[:, -1], X_chunk, W[:, :-1].T)
+            target, weight = self.target[rows], self._weight_column[rows]
+            _, grad_raw = self.loss.value_gradient(raw, target)
+            weighted = grad_raw * weight
+            if whole:
+                grad.addmm_(weighted.T, X_chunk)
+            else:
+                grad[:, :-1].addmm_(weighted.T, X_chunk)
+                grad[:, -1] += weighted.sum(dim=0)
+            h = self.loss.hessian(raw, target) if pointwise is None else pointwise(raw, target)
+            raws.append(raw)
+            return h * weight.unsqueeze(2)
+
+        H = self._accumulate_gram(chunk_weights, self._penalty_hessian)
+        grad = grad.reshape(-1)
+        if self.l2:
+            grad = grad + theta * self._l2_flat
+        return torch.cat(raws) if len(raws) > 1 else raws[0], grad, H
+
+    def _accumulate_gram(self, chunk_weights, diagonal_block):
+        """The Gram matrix of :meth:`gram`, with ``c`` given chunk by chunk.
+
+        ``chunk_weights(rows, X_chunk)`` returns ``c[rows]`` for the rows
+        ``rows`` (a slice) of the design, given as ``X_chunk``: all of
+        ``[X, 1]`` for data of at most ``_HESSIAN_CHUNK_ROWS`` rows (one
+        chunk), else those rows of X alone. The column of ones is never
+        appended to a chunk: its products are sums of ``c`` and ``c``-weighted
+        columns, which saves a copy of every chunk.
+        """
+        K, q = self.n_outputs, self.n_params_per_output
+        n = self.X.shape[0]
+        if self._augmented is not None:  # small data: one chunk, [X, 1] whole
+            Xa = self._augmented
+            c = chunk_weights(slice(0, n), Xa)
+            if K == 1:
+                XaT = Xa.T  # contiguous (q, n): the fastest operands
+                if diagonal_block is None:
+                    return (XaT * c[:, 0].T) @ XaT.T
+                return torch.addmm(diagonal_block, XaT * c[:, 0].T, XaT.T)
+            chunks = [(Xa, c)]
+        else:
+            step = _HESSIAN_CHUNK_ROWS
+            chunks = (
+                (X_chunk, chunk_weights(rows, X_chunk))
+                for rows, X_chunk in (
+                    (rows, self._rows_dense(rows))
+                    for rows in (slice(start, start + step) for start in range(0, n, step))
+                )
             )
-            for rows in chunks:
-                X_chunk = self._design_chunk(rows)
-                G.addmm_(X_chunk.T, X_chunk * c[rows, 0])
-            return G
         G = torch.zeros((K, q, K, q), dtype=self.dtype, device=self.device)
         pairs = [(k, m) for k in range(K) for m in range(k, K)]
-        for rows in chunks:
-            X_chunk, c_chunk = self._design_chunk(rows), c[rows]
+        for X_chunk, c in chunks:
             for k, m in pairs:
-                G[k, :, m, :].addmm_(X_chunk.T, X_chunk * c_chunk[:, k, m].unsqueeze(1))
+                _add_weighted_gram(G[k, :, m, :], X_chunk, c[:, k, m].unsqueeze(1))
         for k, m in pairs:
+            block = G[k, :, m, :]
+            if X_chunk.shape[1] < q:  # the intercept's row from its column
+                block[-1, :-1] = block[:-1, -1]
             if m != k:
-                G[m, :, k, :] = G[k, :, m, :].T
+                G[m, :, k, :] = block.T
         if diagonal_block is not None:
             for k in range(K):
                 G[k, :, k, :] += diagonal_block
@@ -333,15 +384,18 @@ class LinearObjective:
         ones = torch.ones((1, self.X.shape[0]), dtype=self.dtype, device=self.device)
         return torch.cat([self.X.T, ones]).T
 
+    def _rows_dense(self, rows):
+        """Rows ``rows`` (a slice) of X as a dense tensor."""
+        if self.is_sparse:
+            index = torch.arange(rows.start, min(rows.stop, self.X.shape[0]))
+            return self.rows(index).to_dense()
+        return self.X[rows]
+
     def _design_chunk(self, rows):
         """Rows of ``[X, 1]`` (just X without intercept); cached for small X."""
         if self._augmented is not None:
             return self._augmented
-        if self.is_sparse:
-            X_chunk = self.rows(torch.arange(rows.start, min(rows.stop, self.X.shape[0])))
-            X_chunk = X_chunk.to_dense()
-        else:
-            X_chunk = self.X[rows]
+        X_chunk = self._rows_dense(rows)
         if self.fit_intercept:
             ones = torch.ones((X_chunk.shape[0], 1), dtype=self.dtype, device=self.device)
             X_chunk = torch.cat([X_chunk, ones], dim=1)
@@ -379,3 +433,29 @@ class LinearObjective:
             return theta
         W = theta.view(self.n_outputs, self.n_params_per_output)
         return (W - mask * W.mean(dim=0, keepdim=True)).reshape(-1)
+
+
+def _add_weighted_gram(G, X, c):
+    """``G += Xa^T diag(c) Xa`` for ``Xa = [X, 1]`` (q columns) or ``Xa = X``.
+
+    ``G`` is (q, q), ``X`` (m, q) or (m, q - 1), ``c`` (m, 1). With the
+    column of ones left out of X, only the last column of G gets the
+    intercept's products (``X^T c`` and ``sum(c)``); its last row is left to
+    the caller to mirror. Non-negative ``c`` use ``B^T B`` with
+    ``B = diag(sqrt(c)) X``: both operands one buffer, 10-20% faster than
+    ``X^T (c X)`` on the CPU.
+    """
+    whole = X.shape[1] == G.shape[0]
+    top = G if whole else G[:-1, :-1]
+    if bool((c >= 0).all()):
+        root = c.sqrt()
+        B = X * root
+        top.addmm_(B.T, B)
+        if not whole:
+            G[:-1, -1].addmv_(B.T, root[:, 0])
+    else:
+        top.addmm_(X.T, X * c)
+        if not whole:
+            G[:-1, -1].addmv_(X.T, c[:, 0])
+    if not whole:
+        G[-1, -1] += c.sum()

@@ -418,16 +418,16 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
     def _inference_dependent(self, objective):
         return "y"
 
-    def _inference_information(self, objective, theta, raw):
+    def _inference_pointwise_information(self, objective):
         # statsmodels' IRLS: the expected information, weights
         # 1 / (V(mu) g'(mu)^2), mu^(2-p) for V(mu) = mu^p and the log link,
         # where the observed Hessian is (2-p) mu^(2-p) - (1-p) y mu^(1-p)
         # (Gamma: 1 against y / mu). Canonical links: the same thing.
         family = self._inference_family(objective)
         if family is None or family.link != "log":
-            return objective.hessian(theta, raw)
-        fisher = torch.exp((2.0 - family.variance_power) * raw).unsqueeze(-1)
-        return objective.hessian(theta, raw, pointwise=fisher)
+            return None
+        power = family.variance_power
+        return lambda raw, target: torch.exp((2.0 - power) * raw).unsqueeze(-1)
 
     def _pearson_scale(self, objective, raw):
         """Pearson chi2 / df_resid, statsmodels GLM's default ``scale="X2"``.

@@ -58,6 +58,30 @@ def test_hessian_is_accumulated_correctly_over_chunks():
     )
 
 
+@pytest.mark.parametrize("n_samples", [50, 5_000], ids=["one-chunk", "chunked"])
+@pytest.mark.parametrize("n_classes, l2, fit_intercept", OBJECTIVES)
+def test_second_order_pass_equals_separate_passes(n_classes, l2, fit_intercept, n_samples):
+    # One pass over the rows for raw output, gradient and Hessian (inference)
+    # must give what the three separate calls give, to rounding (1e-12).
+    objective = make_objective(n_samples, 4, n_classes, l2, fit_intercept)
+    theta = torch.randn(objective.n_params, dtype=torch.float64) * 0.5
+    _, grad, raw = objective.value_gradient(theta)
+    raw_once, grad_once, hessian_once = objective.second_order(theta)
+    torch.testing.assert_close(raw_once, raw, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad_once, grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        hessian_once, objective.hessian(theta, raw), rtol=1e-12, atol=1e-12
+    )
+    # A replaced pointwise Hessian (inference's expected information), here
+    # with negative entries, which the sqrt(c) form of the Gram matrix skips.
+    def pointwise(raw, target):
+        return torch.cos(raw).unsqueeze(-1) * torch.ones_like(raw).unsqueeze(1)
+
+    _, _, replaced = objective.second_order(theta, pointwise)
+    expected = objective.hessian(theta, raw, pointwise=pointwise(raw, objective.target))
+    torch.testing.assert_close(replaced, expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("n_classes, l2, fit_intercept", OBJECTIVES)
 def test_newton_and_lbfgs_reach_a_stationary_point(n_classes, l2, fit_intercept):
     objective = make_objective(200, 3, n_classes, l2, fit_intercept, seed=3)
