@@ -354,19 +354,20 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         objective = self._build_objective(X, y, sample_weight, reset=False)
         return self._partial_fit_objective(objective, first_call=False)
 
-    def _build_objective(self, X, y, sample_weight, *, reset, classes=None):
+    def _build_objective(self, X, y, sample_weight, *, reset, classes=None, check_finite=True):
         """Validate the data and build the objective this estimator minimises.
 
         With ``reset=True`` (fit) the classes and features are learnt; with
         ``reset=False`` the data are checked against the fitted ones, which
         is how inference rebuilds the fitted objective on the training data.
+        ``check_finite=False`` leaves the finiteness of X to the caller.
         """
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
-            reset=reset,
+            reset=reset, ensure_all_finite=check_finite,
         )
-        check_classification_targets(y)
         if reset:
+            check_classification_targets(y)
             if classes is None:
                 classes = np.unique(y)
             else:
@@ -384,15 +385,17 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
                     "was built or subsampled."
                 )
             self.classes_ = classes
-        else:
-            unknown = np.setdiff1d(y, self.classes_)
-            if unknown.size:
-                raise ValueError(
-                    f"y has labels {unknown.tolist()} that the model was not fitted "
-                    f"on; its classes are {self.classes_.tolist()}."
-                )
         classes = self.classes_
         y_index = np.searchsorted(classes, y)
+        if not reset:
+            # Every label must be a fitted class (which also rejects a
+            # continuous y): cheaper than set operations on y.
+            known = classes[np.minimum(y_index, classes.size - 1)] == y
+            if not known.all():
+                raise ValueError(
+                    f"y has labels {np.unique(y[~known]).tolist()} that the model was "
+                    f"not fitted on; its classes are {classes.tolist()}."
+                )
         sample_weight = check_sample_weight(sample_weight, X, X.dtype)
         if self.class_weight is not None:
             present = np.isin(classes, y)

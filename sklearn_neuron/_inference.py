@@ -162,7 +162,16 @@ class InferenceResults:
             if cov_type == "nonrobust"
             else None
         )
+        # X is validated without sklearn's finiteness pass: its extreme
+        # entries (one cheap reduction) say whether it is finite and bound
+        # how much a Newton step can move any raw output.
+        low, high = torch.aminmax(objective.X.values() if objective.is_sparse else objective.X)
+        self._x_abs_max = max(-float(low), float(high))
+        if not math.isfinite(self._x_abs_max):
+            _raise_not_finite(objective)
         self._raw, self._grad, hessian = objective.second_order(theta, pointwise)
+        if not bool(torch.isfinite(self._raw).all()):
+            _raise_not_finite(objective)
         self._cov_theta_factor = self._information_solve(hessian)
         if loss.is_log_likelihood and not self.penalized:
             self._check_separation()
@@ -222,6 +231,16 @@ class InferenceResults:
             return
         g = self._grad.to(torch.float64) * self._sum_weight
         step = self._solve(g.unsqueeze(1)).squeeze(1).to(objective.dtype)
+        # |x_i . w + b| <= max|x_ij| ||w||_1 + |b| bounds the step's change of
+        # any raw output; a margin (sigmoid: +-z; softmax: a difference of
+        # two outputs) moves by at most twice that. At a true optimum the
+        # step is rounding noise and no row need be read again.
+        coef, intercept = objective.unpack(step.abs())
+        bound = coef.sum(dim=1) * self._x_abs_max
+        if intercept is not None:
+            bound = bound + intercept
+        if 2.0 * float(bound.max()) <= _MARGIN_STEP:
+            return
         # The step's change of the raw output, on the candidate rows only.
         index = torch.nonzero(candidates).squeeze(1)
         stepped = self._raw.clone()
@@ -680,11 +699,27 @@ class InferenceSummary:
         )
 
 
+def _raise_not_finite(objective):
+    """Say why the fitted values are not finite: X, or an overflow."""
+    X = objective.X.values() if objective.is_sparse else objective.X
+    if not bool(torch.isfinite(X).all()):
+        raise ValueError(
+            "Input X contains NaN or infinity; inference needs the finite training "
+            "data of the fit. Drop or impute those entries (e.g. with "
+            "sklearn.impute.SimpleImputer) as was done before fitting."
+        )
+    raise ValueError(
+        "The fitted raw outputs X @ coef_.T + intercept_ overflow the dtype on these "
+        "data, so no inference is possible; scale the features (e.g. with "
+        "StandardScaler) and refit."
+    )
+
+
 class InferenceMixin:
     """Give a fitted neuron estimator ``inference`` and ``summary`` methods.
 
-    The estimator provides ``_build_objective(X, y, sample_weight, reset=False)``
-    and ``_fitted_theta(objective)``; the ``_inference_*`` methods are hooks
+    The estimator provides ``_build_objective(X, y, sample_weight, reset=False,
+    check_finite=False)`` and ``_fitted_theta(objective)``; the ``_inference_*`` methods are hooks
     with defaults for losses that are an exact negative log-likelihood with
     unit dispersion (Bernoulli, categorical). A softmax layer of K units is
     reported in the reference-class parametrisation (output 0 is the
@@ -740,7 +775,11 @@ class InferenceMixin:
                 "penalty is not differentiable at zero and selects the model). Refit "
                 "with l1_ratio=0 and C=np.inf for valid inference."
             )
-        objective = self._build_objective(X, y, sample_weight, reset=False)
+        # X's finiteness is checked on the fitted values instead (a NaN or
+        # infinite entry makes its row's non-finite): one pass over X less.
+        objective = self._build_objective(
+            X, y, sample_weight, reset=False, check_finite=False
+        )
         self._inference_validate(objective, cov_type)
         theta = self._fitted_theta(objective)
         if objective.l2 > 0:

@@ -67,6 +67,13 @@ class NeuronLoss:
         """Per-sample Hessian with respect to ``raw``, shape (n, K, K)."""
         raise NotImplementedError(f"loss {self.name!r} has no Hessian")
 
+    def gradient_hessian(self, raw, target):
+        """Per-sample gradient and Hessian (no value), for one-pass second order.
+
+        Losses whose gradient and Hessian share work override it.
+        """
+        return self.value_gradient(raw, target)[1], self.hessian(raw, target)
+
     def __repr__(self):
         return f"{type(self).__name__}(n_outputs={self.n_outputs})"
 
@@ -98,6 +105,10 @@ class BinaryLogLoss(NeuronLoss):
         p = torch.sigmoid(raw)
         return (p * (1.0 - p)).unsqueeze(-1)
 
+    def gradient_hessian(self, raw, target):
+        p = torch.sigmoid(raw)
+        return p - target, (p * (1.0 - p)).unsqueeze(-1)
+
 
 class MultinomialLogLoss(NeuronLoss):
     """Categorical negative log-likelihood of a softmax layer of K units.
@@ -127,6 +138,10 @@ class MultinomialLogLoss(NeuronLoss):
     def hessian(self, raw, target):
         p = torch.softmax(raw, dim=1)
         return torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)
+
+    def gradient_hessian(self, raw, target):
+        p = torch.softmax(raw, dim=1)
+        return p - target, torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)
 
 
 class SquaredErrorProbaLoss(NeuronLoss):

@@ -314,12 +314,13 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         self.coef_ = self.coef_.reshape(-1)
         self.intercept_ = float(self.intercept_.reshape(-1)[0])
 
-    def _build_objective(self, X, y, sample_weight, *, reset):
+    def _build_objective(self, X, y, sample_weight, *, reset, check_finite=True):
         """Validate the data and build the objective this estimator minimises.
 
         With ``reset=True`` (fit) the features are learnt; with
         ``reset=False`` the data are checked against the fitted ones (how
         inference rebuilds the fitted objective on the training data).
+        ``check_finite=False`` leaves the finiteness of X to the caller.
         """
         X, y = validate_data(
             self,
@@ -330,6 +331,7 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
             y_numeric=True,
             multi_output=False,
             reset=reset,
+            ensure_all_finite=check_finite,
         )
         y = np.asarray(y, dtype=X.dtype)
         loss = self._get_loss()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse
 import statsmodels.api as sm
 import torch
 from _datasets import classification_dataset
@@ -456,6 +457,34 @@ def test_inference_checks_data_against_fit():
         clf.inference(X.iloc[:, :2], y)
     with pytest.raises(ValueError, match="not fitted on"):
         clf.inference(X, y + 5)
+    with pytest.raises(ValueError, match=r"labels \[0.5\] that the model was not"):
+        clf.inference(X, np.where(np.arange(len(y)) == 3, 0.5, y))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_inference_refuses_non_finite_x(bad, sparse):
+    # Finiteness is checked on the fitted values, not by a pass over X: a
+    # bad entry must still be named, also in a column whose coefficient is 0.
+    X, y = spector()
+    X = np.asarray(X, dtype=float)
+    clf = unpenalized().fit(X, y)
+    clf.coef_[0, 1] = 0.0
+    X_bad = X.copy()
+    X_bad[4, 1] = bad
+    if sparse:
+        X_bad = scipy.sparse.csr_matrix(X_bad)
+    with pytest.raises(ValueError, match="Input X contains NaN or infinity"):
+        clf.inference(X_bad, y)
+
+
+def test_inference_says_when_fitted_values_overflow():
+    X, y = spector()
+    X = np.asarray(X, dtype=float)
+    clf = unpenalized().fit(X, y)
+    clf.coef_[:] = 1e308  # finite X, coefficients whose products overflow
+    with pytest.raises(ValueError, match="overflow"):
+        clf.inference(X, y)
 
 
 def test_doctests():

@@ -58,6 +58,19 @@ def test_hessian_is_accumulated_correctly_over_chunks():
     )
 
 
+@pytest.mark.parametrize("layout", ["row-major", "column-major"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_raw_output_is_the_linear_layer_in_either_layout(n_classes, layout):
+    # Large row-major X takes a chunked elementwise path; both must give X W^T + b.
+    objective = make_objective(5_000, 6, n_classes, 0.0, True)
+    if layout == "column-major":
+        objective.X = objective.X.T.contiguous().T
+    theta = torch.randn(objective.n_params, dtype=torch.float64)
+    coef, intercept = objective.unpack(theta)
+    expected = objective.X @ coef.T + intercept
+    torch.testing.assert_close(objective.raw(theta), expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("n_samples", [50, 5_000], ids=["one-chunk", "chunked"])
 @pytest.mark.parametrize("n_classes, l2, fit_intercept", OBJECTIVES)
 def test_second_order_pass_equals_separate_passes(n_classes, l2, fit_intercept, n_samples):
