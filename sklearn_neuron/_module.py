@@ -63,9 +63,10 @@ class NeuronModule(nn.Module):
         """Build a module holding copies of ``coef`` (K, p) and ``intercept`` (K,)."""
         module = cls.__new__(cls)
         nn.Module.__init__(module)
-        module.linear = _linear(coef, intercept)
-        module.activation_name = activation
-        module.activation = get_activation(activation)
+        module._modules["linear"] = _linear(coef, intercept)
+        module.__dict__.update(
+            activation_name=activation, activation=get_activation(activation)
+        )
         return module
 
 
@@ -78,10 +79,11 @@ def _linear(coef, intercept):
     """
     linear = nn.Linear.__new__(nn.Linear)
     nn.Module.__init__(linear)
-    linear.in_features, linear.out_features = coef.shape[1], coef.shape[0]
-    linear.weight = nn.Parameter(coef.detach().clone())
-    if intercept is None:
-        linear.register_parameter("bias", None)
-    else:
-        linear.bias = nn.Parameter(intercept.detach().clone())
+    # What nn.Linear's __init__ registers, written directly (a fresh module
+    # has nothing for nn.Module.__setattr__ to reconcile).
+    linear.__dict__.update(in_features=coef.shape[1], out_features=coef.shape[0])
+    linear._parameters["weight"] = nn.Parameter(coef.detach().clone())
+    linear._parameters["bias"] = (
+        None if intercept is None else nn.Parameter(intercept.detach().clone())
+    )
     return linear

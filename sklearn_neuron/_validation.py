@@ -63,11 +63,12 @@ def to_tensor(array, device, dtype=None):
     non-writable arrays does not apply.
     """
     array = np.asarray(array)
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="The given NumPy array is not writable"
-        )
+    if array.flags.writeable:
         tensor = torch.from_numpy(array)
+    else:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            tensor = torch.from_numpy(array)
     if dtype is not None and tensor.dtype != dtype:
         tensor = tensor.to(dtype)
     return tensor.to(device)
