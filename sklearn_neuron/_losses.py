@@ -42,6 +42,9 @@ class NeuronLoss:
     #: Whether adding one number to every output unit leaves the loss
     #: unchanged (a softmax): then the fit is centred over the classes.
     shift_invariant = False
+    #: Whether the derivatives come from autograd (a user's callable): full-
+    #: batch fits of the others run in torch's inference mode.
+    uses_autograd = False
 
     def __init__(self, n_outputs, activation):
         self.n_outputs = n_outputs
@@ -287,6 +290,7 @@ class CallableLoss(NeuronLoss):
     """
 
     twice_differentiable = False
+    uses_autograd = True
 
     def __init__(self, function, n_classes):
         binary = n_classes <= 2

@@ -88,6 +88,7 @@ class LinearObjective:
         self.weight_sum = float(sample_weight.sum())
         self.weight = sample_weight / self.weight_sum
         self._weight_column = self.weight.unsqueeze(1)
+        self._weight_cube = self.weight.view(-1, 1, 1)
         self.dtype = X.dtype
         self.device = X.device
         # Small data keep [X, 1] whole: every product then is one torch call,
@@ -255,14 +256,11 @@ class LinearObjective:
         a non-canonical link this way).
 
         Block ``(k, l)`` is ``Xa.T @ diag(w * h_kl) @ Xa`` with ``Xa = [X, 1]``
-        and ``h`` the loss's pointwise Hessian. It is accumulated over chunks
-        of rows so that the scaled copy of the chunk stays in cache (about
-        twice as fast as one product on 200,000 rows) and the column of ones
-        is only ever appended to a chunk, never to all of X.
+        and ``h`` the loss's pointwise Hessian (see :meth:`gram`).
         """
         if pointwise is None:
             pointwise = self.loss.hessian(raw, self.target)
-        return self.gram(pointwise * self._weight_column.unsqueeze(2), self._penalty_hessian)
+        return self.gram(pointwise * self._weight_cube, self._penalty_hessian)
 
     def gram(self, c, diagonal_block=None, vector=None):
         """``sum_i c_ikm xa_i xa_i^T`` in blocks (k, m), shape (n_params, n_params).
@@ -286,7 +284,7 @@ class LinearObjective:
             Xa = self._augmented
             if K == 1:
                 XaT = Xa.T  # contiguous (q, n): the fastest operands
-                weighted = XaT * c[:, 0].T
+                weighted = XaT * c.reshape(1, -1)
                 G = weighted @ XaT.T if diagonal_block is None else torch.addmm(
                     diagonal_block, weighted, XaT.T
                 )
@@ -348,7 +346,7 @@ class LinearObjective:
         else:
             grad_raw, h = self.loss.value_gradient(raw, self.target)[1], pointwise(raw, self.target)
         weight = self._weight_column
-        H, grad = self.gram(h * weight.unsqueeze(2), self._penalty_hessian, grad_raw * weight)
+        H, grad = self.gram(h * self._weight_cube, self._penalty_hessian, grad_raw * weight)
         grad = grad.reshape(-1)
         if self.l2:
             grad = grad + theta * self._l2_flat

@@ -248,6 +248,20 @@ def test_module_works_on_its_own(binary, multiclass):
         np.testing.assert_allclose(mean, expected, atol=1e-15)
 
 
+@pytest.mark.parametrize("optimizer", ["newton", "lbfgs"])
+def test_fitted_module_trains_on_with_autograd(binary, optimizer):
+    # The optimizers run in torch's inference mode; the fitted module must
+    # still be an ordinary module that torch can fine-tune.
+    X, y = binary
+    model = NeuronClassifier(optimizer=optimizer).fit(X, y)
+    assert not any(p.is_inference() for p in model.module_.parameters())
+    logits = model.module_(torch.from_numpy(X))
+    target = torch.from_numpy(y.astype(float)).unsqueeze(1)
+    torch.nn.functional.binary_cross_entropy_with_logits(logits, target).backward()
+    assert all(p.grad is not None for p in model.module_.parameters())
+    torch.optim.SGD(model.module_.parameters(), lr=0.1).step()
+
+
 @pytest.mark.parametrize("dump", ["pickle", "joblib"])
 def test_persistence_round_trip(multiclass, dump):
     X, y = multiclass
