@@ -165,7 +165,8 @@ class InferenceResults:
         # X is validated without sklearn's finiteness pass: its extreme
         # entries (one cheap reduction) say whether it is finite and bound
         # how much a Newton step can move any raw output.
-        low, high = torch.aminmax(objective.X.values() if objective.is_sparse else objective.X)
+        entries = objective.X.values() if objective.is_sparse else objective.X
+        low, high = torch.aminmax(entries) if entries.numel() else (0.0, 0.0)
         self._x_abs_max = max(-float(low), float(high))
         if not math.isfinite(self._x_abs_max):
             _raise_not_finite(objective)
