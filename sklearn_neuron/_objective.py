@@ -274,9 +274,9 @@ class LinearObjective:
 
         Over chunks of rows, so that each chunk is multiplied while in
         cache. The column of ones is never appended to a chunk: its products
-        are sums of ``c`` and ``c``-weighted columns. Non-negative weights
-        use ``B^T B`` with ``B = diag(sqrt(c)) X``: both operands one buffer,
-        faster than ``X^T (c X)`` on the CPU.
+        are sums of ``c`` and ``X^T c``. Non-negative weights use ``B^T B``
+        with ``B = diag(sqrt(c)) X``: both operands one buffer, faster than
+        ``X^T (c X)`` on the CPU.
         """
         K, q, p = self.n_outputs, self.n_params_per_output, self.n_features
         n = self.X.shape[0]
@@ -301,45 +301,50 @@ class LinearObjective:
         # Per pair: the weights, and their square roots where all are >= 0.
         weights = [c[:, k, m].unsqueeze(1) for k, m in pairs]
         roots = [w.sqrt() if bool((w >= 0).all()) else None for w in weights]
-        projection = None
+        # The products with single columns, X^T w of each pair (the
+        # intercept's column of its block) and X^T vector, are one product
+        # per chunk with these columns side by side.
+        columns = weights if q > p else []
         if vector is not None:
-            projection = torch.zeros((K, q), dtype=self.dtype, device=self.device)
+            columns = [*columns, vector]
+        side = torch.cat(columns, dim=1) if columns else None
+        side_products = (
+            torch.zeros((side.shape[1], p), dtype=self.dtype, device=self.device)
+            if side is not None
+            else None
+        )
         step = _HESSIAN_CHUNK_ROWS
-        # The weighted chunk is written transposed into one reused buffer:
-        # C = B^T (contiguous, p x rows), then G += C C^T, the operand
-        # layout torch multiplies fastest (~30% faster than B^T B on a
-        # freshly allocated B). Signed weights also keep X^T of the chunk.
-        scratch = torch.empty((p, step), dtype=self.dtype, device=self.device)
-        signed = any(root is None for root in roots)
-        transposed = torch.empty_like(scratch) if signed else None
+        buffer = None
         for start in range(0, n, step):
             rows = slice(start, start + step)
             X_chunk = self._rows_dense(rows)
-            C = scratch[:, : X_chunk.shape[0]]
-            if signed:
-                XT = transposed[:, : X_chunk.shape[0]]
-                XT.copy_(X_chunk.T)
+            if buffer is None:
+                # The weighted chunk goes into one reused buffer laid out as
+                # X is (no transposing copy, no allocation per chunk).
+                buffer = torch.empty_like(X_chunk)
+            B = buffer[: X_chunk.shape[0]]
             for (k, m), w, root in zip(pairs, weights, roots, strict=True):
-                block = G[k, :, m, :]
+                block = G[k, :p, m, :p]
                 if root is not None:
-                    torch.mul(X_chunk.T, root[rows].T, out=C)
-                    block[:p, :p].addmm_(C, C.T)
-                    if q > p:
-                        block[:p, p].addmv_(C, root[rows, 0])
+                    torch.mul(X_chunk, root[rows], out=B)
+                    block.addmm_(B.T, B)
                 else:
-                    torch.mul(XT, w[rows].T, out=C)
-                    block[:p, :p].addmm_(C, XT.T)
-                    if q > p:
-                        block[:p, p].addmv_(XT, w[rows, 0])
-            if projection is not None:
-                projection[:, :p].addmm_(vector[rows].T, X_chunk)
-        if q > p:  # the intercept's row and corner
-            for (k, m), w in zip(pairs, weights, strict=True):
-                block = G[k, :, m, :]
-                block[p, :p] = block[:p, p]
-                block[p, p] = w.sum()
-            if projection is not None:
+                    torch.mul(X_chunk, w[rows], out=B)
+                    block.addmm_(X_chunk.T, B)
+            if side is not None:
+                side_products.addmm_(side[rows].T, X_chunk)
+        projection = None
+        if vector is not None:
+            projection = torch.zeros((K, q), dtype=self.dtype, device=self.device)
+            projection[:, :p] = side_products[-K:]
+            if q > p:
                 projection[:, p] = vector.sum(dim=0)
+        if q > p:  # the intercept's column, row and corner
+            for index, ((k, m), w) in enumerate(zip(pairs, weights, strict=True)):
+                block = G[k, :, m, :]
+                block[:p, p] = side_products[index]
+                block[p, :p] = side_products[index]
+                block[p, p] = w.sum()
         G = _finish_blocks(G, diagonal_block)
         return G if vector is None else (G, projection)
 
