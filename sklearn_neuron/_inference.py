@@ -152,11 +152,11 @@ class InferenceResults:
         self.note = par.note
         # Every sample is seen weight times: S is the number of observations.
         self._sum_weight = float(model._inference_nobs(objective))
-        # One pass over X for the fitted raw output, the gradient (for the
-        # separation check) and the information. The sandwich's bread is the
-        # observed Hessian, as in statsmodels' robust covariances (it differs
-        # from the expected information of a non-canonical link, e.g. the
-        # Gamma's log link).
+        # The fitted raw output, then the information with the gradient (for
+        # the separation check) in the same pass over X. The sandwich's
+        # bread is the observed Hessian, as in statsmodels' robust
+        # covariances (it differs from the expected information of a
+        # non-canonical link, e.g. the Gamma's log link).
         pointwise = (
             model._inference_pointwise_information(objective)
             if cov_type == "nonrobust"
@@ -720,11 +720,12 @@ class InferenceMixin:
     """Give a fitted neuron estimator ``inference`` and ``summary`` methods.
 
     The estimator provides ``_build_objective(X, y, sample_weight, reset=False,
-    check_finite=False)`` and ``_fitted_theta(objective)``; the ``_inference_*`` methods are hooks
-    with defaults for losses that are an exact negative log-likelihood with
-    unit dispersion (Bernoulli, categorical). A softmax layer of K units is
-    reported in the reference-class parametrisation (output 0 is the
-    reference), in which it is identifiable. The mixin sets no attribute.
+    check_finite=False)`` and ``_fitted_theta(objective)``; the
+    ``_inference_*`` methods are hooks with defaults for losses that are an
+    exact negative log-likelihood with unit dispersion (Bernoulli,
+    categorical). A softmax layer of K units is reported in the
+    reference-class parametrisation (output 0 is the reference), in which it
+    is identifiable. The mixin sets no attribute.
     """
 
     def inference(self, X, y, sample_weight=None, *, cov_type="nonrobust"):
