@@ -162,15 +162,9 @@ class InferenceResults:
             if cov_type == "nonrobust"
             else None
         )
-        # X is validated without sklearn's finiteness pass: its extreme
-        # entries (one cheap reduction) say whether it is finite and bound
-        # how much a Newton step can move any raw output.
-        entries = objective.X.values() if objective.is_sparse else objective.X
-        low, high = torch.aminmax(entries) if entries.numel() else (0.0, 0.0)
-        self._x_abs_max = max(-float(low), float(high))
-        if not math.isfinite(self._x_abs_max):
-            _raise_not_finite(objective)
         self._raw, self._grad, hessian = objective.second_order(theta, pointwise)
+        # X was validated without sklearn's finiteness pass: a NaN or
+        # infinite entry makes its row's raw output non-finite.
         if not bool(torch.isfinite(self._raw).all()):
             _raise_not_finite(objective)
         self._cov_theta_factor = self._information_solve(hessian)
@@ -237,7 +231,7 @@ class InferenceResults:
         # two outputs) moves by at most twice that. At a true optimum the
         # step is rounding noise and no row need be read again.
         coef, intercept = objective.unpack(step.abs())
-        bound = coef.sum(dim=1) * self._x_abs_max
+        bound = coef.sum(dim=1) * objective.abs_max()
         if intercept is not None:
             bound = bound + intercept
         if 2.0 * float(bound.max()) <= _MARGIN_STEP:
@@ -702,8 +696,7 @@ class InferenceSummary:
 
 def _raise_not_finite(objective):
     """Say why the fitted values are not finite: X, or an overflow."""
-    X = objective.X.values() if objective.is_sparse else objective.X
-    if not bool(torch.isfinite(X).all()):
+    if not math.isfinite(objective.abs_max()):
         raise ValueError(
             "Input X contains NaN or infinity; inference needs the finite training "
             "data of the fit. Drop or impute those entries (e.g. with "

@@ -95,6 +95,7 @@ class LinearObjective:
         # which is what decides the speed when per-call overhead dominates.
         #: Small enough that torch's thread fork/join costs more than it saves.
         self.is_small = X.shape[0] * self.n_params_per_output <= _SMALL_PROBLEM
+        self._abs_max = None
         self._augmented = None
         if X.shape[0] <= _HESSIAN_CHUNK_ROWS and not self.is_sparse:
             self._augmented = self._column_major_design()
@@ -315,6 +316,9 @@ class LinearObjective:
         )
         step = _HESSIAN_CHUNK_ROWS
         buffer = None
+        # Contiguous accumulators: products added into a strided view of G
+        # are markedly slower.
+        tops = [torch.zeros((p, p), dtype=self.dtype, device=self.device) for _ in pairs]
         for start in range(0, n, step):
             rows = slice(start, start + step)
             X_chunk = self._rows_dense(rows)
@@ -323,16 +327,17 @@ class LinearObjective:
                 # X is (no transposing copy, no allocation per chunk).
                 buffer = torch.empty_like(X_chunk)
             B = buffer[: X_chunk.shape[0]]
-            for (k, m), w, root in zip(pairs, weights, roots, strict=True):
-                block = G[k, :p, m, :p]
+            for top, w, root in zip(tops, weights, roots, strict=True):
                 if root is not None:
                     torch.mul(X_chunk, root[rows], out=B)
-                    block.addmm_(B.T, B)
+                    top.addmm_(B.T, B)
                 else:
                     torch.mul(X_chunk, w[rows], out=B)
-                    block.addmm_(X_chunk.T, B)
+                    top.addmm_(X_chunk.T, B)
             if side is not None:
                 side_products.addmm_(side[rows].T, X_chunk)
+        for (k, m), top in zip(pairs, tops, strict=True):
+            G[k, :p, m, :p] = top
         projection = None
         if vector is not None:
             projection = torch.zeros((K, q), dtype=self.dtype, device=self.device)
@@ -368,6 +373,20 @@ class LinearObjective:
         if self.l2:
             grad = grad + theta * self._l2_flat
         return raw, grad, H
+
+    def abs_max(self):
+        """Largest absolute entry of X (a float; NaN or inf if X has such).
+
+        One reduction over X, the first time it is asked for.
+        """
+        if self._abs_max is None:
+            entries = self.X.values() if self.is_sparse else self.X
+            if entries.numel() == 0:
+                self._abs_max = 0.0
+            else:
+                low, high = torch.aminmax(entries)
+                self._abs_max = float(torch.stack([-low, high]).max())  # NaN propagates
+        return self._abs_max
 
     @functools.cached_property
     def _l2_columns(self):
