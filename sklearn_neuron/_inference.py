@@ -886,7 +886,7 @@ class InferenceMixin:
                     for _ in terms
                 ]
             )
-            return Parametrisation(matrix, terms * K, equations, K)
+            return Parametrisation(matrix.to(objective.device), terms * K, equations, K)
         outputs = self._inference_output_names(objective)
         contrast = torch.cat(
             [
