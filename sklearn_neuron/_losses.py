@@ -425,7 +425,7 @@ class HalfSquaredError(RegressionLoss):
 
     def value_gradient(self, raw, target):
         residual = raw - target
-        return 0.5 * torch.square(residual).sum(dim=1), residual
+        return torch.square(residual).mul_(0.5)[:, 0], residual
 
     def hessian(self, raw, target):
         return torch.ones_like(raw).unsqueeze(-1)
@@ -459,7 +459,7 @@ class HalfPoissonLoss(_LogLinkLoss):
 
     def value_gradient(self, raw, target):
         mu = torch.exp(raw)
-        value = (torch.xlogy(target, target) - target * raw - target + mu).sum(dim=1)
+        value = (torch.xlogy(target, target) - target * raw - target + mu)[:, 0]
         return value, mu - target
 
     def value(self, raw, target):
@@ -483,14 +483,14 @@ class HalfGammaLoss(_LogLinkLoss):
         return bool((y > 0).all())
 
     def value_gradient(self, raw, target):
-        ratio = target * torch.exp(-raw)
-        return (ratio - torch.log(ratio) - 1.0).sum(dim=1), 1.0 - ratio
+        ratio = target / torch.exp(raw)  # y / mu
+        return (ratio - torch.log(ratio)).sub_(1.0)[:, 0], 1.0 - ratio
 
     def value(self, raw, target):
         return self.value_gradient(raw, target)[0]
 
     def hessian(self, raw, target):
-        return (target * torch.exp(-raw)).unsqueeze(-1)
+        return (target / torch.exp(raw)).unsqueeze(-1)
 
 
 class HalfTweedieLoss(_LogLinkLoss):

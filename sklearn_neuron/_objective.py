@@ -134,6 +134,8 @@ class LinearObjective:
         """Raw output ``X @ W.T + b`` of shape (n_samples, n_outputs)."""
         if X is None:
             if self._augmented is not None:
+                if self.n_outputs == 1:
+                    return torch.mv(self._augmented, theta).unsqueeze(1)
                 return (theta.view(self.n_outputs, -1) @ self._augmented.T).T
             X = self.X
         coef, intercept = self.unpack(theta)
