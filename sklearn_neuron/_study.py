@@ -293,6 +293,22 @@ def _quiet_fit(estimator, X, y):
         return time.perf_counter() - start
 
 
+def _fit_or_skip(neuron, X, y, row, rows, progress, position):
+    """Fit ``neuron`` on (X, y); return whether it was fitted.
+
+    A ValueError means its loss and optimizer do not go together (Newton on
+    hinge, say): the row is recorded as incompatible, with the first clause
+    of the message, and the progress line says so.
+    """
+    try:
+        _quiet_fit(neuron, X, y)
+    except ValueError as exc:
+        rows.append({**row, "status": "incompatible", "note": str(exc).split(";")[0]})
+        progress(f"{position} {row['loss']} / {row['optimizer']}: skipped ({exc})")
+        return False
+    return True
+
+
 def _neuron_params(estimator_class, optimizer, extra):
     """Settings for a study fit: full-batch optimizers run to a tight tolerance.
 
@@ -439,13 +455,7 @@ def run_classification_study(
         params = _neuron_params(NeuronClassifier, optimizer, {"loss": loss, "C": C})
         neuron = NeuronClassifier(**params)
         row = {"model": "NeuronClassifier", "loss": loss, "optimizer": optimizer}
-        try:
-            _quiet_fit(neuron, X_std, y)
-        except ValueError as exc:
-            rows.append(
-                {**row, "status": "incompatible", "note": str(exc).split(";")[0]}
-            )
-            progress(f"[{step}/{len(combos)}] {loss} / {optimizer}: skipped ({exc})")
+        if not _fit_or_skip(neuron, X_std, y, row, rows, progress, f"[{step}/{len(combos)}]"):
             continue
         scores, fit_time, oof = _cross_validate_classifier(neuron, X, y, folds, classes)
         f = logistic_objective(neuron.coef_, neuron.intercept_, X_std, y_index, C)
@@ -729,13 +739,7 @@ def run_regression_study(
         reference = references[ref_name]
         params = _neuron_params(regressor, optimizer, {"loss": loss, **unpenalized})
         neuron = regressor(**params)
-        try:
-            _quiet_fit(neuron, X_std, y)
-        except ValueError as exc:
-            rows.append(
-                {**row, "status": "incompatible", "note": str(exc).split(";")[0]}
-            )
-            progress(f"[{step}/{len(combos)}] {loss} / {optimizer}: skipped ({exc})")
+        if not _fit_or_skip(neuron, X_std, y, row, rows, progress, f"[{step}/{len(combos)}]"):
             continue
         scores, fit_time = cross_validate(neuron)
         diff = float(np.max(np.abs(np.ravel(neuron.coef_) - np.ravel(reference.coef_))))
