@@ -40,7 +40,7 @@ def _kkt_solution(objective, theta, delta):
     Returns the solution when it satisfies the optimality conditions, else
     None.
     """
-    A = objective._design_chunk(slice(0, objective.X.shape[0]))
+    A = objective.design()
     y = objective.target[:, 0]
     w = objective.weight
     residual = A @ theta - y
@@ -87,7 +87,7 @@ def _simplex(objective, theta, max_iter):
     minimising breakpoint of the piecewise-linear objective, whose sample
     enters the basis. Returns ``(theta, n_steps, verified)``.
     """
-    A = objective._design_chunk(slice(0, objective.X.shape[0]))
+    A = objective.design()
     y = objective.target[:, 0]
     w = objective.weight
     q = A.shape[1]
@@ -152,7 +152,6 @@ def least_absolute_deviations(
             objective.X, objective.target, objective.weight, HuberLoss(delta),
             objective.l2 * delta, objective.fit_intercept,
         )
-        smooth._augmented = objective._augmented
         result = newton(
             smooth, theta, tol=tol * delta,
             max_iter=max(min(max_iter - n_iter, _STAGE_ITER), 1),

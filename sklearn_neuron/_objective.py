@@ -91,11 +91,11 @@ class LinearObjective:
         self._weight_cube = self.weight.view(-1, 1, 1)
         self.dtype = X.dtype
         self.device = X.device
-        # Small data keep [X, 1] whole: every product then is one torch call,
-        # which is what decides the speed when per-call overhead dominates.
         #: Small enough that torch's thread fork/join costs more than it saves.
         self.is_small = X.shape[0] * self.n_params_per_output <= _SMALL_PROBLEM
-        self._abs_max = None
+        self._abs_max = None  # X's largest absolute entry, read when first asked
+        # Small data keep [X, 1] whole: every product then is one torch call,
+        # which is what decides the speed when per-call overhead dominates.
         self._augmented = None
         if X.shape[0] <= _HESSIAN_CHUNK_ROWS and not self.is_sparse:
             self._augmented = self._column_major_design()
@@ -430,15 +430,19 @@ class LinearObjective:
             return self.rows(index).to_dense()
         return self.X[rows]
 
-    def _design_chunk(self, rows):
-        """Rows of ``[X, 1]`` (just X without intercept); cached for small X."""
+    def design(self):
+        """All of ``[X, 1]`` (just X without intercept) as a dense tensor.
+
+        The one kept for small data; otherwise built anew (the exact
+        least-absolute-deviations solver needs the whole matrix).
+        """
         if self._augmented is not None:
             return self._augmented
-        X_chunk = self._rows_dense(rows)
+        X = self._rows_dense(slice(0, self.X.shape[0]))
         if self.fit_intercept:
-            ones = torch.ones((X_chunk.shape[0], 1), dtype=self.dtype, device=self.device)
-            X_chunk = torch.cat([X_chunk, ones], dim=1)
-        return X_chunk
+            ones = torch.ones((X.shape[0], 1), dtype=self.dtype, device=self.device)
+            X = torch.cat([X, ones], dim=1)
+        return X
 
     # -- the softmax's redundant directions --------------------------------
     def null_mask(self):
