@@ -21,18 +21,29 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils._param_validation import Interval, StrOptions, make_constraint
+from sklearn.utils.validation import check_is_fitted
 
 from ._module import NeuronModule
 from ._optimizers import OPTIMIZERS, SECOND_ORDER, effective_tol, resolve_optimizer
 from ._stochastic import STOCHASTIC_OPTIMIZERS, minibatch
-from ._validation import design_tensor, resolve_device, single_threaded
+from ._validation import design_tensor, resolve_device, single_threaded, validate_arrays
 
 
 @functools.cache
 def _param_names(cls):
     return tuple(BaseEstimator._get_param_names.__func__(cls))
+
+
+@functools.cache
+def _constraint_objects(cls):
+    """``cls._parameter_constraints`` as constraint objects, per parameter of ``__init__``."""
+    constraints = cls._parameter_constraints
+    return tuple(
+        (name, tuple(make_constraint(c) for c in constraints[name]))
+        for name in _param_names(cls)
+        if name in constraints and constraints[name] != "no_validation"
+    )
 
 
 class BaseNeuron(BaseEstimator):
@@ -63,6 +74,17 @@ class BaseNeuron(BaseEstimator):
         # call (each fit validates the parameters through it); it does not
         # change, so it is read once per class.
         return list(_param_names(cls))
+
+    def _validate_params(self):
+        # scikit-learn rebuilds every constraint object on each call (~50 us
+        # for twenty parameters, a tenth of a small fit); the objects are
+        # stateless, so they are built once per class. Any violation is
+        # reported by scikit-learn's own validation, with its message.
+        for name, constraints in _constraint_objects(type(self)):
+            value = getattr(self, name)
+            if not any(constraint.is_satisfied_by(value) for constraint in constraints):
+                super()._validate_params()
+                return
 
     # -- optimizer choice --------------------------------------------------------
     def _is_stochastic(self):
@@ -327,9 +349,7 @@ class BaseNeuron(BaseEstimator):
     def _raw_output(self, X):
         """Validated X through ``module_``: raw output, numpy (n_samples, n_outputs)."""
         check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
-        )
+        X = validate_arrays(self, X, reset=False)
         weight, bias = self.module_.linear.weight, self.module_.linear.bias
         X_t = design_tensor(X, weight.device, column_major=False)
         with torch.no_grad():

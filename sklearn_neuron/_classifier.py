@@ -9,13 +9,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import validate_data
 
 from ._base import BaseNeuron
 from ._inference import InferenceMixin
 from ._losses import CLASSIFICATION_LOSSES, encode_classes, get_classification_loss
 from ._objective import LinearObjective
-from ._validation import check_sample_weight
+from ._validation import check_sample_weight, validate_arrays
 
 try:  # scikit-learn >= 1.6 names the decorator this way
     from sklearn.base import _fit_context
@@ -362,10 +361,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         is how inference rebuilds the fitted objective on the training data.
         ``check_finite=False`` leaves the finiteness of X to the caller.
         """
-        X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
-            reset=reset, ensure_all_finite=check_finite,
-        )
+        X, y = validate_arrays(self, X, y, reset=reset, ensure_all_finite=check_finite)
         if reset:
             check_classification_targets(y)
             if classes is None:

@@ -8,7 +8,6 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import validate_data
 
 from ._base import BaseNeuron
 from ._families import FAMILIES, TWEEDIE_LOGLIKE_POWERS, tweedie_loglike
@@ -24,7 +23,7 @@ from ._losses import (
     get_regression_loss,
 )
 from ._objective import LinearObjective
-from ._validation import check_sample_weight
+from ._validation import check_sample_weight, validate_arrays
 
 try:  # scikit-learn >= 1.6 names the decorator this way
     from sklearn.base import _fit_context
@@ -322,16 +321,8 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         inference rebuilds the fitted objective on the training data).
         ``check_finite=False`` leaves the finiteness of X to the caller.
         """
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            dtype=[np.float64, np.float32],
-            y_numeric=True,
-            multi_output=False,
-            reset=reset,
-            ensure_all_finite=check_finite,
+        X, y = validate_arrays(
+            self, X, y, reset=reset, ensure_all_finite=check_finite, y_numeric=True
         )
         y = np.asarray(y, dtype=X.dtype)
         loss = self._get_loss()

@@ -6,7 +6,75 @@ from contextlib import contextmanager
 import numpy as np
 import scipy.sparse
 import torch
-from sklearn.utils.validation import _check_sample_weight
+from sklearn import get_config
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+#: The dtypes the estimators fit in; anything else is converted to the first.
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def validate_arrays(estimator, X, y="no_validation", *, reset, ensure_all_finite=True,
+                    y_numeric=False):
+    """scikit-learn's ``validate_data`` as the estimators call it, quick on plain arrays.
+
+    X may be dense or CSR/CSC, float64 or float32 (anything else becomes
+    float64); y, when given, is one target per sample. Returns X, or (X, y).
+
+    scikit-learn's checks cost ~0.1-0.2 ms per call whatever the data
+    (dataframe and array-API detection, tags, feature names), which is a
+    fifth of a whole fit on a dataset of a few hundred rows. Input that
+    needs nothing done - a 2-D numpy float64/float32 ndarray (not a
+    subclass) with finite entries and at least one row and one column, and
+    a 1-D contiguous numeric ndarray y of as many finite entries - is
+    accepted here after exactly those checks, with the fitted state
+    ``validate_data`` would set (``n_features_in_``; no
+    ``feature_names_in_``). Everything else, and every input that fails a
+    check, goes through ``validate_data``, so that conversions, warnings and
+    error messages are scikit-learn's own.
+    """
+    if not _needs_nothing(estimator, X, y, reset, ensure_all_finite):
+        kwargs = dict(accept_sparse=["csr", "csc"], dtype=list(FLOAT_DTYPES), reset=reset,
+                      ensure_all_finite=ensure_all_finite)
+        if isinstance(y, str) and y == "no_validation":
+            return validate_data(estimator, X, **kwargs)
+        return validate_data(estimator, X, y, y_numeric=y_numeric, multi_output=False,
+                             **kwargs)
+    if reset:
+        if hasattr(estimator, "feature_names_in_"):
+            delattr(estimator, "feature_names_in_")
+        estimator.n_features_in_ = X.shape[1]
+    return X if isinstance(y, str) else (X, y)
+
+
+def _needs_nothing(estimator, X, y, reset, ensure_all_finite):
+    """Whether ``validate_data`` would return X and y unchanged and raise nothing."""
+    if type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in FLOAT_DTYPES:
+        return False
+    n_samples, n_features = X.shape
+    if n_samples < 1 or n_features < 1:
+        return False
+    if not reset and (
+        hasattr(estimator, "feature_names_in_")  # ndarray X: a warning to give
+        or getattr(estimator, "n_features_in_", None) != n_features
+    ):
+        return False
+    config = get_config()
+    if config["array_api_dispatch"]:
+        return False
+    check_finite = not config["assume_finite"]
+    with np.errstate(over="ignore", invalid="ignore"):
+        if ensure_all_finite and check_finite and not np.isfinite(X.sum()):
+            return False
+        if isinstance(y, str) and y == "no_validation":
+            return True
+        return (
+            type(y) is np.ndarray
+            and y.ndim == 1
+            and y.shape[0] == n_samples
+            and y.dtype.kind in "biuf"
+            and y.flags.c_contiguous
+            and not (check_finite and y.dtype.kind == "f" and not np.isfinite(y.sum()))
+        )
 
 
 def check_sample_weight(sample_weight, X, dtype):

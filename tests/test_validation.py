@@ -1,0 +1,193 @@
+"""validate_arrays: scikit-learn's validate_data with a shortcut for plain numpy input.
+
+The shortcut must be invisible: for every input, the same returned arrays,
+the same fitted state, the same warnings and the same errors as
+scikit-learn's ``validate_data`` called with the estimators' arguments.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse
+import sklearn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.utils.validation import validate_data
+
+from sklearn_neuron import NeuronClassifier, NeuronRegressor, _validation
+from sklearn_neuron._validation import validate_arrays
+
+
+def _reference(estimator, X, y, reset, ensure_all_finite, y_numeric):
+    kwargs = dict(accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=reset,
+                  ensure_all_finite=ensure_all_finite)
+    if isinstance(y, str):
+        return validate_data(estimator, X, **kwargs)
+    return validate_data(estimator, X, y, y_numeric=y_numeric, multi_output=False, **kwargs)
+
+
+def _outcome(function, estimator, X, y, reset, ensure_all_finite, y_numeric):
+    """(result or exception, warning categories and messages, fitted attributes)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = function(estimator, X, y, reset=reset,
+                              ensure_all_finite=ensure_all_finite, y_numeric=y_numeric)
+        except Exception as exc:  # noqa: BLE001 - the exception is the outcome
+            result = exc
+    state = {name: getattr(estimator, name, None)
+             for name in ("n_features_in_", "feature_names_in_")}
+    return result, [(w.category, str(w.message)) for w in caught], state
+
+
+def _assert_same(ours, theirs):
+    result, warned, state = ours
+    expected, expected_warned, expected_state = theirs
+    if isinstance(expected, Exception):
+        assert type(result) is type(expected)
+        assert str(result) == str(expected)
+    else:
+        assert not isinstance(result, Exception), result
+        result = result if isinstance(result, tuple) else (result,)
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        for a, b in zip(result, expected, strict=True):
+            if scipy.sparse.issparse(b):
+                a, b = a.toarray(), b.toarray()
+            assert type(a) is type(b)
+            assert a.dtype == b.dtype and a.shape == b.shape
+            np.testing.assert_array_equal(a, b)
+    assert warned == expected_warned
+    assert state["n_features_in_"] == expected_state["n_features_in_"]
+    np.testing.assert_array_equal(state["feature_names_in_"], expected_state["feature_names_in_"])
+
+
+def _compare(make_estimator, X, y, *, reset=True, ensure_all_finite=True, y_numeric=False,
+             fitted_on=None):
+    estimators = [make_estimator(), make_estimator()]
+    if fitted_on is not None:
+        for estimator in estimators:
+            validate_data(estimator, fitted_on, reset=True)
+    args = (X, y, reset, ensure_all_finite, y_numeric)
+    _assert_same(_outcome(validate_arrays, estimators[0], *args),
+                 _outcome(_reference, estimators[1], *args))
+
+
+_SPECIAL = st.sampled_from([0.0, 1.0, -2.5, 1e300, np.nan, np.inf, -np.inf])
+
+
+@st.composite
+def _arrays(draw):
+    n = draw(st.integers(0, 4))
+    p = draw(st.integers(0, 3))
+    ndim = draw(st.sampled_from([1, 2, 2, 2, 3]))
+    shape = {1: (n,), 2: (n, p), 3: (n, p, 2)}[ndim]
+    dtype = draw(st.sampled_from([np.float64, np.float32, np.int64, np.float16, bool]))
+    values = draw(st.lists(_SPECIAL, min_size=int(np.prod(shape)),
+                           max_size=int(np.prod(shape))))
+    with np.errstate(invalid="ignore", over="ignore"):
+        X = np.array(values, dtype=np.float64).reshape(shape).astype(dtype)
+    if ndim == 2 and draw(st.booleans()):
+        X = np.asfortranarray(X)
+    return X
+
+
+@st.composite
+def _targets(draw, n):
+    kind = draw(st.sampled_from(["float", "int", "bool", "str", "object", "complex",
+                                 "column", "strided", "short", "absent"]))
+    if kind == "absent":
+        return "no_validation"
+    length = max(n - 1, 0) if kind == "short" else n
+    values = np.array(draw(st.lists(_SPECIAL, min_size=2 * length, max_size=2 * length)))
+    y = values[:length]
+    if kind == "int":
+        y = np.clip(np.nan_to_num(y), -3, 3).astype(np.int64)
+    elif kind == "bool":
+        y = y > 0
+    elif kind == "str":
+        y = np.nan_to_num(y).astype(str)
+    elif kind == "object":
+        y = y.astype(object)
+    elif kind == "complex":
+        y = y.astype(complex)
+    elif kind == "column":
+        y = y.reshape(-1, 1)
+    elif kind == "strided":
+        y = values[::2]
+    return y
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), reset=st.booleans(), ensure_all_finite=st.booleans(),
+       y_numeric=st.booleans(), fitted_features=st.sampled_from([None, 0, 2, 3]))
+def test_same_outcome_as_validate_data(data, reset, ensure_all_finite, y_numeric,
+                                       fitted_features):
+    """Property: any array input gives scikit-learn's result, warnings, errors and state."""
+    X = data.draw(_arrays())
+    y = data.draw(_targets(X.shape[0] if X.ndim else 0))
+    fitted_on = None if fitted_features is None else np.zeros((2, fitted_features))
+    if fitted_on is not None and fitted_features == 0:
+        fitted_on = pd.DataFrame(np.zeros((2, 2)), columns=["a", "b"])
+    _compare(NeuronRegressor, X, y, reset=reset, ensure_all_finite=ensure_all_finite,
+             y_numeric=y_numeric, fitted_on=fitted_on)
+
+
+@pytest.mark.parametrize("reset", [True, False])
+def test_dataframe_sparse_and_list_input_match(reset):
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.5, 0.0, 1.0]})
+    fitted = pd.DataFrame(np.zeros((2, 2)), columns=["a", "b"])
+    for X in (frame, scipy.sparse.csr_matrix(frame.to_numpy()), frame.to_numpy().tolist(),
+              frame.to_numpy()):
+        for y in (np.array([0.0, 1.0, 2.0]), pd.Series([1, 2, 3]), [1.0, 2.0, 3.0]):
+            _compare(NeuronClassifier, X, y, reset=reset, fitted_on=None if reset else fitted)
+
+
+def test_reset_drops_feature_names_of_an_earlier_fit():
+    X = np.arange(6.0).reshape(3, 2)
+    estimator = NeuronRegressor()
+    validate_data(estimator, pd.DataFrame(X, columns=["a", "b"]), reset=True)
+    assert hasattr(estimator, "feature_names_in_")
+    validate_arrays(estimator, X, np.ones(3), reset=True)
+    assert not hasattr(estimator, "feature_names_in_")
+    assert estimator.n_features_in_ == 2
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_assume_finite_is_honoured(value):
+    X = np.array([[1.0, value], [2.0, 3.0]])
+    y = np.array([1.0, value])
+    with sklearn.config_context(assume_finite=True):
+        _compare(NeuronRegressor, X, y)
+    _compare(NeuronRegressor, X, y)
+
+
+def test_plain_arrays_take_the_shortcut(monkeypatch):
+    """What the shortcut is for: plain float arrays never reach validate_data."""
+    def fail(*args, **kwargs):
+        raise AssertionError("validate_data was called")
+
+    monkeypatch.setattr(_validation, "validate_data", fail)
+    rng = np.random.default_rng(0)
+    for dtype in (np.float64, np.float32):
+        X = rng.standard_normal((20, 3)).astype(dtype)
+        y = rng.standard_normal(20)
+        regressor = NeuronRegressor().fit(X, y)
+        regressor.predict(X)
+        classifier = NeuronClassifier().fit(X, (y > 0).astype(int))
+        classifier.predict_proba(X)
+        Xv, yv = validate_arrays(regressor, X, y, reset=True)
+        assert Xv is X and yv is y
+    with pytest.raises(AssertionError, match="validate_data was called"):
+        NeuronRegressor().fit(X.astype(np.int64), y)  # needs a conversion
+
+
+@pytest.mark.parametrize("fitted_on", [np.zeros((2, 3)), np.zeros((2, 2)),
+                                       pd.DataFrame(np.zeros((2, 2)), columns=["a", "b"])])
+@pytest.mark.parametrize("with_y", [True, False])
+def test_checks_against_the_fitted_features(fitted_on, with_y):
+    """reset=False: a different number of features raises, missing names warn, as sklearn."""
+    X = np.arange(4.0).reshape(2, 2)
+    y = np.array([0.0, 1.0]) if with_y else "no_validation"
+    _compare(NeuronRegressor, X, y, reset=False, fitted_on=fitted_on)
