@@ -162,7 +162,10 @@ class InferenceResults:
             if cov_type == "nonrobust"
             else None
         )
-        self._raw, self._grad, hessian = objective.second_order(theta, pointwise)
+        self._raw, self._grad, hessian, weights = objective.second_order(theta, pointwise)
+        # The observed information and its pointwise weights bound the rows
+        # of X for the separation check (not those of a replacement).
+        self._observed = (hessian.diagonal(), weights) if pointwise is None else None
         # X was validated without sklearn's finiteness pass: a NaN or
         # infinite entry makes its row's raw output non-finite.
         if not bool(torch.isfinite(self._raw).all()):
@@ -206,6 +209,28 @@ class InferenceResults:
         scale = self._equilibration.unsqueeze(1)
         return torch.cholesky_solve(B * scale, self._cholesky) * scale
 
+    def _row_reach(self, coef, intercept):
+        """Per-row bounds of how far the step (``|coef|``, ``|intercept|``) moves a raw output.
+
+        They read no row of X: the information's diagonal entry of feature
+        j, ``H_jj = sum_i c_i x_ij^2`` with ``c_i >= 0`` the weighted
+        pointwise Hessian, bounds ``|x_ij|`` by ``sqrt(H_jj / c_i)`` on every
+        row with ``c_i > 0``; so ``|x_i . w + b| <= sum_j sqrt(H_jj) |w_j| /
+        sqrt(c_i) + |b|``. Softmax: per row the output with the largest
+        ``c_ikk``, per feature the largest ``H_jj`` over the outputs (looser,
+        still valid). None when the information is not the loss's own.
+        """
+        if self._observed is None:
+            return None
+        diagonal, weights = self._observed
+        objective = self.objective
+        K, q, p = objective.n_outputs, objective.n_params_per_output, objective.n_features
+        c = weights.diagonal(dim1=1, dim2=2).amax(dim=1)
+        scale = diagonal.view(K, q)[:, :p].amax(dim=0).clamp_min(0).sqrt()
+        reach = float((coef @ scale).max())
+        shift = float(intercept.max()) if intercept is not None else 0.0
+        return reach / c.clamp_min(torch.finfo(c.dtype).tiny).sqrt() + shift
+
     def _check_separation(self):
         """Warn when the fit is on its way to infinity along a separating direction.
 
@@ -217,20 +242,26 @@ class InferenceResults:
         loss of a sample with a large margin is rounding noise.
         """
         objective = self.objective
-        margins = self.model._inference_margins(objective, self._raw)
-        if margins is None:
-            return
-        positive = objective.weight > 0
-        candidates = (margins > _SATURATED_MARGIN) & positive
-        if not bool(candidates.any()):
+        if not self.model._inference_has_margins(objective):
             return
         g = self._grad.to(torch.float64) * self._sum_weight
         step = self._solve(g.unsqueeze(1)).squeeze(1).to(objective.dtype)
-        # |x_i . w + b| <= max|x_ij| ||w||_1 + |b| bounds the step's change of
-        # any raw output; a margin (sigmoid: +-z; softmax: a difference of
-        # two outputs) moves by at most twice that. At a true optimum the
-        # step is rounding noise and no row need be read again.
+        # A margin (sigmoid: +-z; softmax: a difference of two outputs)
+        # moves by at most twice the largest move of a raw output. At a true
+        # optimum the step is rounding noise: bounds that read no row of X
+        # settle it (first over all rows, then over the candidates).
         coef, intercept = objective.unpack(step.abs())
+        reach = self._row_reach(coef, intercept)
+        positive = objective.weight > 0
+        if reach is not None and 2.0 * float(torch.where(positive, reach, 0).max()) <= _MARGIN_STEP:
+            return
+        margins = self.model._inference_margins(objective, self._raw)
+        candidates = (margins > _SATURATED_MARGIN) & positive
+        if reach is not None:
+            candidates &= 2.0 * reach > _MARGIN_STEP
+        if not bool(candidates.any()):
+            return
+        # |x_i . w + b| <= max_j |x_ij| ||w||_1 + |b|, with X's largest entry.
         bound = coef.sum(dim=1) * objective.abs_max()
         if intercept is not None:
             bound = bound + intercept
@@ -921,20 +952,21 @@ class InferenceMixin:
             torch.dot(objective.weight, objective.loss.value(raw, objective.target))
         )
 
+    def _inference_has_margins(self, objective):
+        """Whether the outputs are class probabilities (and so can separate)."""
+        return objective.loss.activation.name in ("sigmoid", "softmax")
+
     def _inference_margins(self, objective, raw):
-        """Per-sample margin of the observed class, or None (no separation check).
+        """Per-sample margin of the observed class (see :meth:`_inference_has_margins`).
 
         Sigmoid: ``(2 y - 1) z``; softmax: ``z_y - max_{k != y} z_k``.
         """
-        activation = objective.loss.activation.name
         target = objective.target
-        if activation == "sigmoid":
+        if objective.loss.activation.name == "sigmoid":
             return (2.0 * target[:, 0] - 1.0) * raw[:, 0]
-        if activation == "softmax":
-            observed = (raw * target).sum(dim=1)
-            others = raw.masked_fill(target > 0.5, -torch.inf).amax(dim=1)
-            return observed - others
-        return None
+        observed = (raw * target).sum(dim=1)
+        others = raw.masked_fill(target > 0.5, -torch.inf).amax(dim=1)
+        return observed - others
 
     def _inference_saturated_loglike(self, objective):
         return 0.0

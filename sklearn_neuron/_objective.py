@@ -356,25 +356,26 @@ class LinearObjective:
         return G if vector is None else (G, projection)
 
     def second_order(self, theta, pointwise=None):
-        """``(raw, grad, H)`` at ``theta``: two passes over X instead of three.
+        """``(raw, grad, H, c)`` at ``theta``: two passes over X instead of three.
 
         The results of :meth:`raw`, :meth:`value_gradient` and
         :meth:`hessian` (``pointwise`` a function ``(raw, target) ->
-        (n, K, K)`` in place of the loss's pointwise Hessian); the gradient
-        is accumulated in the Hessian's pass over X, chunk by chunk while in
-        cache.
+        (n, K, K)`` in place of the loss's pointwise Hessian), and the
+        weighted pointwise Hessian ``c`` (n, K, K) that ``H`` sums; the
+        gradient is accumulated in the Hessian's pass over X, chunk by chunk
+        while in cache.
         """
         raw = self.raw(theta)
         if pointwise is None:
             grad_raw, h = self.loss.gradient_hessian(raw, self.target)
         else:
             grad_raw, h = self.loss.value_gradient(raw, self.target)[1], pointwise(raw, self.target)
-        weight = self._weight_column
-        H, grad = self.gram(h * self._weight_cube, self._penalty_hessian, grad_raw * weight)
+        c = h * self._weight_cube
+        H, grad = self.gram(c, self._penalty_hessian, grad_raw * self._weight_column)
         grad = grad.reshape(-1)
         if self.l2:
             grad = grad + theta * self._l2_flat
-        return raw, grad, H
+        return raw, grad, H, c
 
     def abs_max(self):
         """Largest absolute entry of X (a float; NaN or inf if X has such).

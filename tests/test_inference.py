@@ -498,3 +498,50 @@ def test_example_prints_summary(capsys):
     runpy.run_path(str(path), run_name="__main__")
     out = capsys.readouterr().out
     assert "PSI" in out and "Log-likelihood" in out and "LR test of PSI" in out
+
+
+@pytest.mark.parametrize("labels", [np.int64, np.uint8, "strings"])
+def test_integer_labels_are_indices_and_unknown_ones_refused(labels):
+    # Labels 0..K-1 are used as their own class indices (no search): the
+    # same fit as any other encoding, and labels outside are still refused.
+    X, y = classification_dataset("wine")
+    names = np.array(["a", "b", "c"])
+    y_cast = names[y] if labels == "strings" else y.astype(labels)
+    clf = unpenalized().fit(X, y_cast)
+    reference = unpenalized().fit(X, names[y])
+    np.testing.assert_allclose(clf.coef_, reference.coef_, rtol=0, atol=1e-12)
+    res = clf.inference(X, y_cast)
+    np.testing.assert_allclose(res.bse, reference.inference(X, names[y]).bse, rtol=1e-12)
+    if labels != "strings":
+        for bad in (3, 7) + ((-1,) if labels == np.int64 else ()):
+            y_bad = y_cast.copy()
+            y_bad[5] = bad
+            with pytest.raises(ValueError, match=rf"labels \[{bad}\] that the model was not"):
+                clf.inference(X, y_bad)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_separation_row_bound_holds(n_classes):
+    # The bound the separation check uses before reading X again:
+    # |x_i . s_k + b_k| <= reach_i for every row of positive weight and any
+    # step s (law of H_jj = sum_i c_i x_ij^2 >= c_i x_ij^2).
+    rng = np.random.default_rng(n_classes)
+    X, y = make_classification(400, 5, n_informative=3, n_redundant=0, n_classes=n_classes,
+                               random_state=n_classes)
+    X[:20] *= 30.0  # rows far out, with small pointwise Hessians
+    weight = rng.integers(0, 3, size=len(y)).astype(float)
+    clf = unpenalized().fit(X, y, sample_weight=weight)
+    res = clf.inference(X, y, sample_weight=weight)
+    objective = res.objective
+    Xt = torch.as_tensor(X)
+    K, q = objective.n_outputs, objective.n_params_per_output
+    aligned = np.tile(np.append(np.sign(X[0]), 1.0), K)  # worst case for row 0
+    for scale, signs in ((1e-8, None), (1e-2, None), (1.0, None), (1.0, aligned)):
+        step = rng.normal(scale=scale, size=K * q)
+        step = torch.as_tensor(step if signs is None else np.abs(step) * signs)
+        coef, intercept = objective.unpack(step)
+        moved = (Xt @ coef.T + intercept).abs().amax(dim=1)
+        reach = res._row_reach(*objective.unpack(step.abs()))
+        positive = torch.as_tensor(weight > 0)
+        assert bool((moved[positive] <= reach[positive] * (1 + 1e-12)).all())
+        assert float(reach[positive].max()) < np.inf

@@ -81,18 +81,20 @@ def test_second_order_pass_equals_separate_passes(n_classes, l2, fit_intercept, 
     objective = make_objective(n_samples, 4, n_classes, l2, fit_intercept)
     theta = torch.randn(objective.n_params, dtype=torch.float64) * 0.5
     _, grad, raw = objective.value_gradient(theta)
-    raw_once, grad_once, hessian_once = objective.second_order(theta)
+    raw_once, grad_once, hessian_once, weighted = objective.second_order(theta)
     torch.testing.assert_close(raw_once, raw, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(grad_once, grad, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(
         hessian_once, objective.hessian(theta, raw), rtol=1e-12, atol=1e-12
     )
+    pointwise_hessian = objective.loss.hessian(raw, objective.target)
+    torch.testing.assert_close(weighted, pointwise_hessian * objective.weight.view(-1, 1, 1))
     # A replaced pointwise Hessian (inference's expected information), here
     # with negative entries, which the sqrt(c) form of the Gram matrix skips.
     def pointwise(raw, target):
         return torch.cos(raw).unsqueeze(-1) * torch.ones_like(raw).unsqueeze(1)
 
-    _, _, replaced = objective.second_order(theta, pointwise)
+    _, _, replaced, _ = objective.second_order(theta, pointwise)
     expected = objective.hessian(theta, raw, pointwise=pointwise(raw, objective.target))
     torch.testing.assert_close(replaced, expected, rtol=1e-12, atol=1e-12)
     assert objective.abs_max() == float(objective.X.abs().max())
@@ -105,7 +107,7 @@ def test_second_order_in_either_layout_and_abs_max_sees_nan(layout):
         objective.X = objective.X.T.contiguous().T
     theta = torch.randn(objective.n_params, dtype=torch.float64) * 0.5
     _, grad, raw = objective.value_gradient(theta)
-    raw_once, grad_once, hessian_once = objective.second_order(theta)
+    raw_once, grad_once, hessian_once, _ = objective.second_order(theta)
     torch.testing.assert_close(raw_once, raw, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(grad_once, grad, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(hessian_once, objective.hessian(theta, raw), rtol=1e-12, atol=0)
