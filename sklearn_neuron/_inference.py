@@ -209,27 +209,27 @@ class InferenceResults:
         scale = self._equilibration.unsqueeze(1)
         return torch.cholesky_solve(B * scale, self._cholesky) * scale
 
-    def _row_reach(self, coef, intercept):
-        """Per-row bounds of how far the step (``|coef|``, ``|intercept|``) moves a raw output.
+    def _information_bound(self, coef, intercept):
+        """``(a, b, c)`` with ``|x_i . w + b_k| <= a / sqrt(c_i) + b`` on every row.
 
-        They read no row of X: the information's diagonal entry of feature
-        j, ``H_jj = sum_i c_i x_ij^2`` with ``c_i >= 0`` the weighted
-        pointwise Hessian, bounds ``|x_ij|`` by ``sqrt(H_jj / c_i)`` on every
-        row with ``c_i > 0``; so ``|x_i . w + b| <= sum_j sqrt(H_jj) |w_j| /
-        sqrt(c_i) + |b|``. Softmax: per row the output with the largest
-        ``c_ikk``, per feature the largest ``H_jj`` over the outputs (looser,
-        still valid). None when the information is not the loss's own.
+        For the step ``|coef|``, ``|intercept|``, without reading X: the
+        information's diagonal entry of feature j, ``H_jj = sum_i c_i
+        x_ij^2`` with ``c_i >= 0`` the weighted pointwise Hessian, bounds
+        ``|x_ij|`` by ``sqrt(H_jj / c_i)`` on every row with ``c_i > 0``, so
+        ``a = max_k sum_j sqrt(H_jj) |w_kj|`` and ``b = max_k |b_k|``.
+        Softmax: per row the output with the largest ``c_ikk``, per feature
+        the largest ``H_jj`` over the outputs (looser, still valid). None
+        when the information is not the loss's own.
         """
         if self._observed is None:
             return None
         diagonal, weights = self._observed
         objective = self.objective
         K, q, p = objective.n_outputs, objective.n_params_per_output, objective.n_features
-        c = weights.diagonal(dim1=1, dim2=2).amax(dim=1)
         scale = diagonal.view(K, q)[:, :p].amax(dim=0).clamp_min(0).sqrt()
-        reach = float((coef @ scale).max())
         shift = float(intercept.max()) if intercept is not None else 0.0
-        return reach / c.clamp_min(torch.finfo(c.dtype).tiny).sqrt() + shift
+        c = weights.diagonal(dim1=1, dim2=2).amax(dim=1)
+        return float((coef @ scale).max()), shift, c
 
     def _check_separation(self):
         """Warn when the fit is on its way to infinity along a separating direction.
@@ -249,16 +249,20 @@ class InferenceResults:
         # A margin (sigmoid: +-z; softmax: a difference of two outputs)
         # moves by at most twice the largest move of a raw output. At a true
         # optimum the step is rounding noise: bounds that read no row of X
-        # settle it (first over all rows, then over the candidates).
+        # settle it (first for all rows at once, then per candidate).
         coef, intercept = objective.unpack(step.abs())
-        reach = self._row_reach(coef, intercept)
+        bound = self._information_bound(coef, intercept)
         positive = objective.weight > 0
-        if reach is not None and 2.0 * float(torch.where(positive, reach, 0).max()) <= _MARGIN_STEP:
-            return
+        tiny = torch.finfo(objective.dtype).tiny
+        if bound is not None:
+            a, b, c = bound
+            smallest = float(torch.where(positive, c, torch.inf).min())
+            if 2.0 * (a / math.sqrt(max(smallest, tiny)) + b) <= _MARGIN_STEP:
+                return
         margins = self.model._inference_margins(objective, self._raw)
         candidates = (margins > _SATURATED_MARGIN) & positive
-        if reach is not None:
-            candidates &= 2.0 * reach > _MARGIN_STEP
+        if bound is not None:
+            candidates &= 2.0 * (a / c.clamp_min(tiny).sqrt() + b) > _MARGIN_STEP
         if not bool(candidates.any()):
             return
         # |x_i . w + b| <= max_j |x_ij| ||w||_1 + |b|, with X's largest entry.
