@@ -251,17 +251,17 @@ class InferenceResults:
         # optimum the step is rounding noise: bounds that read no row of X
         # settle it (first for all rows at once, then per candidate).
         coef, intercept = objective.unpack(step.abs())
-        bound = self._information_bound(coef, intercept)
+        information = self._information_bound(coef, intercept)
         positive = objective.weight > 0
         tiny = torch.finfo(objective.dtype).tiny
-        if bound is not None:
-            a, b, c = bound
+        if information is not None:
+            a, b, c = information
             smallest = float(torch.where(positive, c, torch.inf).min())
             if 2.0 * (a / math.sqrt(max(smallest, tiny)) + b) <= _MARGIN_STEP:
                 return
         margins = self.model._inference_margins(objective, self._raw)
         candidates = (margins > _SATURATED_MARGIN) & positive
-        if bound is not None:
+        if information is not None:
             candidates &= 2.0 * (a / c.clamp_min(tiny).sqrt() + b) > _MARGIN_STEP
         if not bool(candidates.any()):
             return
