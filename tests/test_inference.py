@@ -545,3 +545,29 @@ def test_separation_row_bound_holds(n_classes):
         reach = a / c.sqrt() + b
         positive = torch.as_tensor(weight > 0)
         assert bool((moved[positive] <= reach[positive] * (1 + 1e-12)).all())
+
+
+@pytest.mark.parametrize("case", ["perfect", "quasi", "iris", "overlap"])
+def test_information_bound_does_not_change_the_verdict(case, monkeypatch):
+    # The bound only skips reading X where no row can move: the separation
+    # verdict is the same with it and without it (X's extremes, then rows).
+    if case in ("perfect", "quasi"):
+        X, y = separated_data(case)
+    elif case == "iris":
+        X, y = classification_dataset("iris")
+    else:
+        X, y = binary_dataset("overlap_1000")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = NeuronClassifier(C=np.inf, optimizer="lbfgs", tol=1e-6, max_iter=500).fit(X, y)
+
+    def verdict():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clf.inference(X, y)
+        return [str(w.message) for w in caught if w.category is SeparationWarning]
+
+    with_bound = verdict()
+    monkeypatch.setattr(InferenceResults, "_information_bound", lambda self, c, i: None)
+    assert verdict() == with_bound
+    assert bool(with_bound) == (case != "overlap")
