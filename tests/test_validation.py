@@ -74,7 +74,14 @@ def _compare(make_estimator, X, y, *, reset=True, ensure_all_finite=True, y_nume
                  _outcome(_reference, estimators[1], *args))
 
 
-_SPECIAL = st.sampled_from([0.0, 1.0, -2.5, 1e300, np.nan, np.inf, -np.inf])
+@st.composite
+def _values(draw, size):
+    """Finite floats, with one NaN, infinity or huge entry half of the time."""
+    values = draw(st.lists(st.floats(-5, 5), min_size=size, max_size=size))
+    if size and draw(st.booleans()):
+        special = draw(st.sampled_from([1e300, -1e300, np.nan, np.inf, -np.inf]))
+        values[draw(st.integers(0, size - 1))] = special
+    return np.array(values, dtype=np.float64)
 
 
 @st.composite
@@ -84,8 +91,7 @@ def _arrays(draw):
     ndim = draw(st.sampled_from([1, 2, 2, 2, 3]))
     shape = {1: (n,), 2: (n, p), 3: (n, p, 2)}[ndim]
     dtype = draw(st.sampled_from([np.float64, np.float32, np.int64, np.float16, bool]))
-    values = draw(st.lists(_SPECIAL, min_size=int(np.prod(shape)),
-                           max_size=int(np.prod(shape))))
+    values = draw(_values(int(np.prod(shape))))
     with np.errstate(invalid="ignore", over="ignore"):
         X = np.array(values, dtype=np.float64).reshape(shape).astype(dtype)
     if ndim == 2 and draw(st.booleans()):
@@ -100,7 +106,7 @@ def _targets(draw, n):
     if kind == "absent":
         return "no_validation"
     length = max(n - 1, 0) if kind == "short" else n
-    values = np.array(draw(st.lists(_SPECIAL, min_size=2 * length, max_size=2 * length)))
+    values = draw(_values(2 * length))
     y = values[:length]
     if kind == "int":
         y = np.clip(np.nan_to_num(y), -3, 3).astype(np.int64)
@@ -132,6 +138,26 @@ def test_same_outcome_as_validate_data(data, reset, ensure_all_finite, y_numeric
         fitted_on = pd.DataFrame(np.zeros((2, 2)), columns=["a", "b"])
     _compare(NeuronRegressor, X, y, reset=reset, ensure_all_finite=ensure_all_finite,
              y_numeric=y_numeric, fitted_on=fitted_on)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), n=st.integers(1, 5), p=st.integers(1, 4),
+       dtype=st.sampled_from([np.float64, np.float32]), fortran=st.booleans(),
+       y_kind=st.sampled_from(["float", "int", "bool", "absent"]), reset=st.booleans(),
+       ensure_all_finite=st.booleans())
+def test_same_outcome_on_plain_arrays(data, n, p, dtype, fortran, y_kind, reset,
+                                      ensure_all_finite):
+    """Property: the inputs the shortcut is for (and their near misses) match too."""
+    X = data.draw(_values(n * p)).reshape(n, p)
+    with np.errstate(over="ignore"):
+        X = X.astype(dtype)
+    X = np.asfortranarray(X) if fortran else X
+    y = data.draw(_values(n))
+    y = {"float": y, "int": np.arange(n), "bool": np.arange(n) % 2 == 0,
+         "absent": "no_validation"}[y_kind]
+    fitted_on = None if reset else np.zeros((2, data.draw(st.sampled_from([p, p + 1]))))
+    _compare(NeuronClassifier, X, y, reset=reset, ensure_all_finite=ensure_all_finite,
+             fitted_on=fitted_on)
 
 
 @pytest.mark.parametrize("reset", [True, False])
@@ -191,3 +217,13 @@ def test_checks_against_the_fitted_features(fitted_on, with_y):
     X = np.arange(4.0).reshape(2, 2)
     y = np.array([0.0, 1.0]) if with_y else "no_validation"
     _compare(NeuronRegressor, X, y, reset=False, fitted_on=fitted_on)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["X", "y"])
+def test_non_finite_entries_are_refused_as_scikit_learn_does(bad, where):
+    X, y = np.ones((3, 2)), np.array([0.0, 1.0, 2.0])
+    (X if where == "X" else y)[1] = bad
+    _compare(NeuronRegressor, X, y, y_numeric=True)
+    with pytest.raises(ValueError, match=f"Input {where} contains"):
+        validate_arrays(NeuronRegressor(), X, y, reset=True)
