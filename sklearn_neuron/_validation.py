@@ -32,10 +32,11 @@ def validate_arrays(estimator, X, y="no_validation", *, reset, ensure_all_finite
     check, goes through ``validate_data``, so that conversions, warnings and
     error messages are scikit-learn's own.
     """
-    if not _needs_nothing(estimator, X, y, reset, ensure_all_finite):
+    no_y = isinstance(y, str) and y == "no_validation"
+    if not _needs_nothing(estimator, X, y, no_y, reset, ensure_all_finite):
         kwargs = dict(accept_sparse=["csr", "csc"], dtype=list(FLOAT_DTYPES), reset=reset,
                       ensure_all_finite=ensure_all_finite)
-        if isinstance(y, str) and y == "no_validation":
+        if no_y:
             return validate_data(estimator, X, **kwargs)
         return validate_data(estimator, X, y, y_numeric=y_numeric, multi_output=False,
                              **kwargs)
@@ -43,11 +44,11 @@ def validate_arrays(estimator, X, y="no_validation", *, reset, ensure_all_finite
         if hasattr(estimator, "feature_names_in_"):
             delattr(estimator, "feature_names_in_")
         estimator.n_features_in_ = X.shape[1]
-    return X if isinstance(y, str) else (X, y)
+    return X if no_y else (X, y)
 
 
-def _needs_nothing(estimator, X, y, reset, ensure_all_finite):
-    """Whether ``validate_data`` would return X and y unchanged and raise nothing."""
+def _needs_nothing(estimator, X, y, no_y, reset, ensure_all_finite):
+    """Whether ``validate_data`` would return X (and y, unless ``no_y``) unchanged."""
     if type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in FLOAT_DTYPES:
         return False
     n_samples, n_features = X.shape
@@ -65,7 +66,7 @@ def _needs_nothing(estimator, X, y, reset, ensure_all_finite):
     with np.errstate(over="ignore", invalid="ignore"):
         if ensure_all_finite and check_finite and not np.isfinite(X.sum()):
             return False
-        if isinstance(y, str) and y == "no_validation":
+        if no_y:
             return True
         return (
             type(y) is np.ndarray
