@@ -163,16 +163,15 @@ class InferenceResults:
             else None
         )
         self._raw, self._grad, hessian, weights = objective.second_order(theta, pointwise)
-        # The observed information and its pointwise weights bound the rows
-        # of X for the separation check (not those of a replacement).
-        self._observed = (hessian.diagonal(), weights) if pointwise is None else None
         # X was validated without sklearn's finiteness pass: a NaN or
         # infinite entry makes its row's raw output non-finite.
         if not bool(torch.isfinite(self._raw).all()):
             _raise_not_finite(objective)
         self._cov_theta_factor = self._information_solve(hessian)
         if loss.is_log_likelihood and not self.penalized:
-            self._check_separation()
+            # The observed information and its pointwise weights bound the
+            # rows of X for the check (not those of a replacement).
+            self._check_separation(None if pointwise is not None else (hessian, weights))
 
     # -- the heavy part: one Hessian, one Cholesky --------------------------
     def _information_solve(self, H):
@@ -209,7 +208,7 @@ class InferenceResults:
         scale = self._equilibration.unsqueeze(1)
         return torch.cholesky_solve(B * scale, self._cholesky) * scale
 
-    def _information_bound(self, coef, intercept):
+    def _information_bound(self, coef, intercept, observed):
         """``(a, b, c)`` with ``|x_i . w + b_k| <= a / sqrt(c_i) + b`` on every row.
 
         For the step ``|coef|``, ``|intercept|``, without reading X: the
@@ -219,11 +218,13 @@ class InferenceResults:
         ``a = max_k sum_j sqrt(H_jj) |w_kj|`` and ``b = max_k |b_k|``.
         Softmax: per row the output with the largest ``c_ikk``, per feature
         the largest ``H_jj`` over the outputs (looser, still valid). None
-        when the information is not the loss's own.
+        when the information is not the loss's own (``observed``, the
+        Hessian and its weighted pointwise Hessian, None).
         """
-        if self._observed is None:
+        if observed is None:
             return None
-        diagonal, weights = self._observed
+        hessian, weights = observed
+        diagonal = hessian.diagonal()
         objective = self.objective
         K, q, p = objective.n_outputs, objective.n_params_per_output, objective.n_features
         scale = diagonal.view(K, q)[:, :p].amax(dim=0).clamp_min(0).sqrt()
@@ -231,7 +232,7 @@ class InferenceResults:
         c = weights.diagonal(dim1=1, dim2=2).amax(dim=1)
         return float((coef @ scale).max()), shift, c
 
-    def _check_separation(self):
+    def _check_separation(self, observed):
         """Warn when the fit is on its way to infinity along a separating direction.
 
         Separated samples have fitted probabilities of their class near 1 and
@@ -239,7 +240,8 @@ class InferenceResults:
         their margin by O(1), however far the optimizer went, where at a true
         optimum it changes nothing. Strong but overlapping data have
         probabilities near 1 too, but no such step. Margins, not losses: the
-        loss of a sample with a large margin is rounding noise.
+        loss of a sample with a large margin is rounding noise. ``observed``:
+        as for :meth:`_information_bound`.
         """
         objective = self.objective
         if not self.model._inference_has_margins(objective):
@@ -251,7 +253,7 @@ class InferenceResults:
         # optimum the step is rounding noise: bounds that read no row of X
         # settle it (first for all rows at once, then per candidate).
         coef, intercept = objective.unpack(step.abs())
-        information = self._information_bound(coef, intercept)
+        information = self._information_bound(coef, intercept, observed)
         positive = objective.weight > 0
         tiny = torch.finfo(objective.dtype).tiny
         if information is not None:

@@ -541,7 +541,8 @@ def test_separation_row_bound_holds(n_classes):
         step = torch.as_tensor(step if signs is None else np.abs(step) * signs)
         coef, intercept = objective.unpack(step)
         moved = (Xt @ coef.T + intercept).abs().amax(dim=1)
-        a, b, c = res._information_bound(*objective.unpack(step.abs()))
+        observed = objective.second_order(res.theta)[2:]
+        a, b, c = res._information_bound(*objective.unpack(step.abs()), observed)
         reach = a / c.sqrt() + b
         positive = torch.as_tensor(weight > 0)
         assert bool((moved[positive] <= reach[positive] * (1 + 1e-12)).all())
@@ -568,6 +569,6 @@ def test_information_bound_does_not_change_the_verdict(case, monkeypatch):
         return [str(w.message) for w in caught if w.category is SeparationWarning]
 
     with_bound = verdict()
-    monkeypatch.setattr(InferenceResults, "_information_bound", lambda self, c, i: None)
+    monkeypatch.setattr(InferenceResults, "_information_bound", lambda self, c, i, o: None)
     assert verdict() == with_bound
     assert bool(with_bound) == (case != "overlap")
