@@ -21,6 +21,7 @@ import functools
 import scipy.sparse
 import torch
 
+from ._gram import blas_chunk_grams, torch_chunk_grams
 from ._validation import sparse_tensor
 
 
@@ -97,6 +98,12 @@ class LinearObjective:
         # Small data keep [X, 1] whole: every product then is one torch call,
         # which is what decides the speed when per-call overhead dominates.
         self._augmented = None
+        #: Dense data in CPU memory: Gram sums by numpy's BLAS (see _gram).
+        self._blas_gram = (
+            not self.is_sparse
+            and X.device.type == "cpu"
+            and X.dtype in (torch.float32, torch.float64)
+        )
         if X.shape[0] <= _HESSIAN_CHUNK_ROWS and not self.is_sparse:
             self._augmented = self._column_major_design()
 
@@ -311,33 +318,14 @@ class LinearObjective:
         if vector is not None:
             columns = [*columns, vector]
         side = torch.cat(columns, dim=1) if columns else None
-        side_products = (
-            torch.zeros((side.shape[1], p), dtype=self.dtype, device=self.device)
-            if side is not None
-            else None
-        )
-        step = _HESSIAN_CHUNK_ROWS
-        buffer = None
-        # Contiguous accumulators: products added into a strided view of G
-        # are markedly slower.
-        tops = [torch.zeros((p, p), dtype=self.dtype, device=self.device) for _ in pairs]
-        for start in range(0, n, step):
-            rows = slice(start, start + step)
-            X_chunk = self._rows_dense(rows)
-            if buffer is None:
-                # The weighted chunk goes into one reused buffer laid out as
-                # X is (no transposing copy, no allocation per chunk).
-                buffer = torch.empty_like(X_chunk)
-            B = buffer[: X_chunk.shape[0]]
-            for top, w, root in zip(tops, weights, roots, strict=True):
-                if root is not None:
-                    torch.mul(X_chunk, root[rows], out=B)
-                    top.addmm_(B.T, B)
-                else:
-                    torch.mul(X_chunk, w[rows], out=B)
-                    top.addmm_(X_chunk.T, B)
-            if side is not None:
-                side_products.addmm_(side[rows].T, X_chunk)
+        if self._blas_gram:
+            tops, side_products = blas_chunk_grams(
+                self.X, weights, roots, side, _HESSIAN_CHUNK_ROWS, torch.get_num_threads()
+            )
+        else:
+            tops, side_products = torch_chunk_grams(
+                self._rows_dense, n, weights, roots, side, _HESSIAN_CHUNK_ROWS
+            )
         for (k, m), top in zip(pairs, tops, strict=True):
             G[k, :p, m, :p] = top
         projection = None
