@@ -112,8 +112,10 @@ def blas_chunk_grams(X, weights, roots, side, step, n_threads):
         if n_threads == 1:
             parts = [share(0)]
         else:
-            with ThreadPoolExecutor(n_threads) as pool:
-                parts = list(pool.map(share, range(n_threads)))
+            # The calling thread takes the first share itself.
+            with ThreadPoolExecutor(n_threads - 1) as pool:
+                others = pool.map(share, range(1, n_threads))
+                parts = [share(0), *others]
     grams = [sum(grams) for grams in zip(*(part[0] for part in parts), strict=True)]
     side_products = None if side is None else sum(part[1] for part in parts)
     return (
