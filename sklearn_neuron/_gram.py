@@ -82,23 +82,37 @@ def torch_chunk_grams(chunk, n_rows, weights, roots, side, step):
     return grams, side_products
 
 
-def blas_chunk_grams(X, weights, roots, side, step, n_threads):
-    """Gram sums of a dense CPU X by numpy's BLAS, in ``n_threads`` threads.
+def blas_chunk_grams(X, terms, step, n_threads):
+    """Gram sums of a dense CPU X by numpy's BLAS, in up to ``n_threads`` threads.
 
-    Parameters as :func:`torch_chunk_grams`, with ``X`` the whole dense
-    tensor (n_rows, p) on the CPU, float32 or float64, in either layout,
-    and ``n_threads`` the most threads to share the chunks (fewer for small
-    work: ``_THREADED_WORK``, ``_CHUNKS_PER_THREAD``). Results
-    are the same tensors, computed in X's dtype; a triangle-only product
-    is mirrored by numpy, so each Gram matrix is exactly symmetric.
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_rows, p)
+        Dense, on the CPU, float32 or float64, in either layout.
+    terms : callable
+        ``terms(rows, X_chunk)``, ``rows`` a slice and ``X_chunk`` those
+        rows of X as a numpy array, returns ``(weights, side)`` for those
+        rows: a list of (m, 1) arrays, one weight column per Gram matrix,
+        and an (m, M) array of side columns or None. It may compute them
+        from the chunk (inference's fused pass does); the calls for
+        different chunks may run in different threads at once.
+    step : int
+        Rows per chunk.
+    n_threads : int
+        The most threads to share the chunks (fewer for small work:
+        ``_THREADED_WORK``, ``_CHUNKS_PER_THREAD``).
+
+    Returns
+    -------
+    As :func:`torch_chunk_grams`, in X's dtype. A chunk whose weights are
+    all >= 0 takes the triangle-only product ``B^T B``, which numpy
+    mirrors; a chunk with a negative (or NaN) weight the general
+    ``X^T (w X)``.
     """
     array = X.numpy()
-    n_rows = array.shape[0]
-    weights = [w.numpy() for w in weights]
-    roots = [None if r is None else r.numpy() for r in roots]
-    side = None if side is None else side.numpy()
+    n_rows, p = array.shape
     n_chunks = -(-n_rows // step)
-    if n_rows * array.shape[1] ** 2 < _THREADED_WORK:
+    if n_rows * p * p < _THREADED_WORK:
         n_threads = 1
     n_threads = max(1, min(n_threads, n_chunks // _CHUNKS_PER_THREAD))
     # Contiguous shares of whole chunks, one per thread, summed in a fixed
@@ -106,7 +120,7 @@ def blas_chunk_grams(X, weights, roots, side, step, n_threads):
     bounds = [min(n_rows, n_chunks * i // n_threads * step) for i in range(n_threads + 1)]
 
     def share(i):
-        return _accumulate(array, weights, roots, side, bounds[i], bounds[i + 1], step)
+        return _accumulate(array, terms, bounds[i], bounds[i + 1], step)
 
     with _single_threaded_blas():
         if n_threads == 1:
@@ -116,43 +130,52 @@ def blas_chunk_grams(X, weights, roots, side, step, n_threads):
             with ThreadPoolExecutor(n_threads - 1) as pool:
                 others = pool.map(share, range(1, n_threads))
                 parts = [share(0), *others]
+    parts = [part for part in parts if part is not None]  # shares without rows
     grams = [sum(grams) for grams in zip(*(part[0] for part in parts), strict=True)]
-    side_products = None if side is None else sum(part[1] for part in parts)
+    side_products = None if parts[0][1] is None else sum(part[1] for part in parts)
     return (
         [torch.from_numpy(gram) for gram in grams],
         None if side_products is None else torch.from_numpy(side_products),
     )
 
 
-def _accumulate(X, weights, roots, side, start, stop, step):
-    """The sums of :func:`blas_chunk_grams` over rows ``start:stop`` of X (numpy)."""
+def _accumulate(X, terms, start, stop, step):
+    """The sums of :func:`blas_chunk_grams` over rows ``start:stop`` of X (numpy).
+
+    None when there are no such rows.
+    """
     p, dtype = X.shape[1], X.dtype
     # The buffer in X's own layout: scaling a column-major chunk into a
     # row-major buffer would be a transposing copy (7x slower).
     order = "F" if X.strides[0] == X.itemsize and p > 1 else "C"
     buffer = np.empty((step, p), dtype=dtype, order=order)
+    root = np.empty((step, 1), dtype=dtype)
     product = np.empty((p, p), dtype=dtype)
-    grams = [np.zeros((p, p), dtype=dtype) for _ in weights]
-    side_products = side_product = None
-    if side is not None:
-        side_products = np.zeros((side.shape[1], p), dtype=dtype)
-        side_product = np.empty_like(side_products)
+    grams = side_products = side_product = None
     for begin in range(start, stop, step):
-        end = min(begin + step, stop)
-        X_chunk = X[begin:end]
-        B = buffer[: end - begin]
-        for gram, w, root in zip(grams, weights, roots, strict=True):
-            if root is not None:
-                np.multiply(X_chunk, root[begin:end], out=B)
+        rows = slice(begin, min(begin + step, stop))
+        X_chunk = X[rows]
+        m = X_chunk.shape[0]
+        weights, side = terms(rows, X_chunk)
+        if grams is None:
+            grams = [np.zeros((p, p), dtype=dtype) for _ in weights]
+            if side is not None:
+                side_products = np.zeros((side.shape[1], p), dtype=dtype)
+                side_product = np.empty_like(side_products)
+        B = buffer[:m]
+        for gram, w in zip(grams, weights, strict=True):
+            if w.min() >= 0:
+                np.sqrt(w, out=root[:m])
+                np.multiply(X_chunk, root[:m], out=B)
                 np.matmul(B.T, B, out=product)  # syrk: one operand, transposed
             else:
-                np.multiply(X_chunk, w[begin:end], out=B)
+                np.multiply(X_chunk, w, out=B)
                 np.matmul(X_chunk.T, B, out=product)
             gram += product
         if side is not None:
-            np.matmul(side[begin:end].T, X_chunk, out=side_product)
+            np.matmul(side.T, X_chunk, out=side_product)
             side_products += side_product
-    return grams, side_products
+    return None if grams is None else (grams, side_products)
 
 
 @functools.cache

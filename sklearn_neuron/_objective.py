@@ -18,6 +18,7 @@ has the coefficients of each output unit in a row, its intercept last.
 
 import functools
 
+import numpy as np
 import scipy.sparse
 import torch
 
@@ -306,11 +307,8 @@ class LinearObjective:
             if vector is None:
                 return G
             return G, (Xa.T @ vector).T
-        G = torch.zeros((K, q, K, q), dtype=self.dtype, device=self.device)
         pairs = _upper_pairs(K)
-        # Per pair: the weights, and their square roots where all are >= 0.
         weights = [c[:, k, m].unsqueeze(1) for k, m in pairs]
-        roots = [w.sqrt() if bool((w >= 0).all()) else None for w in weights]
         # The products with single columns, X^T w of each pair (the
         # intercept's column of its block) and X^T vector, are one product
         # per chunk with these columns side by side.
@@ -319,13 +317,33 @@ class LinearObjective:
             columns = [*columns, vector]
         side = torch.cat(columns, dim=1) if columns else None
         if self._blas_gram:
+            arrays = [w.numpy() for w in weights]
+            side_array = None if side is None else side.numpy()
+
+            def terms(rows, X_chunk):
+                return [w[rows] for w in arrays], None if side is None else side_array[rows]
+
             tops, side_products = blas_chunk_grams(
-                self.X, weights, roots, side, _HESSIAN_CHUNK_ROWS, torch.get_num_threads()
+                self.X, terms, _HESSIAN_CHUNK_ROWS, torch.get_num_threads()
             )
         else:
+            # Per pair the square roots of its weights where all are >= 0.
+            roots = [w.sqrt() if bool((w >= 0).all()) else None for w in weights]
             tops, side_products = torch_chunk_grams(
                 self._rows_dense, n, weights, roots, side, _HESSIAN_CHUNK_ROWS
             )
+        return self._assemble_gram(tops, side_products, c, diagonal_block, vector)
+
+    def _assemble_gram(self, tops, side_products, c, diagonal_block, vector):
+        """The blocks of :meth:`gram` from the chunk kernels' sums.
+
+        ``tops`` the (p, p) sums of each upper pair of outputs and
+        ``side_products`` those of the side columns (the pairs' weights
+        when there is an intercept, then ``vector``).
+        """
+        K, q, p = self.n_outputs, self.n_params_per_output, self.n_features
+        pairs = _upper_pairs(K)
+        G = torch.zeros((K, q, K, q), dtype=self.dtype, device=self.device)
         for (k, m), top in zip(pairs, tops, strict=True):
             G[k, :p, m, :p] = top
         projection = None
@@ -335,11 +353,11 @@ class LinearObjective:
             if q > p:
                 projection[:, p] = vector.sum(dim=0)
         if q > p:  # the intercept's column, row and corner
-            for index, ((k, m), w) in enumerate(zip(pairs, weights, strict=True)):
+            for index, (k, m) in enumerate(pairs):
                 block = G[k, :, m, :]
                 block[:p, p] = side_products[index]
                 block[p, :p] = side_products[index]
-                block[p, p] = w.sum()
+                block[p, p] = c[:, k, m].sum()
         G = _finish_blocks(G, diagonal_block)
         return G if vector is None else (G, projection)
 
@@ -353,17 +371,59 @@ class LinearObjective:
         gradient is accumulated in the Hessian's pass over X, chunk by chunk
         while in cache.
         """
+        if self._blas_gram and self._augmented is None:
+            return self._fused_second_order(theta, pointwise)
         raw = self.raw(theta)
-        if pointwise is None:
-            grad_raw, h = self.loss.gradient_hessian(raw, self.target)
-        else:
-            grad_raw, h = self.loss.value_gradient(raw, self.target)[1], pointwise(raw, self.target)
+        grad_raw, h = self._pointwise_terms(raw, self.target, pointwise)
         c = h * self._weight_cube
         H, grad = self.gram(c, self._penalty_hessian, grad_raw * self._weight_column)
+        return raw, self._penalized_gradient(grad, theta), H, c
+
+    def _fused_second_order(self, theta, pointwise):
+        """:meth:`second_order` in one pass over a dense CPU X.
+
+        Each chunk of rows, while in cache, gives its raw output, the loss's
+        terms and its share of the Gram sums (see :mod:`._gram`): X is read
+        once, where a separate fitted-values pass would read it twice.
+        """
+        n, K = self.X.shape[0], self.n_outputs
+        like = {"dtype": self.dtype, "device": self.device}
+        raw, vector = torch.empty((n, K), **like), torch.empty((n, K), **like)
+        c = torch.empty((n, K, K), **like)
+        coef, intercept = self.unpack(theta)
+        coef_t, raw_array = coef.T.contiguous().numpy(), raw.numpy()  # BLAS operands
+        shift = None if intercept is None else intercept.numpy()
+        pairs = _upper_pairs(K)
+
+        def terms(rows, X_chunk):  # rows of the outputs only: safe in threads
+            np.matmul(X_chunk, coef_t, out=raw_array[rows])
+            if shift is not None:
+                raw_array[rows] += shift
+            grad_raw, h = self._pointwise_terms(raw[rows], self.target[rows], pointwise)
+            torch.mul(h, self._weight_cube[rows], out=c[rows])
+            torch.mul(grad_raw, self._weight_column[rows], out=vector[rows])
+            weights = [c[rows, k, m].unsqueeze(1).numpy() for k, m in pairs]
+            columns = weights if self.fit_intercept else []
+            return weights, np.concatenate([*columns, vector[rows].numpy()], axis=1)
+
+        tops, side_products = blas_chunk_grams(
+            self.X, terms, _HESSIAN_CHUNK_ROWS, torch.get_num_threads()
+        )
+        H, grad = self._assemble_gram(tops, side_products, c, self._penalty_hessian, vector)
+        return raw, self._penalized_gradient(grad, theta), H, c
+
+    def _pointwise_terms(self, raw, target, pointwise):
+        """The loss's gradient in ``raw`` and its pointwise Hessian, or ``pointwise``'s."""
+        if pointwise is None:
+            return self.loss.gradient_hessian(raw, target)
+        return self.loss.value_gradient(raw, target)[1], pointwise(raw, target)
+
+    def _penalized_gradient(self, grad, theta):
+        """The data term's gradient (K, q) as ``theta`` is laid out, plus the L2 term."""
         grad = grad.reshape(-1)
         if self.l2:
             grad = grad + theta * self._l2_flat
-        return raw, grad, H, c
+        return grad
 
     def abs_max(self):
         """Largest absolute entry of X (a float; NaN or inf if X has such).

@@ -24,10 +24,24 @@ def problem(n, p, n_weights, n_side, negative, dtype, layout, seed):
         X = X.T.contiguous().T
     weights = [torch.rand(n, 1, generator=generator, dtype=dtype) for _ in range(n_weights)]
     if negative:
-        weights[-1] = weights[-1] - 0.5  # no square root: the X^T (w X) form
+        # Mixed signs: the X^T (w X) form. The first weight is negative in
+        # the first third of the rows only: both forms within one sum.
+        weights[-1] = weights[-1] - 0.5
+        weights[0][: n // 3] -= 1.0
     roots = [w.sqrt() if bool((w >= 0).all()) else None for w in weights]
     side = torch.randn(n, n_side, generator=generator, dtype=dtype) if n_side else None
     return X, weights, roots, side
+
+
+def blas(X, weights, side, step, n_threads):
+    """blas_chunk_grams on whole-array weights and side columns."""
+    arrays = [w.numpy() for w in weights]
+    side_array = None if side is None else side.numpy()
+
+    def terms(rows, X_chunk):
+        return [w[rows] for w in arrays], None if side is None else side_array[rows]
+
+    return blas_chunk_grams(X, terms, step, n_threads)
 
 
 @pytest.fixture
@@ -46,7 +60,7 @@ def test_blas_grams_equal_the_plain_sums(layout, dtype, rtol, n_threads):
     # 1,000 rows in chunks of 64 (the last one short), two symmetric weights,
     # one of mixed sign, and two side columns. Tolerance: rounding of X's dtype.
     X, weights, roots, side = problem(1_000, 7, 3, 2, True, dtype, layout, 0)
-    grams, side_products = blas_chunk_grams(X, weights, roots, side, 64, n_threads)
+    grams, side_products = blas(X, weights, side, 64, n_threads)
     expected, expected_side = reference(X, weights, side)
     for gram, want, root in zip(grams, expected, roots, strict=True):
         assert gram.dtype == dtype
@@ -77,9 +91,9 @@ def test_blas_and_torch_kernels_agree(n, p, step, n_threads, n_weights, n_side, 
     X, weights, roots, side = problem(n, p, n_weights, n_side, negative, torch.float64,
                                       layout, seed)
     expected, expected_side = reference(X, weights, side)
-    blas = blas_chunk_grams(X, weights, roots, side, step, n_threads)
+    by_blas = blas(X, weights, side, step, n_threads)
     torched = torch_chunk_grams(lambda rows: X[rows], n, weights, roots, side, step)
-    for grams, side_products in (blas, torched):
+    for grams, side_products in (by_blas, torched):
         for gram, want in zip(grams, expected, strict=True):
             torch.testing.assert_close(gram, want, rtol=1e-12, atol=1e-12)
         if side is None:
@@ -92,7 +106,7 @@ def test_blas_thread_limit_is_restored():
     # BLAS runs on one thread inside the kernel, as many as before after it.
     before = [(info["filepath"], info["num_threads"]) for info in threadpool_info()]
     X, weights, roots, side = problem(20_000, 50, 1, 1, False, torch.float64, "row-major", 1)
-    blas_chunk_grams(X, weights, roots, side, 2048, 2)
+    blas(X, weights, side, 2048, 2)
     after = [(info["filepath"], info["num_threads"]) for info in threadpool_info()]
     assert after == before
 
@@ -100,7 +114,7 @@ def test_blas_thread_limit_is_restored():
 def test_inputs_are_not_modified():
     X, weights, roots, side = problem(500, 4, 2, 1, True, torch.float64, "row-major", 2)
     copies = [t.clone() for t in (X, *weights, side)]
-    blas_chunk_grams(X, weights, roots, side, 64, 2)
+    blas(X, weights, side, 64, 2)
     for original, copy in zip((X, *weights, side), copies, strict=True):
         assert torch.equal(original, copy)
 
@@ -125,3 +139,25 @@ def test_the_objective_uses_blas_on_dense_cpu_data_and_torch_on_sparse():
         dense.hessian(theta, dense.raw(theta)), sparse.hessian(theta, sparse.raw(theta)),
         rtol=1e-12, atol=1e-14,
     )
+
+
+@pytest.mark.usefixtures("threads_for_any_work")
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("layout", ["row-major", "column-major"])
+def test_fused_second_order_in_threads_equals_separate_passes(n_classes, layout):
+    # Inference's one pass (raw output, loss terms and Gram sums per chunk,
+    # chunks shared by threads) against value_gradient and hessian: 1e-12.
+    from test_objective import make_objective
+
+    objective = make_objective(5_000, 4, n_classes, 0.1, True)
+    if layout == "column-major":
+        objective.X = objective.X.T.contiguous().T
+    theta = torch.randn(objective.n_params, dtype=torch.float64) * 0.5
+    _, grad, raw = objective.value_gradient(theta)
+    raw_once, grad_once, hessian_once, weighted = objective.second_order(theta)
+    torch.testing.assert_close(raw_once, raw, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad_once, grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(hessian_once, objective.hessian(theta, raw), rtol=1e-12,
+                               atol=1e-12)
+    h = objective.loss.hessian(raw, objective.target)
+    torch.testing.assert_close(weighted, h * objective.weight.view(-1, 1, 1))
