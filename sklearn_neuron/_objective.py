@@ -391,20 +391,22 @@ class LinearObjective:
         raw, vector = torch.empty((n, K), **like), torch.empty((n, K), **like)
         c = torch.empty((n, K, K), **like)
         coef, intercept = self.unpack(theta)
-        coef_t, raw_array = coef.T.contiguous().numpy(), raw.numpy()  # BLAS operands
+        coef_t = coef.T.contiguous().numpy()  # a BLAS operand
         shift = None if intercept is None else intercept.numpy()
+        # numpy views of the outputs, written by torch through the tensors.
+        raw_array, c_array, vector_array = raw.numpy(), c.numpy(), vector.numpy()
         pairs = _upper_pairs(K)
 
-        def terms(rows, X_chunk):  # rows of the outputs only: safe in threads
+        def terms(rows, X_chunk):  # writes rows of the outputs only: safe in threads
             np.matmul(X_chunk, coef_t, out=raw_array[rows])
             if shift is not None:
                 raw_array[rows] += shift
             grad_raw, h = self._pointwise_terms(raw[rows], self.target[rows], pointwise)
             torch.mul(h, self._weight_cube[rows], out=c[rows])
             torch.mul(grad_raw, self._weight_column[rows], out=vector[rows])
-            weights = [c[rows, k, m].unsqueeze(1).numpy() for k, m in pairs]
+            weights = [c_array[rows, k, m, None] for k, m in pairs]
             columns = weights if self.fit_intercept else []
-            return weights, np.concatenate([*columns, vector[rows].numpy()], axis=1)
+            return weights, np.concatenate([*columns, vector_array[rows]], axis=1)
 
         tops, side_products = blas_chunk_grams(
             self.X, terms, _HESSIAN_CHUNK_ROWS, torch.get_num_threads()
