@@ -15,8 +15,10 @@ Two kernels give the same sums:
   the floating-point work of the general product torch makes. numpy also
   releases the GIL inside its products, so ``n_threads`` Python threads
   each take a contiguous share of the chunks, with BLAS on one thread
-  each. On 200,000 x 100 float64 and 2 cores this is 1.2-1.5x faster than
-  torch's product (``benchmarks/RESULTS.md``).
+  each. On 200,000 x 100 float64 on the 2-core reference machine this is
+  1.3-1.6x faster than torch's product; on a 16-core server CPU whose MKL
+  is faster per core it was 1.2x slower with 2 or 16 threads, 1.25x faster
+  with 8 (``benchmarks/RESULTS.md``).
 """
 
 import functools
@@ -30,6 +32,9 @@ import torch
 _THREADED_WORK = 1 << 25
 #: Each thread gets at least this many chunks (fewer leave the shares uneven).
 _CHUNKS_PER_THREAD = 4
+#: More threads wait on the GIL between products: on a 16-core machine the
+#: kernel took 33 ms with 8 threads, 37 ms with 16 (200,000 x 100 float64).
+_MAX_THREADS = 8
 
 
 def torch_chunk_grams(chunk, n_rows, weights, roots, side, step):
@@ -100,7 +105,7 @@ def blas_chunk_grams(X, terms, step, n_threads):
         Rows per chunk.
     n_threads : int
         The most threads to share the chunks (fewer for small work:
-        ``_THREADED_WORK``, ``_CHUNKS_PER_THREAD``).
+        ``_THREADED_WORK``, ``_CHUNKS_PER_THREAD``; at most ``_MAX_THREADS``).
 
     Returns
     -------
@@ -114,7 +119,7 @@ def blas_chunk_grams(X, terms, step, n_threads):
     n_chunks = -(-n_rows // step)
     if n_rows * p * p < _THREADED_WORK:
         n_threads = 1
-    n_threads = max(1, min(n_threads, n_chunks // _CHUNKS_PER_THREAD))
+    n_threads = max(1, min(n_threads, _MAX_THREADS, n_chunks // _CHUNKS_PER_THREAD))
     # Contiguous shares of whole chunks, one per thread, summed in a fixed
     # order: the result does not depend on the threads' timing.
     bounds = [min(n_rows, n_chunks * i // n_threads * step) for i in range(n_threads + 1)]
