@@ -124,8 +124,14 @@ def blas_chunk_grams(X, terms, step, n_threads):
     # order: the result does not depend on the threads' timing.
     bounds = [min(n_rows, n_chunks * i // n_threads * step) for i in range(n_threads + 1)]
 
+    # torch's grad and inference modes are per thread: ``terms`` runs in the
+    # caller's in every thread (writing into tensors made in inference mode
+    # is refused outside it).
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+
     def share(i):
-        return _accumulate(array, terms, bounds[i], bounds[i + 1], step)
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            return _accumulate(array, terms, bounds[i], bounds[i + 1], step)
 
     with _single_threaded_blas():
         if n_threads == 1:

@@ -1,5 +1,7 @@
 """The chunked weighted Gram kernels against the plain sum ``X^T diag(w) X``."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -141,20 +143,31 @@ def test_the_objective_uses_blas_on_dense_cpu_data_and_torch_on_sparse():
     )
 
 
-@pytest.mark.usefixtures("threads_for_any_work")
+@pytest.mark.parametrize("threads", ["one", "shared"])
 @pytest.mark.parametrize("n_classes", [2, 3])
 @pytest.mark.parametrize("layout", ["row-major", "column-major"])
-def test_fused_second_order_in_threads_equals_separate_passes(n_classes, layout):
+@pytest.mark.parametrize(
+    "mode", [contextlib.nullcontext, torch.no_grad, torch.inference_mode],
+    ids=["grad", "no_grad", "inference_mode"],
+)
+def test_fused_second_order_equals_separate_passes(threads, n_classes, layout, mode, request):
     # Inference's one pass (raw output, loss terms and Gram sums per chunk,
-    # chunks shared by threads) against value_gradient and hessian: 1e-12.
+    # in one thread or chunks shared by threads) against value_gradient and
+    # hessian: 1e-12.
     from test_objective import make_objective
+
+    if threads == "shared":
+        request.getfixturevalue("threads_for_any_work")
 
     objective = make_objective(5_000, 4, n_classes, 0.1, True)
     if layout == "column-major":
         objective.X = objective.X.T.contiguous().T
     theta = torch.randn(objective.n_params, dtype=torch.float64) * 0.5
     _, grad, raw = objective.value_gradient(theta)
-    raw_once, grad_once, hessian_once, weighted = objective.second_order(theta)
+    # The pool's threads run the loss in the caller's torch mode (outputs
+    # made in inference mode cannot be written outside it).
+    with mode():
+        raw_once, grad_once, hessian_once, weighted = objective.second_order(theta)
     torch.testing.assert_close(raw_once, raw, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(grad_once, grad, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(hessian_once, objective.hessian(theta, raw), rtol=1e-12,

@@ -100,17 +100,10 @@ def test_second_order_pass_equals_separate_passes(n_classes, l2, fit_intercept, 
     assert objective.abs_max() == float(objective.X.abs().max())
 
 
-@pytest.mark.parametrize("layout", ["row-major", "column-major"])
-def test_second_order_in_either_layout_and_abs_max_sees_nan(layout):
+def test_abs_max_sees_nan():
+    # (second_order in either layout, in one thread or several: test_gram.py)
     objective = make_objective(5_000, 4, 2, 0.1, True)
-    if layout == "column-major":
-        objective.X = objective.X.T.contiguous().T
-    theta = torch.randn(objective.n_params, dtype=torch.float64) * 0.5
-    _, grad, raw = objective.value_gradient(theta)
-    raw_once, grad_once, hessian_once, _ = objective.second_order(theta)
-    torch.testing.assert_close(raw_once, raw, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(grad_once, grad, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(hessian_once, objective.hessian(theta, raw), rtol=1e-12, atol=0)
+    assert objective.abs_max() == float(objective.X.abs().max())
     objective.X[7, 2] = float("nan")
     objective._abs_max = None
     assert math.isnan(objective.abs_max())
