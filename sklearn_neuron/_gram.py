@@ -141,7 +141,6 @@ def blas_chunk_grams(X, terms, step, n_threads):
             with ThreadPoolExecutor(n_threads - 1) as pool:
                 others = pool.map(share, range(1, n_threads))
                 parts = [share(0), *others]
-    parts = [part for part in parts if part is not None]  # shares without rows
     grams = [sum(grams) for grams in zip(*(part[0] for part in parts), strict=True)]
     side_products = None if parts[0][1] is None else sum(part[1] for part in parts)
     return (
@@ -153,7 +152,7 @@ def blas_chunk_grams(X, terms, step, n_threads):
 def _accumulate(X, terms, start, stop, step):
     """The sums of :func:`blas_chunk_grams` over rows ``start:stop`` of X (numpy).
 
-    None when there are no such rows.
+    Every share has at least one chunk (``n_threads <= n_chunks``).
     """
     p, dtype = X.shape[1], X.dtype
     # The buffer in X's own layout: scaling a column-major chunk into a
@@ -186,7 +185,7 @@ def _accumulate(X, terms, start, stop, step):
         if side is not None:
             np.matmul(side.T, X_chunk, out=side_product)
             side_products += side_product
-    return None if grams is None else (grams, side_products)
+    return grams, side_products
 
 
 @functools.cache

@@ -289,7 +289,7 @@ class LinearObjective:
         with ``B = diag(sqrt(c)) X``: both operands one buffer, faster than
         ``X^T (c X)`` on the CPU.
         """
-        K, q, p = self.n_outputs, self.n_params_per_output, self.n_features
+        K, q = self.n_outputs, self.n_params_per_output
         n = self.X.shape[0]
         if self._augmented is not None:  # small data: [X, 1] whole, one product
             Xa = self._augmented
@@ -309,12 +309,7 @@ class LinearObjective:
             return G, (Xa.T @ vector).T
         pairs = _upper_pairs(K)
         weights = [c[:, k, m].unsqueeze(1) for k, m in pairs]
-        # The products with single columns, X^T w of each pair (the
-        # intercept's column of its block) and X^T vector, are one product
-        # per chunk with these columns side by side.
-        columns = weights if q > p else []
-        if vector is not None:
-            columns = [*columns, vector]
+        columns = self._side_columns(weights, vector)
         side = torch.cat(columns, dim=1) if columns else None
         if self._blas_gram:
             arrays = [w.numpy() for w in weights]
@@ -334,12 +329,22 @@ class LinearObjective:
             )
         return self._assemble_gram(tops, side_products, c, diagonal_block, vector)
 
+    def _side_columns(self, weights, vector):
+        """The columns whose products with X ride along in the Gram pass.
+
+        The pairs' weights when there is an intercept (``X^T w`` is the
+        intercept's column of each block), then ``vector`` if given: one
+        product per chunk with them side by side, in the order
+        :meth:`_assemble_gram` reads. A list, torch or numpy as given.
+        """
+        columns = list(weights) if self.fit_intercept else []
+        return columns if vector is None else [*columns, vector]
+
     def _assemble_gram(self, tops, side_products, c, diagonal_block, vector):
         """The blocks of :meth:`gram` from the chunk kernels' sums.
 
         ``tops`` the (p, p) sums of each upper pair of outputs and
-        ``side_products`` those of the side columns (the pairs' weights
-        when there is an intercept, then ``vector``).
+        ``side_products`` those of :meth:`_side_columns`.
         """
         K, q, p = self.n_outputs, self.n_params_per_output, self.n_features
         pairs = _upper_pairs(K)
@@ -405,8 +410,8 @@ class LinearObjective:
             torch.mul(h, self._weight_cube[rows], out=c[rows])
             torch.mul(grad_raw, self._weight_column[rows], out=vector[rows])
             weights = [c_array[rows, k, m, None] for k, m in pairs]
-            columns = weights if self.fit_intercept else []
-            return weights, np.concatenate([*columns, vector_array[rows]], axis=1)
+            columns = self._side_columns(weights, vector_array[rows])
+            return weights, np.concatenate(columns, axis=1)
 
         tops, side_products = blas_chunk_grams(
             self.X, terms, _HESSIAN_CHUNK_ROWS, torch.get_num_threads()
