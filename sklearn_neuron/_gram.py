@@ -15,10 +15,11 @@ Two kernels give the same sums:
   the floating-point work of the general product torch makes. numpy also
   releases the GIL inside its products, so ``n_threads`` Python threads
   each take a contiguous share of the chunks, with BLAS on one thread
-  each. On 200,000 x 100 float64 on the 2-core reference machine this is
-  1.3-1.6x faster than torch's product; on a 16-core server CPU whose MKL
-  is faster per core it was 1.2x slower with 2 or 16 threads, 1.25x faster
-  with 8 (``benchmarks/RESULTS.md``).
+  each. On 200,000 x 100 float64 on the 2-core reference machine (AMD
+  EPYC) this is 1.3-1.6x faster than torch's product; on an Intel Xeon,
+  where MKL's full product is faster per core than OpenBLAS's half, it
+  took 0.9-1.1x torch's time with 1-8 threads (float32 0.9-1.3x) and 1.2x
+  that of torch on all 16 cores (``benchmarks/RESULTS.md``).
 """
 
 import functools
