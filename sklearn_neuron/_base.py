@@ -24,9 +24,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, make_constraint
 from sklearn.utils.validation import check_is_fitted
 
+from ._hinge import hinge_continuation
+from ._losses import HingeLoss
 from ._module import NeuronModule
 from ._optimizers import OPTIMIZERS, SECOND_ORDER, effective_tol, resolve_optimizer
-from ._stochastic import STOCHASTIC_OPTIMIZERS, minibatch
+from ._stochastic import STOCHASTIC_OPTIMIZERS, minibatch, one_pass
 from ._validation import design_tensor, resolve_device, single_threaded, validate_arrays
 
 
@@ -52,7 +54,7 @@ class BaseNeuron(BaseEstimator):
     _parameter_constraints: dict = {
         "optimizer": [StrOptions({"auto", *OPTIMIZERS, *STOCHASTIC_OPTIMIZERS}), type],
         "optimizer_kwargs": [dict, None],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "shuffle": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -105,10 +107,12 @@ class BaseNeuron(BaseEstimator):
     def _resolve_optimizer(self, objective):
         """Name of the full-batch optimizer to run, checked against the objective."""
         loss = objective.loss
-        if self.optimizer == "auto" and (objective.l1 or not loss.twice_differentiable):
+        # The hinge is solved through smoothed problems, which Newton handles.
+        smooth = loss.twice_differentiable or isinstance(loss, HingeLoss)
+        if self.optimizer == "auto" and (objective.l1 or not smooth):
             return "lbfgs"
         name = resolve_optimizer(self.optimizer, objective.X.shape[0], objective.n_params)
-        if name in SECOND_ORDER and not loss.twice_differentiable:
+        if name in SECOND_ORDER and not smooth:
             raise ValueError(
                 f"optimizer={name!r} needs a twice-differentiable loss, "
                 f"and loss={loss.name!r} is not; use optimizer='lbfgs'."
@@ -182,7 +186,9 @@ class BaseNeuron(BaseEstimator):
         theta = self._initial_theta(objective)
         one_thread = objective.is_sparse or self._is_stochastic() or objective.is_small
         with single_threaded(one_thread, objective.device):
-            if self._is_stochastic():
+            if isinstance(objective.loss, HingeLoss):
+                optimizer, result = self._fit_hinge(objective, theta, name)
+            elif self._is_stochastic():
                 result = self._run_minibatch(objective, theta, self.max_iter, name)
                 optimizer = self._optimizer_label()
             else:
@@ -209,49 +215,110 @@ class BaseNeuron(BaseEstimator):
         self.n_iter_ = int(result.n_iter)
         return self
 
+    def _fit_hinge(self, objective, theta, name):
+        """The hinge solved exactly, each smoothed stage by the chosen optimizer."""
+        if self._is_stochastic():
+            optimizer = self._optimizer_label()
+            spent = [0]  # minibatch epochs are counted over all stages
+
+            def stage(smooth, start, tol, budget, stage_name):
+                result = self._run_minibatch(
+                    smooth, start, max(budget - spent[0], 1), stage_name, tol=tol
+                )
+                spent[0] += result.n_iter
+                return result
+
+        else:
+            optimizer = self._resolve_optimizer(objective)
+
+            def stage(smooth, start, tol, budget, stage_name):
+                with torch.inference_mode():
+                    return OPTIMIZERS[optimizer](
+                        smooth, start, tol=tol, max_iter=budget, verbose=self.verbose,
+                        name=stage_name,
+                    )
+
+        result = hinge_continuation(
+            objective, theta, stage=stage, tol=self.tol, max_iter=self.max_iter,
+            verbose=self.verbose, name=name,
+        )
+        return optimizer, result
+
     def _partial_fit_objective(self, objective, first_call):
-        """One epoch of minibatch training, continuing the previous state."""
-        theta = objective.initial_theta() if first_call else self._fitted_theta(objective)
-        state = None if first_call else self.optimizer_state_
-        name = f"{type(self).__name__}/{self._optimizer_label()}"
+        """One pass of minibatch steps over this call's data, continuing the previous ones.
+
+        Atomic: the fitted state (coefficients, optimizer state, counters)
+        changes only once the pass has completed.
+        """
+        if first_call:
+            theta = self._first_partial_fit_theta(objective)
+            state, n_calls, t = None, 0, 0
+        else:
+            theta = self._fitted_theta(objective)
+            state, n_calls, t = self.optimizer_state_, self.n_iter_, self.t_
+        label = self._optimizer_label()
+        name = f"{type(self).__name__}/{label}"
         with single_threaded(True, objective.device):
-            result = self._run_minibatch(objective, theta, 1, name, state, early_stopping=False)
-        n_iter = 0 if first_call else self.n_iter_
-        t = 0 if first_call else self.t_
-        self._store(objective, result, self._optimizer_label())
-        self.n_iter_ = n_iter + 1
+            result = one_pass(
+                objective,
+                theta,
+                optimizer_class=self._optimizer_class(),
+                optimizer_kwargs=self._minibatch_kwargs(),
+                learning_rate=self.learning_rate,
+                batch_size=self._batch_size(objective),
+                shuffle=self.shuffle,
+                generator=self._generator(),
+                optimizer_state=state,
+                n_calls=n_calls,
+                verbose=self.verbose,
+                name=name,
+            )
+        self._store(objective, result, label)
+        self.n_iter_ = n_calls + 1
         self.t_ = t + result.n_samples_seen
         return self
 
-    def _run_minibatch(self, objective, theta, max_iter, name, state=None, early_stopping=None):
-        early_stopping = self.early_stopping if early_stopping is None else early_stopping
-        generator = self._generator()
-        validation_score = None
-        if early_stopping:
-            objective, validation = self._split_validation(objective, generator)
-            validation_score = lambda theta: self._validation_score(validation, theta)  # noqa: E731
+    def _first_partial_fit_theta(self, objective):
+        """Cold start of a stream: zero weights, intercepts of the first batch's
+        best constant model only when it holds every class (else zero: a batch
+        without some class would put that class's intercept at -inf)."""
+        return objective.initial_theta()
+
+    def _batch_size(self, objective):
+        if self.batch_size != "auto":
+            return self.batch_size
+        # At least ~50 steps an epoch on small data (each epoch then makes
+        # progress), 200 rows at most (scikit-learn's MLP default).
         n_samples = objective.X.shape[0]
-        batch_size = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
-        optimizer_class = self._optimizer_class()
+        return min(n_samples, 200, max(32, n_samples // 50))
+
+    def _minibatch_kwargs(self):
         optimizer_kwargs = dict(self.optimizer_kwargs or {})
-        if optimizer_class is torch.optim.AdamW:
+        if self._optimizer_class() is torch.optim.AdamW:
             # C is the penalty; AdamW's own decay (0.01 by default) would
             # silently change the objective, so it is off unless asked for.
             optimizer_kwargs.setdefault("weight_decay", 0.0)
+        return optimizer_kwargs
+
+    def _run_minibatch(self, objective, theta, max_iter, name, tol=None):
+        generator = self._generator()
+        validation_score = None
+        if self.early_stopping:
+            objective, validation = self._split_validation(objective, generator)
+            validation_score = lambda theta: self._validation_score(validation, theta)  # noqa: E731
         return minibatch(
             objective,
             theta,
-            optimizer_class=optimizer_class,
-            optimizer_kwargs=optimizer_kwargs,
+            optimizer_class=self._optimizer_class(),
+            optimizer_kwargs=self._minibatch_kwargs(),
             learning_rate=self.learning_rate,
-            batch_size=batch_size,
+            batch_size=self._batch_size(objective),
             shuffle=self.shuffle,
             max_iter=max_iter,
-            tol=self.tol,
+            tol=self.tol if tol is None else tol,
             n_iter_no_change=self.n_iter_no_change,
             generator=generator,
             validation_score=validation_score,
-            optimizer_state=state,
             verbose=self.verbose,
             name=name,
         )
@@ -281,10 +348,13 @@ class BaseNeuron(BaseEstimator):
         if self._is_stochastic():
             return (
                 f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "
-                f"max_iter={self.max_iter} epochs while the objective still improved "
-                f"by more than tol={self.tol:g} within n_iter_no_change="
-                f"{self.n_iter_no_change} epochs. Increase max_iter, adjust "
-                "learning_rate, or loosen tol."
+                f"{result.n_iter} epochs without reaching the tolerance: the full "
+                f"gradient's largest entry is {result.grad_max:.3g} > tol = "
+                f"{effective_tol(self.tol, dtype):.3g}, so the coefficients are not yet "
+                f"at the optimum; reason: {result.stop_reason} (last learning rate "
+                f"{getattr(result, 'learning_rate', float('nan')):.3g}). Increase max_iter (now {self.max_iter}), "
+                "scale the features (e.g. with StandardScaler), use "
+                "learning_rate='auto', or a full-batch optimizer ('newton', 'lbfgs')."
             )
         return (
             f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "
@@ -328,9 +398,10 @@ class BaseNeuron(BaseEstimator):
         self.optimizer_ = optimizer
         if self._is_stochastic():
             self.loss_curve_ = self.objective_curve_
-            self.validation_scores_ = list(result.validation_scores) or None
-            self.optimizer_state_ = result.optimizer_state
-            self.t_ = result.n_samples_seen
+            # (The hinge's solver returns a plain OptimizeResult.)
+            self.validation_scores_ = list(getattr(result, "validation_scores", [])) or None
+            self.optimizer_state_ = getattr(result, "optimizer_state", {})
+            self.t_ = getattr(result, "n_samples_seen", 0)
 
     def _shape_coefficients(self):
         """Give ``coef_`` and ``intercept_`` the estimator's public shapes.

@@ -255,7 +255,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         C=1.0,
         l1_ratio=0.0,
         optimizer_kwargs=None,
-        learning_rate=0.01,
+        learning_rate="auto",
         batch_size="auto",
         shuffle=True,
         n_iter_no_change=10,
@@ -407,6 +407,16 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         return LinearObjective(
             X_t, target, weight, loss, l2, self.fit_intercept, l1=l1, sparse_rows=sparse_rows
         )
+
+    def _first_partial_fit_theta(self, objective):
+        # The first batch's class frequencies start the intercepts only when
+        # it holds every class: a missing class would start at -inf.
+        share = objective.weight @ objective.target
+        if objective.n_outputs == 1:
+            share = torch.cat([share, 1.0 - share])
+        if bool((share > 0).all()):
+            return objective.initial_theta()
+        return objective.zeros()
 
     def _stratify_labels(self, objective):
         target = objective.target

@@ -223,7 +223,7 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         alpha=1.0,
         l1_ratio=0.0,
         optimizer_kwargs=None,
-        learning_rate=0.01,
+        learning_rate="auto",
         batch_size="auto",
         shuffle=True,
         n_iter_no_change=10,
