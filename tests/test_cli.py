@@ -118,7 +118,7 @@ def test_output_formats(tmp_path, fmt):
     if fmt == "json":
         payload = json.loads(out)
         rows = payload["rows"]
-        assert [r["status"] for r in rows] == ["reference", "ok", "incompatible", "ok"]
+        assert [r["status"] for r in rows] == ["reference", "ok", "ok", "ok"]
         assert rows[1]["coef_diff"] < 1e-6 and abs(rows[1]["objective_gap"]) < 1e-6
         assert rows[3]["coef_diff"] > 0.1 and rows[3]["objective_gap"] > 0.1
         assert payload["figures"] == [] and payload["report"].endswith("report.html")
