@@ -161,7 +161,8 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
     n_iter_ : ndarray of shape (n_folds, n_l1_ratios, n_cs)
         Optimizer iterations of each fit on the path.
     optimizer_ : str
-        The optimizer of the final coefficients (``"auto"`` resolved).
+        The optimizer of the refit (``"auto"`` resolved); with ``refit=False``
+        those of the fits averaged, joined by ", " if they differ.
     objective_ : float
         ``refit=True`` only: the refit's final objective, as NeuronClassifier's.
     objective_curve_ : ndarray
@@ -301,7 +302,9 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
                     delayed(_fold_path)(
                         builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios,
                         scorer, _check_method_params(X, routed.scorer.score, indices=test),
-                        fast_kind=_FAST_SCORES.get(self.scoring),
+                        fast_kind=_FAST_SCORES.get(self.scoring)
+                        if self.scoring is None or isinstance(self.scoring, str)
+                        else None,
                         per_fold_threads=n_jobs == 1,
                     )
                     for train, test in folds
@@ -314,9 +317,10 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
             self.n_iter_ = np.stack([path.n_iter for path in paths])
             self._warn_path_convergence(np.stack([path.converged for path in paths]))
             if self.refit:
-                self._refit(builder, X, y, sample_weight, paths[0].optimizer)
+                self._refit(builder, X, y, sample_weight)
             else:
-                self._average_best(paths[0].activation, paths[0].optimizer)
+                optimizers = np.stack([path.optimizers for path in paths])
+                self._average_best(paths[0].activation, optimizers)
         return self
 
     def _grid(self):
@@ -373,7 +377,7 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
             stacklevel=3,
         )
 
-    def _refit(self, builder, X, y, sample_weight, optimizer):
+    def _refit(self, builder, X, y, sample_weight):
         """Refit the best grid point on all the data, from the folds' mean coefficients."""
         totals = self.scores_.sum(axis=0).T  # (n_cs, n_l1_ratios): C-major ties, as sklearn
         best_c, best_l1 = np.unravel_index(np.argmax(totals), totals.shape)
@@ -397,7 +401,7 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
             )
         self._store(objective, result, optimizer)
 
-    def _average_best(self, activation, optimizer):
+    def _average_best(self, activation, optimizers):
         """``refit=False``: the mean over folds of each fold's best coefficients."""
         n_folds, n_l1, n_cs = self.scores_.shape
         # Each fold's best, C-major like LogisticRegressionCV (its ties alike).
@@ -415,7 +419,8 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
             torch.as_tensor(self.intercept_) if self.fit_intercept else None,
             activation,
         )
-        self.optimizer_ = optimizer
+        # The optimizers of the points averaged ("lbfgs, newton" if they differ).
+        self.optimizer_ = ", ".join(sorted(set(optimizers[np.arange(n_folds), best_l1, best_c])))
 
     # Prediction is NeuronClassifier's, on the chosen coefficients.
     decision_function = NeuronClassifier.decision_function
@@ -504,11 +509,11 @@ def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios
     coefs = np.empty((*shape, K, q), dtype=objective.zeros().cpu().numpy().dtype)
     scores, n_iter = np.empty(shape), np.empty(shape, dtype=int)
     converged = np.empty(shape, dtype=bool)
+    optimizers = np.empty(shape, dtype=object)
     X_test, y_test = X[test], y[test]
     activation = objective.loss.activation.name
     fast = _FastScore.make(fast_kind, score_params, X_test, y_test, classes, objective)
     one_thread = per_fold_threads and (objective.is_sparse or objective.is_small)
-    optimizer = None
     with single_threaded(one_thread, objective.device):
         for i, l1_ratio in enumerate(l1_ratios):
             builder.set_params(l1_ratio=float(l1_ratio))
@@ -520,7 +525,7 @@ def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios
                 theta = result.theta
                 fitted = point.center(theta)
                 coefs[i, j] = fitted.view(K, q).cpu().numpy()
-                n_iter[i, j] = result.n_iter
+                n_iter[i, j], optimizers[i, j] = result.n_iter, optimizer
                 converged[i, j] = result.converged
                 if fast is not None:
                     scores[i, j] = fast(point, fitted)
@@ -533,7 +538,7 @@ def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios
         scores=scores,
         n_iter=n_iter,
         converged=converged,
-        optimizer=optimizer,
+        optimizers=optimizers,
         activation=activation,
     )
 
