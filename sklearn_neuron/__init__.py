@@ -10,6 +10,7 @@ scikit-learn's GLM regressors.
 """
 
 from ._classifier import NeuronClassifier
+from ._classifier_cv import NeuronClassifierCV
 from ._inference import (
     InferenceResults,
     PenalizedInferenceWarning,
@@ -22,6 +23,7 @@ from ._regressor import NeuronRegressor
 __all__ = [
     "InferenceResults",
     "NeuronClassifier",
+    "NeuronClassifierCV",
     "NeuronModule",
     "NeuronRegressor",
     "PenalizedInferenceWarning",

@@ -16,6 +16,7 @@ Parameters travel as one flat tensor ``theta`` of length
 has the coefficients of each output unit in a row, its intercept last.
 """
 
+import copy
 import functools
 
 import numpy as np
@@ -199,6 +200,20 @@ class LinearObjective:
             l1=self.l1,
             sparse_rows=sparse_rows,
         )
+
+    def with_penalty(self, l2, l1=0.0):
+        """The same objective with penalty strengths ``l2`` and ``l1``, sharing the data.
+
+        A regularization path changes only the penalty between fits: this
+        skips rebuilding (re-validating, copying) the design matrix. The
+        cached per-parameter penalty terms are dropped, to be rebuilt for
+        the new strengths.
+        """
+        other = copy.copy(self)
+        other.l2, other.l1 = float(l2), float(l1)
+        for name in ("_l2_columns", "_l2_flat", "_penalty_hessian"):
+            other.__dict__.pop(name, None)
+        return other
 
     def rows(self, index):
         """Design matrix rows ``index`` (a LongTensor) as a tensor (minibatches)."""

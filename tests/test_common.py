@@ -6,7 +6,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from sklearn_neuron import NeuronClassifier, NeuronRegressor
+from sklearn_neuron import NeuronClassifier, NeuronClassifierCV, NeuronRegressor
 from sklearn_neuron._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from sklearn_neuron._stochastic import STOCHASTIC_OPTIMIZERS
 
@@ -19,6 +19,8 @@ ESTIMATORS = (
     + [NeuronRegressor(loss=loss) for loss in REGRESSION_LOSSES]
     + [NeuronRegressor(optimizer=name) for name in ("lbfgs", "newton", "sgd", "adam")]
     + [NeuronRegressor(l1_ratio=0.5)]
+    # A short grid and 3 folds keep the checks quick; the second covers OWL-QN paths.
+    + [NeuronClassifierCV(Cs=3, cv=3), NeuronClassifierCV(Cs=2, cv=3, l1_ratios=(0.0, 0.5))]
 )
 
 

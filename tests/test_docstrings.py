@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["_classifier", "_regressor", "_inference", "_module"]
+MODULES = ["_classifier", "_classifier_cv", "_regressor", "_inference", "_module"]
 
 
 @pytest.mark.parametrize("name", MODULES)
