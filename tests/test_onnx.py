@@ -1,8 +1,8 @@
 """ONNX export (``_onnx.py``), run by onnxruntime against the estimators.
 
 Tolerances: probabilities within ``1e-5`` of ``predict_proba``, regression
-outputs within ``1e-5 * max |predict|`` of ``predict``, in float32 and in float64 (reached: ~1e-7 in float32, ~1e-15
-in float64); labels identical.
+outputs within ``1e-5 * max |predict|`` of ``predict``, in float32 and in
+float64 (reached: ~1e-7 in float32, ~1e-15 in float64); labels identical.
 """
 
 import numpy as np
