@@ -18,6 +18,7 @@ from ._inference import (
     likelihood_ratio_test,
 )
 from ._module import NeuronModule
+from ._onnx import register_onnx_converters, to_onnx
 from ._regressor import NeuronRegressor
 
 __all__ = [
@@ -29,5 +30,7 @@ __all__ = [
     "PenalizedInferenceWarning",
     "SeparationWarning",
     "likelihood_ratio_test",
+    "register_onnx_converters",
+    "to_onnx",
 ]
 __version__ = "0.1.0"

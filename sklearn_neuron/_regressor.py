@@ -71,8 +71,8 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         - ``"huber"``: ``(y - z)^2 / 2`` for ``|y - z| <= epsilon``,
           ``epsilon * (|y - z| - epsilon / 2)`` beyond; identity output.
         - ``"absolute_error"``: ``|y - z|``, identity output; median
-          regression. Not differentiable: fitted by L-BFGS and then solved
-          exactly on the samples it interpolates (see Notes); no Newton.
+          regression. Not differentiable: solved exactly (see Notes); no
+          Newton.
         - a callable ``loss(raw, target) -> per-sample losses`` on torch
           tensors of shape (n_samples, 1), e.g.
           ``torch.nn.MSELoss(reduction="none")``; identity output, trained
@@ -181,12 +181,12 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
     those statistics raise a ValueError and the Wald statistics and the
     deviance remain. Sample weights are frequency weights.
 
-    ``loss="absolute_error"`` has its minimum at a kink: an unpenalized
-    least-absolute-deviations fit interpolates ``n_params`` samples. After
-    L-BFGS has come close, the fit is solved exactly on the ``n_params``
-    samples with the smallest residuals and kept when the subgradient
-    optimality condition holds there (which makes it the exact LAD
-    solution); otherwise the L-BFGS result stands.
+    ``loss="absolute_error"`` has its minimum at a kink and is solved
+    exactly (``optimizer_ == "lad"``): without L2 term (``alpha=0``, or
+    ``l1_ratio=1``: QuantileRegressor(quantile=0.5, alpha=alpha / 2)) as a
+    linear program by HiGHS, on its dual; with an L2 term (``l1_ratio=0``)
+    by Huber smoothings whose optimality conditions are then verified
+    exactly. ``0 < l1_ratio < 1`` is refused there.
 
     Examples
     --------
