@@ -352,7 +352,8 @@ class BaseNeuron(BaseEstimator):
                 f"gradient's largest entry is {result.grad_max:.3g} > tol = "
                 f"{effective_tol(self.tol, dtype):.3g}, so the coefficients are not yet "
                 f"at the optimum; reason: {result.stop_reason} (last learning rate "
-                f"{getattr(result, 'learning_rate', float('nan')):.3g}). Increase max_iter (now {self.max_iter}), "
+                f"{getattr(result, 'learning_rate', float('nan')):.3g}). "
+                f"Increase max_iter (now {self.max_iter}), "
                 "scale the features (e.g. with StandardScaler), use "
                 "learning_rate='auto', or a full-batch optimizer ('newton', 'lbfgs')."
             )

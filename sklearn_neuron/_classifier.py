@@ -71,7 +71,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
     optimizer : {"auto", "lbfgs", "newton", "sgd", "adam", "adamw", "rmsprop", \
             "adagrad"} or torch.optim.Optimizer subclass, default="auto"
         How the objective is minimised. For a convex loss all reach the same
-        optimum (the stochastic ones to within their noise); they differ in
+        optimum (the minibatch ones too: see below); they differ in
         speed. Full batch:
 
         - ``"newton"``: Newton's method with the exact Hessian solved by
@@ -100,20 +100,25 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         ``{"momentum": 0.9}`` for "sgd". Searchable by GridSearchCV as a list
         of dicts.
 
-    learning_rate : float, default=0.01
-        Step size (``lr``) of the minibatch optimizers; also the step of the
-        proximal L1 update.
+    learning_rate : float or "auto", default="auto"
+        Initial step size (``lr``) of the minibatch optimizers; also the step
+        of the proximal L1 update. "auto": ``1 / L`` for "sgd", with ``L`` an
+        estimate of the objective's smoothness (the loss's largest curvature
+        times the largest eigenvalue of the weighted Gram matrix of the rows);
+        0.05 for "adam"/"adamw", 0.01 for "rmsprop", 0.5 for "adagrad". An
+        epoch that raises the full objective is undone and the step divided
+        by 4, so a too-long step never makes the fit worse than its start.
 
     batch_size : int or "auto", default="auto"
-        Rows per minibatch; "auto" is ``min(200, n_samples)``.
+        Rows per minibatch; "auto" is ``min(200, max(32, n_samples // 50))``
+        (at most ``n_samples``): about 50 steps an epoch on small data.
 
     shuffle : bool, default=True
         Whether minibatch training shuffles the rows each epoch.
 
     n_iter_no_change : int, default=10
-        Minibatch training stops when the epoch's objective (or, with early
-        stopping, the validation accuracy) has not improved by ``tol`` for
-        this many epochs.
+        With ``early_stopping``, minibatch training stops when the validation
+        score has not improved by ``tol`` for this many epochs.
 
     early_stopping : bool, default=False
         Minibatch training holds out ``validation_fraction`` of the data
