@@ -80,23 +80,31 @@ def _svm_objective(coef, X, y, C):
 @pytest.mark.parametrize("dataset", ["breast_cancer", "wine", "iris"])
 @pytest.mark.parametrize("optimizer", ["auto", "newton", "lbfgs"])
 def test_hinge_is_solved_exactly_as_linear_svc(dataset, optimizer):
-    # liblinear's dual coordinate descent is the reference; it is run to
-    # tol=1e-12 and, where it has not converged, beaten: our objective is
-    # never above its own, and the coefficients equal it to 1e-4 (relative).
+    # liblinear's dual coordinate descent is the reference, run to tol=1e-12:
+    # our objective is never above its own, and where liblinear reached the
+    # optimum (same objective to 1e-9) the coefficients equal it to 1e-4.
+    # (The SVM's w is unique for C < inf, so a lower objective is the better fit.)
     from sklearn.svm import LinearSVC
 
     X, y = classification_dataset(dataset)
     y = (y == y.max()).astype(int) if dataset != "breast_cancer" else y
     ref = LinearSVC(loss="hinge", dual=True, fit_intercept=False, C=1.0, tol=1e-12,
                     max_iter=10**7).fit(X, y)
-    neuron = NeuronClassifier(loss="hinge", optimizer=optimizer, fit_intercept=False).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        neuron = NeuronClassifier(loss="hinge", optimizer=optimizer, fit_intercept=False)
+        neuron.fit(X, y)
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
     if optimizer == "lbfgs" and not neuron.converged_:
-        pytest.xfail("L-BFGS stages on the smoothed hinge may stop short; it then warns")
-    assert neuron.converged_
+        # L-BFGS may stop short on the sharpest smoothed stages: it must say so.
+        assert warned
+        return
+    assert neuron.converged_ and not warned
     ours, theirs = _svm_objective(neuron.coef_, X, y, 1.0), _svm_objective(ref.coef_, X, y, 1.0)
     assert ours <= theirs * (1 + 1e-12)
-    gap = np.abs(neuron.coef_ - ref.coef_).max() / np.abs(ref.coef_).max()
-    assert gap <= 1e-4
+    if theirs - ours <= 1e-9 * theirs:  # liblinear reached the optimum too
+        gap = np.abs(neuron.coef_ - ref.coef_).max() / np.abs(ref.coef_).max()
+        assert gap <= 1e-4
 
 
 def test_hinge_with_an_intercept_satisfies_the_svm_conditions(binary):
