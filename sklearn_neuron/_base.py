@@ -233,7 +233,7 @@ class BaseNeuron(BaseEstimator):
 
             def stage(smooth, start, tol, budget, stage_name):
                 with torch.inference_mode():
-                    return OPTIMIZERS[optimizer](
+                    return self._optimizer_function(optimizer)(
                         smooth, start, tol=tol, max_iter=budget, verbose=self.verbose,
                         name=stage_name,
                     )
@@ -262,15 +262,10 @@ class BaseNeuron(BaseEstimator):
             result = one_pass(
                 objective,
                 theta,
-                optimizer_class=self._optimizer_class(),
-                optimizer_kwargs=self._minibatch_kwargs(),
-                learning_rate=self.learning_rate,
-                batch_size=self._batch_size(objective),
-                shuffle=self.shuffle,
+                **self._minibatch_settings(objective),
                 generator=self._generator(),
                 optimizer_state=state,
                 n_calls=n_calls,
-                verbose=self.verbose,
                 name=name,
             )
         self._store(objective, result, label)
@@ -279,9 +274,7 @@ class BaseNeuron(BaseEstimator):
         return self
 
     def _first_partial_fit_theta(self, objective):
-        """Cold start of a stream: zero weights, intercepts of the first batch's
-        best constant model only when it holds every class (else zero: a batch
-        without some class would put that class's intercept at -inf)."""
+        """Cold start of a stream (the classifier refines it)."""
         return objective.initial_theta()
 
     def _batch_size(self, objective):
@@ -292,13 +285,22 @@ class BaseNeuron(BaseEstimator):
         n_samples = objective.X.shape[0]
         return min(n_samples, 200, max(32, n_samples // 50))
 
-    def _minibatch_kwargs(self):
+    def _minibatch_settings(self, objective):
+        """The arguments that ``fit``'s and ``partial_fit``'s minibatch loops share."""
+        optimizer_class = self._optimizer_class()
         optimizer_kwargs = dict(self.optimizer_kwargs or {})
-        if self._optimizer_class() is torch.optim.AdamW:
+        if optimizer_class is torch.optim.AdamW:
             # C is the penalty; AdamW's own decay (0.01 by default) would
             # silently change the objective, so it is off unless asked for.
             optimizer_kwargs.setdefault("weight_decay", 0.0)
-        return optimizer_kwargs
+        return dict(
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            learning_rate=self.learning_rate,
+            batch_size=self._batch_size(objective),
+            shuffle=self.shuffle,
+            verbose=self.verbose,
+        )
 
     def _run_minibatch(self, objective, theta, max_iter, name, tol=None):
         generator = self._generator()
@@ -309,17 +311,12 @@ class BaseNeuron(BaseEstimator):
         return minibatch(
             objective,
             theta,
-            optimizer_class=self._optimizer_class(),
-            optimizer_kwargs=self._minibatch_kwargs(),
-            learning_rate=self.learning_rate,
-            batch_size=self._batch_size(objective),
-            shuffle=self.shuffle,
+            **self._minibatch_settings(objective),
             max_iter=max_iter,
             tol=self.tol if tol is None else tol,
             n_iter_no_change=self.n_iter_no_change,
             generator=generator,
             validation_score=validation_score,
-            verbose=self.verbose,
             name=name,
         )
 

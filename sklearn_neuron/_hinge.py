@@ -105,9 +105,6 @@ def _kkt_solution(objective, theta, delta):
     # One product over X for every output's right-hand side A_B^T (s_B w_B).
     rhs_all = objective.linear_gradient(sign * below.to(w.dtype) * w.unsqueeze(1))
     q = objective.n_params_per_output
-    l2_columns = torch.full((q,), objective.l2, dtype=w.dtype, device=w.device)
-    if objective.fit_intercept:
-        l2_columns[-1] = 0.0
     solved = []
     slack = 1e3 * torch.finfo(w.dtype).eps
     for k in range(objective.n_outputs):
@@ -119,7 +116,7 @@ def _kkt_solution(objective, theta, delta):
         s_F = sign[index, k]
         m = A_F.shape[0]
         system = torch.zeros((q + m, q + m), dtype=w.dtype, device=w.device)
-        system[:q, :q] = torch.diag(l2_columns)
+        system[:q, :q] = torch.diag(objective._l2_columns)
         system[:q, q:] = -A_F.T
         system[q:, :q] = A_F
         rhs = torch.cat([rhs_all[k], s_F])
@@ -161,19 +158,12 @@ def hinge_continuation(objective, theta, *, stage, tol, max_iter, verbose=0, nam
     curve = [float(objective.value(theta))]
     best_theta, best_f = theta, curve[0]
     n_iter, delta = 0, _FIRST_DELTA
-    result = None
     for _ in range(_MAX_STAGES):
         result = stage(smoothed(objective, delta), theta, tol * delta, max_iter,
                        f"{name}/smoothed(delta={delta:.3g})")
         n_iter += result.n_iter
         theta = result.theta
         candidate = _kkt_solution(objective, theta, delta) if objective.l2 > 0 else None
-        for point in (candidate, theta):
-            if point is None:
-                continue
-            f = float(objective.value(point))
-            if f <= best_f:
-                best_theta, best_f = point, f
         if candidate is not None:
             curve.append(float(objective.value(candidate)))
             if verbose:
@@ -184,6 +174,9 @@ def hinge_continuation(objective, theta, *, stage, tol, max_iter, verbose=0, nam
                 objective_curve=curve, grad_max=0.0,
                 stop_reason="optimality conditions verified",
             )
+        f = float(objective.value(theta))
+        if f <= best_f:
+            best_theta, best_f = theta, f
         curve.append(best_f)
         delta *= _SHRINK
     _, grad, _ = objective.value_gradient(best_theta)

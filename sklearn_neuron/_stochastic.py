@@ -59,13 +59,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._optimizers import (
-    OptimizeResult,
-    _cholesky_step,
-    _null_projector,
-    _pseudo_gradient,
-    effective_tol,
-)
+from ._optimizers import OptimizeResult, _pseudo_gradient, effective_tol, newton_direction
 
 #: The stochastic optimizers by public name.
 STOCHASTIC_OPTIMIZERS = {
@@ -211,14 +205,10 @@ def distance_to_optimum(objective, snapshot):
     ):
         return None
     theta = snapshot.theta
-    H = objective.hessian(theta, snapshot.raw)
-    projector = _null_projector(objective)
-    if projector is not None:
-        H = H + projector * H.diagonal().mean()
     gradient = snapshot.data_gradient
     if objective.l2:
         gradient = gradient + objective.l2_gradient(theta)
-    step = _cholesky_step(H, gradient)
+    step = newton_direction(objective, objective.hessian(theta, snapshot.raw), gradient)
     scale = max(1.0, float(theta.abs().max()))
     return float(step.abs().max()) / scale
 
@@ -232,6 +222,15 @@ def _make_optimizer(parameter, optimizer_class, optimizer_kwargs, learning_rate,
         for group in optimizer.param_groups:
             group["lr"] = learning_rate
     return optimizer
+
+
+def _step(optimizer, parameter, gradient, step, l1_weights):
+    """One optimizer step on ``gradient``, then the L1 term's proximal step."""
+    parameter.grad = gradient
+    optimizer.step()
+    if l1_weights is not None:
+        with torch.no_grad():
+            parameter.copy_(soft_threshold(parameter, step * l1_weights))
 
 
 def _set_step(optimizer, learning_rate):
@@ -359,11 +358,7 @@ def minibatch(
             gradient += anchor.data_gradient
             if objective.l2:
                 gradient += objective.l2_gradient(current)
-            parameter.grad = gradient
-            optimizer.step()
-            if l1_weights is not None:
-                with torch.no_grad():
-                    parameter.copy_(soft_threshold(parameter, step * l1_weights))
+            _step(optimizer, parameter, gradient, step, l1_weights)
         candidate = _snapshot(objective, parameter.detach().clone(), l1_weights)
         resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(best.value), 1.0)
         improved = candidate.value <= best.value + resolution  # False for NaN
@@ -477,11 +472,7 @@ def one_pass(
         _, gradient, _ = objective.value_gradient(
             parameter.detach(), order[start : start + batch_size]
         )
-        parameter.grad = gradient
-        optimizer.step()
-        if l1_weights is not None:
-            with torch.no_grad():
-                parameter.copy_(soft_threshold(parameter, step * l1_weights))
+        _step(optimizer, parameter, gradient, step, l1_weights)
     result = _snapshot(objective, parameter.detach().clone(), l1_weights)
     if not math.isfinite(result.value):
         raise ValueError(
