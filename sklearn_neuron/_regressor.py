@@ -23,7 +23,7 @@ from ._losses import (
     get_regression_loss,
 )
 from ._objective import LinearObjective
-from ._validation import check_sample_weight, validate_arrays
+from ._validation import check_sample_weight, to_tensor, validate_arrays
 
 try:  # scikit-learn >= 1.6 names the decorator this way
     from sklearn.base import _fit_context
@@ -331,7 +331,7 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
 
         device = self._device()
         X_t, sparse_rows = self._design(X, device, reset=reset)
-        target = torch.as_tensor(y, device=device).reshape(-1, 1)
+        target = to_tensor(y, device).reshape(-1, 1)  # y may be read-only (pandas 3)
         weight = torch.as_tensor(sample_weight, dtype=X_t.dtype, device=device)
         # sum_i s_i loss_i / S + alpha/2 ||w||^2 is the GLM objective itself;
         # l1_ratio splits alpha as in ElasticNet.
