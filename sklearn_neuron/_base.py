@@ -24,6 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, make_constraint
 from sklearn.utils.validation import check_is_fitted
 
+from ._fingerprint import data_fingerprint
 from ._module import NeuronModule
 from ._optimizers import OPTIMIZERS, SECOND_ORDER, effective_tol, resolve_optimizer
 from ._stochastic import STOCHASTIC_OPTIMIZERS, minibatch
@@ -207,6 +208,7 @@ class BaseNeuron(BaseEstimator):
             )
         self._store(objective, result, optimizer)
         self.n_iter_ = int(result.n_iter)
+        self.training_fingerprint_ = data_fingerprint(objective)  # inference checks it
         return self
 
     def _partial_fit_objective(self, objective, first_call):
@@ -219,6 +221,7 @@ class BaseNeuron(BaseEstimator):
         n_iter = 0 if first_call else self.n_iter_
         t = 0 if first_call else self.t_
         self._store(objective, result, self._optimizer_label())
+        vars(self).pop("training_fingerprint_", None)  # a stream: no one training set
         self.n_iter_ = n_iter + 1
         self.t_ = t + result.n_samples_seen
         return self

@@ -211,6 +211,10 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         ``partial_fit`` continues from.
     t_ : int
         Minibatch optimizers only: number of samples seen in training.
+    training_fingerprint_ : dict
+        A few sums of the training data of ``fit`` (not ``partial_fit``), by
+        which ``inference`` and ``summary`` check that they are given the
+        data the model was fitted on.
 
     See Also
     --------

@@ -156,6 +156,10 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         Whether the fit met ``tol``.
     optimizer_ : str
         The optimizer that ran (``"auto"`` resolved).
+    training_fingerprint_ : dict
+        A few sums of the training data of ``fit`` (not ``partial_fit``), by
+        which ``inference`` and ``summary`` check that they are given the
+        data the model was fitted on.
 
     See Also
     --------
