@@ -121,6 +121,15 @@ class BaseNeuron(BaseEstimator):
             )
         return name
 
+    def _refuse_optimizer_kwargs(self):
+        """Full-batch optimizers take no keyword arguments: say so rather than ignore them."""
+        if self.optimizer_kwargs:
+            raise ValueError(
+                f"optimizer_kwargs={self.optimizer_kwargs!r} is for the minibatch "
+                f"(torch.optim) optimizers; optimizer={self.optimizer!r} takes none. "
+                "Leave optimizer_kwargs=None, or choose a minibatch optimizer."
+            )
+
     def _optimizer_label(self):
         return self.optimizer.__name__ if isinstance(self.optimizer, type) else self.optimizer
 
@@ -187,6 +196,7 @@ class BaseNeuron(BaseEstimator):
                 result = self._run_minibatch(objective, theta, self.max_iter, name)
                 optimizer = self._optimizer_label()
             else:
+                self._refuse_optimizer_kwargs()
                 optimizer = self._resolve_optimizer(objective)
                 # Closed-form derivatives need no autograd bookkeeping:
                 # inference mode cuts torch's per-call overhead by ~15%,

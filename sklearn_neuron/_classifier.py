@@ -14,7 +14,12 @@ from ._base import BaseNeuron
 from ._inference import InferenceMixin
 from ._losses import CLASSIFICATION_LOSSES, encode_classes, get_classification_loss
 from ._objective import LinearObjective
-from ._validation import check_sample_weight, validate_arrays
+from ._validation import (
+    check_class_weight,
+    check_sample_weight,
+    check_weight_sum,
+    validate_arrays,
+)
 
 try:  # scikit-learn >= 1.6 names the decorator this way
     from sklearn.base import _fit_context
@@ -400,7 +405,8 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
             class_weight[present] = compute_class_weight(
                 self.class_weight, classes=classes[present], y=y
             )
-            sample_weight = sample_weight * class_weight[y_index]
+            sample_weight = sample_weight * check_class_weight(class_weight, classes)[y_index]
+            check_weight_sum(sample_weight, "sample_weight times class_weight")
 
         device = self._device()
         X_t, sparse_rows = self._design(X, device, reset=reset)

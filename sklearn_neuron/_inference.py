@@ -554,8 +554,8 @@ class InferenceResults:
         Returns
         -------
         InferenceSummary
-            ``str()`` gives the text; ``.frame`` is a pandas DataFrame when
-            pandas is importable; ``.table`` the rows as tuples.
+            ``str()`` gives the text; ``.frame`` a pandas DataFrame (pandas
+            needed); ``.table`` the rows as tuples.
         """
         return InferenceSummary(self, alpha)
 
@@ -658,8 +658,8 @@ class InferenceSummary:
         Column names of the numbers in ``table``.
     notes : list of str
         Lines printed under the table.
-    frame : pandas.DataFrame or None
-        The table as a DataFrame (None without pandas).
+    frame : pandas.DataFrame
+        The table as a DataFrame (an ImportError naming pandas without it).
     """
 
     def __init__(self, results, alpha=0.05):
@@ -720,13 +720,17 @@ class InferenceSummary:
                 "Penalized fit: standard errors use the penalized Hessian; the Wald "
                 "statistics and p-values are NOT valid."
             )
-        self.frame = self._frame()
 
-    def _frame(self):
+    @property
+    def frame(self):
+        """The table as a pandas DataFrame (ImportError without pandas)."""
         try:
             import pandas as pd
-        except ImportError:  # pragma: no cover
-            return None
+        except ImportError as exc:
+            raise ImportError(
+                "InferenceSummary.frame needs pandas, which is not installed: "
+                "pip install pandas (the text and .table need nothing)."
+            ) from exc
         data = [row[2:] for row in self.table]
         if self.table[0][0] is None:
             index = pd.Index([row[1] for row in self.table], name="term")
@@ -770,9 +774,10 @@ class InferenceSummary:
             f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
             for k, v in self.header
         )
-        table = (
-            self.frame.to_html(float_format="%.4g") if self.frame is not None else ""
-        )
+        try:
+            table = self.frame.to_html(float_format="%.4g")
+        except ImportError:  # without pandas the notebook shows header and notes
+            table = ""
         notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
         return (
             f"<h4>{html.escape(self.title)}</h4><table>{header}</table>{table}{notes}"

@@ -1,6 +1,7 @@
 """NeuronRegressor: one neuron with an identity or exp output as a regressor (a GLM)."""
 
 import math
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -373,7 +374,19 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         y_pred : ndarray of shape (n_samples,)
         """
         raw = torch.from_numpy(self._raw_output(X)[:, 0])
-        return self.module_.activation(raw).numpy()
+        mean = self.module_.activation(raw)
+        if not bool(torch.isfinite(mean).all()):
+            overflow = int((torch.isfinite(raw) & ~torch.isfinite(mean)).sum())
+            if overflow:
+                warnings.warn(
+                    f"{overflow} predicted means overflow to inf: exp(X @ coef_ + "
+                    f"intercept_) exceeds {raw.dtype} range for those samples (raw "
+                    f"output up to {float(raw.max()):.4g}). Check the scale of X "
+                    "against the training data's (e.g. the same StandardScaler).",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        return mean.numpy()
 
     # -- inference hooks (InferenceMixin): statsmodels' GLM ----------------------
     def _inference_family(self, objective):
