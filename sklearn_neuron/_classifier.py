@@ -187,7 +187,9 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Biases of the layer (zero when ``fit_intercept=False``).
     module_ : NeuronModule
-        The fitted torch module. Its ``forward`` returns **logits** (the raw
+        The fitted torch module, on the CPU, built on first access from
+        ``coef_`` and ``intercept_`` and sharing their memory (training it
+        further in torch moves them; it is not saved with the estimator). Its ``forward`` returns **logits** (the raw
         output ``x @ W.T + b``); ``module_.predict_mean(x)`` applies the
         sigmoid or softmax.
     n_features_in_ : int
@@ -213,7 +215,8 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         ``early_stopping``, else None.
     optimizer_state_ : dict
         Minibatch optimizers only: the torch optimizer's state, which
-        ``partial_fit`` continues from.
+        ``partial_fit`` continues from, as numpy arrays and Python values
+        (saved with pickle or skops and loaded on any device).
     t_ : int
         Minibatch optimizers only: number of samples seen in training.
     training_fingerprint_ : dict

@@ -10,6 +10,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
+from ._activations import get_activation
 from ._base import BaseNeuron
 from ._families import FAMILIES, TWEEDIE_LOGLIKE_POWERS, tweedie_loglike
 from ._inference import InferenceMixin
@@ -138,7 +139,9 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
     intercept_ : float
         Bias of the layer (0.0 when ``fit_intercept=False``).
     module_ : NeuronModule
-        The fitted torch module; ``forward`` returns the raw output
+        The fitted torch module, on the CPU, built on first access from
+        ``coef_`` (whose memory its weight shares; the bias is a copy of the
+        float ``intercept_``), not saved with the estimator; ``forward`` returns the raw output
         ``x @ w + b``, ``module_.predict_mean(x)`` applies the activation.
     n_features_in_ : int
         Number of features seen during fit.
@@ -374,7 +377,7 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         y_pred : ndarray of shape (n_samples,)
         """
         raw = torch.from_numpy(self._raw_output(X)[:, 0])
-        mean = self.module_.activation(raw)
+        mean = get_activation(self._activation)(raw)
         if not bool(torch.isfinite(mean).all()):
             overflow = int((torch.isfinite(raw) & ~torch.isfinite(mean)).sum())
             if overflow:
