@@ -24,10 +24,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, make_constraint
 from sklearn.utils.validation import check_is_fitted
 
+from ._fingerprint import data_fingerprint
 from ._hinge import hinge_continuation
 from ._losses import HingeLoss
 from ._module import NeuronModule
 from ._optimizers import OPTIMIZERS, SECOND_ORDER, effective_tol, resolve_optimizer
+from ._state import state_from_numpy, state_to_numpy
 from ._stochastic import STOCHASTIC_OPTIMIZERS, minibatch, one_pass
 from ._validation import design_tensor, resolve_device, single_threaded, validate_arrays
 
@@ -124,6 +126,15 @@ class BaseNeuron(BaseEstimator):
             )
         return name
 
+    def _refuse_optimizer_kwargs(self):
+        """Full-batch optimizers take no keyword arguments: say so rather than ignore them."""
+        if self.optimizer_kwargs:
+            raise ValueError(
+                f"optimizer_kwargs={self.optimizer_kwargs!r} is for the minibatch "
+                f"(torch.optim) optimizers; optimizer={self.optimizer!r} takes none. "
+                "Leave optimizer_kwargs=None, or choose a minibatch optimizer."
+            )
+
     def _optimizer_label(self):
         return self.optimizer.__name__ if isinstance(self.optimizer, type) else self.optimizer
 
@@ -192,6 +203,7 @@ class BaseNeuron(BaseEstimator):
                 result = self._run_minibatch(objective, theta, self.max_iter, name)
                 optimizer = self._optimizer_label()
             else:
+                self._refuse_optimizer_kwargs()
                 optimizer = self._resolve_optimizer(objective)
                 # Closed-form derivatives need no autograd bookkeeping:
                 # inference mode cuts torch's per-call overhead by ~15%,
@@ -213,6 +225,7 @@ class BaseNeuron(BaseEstimator):
             )
         self._store(objective, result, optimizer)
         self.n_iter_ = int(result.n_iter)
+        self.training_fingerprint_ = data_fingerprint(objective)  # inference checks it
         return self
 
     def _fit_hinge(self, objective, theta, name):
@@ -255,7 +268,8 @@ class BaseNeuron(BaseEstimator):
             state, n_calls, t = None, 0, 0
         else:
             theta = self._fitted_theta(objective)
-            state, n_calls, t = self.optimizer_state_, self.n_iter_, self.t_
+            state = state_from_numpy(self.optimizer_state_)
+            n_calls, t = self.n_iter_, self.t_
         label = self._optimizer_label()
         name = f"{type(self).__name__}/{label}"
         with single_threaded(True, objective.device):
@@ -269,6 +283,7 @@ class BaseNeuron(BaseEstimator):
                 name=name,
             )
         self._store(objective, result, label)
+        vars(self).pop("training_fingerprint_", None)  # a stream: no one training set
         self.n_iter_ = n_calls + 1
         self.t_ = t + result.n_samples_seen
         return self
@@ -380,9 +395,10 @@ class BaseNeuron(BaseEstimator):
                 "dtype. Scale the features, e.g. with StandardScaler."
             )
         coef, intercept = objective.unpack(theta)
-        self.module_ = NeuronModule.from_coefficients(
-            coef, intercept, objective.loss.activation.name
-        )
+        # The fitted state is numpy on the CPU; module_ is built from it on
+        # demand, sharing its memory (see the module_ property).
+        vars(self).pop("_module", None)
+        self._activation = objective.loss.activation.name
         self.coef_ = coef.detach().cpu().numpy().copy()
         self.intercept_ = (
             intercept.detach().cpu().numpy().copy()
@@ -398,7 +414,7 @@ class BaseNeuron(BaseEstimator):
             self.loss_curve_ = self.objective_curve_
             # (The hinge's solver returns a plain OptimizeResult.)
             self.validation_scores_ = list(getattr(result, "validation_scores", [])) or None
-            self.optimizer_state_ = getattr(result, "optimizer_state", {})
+            self.optimizer_state_ = state_to_numpy(getattr(result, "optimizer_state", {}))
             self.t_ = getattr(result, "n_samples_seen", 0)
 
     def _shape_coefficients(self):
@@ -414,19 +430,69 @@ class BaseNeuron(BaseEstimator):
         intercept = self.intercept_ if objective.fit_intercept else None
         return objective.pack(self.coef_, intercept)
 
-    # -- prediction ----------------------------------------------------------------
+    # -- the torch module and prediction -------------------------------------------
+    def _coefficient_arrays(self):
+        """``coef_`` as (n_outputs, n_features) and the intercepts (n_outputs,) or None.
+
+        Views of the fitted arrays where their shapes allow (always ``coef_``;
+        the classifier's ``intercept_``); the regressor's float ``intercept_``
+        is a new one-element array.
+        """
+        coef = self.coef_.reshape(-1, self.n_features_in_)
+        if not self.fit_intercept:
+            return coef, None
+        intercept = self.intercept_
+        if isinstance(intercept, np.ndarray):
+            return coef, intercept.reshape(-1)
+        return coef, np.array([intercept], dtype=coef.dtype)
+
+    @property
+    def module_(self):
+        """The fitted torch module (:class:`NeuronModule`), on the CPU.
+
+        Built on first access from ``coef_`` and ``intercept_``, whose memory
+        its weight (and the classifier's bias) shares: training the module
+        further in torch moves ``coef_``, and predictions, computed from the
+        fitted arrays, follow. It is not saved with the estimator (pickle,
+        joblib, skops keep the numpy arrays), so a model fitted on CUDA loads
+        and predicts on a machine without one.
+        """
+        module = vars(self).get("_module")
+        if module is None:
+            check_is_fitted(self)
+            coef, intercept = self._coefficient_arrays()
+            module = NeuronModule.from_coefficients(
+                torch.from_numpy(coef),
+                None if intercept is None else torch.from_numpy(intercept),
+                self._activation,
+                copy=False,
+            )
+            vars(self)["_module"] = module
+        return module
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        return {name: value for name, value in state.items() if name != "_module"}
+
+    def _prediction_device(self):
+        """The device of the fit, or the CPU where this machine lacks it."""
+        try:
+            return resolve_device(self.device)
+        except ValueError:
+            return torch.device("cpu")
+
     def _raw_output(self, X):
-        """Validated X through ``module_``: raw output, numpy (n_samples, n_outputs)."""
+        """Validated X times the fitted coefficients: raw output, numpy (n_samples, n_outputs)."""
         check_is_fitted(self)
         X = validate_arrays(self, X, reset=False)
-        weight, bias = self.module_.linear.weight, self.module_.linear.bias
-        X_t = design_tensor(X, weight.device, column_major=False)
+        coef, intercept = self._coefficient_arrays()
+        device = self._prediction_device()
+        weight = torch.from_numpy(coef).to(device)
+        bias = None if intercept is None else torch.from_numpy(intercept).to(device)
+        X_t = design_tensor(X, device, column_major=False).to(weight.dtype)
         with torch.no_grad():
-            if X_t.layout == torch.sparse_csr:
-                raw = X_t.to(weight.dtype) @ weight.T
-                raw = raw if bias is None else raw + bias
-            else:
-                raw = self.module_(X_t.to(weight.dtype))
+            raw = X_t @ weight.T
+            raw = raw if bias is None else raw + bias
         return raw.cpu().numpy()
 
     def _device(self):

@@ -14,7 +14,12 @@ from ._base import BaseNeuron
 from ._inference import InferenceMixin
 from ._losses import CLASSIFICATION_LOSSES, encode_classes, get_classification_loss
 from ._objective import LinearObjective
-from ._validation import check_sample_weight, validate_arrays
+from ._validation import (
+    check_class_weight,
+    check_sample_weight,
+    check_weight_sum,
+    validate_arrays,
+)
 
 try:  # scikit-learn >= 1.6 names the decorator this way
     from sklearn.base import _fit_context
@@ -187,7 +192,9 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Biases of the layer (zero when ``fit_intercept=False``).
     module_ : NeuronModule
-        The fitted torch module. Its ``forward`` returns **logits** (the raw
+        The fitted torch module, on the CPU, built on first access from
+        ``coef_`` and ``intercept_`` and sharing their memory (training it
+        further in torch moves them; it is not saved with the estimator). Its ``forward`` returns **logits** (the raw
         output ``x @ W.T + b``); ``module_.predict_mean(x)`` applies the
         sigmoid or softmax.
     n_features_in_ : int
@@ -213,9 +220,14 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         ``early_stopping``, else None.
     optimizer_state_ : dict
         Minibatch optimizers only: the torch optimizer's state, which
-        ``partial_fit`` continues from.
+        ``partial_fit`` continues from, as numpy arrays and Python values
+        (saved with pickle or skops and loaded on any device).
     t_ : int
         Minibatch optimizers only: number of samples seen in training.
+    training_fingerprint_ : dict
+        A few sums of the training data of ``fit`` (not ``partial_fit``), by
+        which ``inference`` and ``summary`` check that they are given the
+        data the model was fitted on.
 
     See Also
     --------
@@ -401,7 +413,8 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
             class_weight[present] = compute_class_weight(
                 self.class_weight, classes=classes[present], y=y
             )
-            sample_weight = sample_weight * class_weight[y_index]
+            sample_weight = sample_weight * check_class_weight(class_weight, classes)[y_index]
+            check_weight_sum(sample_weight, "sample_weight times class_weight")
 
         device = self._device()
         X_t, sparse_rows = self._design(X, device, reset=reset)

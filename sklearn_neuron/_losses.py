@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ._activations import Activation, Exp, Sigmoid, Softmax
+from ._validation import to_tensor
 
 
 class NeuronLoss:
@@ -363,7 +364,7 @@ def encode_classes(y_index, n_classes, dtype, device):
     Two classes give one 0/1 column (one sigmoid unit); K > 2 classes give a
     one-hot matrix (K softmax units).
     """
-    y_index = torch.as_tensor(y_index, device=device)
+    y_index = to_tensor(y_index, device)  # read-only labels (pandas 3) too, silently
     if n_classes <= 2:
         return y_index.to(dtype).unsqueeze(1)
     return F.one_hot(y_index.long(), n_classes).to(dtype)

@@ -339,3 +339,37 @@ def test_regression_mode(tmp_path):
     payload = json.loads(result.stdout)
     assert payload["task"] == "regression"
     assert any(r["model"] == "LinearRegression" for r in payload["rows"])
+
+
+def _out_cases(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    cases = {
+        "a file": (a_file, "is a file, not a folder"),
+        "a path under a file": (a_file / "sub" / "out", "is a file, not a folder"),
+    }
+    if os.geteuid() != 0:  # root writes anywhere: no unwritable folder for it
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        cases["an unwritable folder"] = (locked / "out", "is not writable")
+    return cases
+
+
+def test_unusable_out_is_refused_before_the_study(tmp_path, capsys, monkeypatch):
+    from sklearn_neuron import _cli
+
+    loaded = []
+    load_dataset = _cli._study.load_dataset
+    monkeypatch.setattr(
+        _cli._study, "load_dataset", lambda *a, **k: loaded.append(a) or load_dataset(*a, **k)
+    )
+    data = _write_csv(tmp_path / "d.csv", "a,y\n" + "".join(
+        f"{i},{i % 2}\n" for i in range(20)))
+    for out, message in _out_cases(tmp_path).values():
+        returncode = _cli.main(
+            ["--data", data, "--target", "y", *QUICK, "--no-figures", "--out", str(out), "-q"]
+        )
+        captured = capsys.readouterr()
+        _assert_one_line_error(returncode, captured.out, captured.err, message)
+    assert loaded == []  # refused before the data were even loaded

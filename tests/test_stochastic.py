@@ -139,12 +139,12 @@ def test_partial_fit_is_atomic():
     model.partial_fit(X[:300], y[:300], classes=[0, 1])  # 3 steps
     Failing.calls = 0
     model.partial_fit(X[:300], y[:300])  # 3 steps
-    state = {k: v for k, v in model.optimizer_state_["state"][0].items()}
+    state = {k: v for k, v in model.optimizer_state_["state"]["0"].items()}
     step = float(state["step"])
     coef, t, n_iter = model.coef_.copy(), model.t_, model.n_iter_
     Failing.calls = 0
     with pytest.raises(KeyboardInterrupt):
         model.partial_fit(X, y)  # fails on its 6th step
-    assert float(model.optimizer_state_["state"][0]["step"]) == step
+    assert float(model.optimizer_state_["state"]["0"]["step"]) == step
     np.testing.assert_array_equal(model.coef_, coef)
     assert (model.t_, model.n_iter_) == (t, n_iter)
