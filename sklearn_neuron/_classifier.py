@@ -194,7 +194,8 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
     module_ : NeuronModule
         The fitted torch module, on the CPU, built on first access from
         ``coef_`` and ``intercept_`` and sharing their memory (training it
-        further in torch moves them; it is not saved with the estimator). Its ``forward`` returns **logits** (the raw
+        further in torch moves them; it is not saved with the estimator).
+        Its ``forward`` returns **logits** (the raw
         output ``x @ W.T + b``); ``module_.predict_mean(x)`` applies the
         sigmoid or softmax.
     n_features_in_ : int
