@@ -271,4 +271,4 @@ def test_warm_start_starts_at_the_previous_fit():
     X, y = _diabetes()
     model = NeuronRegressor("gamma", warm_start=True, **FIT).fit(X, y)
     model.fit(X, y)
-    assert model.n_iter_ <= 1
+    assert model.n_iter_ <= 2  # a step from the optimum, then the final Newton step
