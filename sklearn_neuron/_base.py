@@ -140,14 +140,8 @@ class BaseNeuron(BaseEstimator):
 
     # -- data ----------------------------------------------------------------------
     def _design(self, X, device, *, reset):
-        """X as the tensor the objective uses, plus its scipy CSR form when sparse.
-
-        Only a full-batch fit from scratch pays for the column-major copy
-        (many products with X); minibatch training selects rows, and
-        inference and ``partial_fit`` make too few passes to earn it back.
-        """
-        column_major = reset and not self._is_stochastic()
-        tensor = design_tensor(X, device, column_major=column_major)
+        """X as the tensor the objective uses, plus its scipy CSR form when sparse."""
+        tensor = design_tensor(X, device)
         sparse_rows = X.tocsr() if scipy.sparse.issparse(X) else None
         return tensor, sparse_rows
 
@@ -495,7 +489,7 @@ class BaseNeuron(BaseEstimator):
         device = self._prediction_device()
         weight = torch.from_numpy(coef).to(device)
         bias = None if intercept is None else torch.from_numpy(intercept).to(device)
-        X_t = design_tensor(X, device, column_major=False).to(weight.dtype)
+        X_t = design_tensor(X, device).to(weight.dtype)
         with torch.no_grad():
             raw = X_t @ weight.T
             raw = raw if bias is None else raw + bias

@@ -564,7 +564,7 @@ class _FastScore:
         if kind == "log_loss" and np.unique(y_index).size < classes.size:
             return None
         weights = score_params.get("sample_weight")
-        X_t = design_tensor(X_test, objective.device, column_major=False)
+        X_t = design_tensor(X_test, objective.device)
         return cls(kind, X_t, torch.as_tensor(y_index, device=objective.device), weights)
 
     def __call__(self, objective, theta):

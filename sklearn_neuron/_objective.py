@@ -35,6 +35,9 @@ def _sparse_transpose(X):
 _HESSIAN_CHUNK_ROWS = 2048
 #: Problems with at most this many design entries are fitted on one torch thread.
 _SMALL_PROBLEM = 1 << 16
+#: Design entries per chunk of the fused value-and-gradient pass over a large
+#: row-major X (a few MB: the chunk is still in cache for its second product).
+_FUSED_CHUNK_ENTRIES = 1 << 19
 
 
 class LinearObjective:
@@ -108,6 +111,18 @@ class LinearObjective:
         )
         if X.shape[0] <= _HESSIAN_CHUNK_ROWS and not self.is_sparse:
             self._augmented = self._column_major_design()
+        #: Rows per chunk of the fused pass (0: not used). For large dense
+        #: row-major data in CPU memory and the built-in losses, which are
+        #: row-wise; column-major data are multiplied fastest whole.
+        self._fused_chunk_rows = 0
+        if (
+            self._augmented is None
+            and not self.is_sparse
+            and X.device.type == "cpu"
+            and X.is_contiguous()
+            and not loss.uses_autograd
+        ):
+            self._fused_chunk_rows = max(_HESSIAN_CHUNK_ROWS, _FUSED_CHUNK_ENTRIES // X.shape[1])
 
     # -- parameter layout -------------------------------------------------
     def zeros(self):
@@ -260,6 +275,8 @@ class LinearObjective:
         objective is an unbiased estimate of the full one.
         """
         if index is None:
+            if self._fused_chunk_rows:
+                return self._fused_value_gradient(theta)
             X, target, weight_column = None, self.target, self._weight_column
         else:
             X, target = self.rows(index), self.target.index_select(0, index)
@@ -269,6 +286,50 @@ class LinearObjective:
         pointwise, grad_raw = self.loss.value_gradient(raw, target)
         f = torch.dot(weight_column.view(-1), pointwise)
         grad = self.linear_gradient(grad_raw * weight_column, X).reshape(-1)
+        if self.l2:
+            penalty_grad = theta * self._l2_flat
+            f = f + 0.5 * torch.dot(theta, penalty_grad)
+            grad += penalty_grad
+        return f, grad, raw
+
+    def _fused_value_gradient(self, theta):
+        """:meth:`value_gradient` over all rows in one pass over X, by chunks of rows.
+
+        Each chunk's raw output and its gradient product ``X_c^T r_c`` are
+        taken while the chunk is in cache, so X is streamed from memory once
+        per evaluation, in the caller's row-major layout (no column-major
+        copy of X), and no temporary longer than a chunk is made except
+        ``raw`` itself, which the Hessian reuses. This is what keeps a fit's
+        extra memory at a few n-length vectors.
+        """
+        X, loss, step = self.X, self.loss, self._fused_chunk_rows
+        coef, intercept = self.unpack(theta)
+        coef_t = coef.T
+        n = X.shape[0]
+        raw = torch.empty((n, self.n_outputs), dtype=self.dtype, device=self.device)
+        # The sums over chunks accumulate in float64 (float32 data lose
+        # digits over a million rows otherwise); each chunk's in the dtype.
+        grad = torch.zeros(
+            (self.n_outputs, self.n_params_per_output), dtype=torch.float64, device=self.device
+        )
+        grad_coef = grad[:, : self.n_features]
+        f = torch.zeros((), dtype=torch.float64, device=self.device)
+        for start in range(0, n, step):
+            rows = slice(start, start + step)
+            X_chunk, raw_chunk = X[rows], raw[rows]
+            torch.matmul(X_chunk, coef_t, out=raw_chunk)
+            if intercept is not None:
+                raw_chunk += intercept
+            pointwise, grad_raw = loss.value_gradient(raw_chunk, self.target[rows])
+            weight = self._weight_column[rows]
+            # (Not torch.dot: BLAS's dot on short vectors stalls on busy cores.)
+            f += torch.sum(weight.view(-1) * pointwise, dtype=torch.float64)
+            grad_raw = grad_raw * weight
+            grad_coef += grad_raw.T @ X_chunk
+            if self.fit_intercept:
+                grad[:, -1] += grad_raw.sum(dim=0, dtype=torch.float64)
+        f = f.to(self.dtype)
+        grad = grad.to(self.dtype).reshape(-1)
         if self.l2:
             penalty_grad = theta * self._l2_flat
             f = f + 0.5 * torch.dot(theta, penalty_grad)

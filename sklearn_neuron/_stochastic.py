@@ -214,7 +214,15 @@ def distance_to_optimum(objective, snapshot):
 
 
 def _make_optimizer(parameter, optimizer_class, optimizer_kwargs, learning_rate, state):
-    optimizer = optimizer_class([parameter], lr=learning_rate, **optimizer_kwargs)
+    try:
+        optimizer = optimizer_class([parameter], lr=learning_rate, **optimizer_kwargs)
+    except TypeError as exc:
+        raise ValueError(
+            f"optimizer_kwargs={optimizer_kwargs!r} were refused by "
+            f"{optimizer_class.__module__}.{optimizer_class.__qualname__} ({exc}). Pass only "
+            "keyword arguments its constructor takes (see its documentation); the "
+            "learning rate is set by learning_rate."
+        ) from exc
     if state:
         # A copy: the optimizer updates its state tensors in place, and the
         # caller's state must stay as it was if this call fails.

@@ -178,12 +178,6 @@ def to_tensor(array, device, dtype=None):
     return tensor.to(device)
 
 
-#: Matrices with fewer entries are used in the layout they come in.
-_SMALL_DESIGN = 1 << 16
-#: Rows copied at a time when re-laying X in column-major order.
-_COPY_CHUNK_ROWS = 2048
-
-
 def sparse_tensor(X, device, dtype=None):
     """A scipy CSR matrix as a torch sparse CSR tensor (sharing memory on the CPU).
 
@@ -247,31 +241,15 @@ def single_threaded(enabled, device):
                 torch.set_num_threads(_threads_before)
 
 
-def design_tensor(X, device, *, column_major=True):
-    """The design matrix as a tensor laid out for fast products.
+def design_tensor(X, device):
+    """The design matrix as a tensor, without a copy where none is needed.
 
-    On the CPU, torch's matrix-vector products run two to three times faster
-    on a column-major (Fortran-ordered) matrix than on a row-major one (see
-    ``benchmarks/RESULTS.md``), and a full-batch fit makes many of them, so a
-    row-major X is copied once into column-major order, in blocks of rows
-    (twice as fast as ``np.asfortranarray``). Minibatch training selects
-    rows, so it keeps the row-major layout (``column_major=False``). A scipy
-    sparse X becomes a torch sparse CSR tensor, never a dense one. The
-    caller's X is never modified.
+    A dense X keeps the caller's layout: the full-batch passes over a large
+    row-major X are fused by chunks of rows (see ``LinearObjective``), which
+    streams it once per evaluation, faster than a column-major copy made its
+    products and without that copy's memory. A scipy sparse X becomes a torch
+    sparse CSR tensor, never a dense one. The caller's X is never modified.
     """
     if scipy.sparse.issparse(X):
         return sparse_tensor(X.tocsr(), device)
-    X = to_tensor(X, device)
-    if (
-        not column_major
-        or device.type != "cpu"
-        or X.numel() < _SMALL_DESIGN  # small matrices sit in cache: layout does not matter
-        or not X.is_contiguous()
-    ):
-        return X
-    n_samples, n_features = X.shape
-    relaid = torch.empty((n_features, n_samples), dtype=X.dtype).T
-    for start in range(0, n_samples, _COPY_CHUNK_ROWS):
-        rows = slice(start, start + _COPY_CHUNK_ROWS)
-        relaid[rows].copy_(X[rows])
-    return relaid
+    return to_tensor(X, device)

@@ -176,3 +176,11 @@ def test_concurrent_fits_in_threads_keep_one_torch_thread():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+
+
+def test_optimizer_kwargs_a_torch_optimizer_refuses_name_the_fix():
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.raises(ValueError, match=r"momentun.*torch\.optim.*Adam.*keyword arguments"):
+        NeuronClassifier(optimizer="adam", optimizer_kwargs={"momentun": 0.9}).fit(X, y)
