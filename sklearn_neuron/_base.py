@@ -24,6 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, make_constraint
 from sklearn.utils.validation import check_is_fitted
 
+from ._array_api import to_numpy
 from ._fingerprint import data_fingerprint
 from ._hinge import hinge_continuation
 from ._losses import HingeLoss
@@ -179,9 +180,9 @@ class BaseNeuron(BaseEstimator):
     def _initial_theta(self, objective):
         """The previous solution when ``warm_start`` allows it, else a cold start."""
         if self.warm_start and hasattr(self, "coef_"):
-            coef = np.asarray(self.coef_)
+            coef = to_numpy(self.coef_)
             if coef.size == objective.n_outputs * objective.n_features:
-                intercept = self.intercept_ if objective.fit_intercept else None
+                intercept = to_numpy(self.intercept_) if objective.fit_intercept else None
                 return objective.center(objective.pack(coef, intercept))
         return objective.initial_theta()
 
@@ -438,10 +439,10 @@ class BaseNeuron(BaseEstimator):
         the classifier's ``intercept_``); the regressor's float ``intercept_``
         is a new one-element array.
         """
-        coef = self.coef_.reshape(-1, self.n_features_in_)
+        coef = to_numpy(self.coef_).reshape(-1, self.n_features_in_)
         if not self.fit_intercept:
             return coef, None
-        intercept = self.intercept_
+        intercept = to_numpy(self.intercept_)
         if isinstance(intercept, np.ndarray):
             return coef, intercept.reshape(-1)
         return coef, np.array([intercept], dtype=coef.dtype)
@@ -501,4 +502,5 @@ class BaseNeuron(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.array_api_support = True  # torch tensors in and out (_array_api)
         return tags

@@ -10,6 +10,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
+from ._array_api import tensor_inputs, tensor_outputs
 from ._base import BaseNeuron
 from ._inference import InferenceMixin
 from ._losses import CLASSIFICATION_LOSSES, encode_classes, get_classification_loss
@@ -308,6 +309,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         self.verbose = verbose
         self.device = device
 
+    @tensor_inputs
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the neuron to the training data.
@@ -332,6 +334,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
             return self._fit_objective(objective)
 
     @available_if(BaseNeuron._is_stochastic)
+    @tensor_inputs
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of minibatch training on (X, y), continuing the previous ones.
 
@@ -450,6 +453,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
             correct = raw.argmax(dim=1) == objective.target.argmax(dim=1)
         return float(torch.dot(objective.weight, correct.to(raw.dtype)))
 
+    @tensor_outputs
     def decision_function(self, X):
         """Raw output of the neuron (logits) for each sample.
 
@@ -466,6 +470,27 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         raw = self._raw_output(X)
         return raw[:, 0] if raw.shape[1] == 1 else raw
 
+    @tensor_inputs
+    def score(self, X, y, sample_weight=None):
+        """Return the mean accuracy on the given data.
+
+        As scikit-learn's mixin computes it, in float64 whatever the input
+        (torch tensors are read as numpy, so that the score of a fit on
+        tensors equals that of the same fit on arrays).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
+    @tensor_outputs
     def predict(self, X):
         """Predict the class of each sample.
 
@@ -481,6 +506,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         index = (raw[:, 0] > 0).astype(int) if raw.shape[1] == 1 else raw.argmax(axis=1)
         return self.classes_[index]
 
+    @tensor_outputs
     def predict_log_proba(self, X):
         """Log of the neuron's sigmoid / softmax output, computed stably.
 
@@ -498,6 +524,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
             return torch.nn.functional.logsigmoid(raw).numpy()
         return torch.log_softmax(raw, dim=1).numpy()
 
+    @tensor_outputs
     def predict_proba(self, X):
         """The neuron's sigmoid / softmax output: class probabilities.
 

@@ -33,6 +33,7 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_method_params
 
+from ._array_api import tensor_inputs
 from ._base import BaseNeuron
 from ._classifier import NeuronClassifier
 from ._losses import CLASSIFICATION_LOSSES
@@ -253,6 +254,7 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
         self.verbose = verbose
         self.device = device
 
+    @tensor_inputs
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, **params):
         """Cross-validate the grid of ``Cs`` and ``l1_ratios``, then refit the best.
@@ -425,6 +427,7 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
     predict_log_proba = NeuronClassifier.predict_log_proba
     predict_proba = NeuronClassifier.predict_proba
 
+    @tensor_inputs
     def score(self, X, y, sample_weight=None, **score_params):
         """Score of the fitted model on (X, y) by ``scoring`` (accuracy for None).
 

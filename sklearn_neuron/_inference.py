@@ -26,6 +26,7 @@ import torch
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
+from ._array_api import tensor_inputs
 from ._fingerprint import check_training_data
 from ._optimizers import _null_projector
 
@@ -811,6 +812,7 @@ class InferenceMixin:
     is identifiable. The mixin sets no attribute.
     """
 
+    @tensor_inputs
     def inference(self, X, y, sample_weight=None, *, cov_type="nonrobust"):
         """Statistical inference on the fitted coefficients.
 
@@ -895,6 +897,7 @@ class InferenceMixin:
             )
         return InferenceResults(self, objective, theta, cov_type=cov_type)
 
+    @tensor_inputs
     def summary(self, X, y, sample_weight=None, *, cov_type="nonrobust", alpha=0.05):
         """Summary table of the fit on its training data.
 

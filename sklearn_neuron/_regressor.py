@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
 from ._activations import get_activation
+from ._array_api import tensor_inputs, tensor_outputs
 from ._base import BaseNeuron
 from ._families import FAMILIES, TWEEDIE_LOGLIKE_POWERS, tweedie_loglike
 from ._inference import InferenceMixin
@@ -269,6 +270,7 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
     def _get_loss(self):
         return get_regression_loss(self.loss, power=self.power, epsilon=self.epsilon)
 
+    @tensor_inputs
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the neuron to the training data.
@@ -292,6 +294,7 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
             return self._fit_objective(objective)
 
     @available_if(BaseNeuron._is_stochastic)
+    @tensor_inputs
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch of minibatch training on (X, y), continuing the previous ones.
 
@@ -365,6 +368,27 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
             return least_absolute_deviations
         return super()._optimizer_function(name)
 
+    @tensor_inputs
+    def score(self, X, y, sample_weight=None):
+        """Return the coefficient of determination R^2 on the given data.
+
+        As scikit-learn's mixin computes it, in float64 whatever the input
+        (torch tensors are read as numpy, so that the score of a fit on
+        tensors equals that of the same fit on arrays).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
+    @tensor_outputs
     def predict(self, X):
         """Predicted mean of y: the neuron's activated output.
 
