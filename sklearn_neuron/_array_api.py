@@ -111,3 +111,28 @@ def fitted_arrays_to_tensors(estimator, device):
             and value.dtype.kind in "biuf"
         ):
             setattr(estimator, key, torch.from_numpy(np.ascontiguousarray(value)).to(device))
+
+
+class TensorScoreMixin:
+    """``score`` that takes tensors and computes in float64 (before sklearn's mixin)."""
+
+    @tensor_inputs
+    def score(self, X, y, sample_weight=None):
+        """Return the mean accuracy (classifier) or R^2 (regressor) on the given data.
+
+        As scikit-learn's ``ClassifierMixin`` / ``RegressorMixin`` compute it,
+        in float64 whatever the input: torch tensors are read as numpy, so
+        that the score of a fit on tensors equals that of the same fit on
+        arrays.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return super().score(X, y, sample_weight=sample_weight)

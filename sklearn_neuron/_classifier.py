@@ -10,7 +10,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
-from ._array_api import tensor_inputs, tensor_outputs
+from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs
 from ._base import BaseNeuron
 from ._inference import InferenceMixin
 from ._losses import CLASSIFICATION_LOSSES, encode_classes, get_classification_loss
@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover
     from sklearn.utils._param_validation import _fit_context
 
 
-class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
+class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNeuron):
     """One torch neuron as a classifier: logistic regression under log loss.
 
     A network with no hidden layer: one sigmoid unit for two classes, or K
@@ -469,26 +469,6 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         """
         raw = self._raw_output(X)
         return raw[:, 0] if raw.shape[1] == 1 else raw
-
-    @tensor_inputs
-    def score(self, X, y, sample_weight=None):
-        """Return the mean accuracy on the given data.
-
-        As scikit-learn's mixin computes it, in float64 whatever the input
-        (torch tensors are read as numpy, so that the score of a fit on
-        tensors equals that of the same fit on arrays).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-        """
-        return super().score(X, y, sample_weight=sample_weight)
 
     @tensor_outputs
     def predict(self, X):

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
 from ._activations import get_activation
-from ._array_api import tensor_inputs, tensor_outputs
+from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs
 from ._base import BaseNeuron
 from ._families import FAMILIES, TWEEDIE_LOGLIKE_POWERS, tweedie_loglike
 from ._inference import InferenceMixin
@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover
     from sklearn.utils._param_validation import _fit_context
 
 
-class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
+class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeuron):
     """One torch neuron as a regressor: a generalized linear model.
 
     A network with no hidden layer and one output unit whose activation is
@@ -367,26 +367,6 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         if name == "lad":
             return least_absolute_deviations
         return super()._optimizer_function(name)
-
-    @tensor_inputs
-    def score(self, X, y, sample_weight=None):
-        """Return the coefficient of determination R^2 on the given data.
-
-        As scikit-learn's mixin computes it, in float64 whatever the input
-        (torch tensors are read as numpy, so that the score of a fit on
-        tensors equals that of the same fit on arrays).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-        """
-        return super().score(X, y, sample_weight=sample_weight)
 
     @tensor_outputs
     def predict(self, X):
