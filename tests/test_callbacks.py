@@ -386,3 +386,16 @@ def test_progress_bar_without_tqdm_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)
     with pytest.raises(ImportError, match=r"pip install 'sklearn-neuron\[progress\]'"):
         ProgressBar()
+
+
+def test_user_guide_example_runs(capsys):
+    pytest.importorskip("tqdm")
+    text = (ROOT / "docs" / "user_guide.md").read_text()
+    section = text.split("## Progress, history and callbacks")[1].split("\n## ")[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 1
+    exec(compile(blocks[0], "user_guide.md", "exec"), {})
+    out = capsys.readouterr()
+    n_early, n_full = map(int, re.search(r"(\d+) of (\d+) iterations", out.out).groups())
+    assert n_early < n_full
+    assert "NeuronClassifier" in out.err  # the bar
