@@ -299,6 +299,7 @@ class ProgressBar:
         self._bar = None
 
     def on_fit_begin(self, info):
+        """Open a bar of ``info["max_iter"]`` steps named ``info["estimator"]``."""
         from tqdm.auto import tqdm
 
         self._close()
@@ -306,6 +307,7 @@ class ProgressBar:
         self._bar = tqdm(**kwargs)
 
     def on_iteration(self, info):
+        """Advance the bar by one iteration and show its objective and gradient."""
         if self._bar is None or info["iteration"] == 0:
             return
         self._bar.set_postfix(
@@ -314,6 +316,7 @@ class ProgressBar:
         self._bar.update(1)
 
     def on_fit_end(self, info):
+        """Close the bar."""
         self._close()
 
     def _close(self):
