@@ -9,6 +9,7 @@ least squares and the GLMs (Poisson, Gamma, Tweedie), with ``alpha`` as in
 scikit-learn's GLM regressors.
 """
 
+from ._callbacks import ProgressBar, history_column
 from ._classifier import NeuronClassifier
 from ._classifier_cv import NeuronClassifierCV
 from ._inference import (
@@ -28,7 +29,9 @@ __all__ = [
     "NeuronModule",
     "NeuronRegressor",
     "PenalizedInferenceWarning",
+    "ProgressBar",
     "SeparationWarning",
+    "history_column",
     "likelihood_ratio_test",
     "register_onnx_converters",
     "to_onnx",

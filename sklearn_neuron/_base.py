@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, make_constrain
 from sklearn.utils.validation import check_is_fitted
 
 from ._array_api import to_numpy
+from ._callbacks import Monitor, stopped_by_callback, stopped_message
 from ._fingerprint import data_fingerprint
 from ._hinge import hinge_continuation
 from ._losses import HingeLoss
@@ -70,6 +71,7 @@ class BaseNeuron(BaseEstimator):
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "callbacks": [list, None],
         "device": [str, torch.device],
     }
 
@@ -190,12 +192,13 @@ class BaseNeuron(BaseEstimator):
         """Minimise ``objective`` and store the fitted state on ``self``."""
         name = f"{type(self).__name__}/{self._optimizer_label()}"
         theta = self._initial_theta(objective)
+        monitor = Monitor.for_estimator(self)
         one_thread = objective.is_sparse or self._is_stochastic() or objective.is_small
         with single_threaded(one_thread, objective.device):
             if isinstance(objective.loss, HingeLoss):
-                optimizer, result = self._fit_hinge(objective, theta, name)
+                optimizer, result = self._fit_hinge(objective, theta, name, monitor)
             elif self._is_stochastic():
-                result = self._run_minibatch(objective, theta, self.max_iter, name)
+                result = self._run_minibatch(objective, theta, self.max_iter, name, monitor=monitor)
                 optimizer = self._optimizer_label()
             else:
                 self._refuse_optimizer_kwargs()
@@ -211,7 +214,9 @@ class BaseNeuron(BaseEstimator):
                         max_iter=self.max_iter,
                         verbose=self.verbose,
                         name=f"{type(self).__name__}/{optimizer}",
+                        monitor=monitor,
                     )
+        monitor.end(result)
         if not result.converged:
             warnings.warn(
                 self._convergence_message(optimizer, result, theta.dtype),
@@ -220,10 +225,11 @@ class BaseNeuron(BaseEstimator):
             )
         self._store(objective, result, optimizer)
         self.n_iter_ = int(result.n_iter)
+        self.history_ = monitor.history
         self.training_fingerprint_ = data_fingerprint(objective)  # inference checks it
         return self
 
-    def _fit_hinge(self, objective, theta, name):
+    def _fit_hinge(self, objective, theta, name, monitor=None):
         """The hinge solved exactly, each smoothed stage by the chosen optimizer."""
         if self._is_stochastic():
             optimizer = self._optimizer_label()
@@ -231,7 +237,8 @@ class BaseNeuron(BaseEstimator):
 
             def stage(smooth, start, tol, budget, stage_name):
                 result = self._run_minibatch(
-                    smooth, start, max(budget - spent[0], 1), stage_name, tol=tol
+                    smooth, start, max(budget - spent[0], 1), stage_name, tol=tol,
+                    monitor=monitor,
                 )
                 spent[0] += result.n_iter
                 return result
@@ -243,7 +250,7 @@ class BaseNeuron(BaseEstimator):
                 with torch.inference_mode():
                     return self._optimizer_function(optimizer)(
                         smooth, start, tol=tol, max_iter=budget, verbose=self.verbose,
-                        name=stage_name,
+                        name=stage_name, monitor=monitor,
                     )
 
         result = hinge_continuation(
@@ -265,6 +272,10 @@ class BaseNeuron(BaseEstimator):
             theta = self._fitted_theta(objective)
             state = state_from_numpy(self.optimizer_state_)
             n_calls, t = self.n_iter_, self.t_
+        # One record per call, after the previous calls' (a copy: atomic).
+        monitor = Monitor.for_estimator(
+            self, history=None if first_call else list(getattr(self, "history_", []))
+        )
         label = self._optimizer_label()
         name = f"{type(self).__name__}/{label}"
         with single_threaded(True, objective.device):
@@ -276,8 +287,11 @@ class BaseNeuron(BaseEstimator):
                 optimizer_state=state,
                 n_calls=n_calls,
                 name=name,
+                monitor=monitor,
             )
+        monitor.end(result)
         self._store(objective, result, label)
+        self.history_ = monitor.history
         vars(self).pop("training_fingerprint_", None)  # a stream: no one training set
         self.n_iter_ = n_calls + 1
         self.t_ = t + result.n_samples_seen
@@ -312,12 +326,14 @@ class BaseNeuron(BaseEstimator):
             verbose=self.verbose,
         )
 
-    def _run_minibatch(self, objective, theta, max_iter, name, tol=None):
+    def _run_minibatch(self, objective, theta, max_iter, name, tol=None, monitor=None):
         generator = self._generator()
         validation_score = None
         if self.early_stopping:
             objective, validation = self._split_validation(objective, generator)
             validation_score = lambda theta: self._validation_score(validation, theta)  # noqa: E731
+            if monitor is not None:  # the history records each epoch's score
+                validation_score = monitor.validation_score(validation_score)
         return minibatch(
             objective,
             theta,
@@ -328,6 +344,7 @@ class BaseNeuron(BaseEstimator):
             generator=generator,
             validation_score=validation_score,
             name=name,
+            monitor=monitor,
         )
 
     def _split_validation(self, objective, generator):
@@ -352,6 +369,11 @@ class BaseNeuron(BaseEstimator):
         return -float(objective.value(theta))
 
     def _convergence_message(self, optimizer, result, dtype):
+        if stopped_by_callback(result.stop_reason):
+            return stopped_message(
+                type(self).__name__, optimizer, result, effective_tol(self.tol, dtype),
+                "epochs" if self._is_stochastic() else "iterations",
+            )
         if self._is_stochastic():
             return (
                 f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "

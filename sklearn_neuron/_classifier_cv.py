@@ -35,6 +35,7 @@ from sklearn.utils.validation import _check_method_params
 
 from ._array_api import tensor_inputs
 from ._base import BaseNeuron
+from ._callbacks import Monitor
 from ._classifier import NeuronClassifier
 from ._losses import CLASSIFICATION_LOSSES
 from ._optimizers import OPTIMIZERS
@@ -126,7 +127,13 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
         than one job, torch runs one thread per fit.
 
     verbose : int, default=0
-        When positive, each fit prints its objective per iteration.
+        When positive, each fit logs its objective per iteration to the
+        ``"sklearn_neuron"`` logger (see NeuronClassifier).
+
+    callbacks : list of callable or None, default=None
+        Callbacks of the final refit on all the data (``refit=True``), as
+        in :class:`NeuronClassifier`; the cross-validation fits, which may
+        run in parallel threads, do not call them.
 
     device : str or torch.device, default="cpu"
         Where the data and the fits live: "cpu", or "cuda" where torch sees
@@ -160,6 +167,9 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
         classes, ``n_classes`` otherwise).
     n_iter_ : ndarray of shape (n_folds, n_l1_ratios, n_cs)
         Optimizer iterations of each fit on the path.
+    history_ : list of dict
+        With ``refit=True``: the refit's record per iteration (see
+        NeuronClassifier); not set with ``refit=False``.
     optimizer_ : str
         The optimizer of the refit (``"auto"`` resolved); with ``refit=False``
         those of the fits averaged, joined by ", " if they differ.
@@ -218,6 +228,7 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
+        "callbacks": [list, None],
         "device": [str, torch.device],
     }
 
@@ -237,6 +248,7 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
         max_iter=100,
         n_jobs=None,
         verbose=0,
+        callbacks=None,
         device="cpu",
     ):
         self.Cs = Cs
@@ -252,6 +264,7 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
         self.max_iter = max_iter
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.callbacks = callbacks
         self.device = device
 
     @tensor_inputs
@@ -393,7 +406,11 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
             torch.as_tensor(start.reshape(-1), dtype=objective.dtype, device=objective.device)
         )
         with single_threaded(objective.is_sparse or objective.is_small, objective.device):
-            optimizer, result = _minimise(builder, objective, theta, name=type(self).__name__)
+            monitor = Monitor.for_estimator(self)
+            optimizer, result = _minimise(
+                builder, objective, theta, name=type(self).__name__, monitor=monitor
+            )
+        monitor.end(result)
         if not result.converged:
             warnings.warn(
                 self._convergence_message(optimizer, result, theta.dtype),
@@ -401,6 +418,7 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
                 stacklevel=3,
             )
         self._store(objective, result, optimizer)
+        self.history_ = monitor.history
 
     def _average_best(self, activation, optimizers):
         """``refit=False``: the mean over folds of each fold's best coefficients."""
@@ -477,7 +495,7 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
         )
 
 
-def _minimise(builder, objective, theta, name):
+def _minimise(builder, objective, theta, name, monitor=None):
     """Run the builder's full-batch optimizer on ``objective`` from ``theta``."""
     optimizer = builder._resolve_optimizer(objective)
     with torch.inference_mode(not objective.loss.uses_autograd):
@@ -488,6 +506,7 @@ def _minimise(builder, objective, theta, name):
             max_iter=builder.max_iter,
             verbose=builder.verbose,
             name=f"{name}/{optimizer}",
+            monitor=monitor,
         )
     return optimizer, result
 

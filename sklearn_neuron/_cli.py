@@ -146,6 +146,12 @@ def build_parser():
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress lines on stderr"
     )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="a progress bar over the fits on stderr (needs tqdm; default: shown "
+        "when stderr is a terminal and tqdm is installed, never with --quiet)",
+    )
     return parser
 
 
@@ -363,6 +369,21 @@ def run(args, progress):
         f"{dataset.name} ({dataset.task}): {len(losses)} losses x {len(optimizers)} "
         f"optimizers, {args.cv}-fold CV"
     )
+    bar = _progress_bar(args, len(losses) * len(optimizers))
+    try:
+        result = _run_study(
+            args, dataset, losses, optimizers,
+            progress if bar is None else bar.lines(progress),
+            None if bar is None else bar.update,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    return result, *_outputs(args, result, progress)
+
+
+def _run_study(args, dataset, losses, optimizers, progress, advance):
+    """The classification or regression study of ``dataset``."""
     if dataset.task == "regression":
         result = _study.run_regression_study(
             dataset,
@@ -371,6 +392,7 @@ def run(args, progress):
             cv=args.cv,
             match_tol=args.match_tol,
             progress=progress,
+            advance=advance,
         )
     else:
         result = _study.run_classification_study(
@@ -381,8 +403,13 @@ def run(args, progress):
             cv=args.cv,
             match_tol=args.match_tol,
             progress=progress,
+            advance=advance,
         )
+    return result
 
+
+def _outputs(args, result, progress):
+    """Figures and the report of ``result``; returns ``(figures, report)``."""
     from . import _plots
 
     figures = {}
@@ -404,7 +431,46 @@ def run(args, progress):
         raise _UsageError(
             f"cannot write the report into --out {str(args.out)!r}: {exc}"
         ) from exc
-    return result, figures, report
+    return figures, report
+
+
+class _ProgressBar:
+    """A tqdm bar over the study's fits on stderr, with the progress lines above it."""
+
+    def __init__(self, tqdm, total):
+        self._bar = tqdm(total=total, desc=PROG, unit="fit", file=sys.stderr, leave=False)
+
+    def lines(self, progress):
+        """``progress`` writing its lines above the bar instead of through it."""
+
+        def write(line):
+            self._bar.clear()
+            progress(line)
+            self._bar.refresh()
+
+        return write
+
+    def update(self):
+        self._bar.update(1)
+
+    def close(self):
+        self._bar.close()
+
+
+def _progress_bar(args, total):
+    """The study's progress bar, or None (``--quiet``, no terminal, no tqdm)."""
+    if args.quiet or not (args.progress or sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        if not args.progress:
+            return None
+        raise _UsageError(
+            "--progress needs tqdm, which is not installed: "
+            "pip install 'sklearn-neuron[progress]' (or pip install tqdm)"
+        ) from None
+    return _ProgressBar(tqdm, total)
 
 
 def main(argv=None):

@@ -32,6 +32,7 @@ With ``fit_intercept=False`` the two objectives are identical.
 
 import torch
 
+from ._callbacks import LOGGER, stopped_by_callback
 from ._losses import MarginLoss
 from ._objective import LinearObjective
 from ._optimizers import OptimizeResult, effective_tol
@@ -163,12 +164,18 @@ def hinge_continuation(objective, theta, *, stage, tol, max_iter, verbose=0, nam
                        f"{name}/smoothed(delta={delta:.3g})")
         n_iter += result.n_iter
         theta = result.theta
+        if stopped_by_callback(result.stop_reason):
+            curve.append(float(objective.value(theta)))
+            return OptimizeResult(
+                theta=theta, n_iter=max(n_iter, 1), converged=False, objective_curve=curve,
+                grad_max=result.grad_max, stop_reason=result.stop_reason,
+            )
         candidate = _kkt_solution(objective, theta, delta) if objective.l2 > 0 else None
         if candidate is not None:
             curve.append(float(objective.value(candidate)))
             if verbose:
-                print(f"[{name}] optimality conditions verified after the stage "
-                      f"delta={delta:.3g}")
+                LOGGER.info(f"[{name}] optimality conditions verified after the stage "
+                            f"delta={delta:.3g}")
             return OptimizeResult(
                 theta=candidate, n_iter=max(n_iter, 1), converged=True,
                 objective_curve=curve, grad_max=0.0,

@@ -37,6 +37,7 @@ import scipy.sparse
 import torch
 from scipy.optimize import linprog
 
+from ._callbacks import LOGGER, stopped_by_callback
 from ._losses import HuberLoss
 from ._objective import LinearObjective
 from ._optimizers import OptimizeResult, effective_tol, newton
@@ -205,12 +206,12 @@ def _linear_program(objective, theta, *, verbose=0, name="lad"):
         solution[:] = -result.eqlin.marginals
     theta = torch.as_tensor(solution, dtype=theta.dtype, device=theta.device)
     if verbose:
-        print(f"{name}: HiGHS dual simplex, {result.nit} iterations, {result.message}")
+        LOGGER.info(f"{name}: HiGHS dual simplex, {result.nit} iterations, {result.message}")
     return theta, int(result.nit)
 
 
 def least_absolute_deviations(
-    objective, theta, *, tol, max_iter, verbose=0, name="lad"
+    objective, theta, *, tol, max_iter, verbose=0, name="lad", monitor=None
 ):
     """Minimise an absolute-error :class:`LinearObjective` exactly (see module).
 
@@ -258,10 +259,16 @@ def least_absolute_deviations(
         result = newton(
             smooth, theta, tol=tol * delta,
             max_iter=max(min(max_iter - n_iter, _STAGE_ITER), 1),
-            verbose=verbose, name=f"{name}/huber(delta={delta:.3g})",
+            verbose=verbose, name=f"{name}/huber(delta={delta:.3g})", monitor=monitor,
         )
         n_iter += result.n_iter
         theta = result.theta
+        if stopped_by_callback(result.stop_reason):
+            curve.append(float(objective.value(theta)))
+            return OptimizeResult(
+                theta=theta, n_iter=max(n_iter, 1), converged=False, objective_curve=curve,
+                grad_max=result.grad_max, stop_reason=result.stop_reason,
+            )
         guesses = [_kkt_solution(objective, theta, delta)]
         if objective.l2 == 0 and guesses[0] is None:
             budget = max(max_iter - n_iter, 1)

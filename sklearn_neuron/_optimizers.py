@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ._callbacks import STOPPED_BY_CALLBACK, Monitor
+
 #: Armijo sufficient-decrease constant of the backtracking line search.
 _ARMIJO = 1e-4
 #: Curvature constant of the approximate Wolfe condition.
@@ -68,22 +70,19 @@ def effective_tol(tol, dtype):
 
 
 class _Progress:
-    """Records the objective per iteration and prints it when verbose."""
+    """Records the objective per iteration and reports it to the fit's :class:`Monitor`
+    (history, log lines when verbose, callbacks)."""
 
-    def __init__(self, name, verbose, f0, grad_max0):
+    def __init__(self, name, verbose, f0, grad_max0, monitor=None):
         self.name = name
-        self.verbose = verbose
+        self.monitor = Monitor(verbose) if monitor is None else monitor
         self.curve = [f0]
-        if verbose:
-            print(f"[{name}] iter 0: objective={f0:.10g}  max|grad|={grad_max0:.3e}")
+        self.monitor.report(name, 0, f0, grad_max0)
 
     def step(self, it, f, grad_max, step_size):
+        """Record iteration ``it``; return whether a callback asked to stop."""
         self.curve.append(f)
-        if self.verbose:
-            print(
-                f"[{self.name}] iter {it}: objective={f:.10g}  "
-                f"max|grad|={grad_max:.3e}  step={step_size:.3g}"
-            )
+        return self.monitor.report(self.name, it, f, grad_max, step_size)
 
 
 def _backtrack(objective, theta, f, g, direction, step):
@@ -127,7 +126,7 @@ def _finish(theta, it, converged, progress, grad_max, reason):
     )
 
 
-def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton"):
+def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor=None):
     """Damped Newton's method with Cholesky-solved steps.
 
     Each iteration solves ``H d = -g`` by a Cholesky factorisation of the
@@ -143,7 +142,7 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton"):
     f, g, raw = objective.value_gradient(theta)
     f = float(f)
     grad_max = _max_abs(g)
-    progress = _Progress(name, verbose, f, grad_max)
+    progress = _Progress(name, verbose, f, grad_max, monitor)
     it = 0
     while it < max_iter:
         it += 1
@@ -158,13 +157,15 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton"):
             return _finish(theta, it, grad_max <= tol, progress, grad_max, _precision_reason(theta))
         theta, f, g, raw, step = accepted
         grad_max = _max_abs(g)
-        progress.step(it, f, grad_max, step)
+        stop = progress.step(it, f, grad_max, step)
         if grad_max <= tol:
-            if it < max_iter and _takes_final_step(objective, 0):
+            if it < max_iter and not stop and _takes_final_step(objective, 0):
                 theta, f, g, grad_max, it = _final_newton_step(
                     objective, theta, f, g, raw, grad_max, it, progress
                 )
             return _finish(theta, it, True, progress, grad_max, "max|grad| <= tol")
+        if stop:
+            return _finish(theta, it, False, progress, grad_max, _stopped_reason(it))
     return _finish(theta, it, False, progress, grad_max, "max_iter reached")
 
 
@@ -253,6 +254,10 @@ def _cholesky_step(H, g):
     return -g
 
 
+def _stopped_reason(it):
+    return f"{STOPPED_BY_CALLBACK} at iteration {it}"
+
+
 def _precision_reason(theta):
     return (
         "the line search could not decrease the objective any further, "
@@ -260,7 +265,9 @@ def _precision_reason(theta):
     )
 
 
-def lbfgs(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs"):
+def lbfgs(
+    objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs", monitor=None
+):
     """Limited-memory BFGS with a backtracking Armijo line search.
 
     The quasi-Newton direction comes from the last ``history`` steps in the
@@ -281,12 +288,13 @@ def lbfgs(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs
             verbose=verbose,
             history=history,
             name=name,
+            monitor=monitor,
         )
     tol = effective_tol(tol, theta.dtype)
     f, g, _ = objective.value_gradient(theta)
     f = float(f)
     grad_max = _max_abs(g)
-    progress = _Progress(name, verbose, f, grad_max)
+    progress = _Progress(name, verbose, f, grad_max, monitor)
     s_hist, y_hist = [], []
     it = evaluations = 0
     while it < max_iter:
@@ -307,13 +315,15 @@ def lbfgs(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs
         _remember_pair(s_hist, y_hist, theta_new - theta, g_new - g, history)
         theta, g = theta_new, g_new
         grad_max = _max_abs(g)
-        progress.step(it, f, grad_max, step)
+        stop = progress.step(it, f, grad_max, step)
         if grad_max <= tol:
-            if it < max_iter and _takes_final_step(objective, evaluations):
+            if it < max_iter and not stop and _takes_final_step(objective, evaluations):
                 theta, f, g, grad_max, it = _final_newton_step(
                     objective, theta, f, g, raw, grad_max, it, progress
                 )
             return _finish(theta, it, True, progress, grad_max, "max|grad| <= tol")
+        if stop:
+            return _finish(theta, it, False, progress, grad_max, _stopped_reason(it))
     return _finish(theta, it, False, progress, grad_max, "max_iter reached")
 
 
@@ -325,7 +335,9 @@ def _pseudo_gradient(theta, g, l1):
     return torch.where(theta > 0, right, torch.where(theta < 0, left, at_zero))
 
 
-def owlqn(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs"):
+def owlqn(
+    objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs", monitor=None
+):
     """Orthant-wise limited-memory quasi-Newton (Andrew & Gao, 2007) for an L1 term.
 
     L-BFGS on the pseudo-gradient of ``f + l1 * ||W||_1``, with the step kept
@@ -339,7 +351,7 @@ def owlqn(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs
     F = float(f) + float(torch.dot(l1, theta.abs()))
     pg = _pseudo_gradient(theta, g, l1)
     grad_max = _max_abs(pg)
-    progress = _Progress(name, verbose, F, grad_max)
+    progress = _Progress(name, verbose, F, grad_max, monitor)
     s_hist, y_hist = [], []
     it = 0
     while it < max_iter:
@@ -375,7 +387,8 @@ def owlqn(objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs
         theta, g = candidate, g_new
         pg = _pseudo_gradient(theta, g, l1)
         grad_max = _max_abs(pg)
-        progress.step(it, F, grad_max, step)
+        if progress.step(it, F, grad_max, step) and grad_max > tol:
+            return _finish(theta, it, False, progress, grad_max, _stopped_reason(it))
     converged = grad_max <= tol
     return _finish(
         theta,

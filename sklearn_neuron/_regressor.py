@@ -128,7 +128,21 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         full-batch optimizers.
 
     verbose : int, default=0
-        When positive, print the objective and gradient at every iteration.
+        When positive, log the objective and gradient at every iteration
+        (epoch) to the ``"sklearn_neuron"`` logger, shown on stderr unless
+        logging is configured otherwise (see the user guide, "Progress,
+        history and callbacks").
+
+    callbacks : list of callable or None, default=None
+        Called after every iteration (epoch) with a dict: ``iteration``,
+        ``objective``, ``grad_max`` (largest entry of the full gradient),
+        ``step``, ``validation_score`` (with ``early_stopping``),
+        ``elapsed`` (seconds) and ``solver``. A callable ``info -> bool``,
+        or an object with ``on_iteration(info)`` (and optionally
+        ``on_fit_begin`` / ``on_fit_end``) such as
+        :class:`~sklearn_neuron.ProgressBar`. One that returns True stops
+        the fit there, with a ConvergenceWarning; the coefficients reached
+        are kept.
 
     device : str or torch.device, default="cpu"
         Where the data and the module live: "cpu", or "cuda".
@@ -161,6 +175,11 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         Whether the fit met ``tol``.
     optimizer_ : str
         The optimizer that ran (``"auto"`` resolved).
+    history_ : list of dict
+        One record per iteration (epoch) of the fit, the starting point
+        first, with the keys the callbacks receive; ``partial_fit`` appends
+        one per call. :func:`~sklearn_neuron.history_column` takes a
+        column as an array.
     training_fingerprint_ : dict
         A few sums of the training data of ``fit`` (not ``partial_fit``), by
         which ``inference`` and ``summary`` check that they are given the
@@ -244,6 +263,7 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         warm_start=False,
         random_state=None,
         verbose=0,
+        callbacks=None,
         device="cpu",
     ):
         self.loss = loss
@@ -265,6 +285,7 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
         self.device = device
 
     def _get_loss(self):

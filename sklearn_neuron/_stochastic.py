@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ._callbacks import STOPPED_BY_CALLBACK, Monitor
 from ._optimizers import OptimizeResult, _pseudo_gradient, effective_tol, newton_direction
 
 #: The stochastic optimizers by public name.
@@ -269,6 +270,7 @@ def minibatch(
     validation_score=None,
     verbose=0,
     name="minibatch",
+    monitor=None,
 ):
     """Minimise ``objective`` from ``theta`` by variance-reduced minibatch steps.
 
@@ -297,6 +299,9 @@ def minibatch(
         Source of the shuffling; fixes the result bit for bit on the CPU.
     validation_score : callable, optional
         ``theta -> score`` (higher is better); turns on early stopping.
+    monitor : Monitor, optional
+        Where each epoch is reported (history, log lines, callbacks); by
+        default one that logs when ``verbose``. A callback can stop the fit.
 
     Returns
     -------
@@ -331,7 +336,8 @@ def minibatch(
     rejected = 0
     curve, scores = [best.value], []
     best_score, best_theta, no_improvement = -float("inf"), None, 0
-    _report(verbose, name, 0, best, step)
+    monitor = Monitor(verbose) if monitor is None else monitor
+    _report(monitor, name, 0, best, step)
     converged, reason, epoch = False, "", 0
     distance = None
     checked = None  # (gradient, distance) of the last Newton-step check
@@ -382,7 +388,9 @@ def minibatch(
                 parameter.copy_(best.theta)
             optimizer.state.clear()
             _set_step(optimizer, step)
-        _report(verbose, name, epoch, best, step)
+        if _report(monitor, name, epoch, best, step):
+            reason = f"{STOPPED_BY_CALLBACK} at epoch {epoch}"
+            break
         if step < first_step * SMALLEST_STEP_FRACTION:
             reason = (
                 f"the step shrank from {first_step:.3g} to {step:.3g} without reaching tol "
@@ -432,12 +440,11 @@ def _converged_reason(distance):
     return f"max|grad| <= tol and the Newton step's largest relative entry {distance:.2g} <= tol"
 
 
-def _report(verbose, name, epoch, snapshot, step):
-    if verbose:
-        print(
-            f"[{name}] epoch {epoch}: objective={snapshot.value:.10g}  "
-            f"max|grad|={snapshot.measure:.3e}  lr={step:.3g}"
-        )
+def _report(monitor, name, epoch, snapshot, step):
+    """Report an epoch to the monitor; return whether a callback asked to stop."""
+    return monitor.report(
+        name, epoch, snapshot.value, snapshot.measure, step, unit="epoch", theta=snapshot.theta
+    )
 
 
 def one_pass(
@@ -454,6 +461,7 @@ def one_pass(
     n_calls=0,
     verbose=0,
     name="partial_fit",
+    monitor=None,
 ):
     """One pass of plain minibatch steps over ``objective``'s data (``partial_fit``).
 
@@ -487,7 +495,7 @@ def one_pass(
             f"{name}: the objective became {result.value} in this pass; lower "
             "learning_rate or scale the features (e.g. with StandardScaler)."
         )
-    _report(verbose, name, n_calls + 1, result, step)
+    _report(Monitor(verbose) if monitor is None else monitor, name, n_calls + 1, result, step)
     return StochasticResult(
         theta=result.theta,
         n_iter=1,

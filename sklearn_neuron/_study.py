@@ -293,6 +293,14 @@ def _quiet_fit(estimator, X, y):
         return time.perf_counter() - start
 
 
+def _advancing(items, advance):
+    """``items``, calling ``advance()`` once the loop's body is done with each."""
+    for item in items:
+        yield item
+        if advance is not None:
+            advance()
+
+
 def _fit_or_skip(neuron, X, y, row, rows, progress, position):
     """Fit ``neuron`` on (X, y); return whether it was fitted.
 
@@ -377,6 +385,7 @@ def run_classification_study(
     cv=5,
     match_tol=DEFAULT_MATCH_TOL,
     progress=None,
+    advance=None,
 ):
     """Compare each loss x optimizer of NeuronClassifier with LogisticRegression.
 
@@ -394,6 +403,9 @@ def run_classification_study(
         logistic regression.
     progress : callable(str), default=None
         Called with a line after each step.
+    advance : callable(), default=None
+        Called after each loss x optimizer combination, fitted or skipped
+        (the command's progress bar).
 
     Returns
     -------
@@ -451,7 +463,7 @@ def run_classification_study(
     progress(f"LogisticRegression (reference): {cv} folds in {ref_time * cv:.2f} s")
 
     combos = [(loss, optimizer) for loss in losses for optimizer in optimizers]
-    for step, (loss, optimizer) in enumerate(combos, 1):
+    for step, (loss, optimizer) in enumerate(_advancing(combos, advance), 1):
         params = _neuron_params(NeuronClassifier, optimizer, {"loss": loss, "C": C})
         neuron = NeuronClassifier(**params)
         row = {"model": "NeuronClassifier", "loss": loss, "optimizer": optimizer}
@@ -673,11 +685,13 @@ def run_regression_study(
     cv=5,
     match_tol=DEFAULT_MATCH_TOL,
     progress=None,
+    advance=None,
 ):
     """Cross-validate each loss x optimizer of NeuronRegressor against scikit-learn.
 
     Both sides are fitted without a penalty (``alpha=0``), so the comparison
-    needs no mapping of regularization strengths.
+    needs no mapping of regularization strengths. ``progress`` and
+    ``advance`` are as in :func:`run_classification_study`.
     """
     regressor = NeuronRegressor
     progress = progress or (lambda line: None)
@@ -708,7 +722,7 @@ def run_regression_study(
 
     rows, references, details = [], {}, {"coef": {}, "curves": {}, "reference_coef": {}}
     combos = [(loss, optimizer) for loss in losses for optimizer in optimizers]
-    for step, (loss, optimizer) in enumerate(combos, 1):
+    for step, (loss, optimizer) in enumerate(_advancing(combos, advance), 1):
         row = {"model": "NeuronRegressor", "loss": loss, "optimizer": optimizer}
         reason = _target_fits(loss, y)
         if reason:

@@ -146,12 +146,12 @@ def test_float32_tolerance_is_floored(binary):
     np.testing.assert_allclose(model.coef_, reference.coef_, rtol=0, atol=1e-4 * scale)
 
 
-def test_verbose_prints_each_iteration(binary, capsys):
+def test_verbose_logs_each_iteration(binary, caplog):
+    # The lines go to the "sklearn_neuron" logger (tests/test_callbacks.py).
     X, y = binary
+    caplog.set_level("INFO", logger="sklearn_neuron")
     model = NeuronClassifier(optimizer="newton", verbose=1).fit(X, y)
-    lines = [
-        line for line in capsys.readouterr().out.splitlines() if "objective=" in line
-    ]
+    lines = [line for line in caplog.messages if "objective=" in line]
     assert len(lines) == model.n_iter_ + 1
     assert re.search(r"iter \d+: objective=[\d.e+-]+\s+max\|grad\|=", lines[-1])
 

@@ -5,9 +5,11 @@ import importlib
 
 import pytest
 
-MODULES = ["_classifier", "_classifier_cv", "_regressor", "_inference", "_module", "_onnx"]
+MODULES = [
+    "_callbacks", "_classifier", "_classifier_cv", "_regressor", "_inference", "_module", "_onnx",
+]
 #: Optional dependencies an example needs (the test is skipped without them).
-OPTIONAL = {"_onnx": ("skl2onnx", "onnxruntime")}
+OPTIONAL = {"_onnx": ("skl2onnx", "onnxruntime"), "_callbacks": ("tqdm",)}
 
 
 @pytest.mark.parametrize("name", MODULES)
