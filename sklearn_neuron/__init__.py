@@ -20,6 +20,7 @@ from ._inference import (
 from ._module import NeuronModule
 from ._onnx import register_onnx_converters, to_onnx
 from ._regressor import NeuronRegressor
+from ._skorch import from_skorch, to_skorch
 
 __all__ = [
     "InferenceResults",
@@ -29,8 +30,10 @@ __all__ = [
     "NeuronRegressor",
     "PenalizedInferenceWarning",
     "SeparationWarning",
+    "from_skorch",
     "likelihood_ratio_test",
     "register_onnx_converters",
     "to_onnx",
+    "to_skorch",
 ]
 __version__ = "0.1.0"
