@@ -5,9 +5,10 @@ import importlib
 
 import pytest
 
-MODULES = ["_classifier", "_classifier_cv", "_regressor", "_inference", "_module", "_onnx"]
+MODULES = ["_classifier", "_classifier_cv", "_regressor", "_inference", "_module", "_onnx",
+           "_skorch"]
 #: Optional dependencies an example needs (the test is skipped without them).
-OPTIONAL = {"_onnx": ("skl2onnx", "onnxruntime")}
+OPTIONAL = {"_onnx": ("skl2onnx", "onnxruntime"), "_skorch": ("skorch",)}
 
 
 @pytest.mark.parametrize("name", MODULES)
