@@ -26,6 +26,7 @@ from ._regressor import NeuronRegressor
 PROG = "sklearn-neuron"
 
 _CLASSIFICATION_COLUMNS = [
+    ("model", "model", "{}"),
     ("loss", "loss", "{}"),
     ("optimizer", "optimizer", "{}"),
     ("CV accuracy", "accuracy", "{:.4f}"),
@@ -144,6 +145,15 @@ def build_parser():
         f"(default: {_study.DEFAULT_MATCH_TOL:g})",
     )
     parser.add_argument(
+        "--peers",
+        type=_names,
+        default=[],
+        help="comma-separated other libraries to add as rows, when installed: "
+        f"{', '.join(_study.PEERS)} (skorch trains the same module under the log loss "
+        "with SGD as the neuron's sgd: same batch size, step and epochs; "
+        "classification only)",
+    )
+    parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress lines on stderr"
     )
     return parser
@@ -165,6 +175,8 @@ def _cells(row, columns):
         cells[-1] = f"skipped: {row['note']}"
     elif row.get("status") == "reference":
         cells[-1] = "reference"
+    elif row.get("status") == "peer":
+        cells[-1] = f"peer: {row['note']}"
     return cells
 
 
@@ -192,8 +204,6 @@ def format_table(result):
     """Plain-text table with aligned columns, then the verdict."""
     columns = _columns(result)
     rows = [[c[0] for c in columns]] + [_cells(r, columns) for r in result.rows]
-    if result.task == "classification":
-        rows[1][0:2] = ["LogisticRegression", "newton-cholesky"]
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = _header(result) + [""]
     for index, row in enumerate(rows):
@@ -215,8 +225,8 @@ def markdown_table(result):
     ]
     for index, row in enumerate(result.rows):
         cells = _cells(row, columns)
-        if index == 0 and result.task == "classification":
-            cells[0:2] = ["**LogisticRegression**", "newton-cholesky"]
+        if index == 0:
+            cells[0] = f"**{cells[0]}**"
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
@@ -359,6 +369,16 @@ def run(args, progress):
         optimizers = list(_study.DEFAULT_OPTIMIZERS)
     else:
         optimizers = list(_study.FULL_BATCH_OPTIMIZERS)
+    if args.peers:
+        _check_names("peer", args.peers, _study.PEERS)
+        if dataset.task == "regression":
+            raise _UsageError("--peers is for classification; drop it for --task regression")
+        missing = [name for name in args.peers if not _study.peer_available(name)]
+        if missing:
+            raise _UsageError(
+                f"--peers {','.join(missing)}: not installed; pip install "
+                + " ".join(f"'sklearn-neuron[{name}]'" for name in missing)
+            )
     progress(
         f"{dataset.name} ({dataset.task}): {len(losses)} losses x {len(optimizers)} "
         f"optimizers, {args.cv}-fold CV"
@@ -380,6 +400,7 @@ def run(args, progress):
             C=args.C,
             cv=args.cv,
             match_tol=args.match_tol,
+            peers=args.peers,
             progress=progress,
         )
 

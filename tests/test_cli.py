@@ -125,7 +125,8 @@ def test_output_formats(tmp_path, fmt):
         assert payload["figures"] == [] and payload["report"].endswith("report.html")
         assert len(payload["verdict"]) == 3
     elif fmt == "markdown":
-        assert "| loss | optimizer | CV accuracy |" in out
+        assert "| model | loss | optimizer | CV accuracy |" in out
+        assert "| **LogisticRegression** | log_loss | newton-cholesky |" in out
         assert "**Verdict**" in out
     else:
         assert "CV accuracy" in out and "-----" in out and "Verdict:" in out
@@ -373,3 +374,39 @@ def test_unusable_out_is_refused_before_the_study(tmp_path, capsys, monkeypatch)
         captured = capsys.readouterr()
         _assert_one_line_error(returncode, captured.out, captured.err, message)
     assert loaded == []  # refused before the data were even loaded
+
+
+def test_peers_skorch_adds_a_row(tmp_path):
+    pytest.importorskip("skorch")
+    result = run_command(
+        "--data", "iris", "--cv", "2", "--losses", "log_loss", "--optimizers", "sgd",
+        "--peers", "skorch", "--no-figures", "--format", "json", "--out", str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    rows = payload["rows"]
+    assert [r["status"] for r in rows] == ["reference", "ok", "peer"]
+    peer, sgd = rows[2], rows[1]
+    assert peer["model"] == "skorch NeuralNetClassifier" and peer["loss"] == "log_loss"
+    # Same epochs as the neuron's sgd is given; the same objective, so the same model
+    # up to SGD's noise (the neuron's own sgd is no closer here).
+    assert peer["n_iter"] == 300 and sgd["n_iter"] <= 300
+    assert peer["coef_diff"] < 0.1 and 0 <= peer["objective_gap"] < 0.1
+    assert peer["accuracy"] > 0.9
+    assert payload["settings"]["peers"] == ["skorch"]
+    assert any(s.startswith("skorch NeuralNetClassifier") for s in payload["verdict"])
+    report = (tmp_path / "report.html").read_text()
+    assert "skorch NeuralNetClassifier" in report and "LogisticRegression" in report
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--peers", "keras"], "unknown peer 'keras'"),
+        (["--peers", "skorch", "--data", "diabetes"], "--peers is for classification"),
+    ],
+)
+def test_peers_refused(tmp_path, args, message):
+    result = run_command(*args, "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert message in result.stderr
