@@ -12,9 +12,9 @@ Run from the repository root: ``PYTHONPATH=. python examples/skorch_bridge.py``.
 
 import numpy as np
 import torch
-from skorch import NeuralNetBinaryClassifier
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
+from skorch import NeuralNetBinaryClassifier
 
 from sklearn_neuron import NeuronClassifier, NeuronModule, from_skorch, to_skorch
 

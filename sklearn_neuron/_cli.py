@@ -12,6 +12,7 @@ status 2, as argparse does for bad arguments.
 """
 
 import argparse
+import base64
 import html
 import json
 import math
@@ -260,8 +261,10 @@ def format_json(result, figures=None, report=None):
 def write_report(result, out_dir, figures):
     """Write ``report.md`` and ``report.html`` showing the table and the figures.
 
-    ``figures`` maps file names in ``out_dir`` to captions. Returns the path
-    of the HTML report.
+    ``figures`` maps file names in ``out_dir`` to captions. ``report.html``
+    is one portable file: the figures are embedded in it as base64 PNG data
+    URIs, so it can be mailed or moved alone; ``report.md`` links the PNG
+    files beside it. Returns the path of the HTML report.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -296,8 +299,10 @@ def write_report(result, out_dir, figures):
     if figures:
         parts.append("<h2>Figures</h2>")
     for name, caption in figures.items():
+        data = base64.b64encode((out_dir / name).read_bytes()).decode("ascii")
         parts.append(
-            f'<figure><img src="{html.escape(name)}" alt="{html.escape(caption)}">'
+            f'<figure id="{html.escape(Path(name).stem)}">'
+            f'<img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
     if not figures:

@@ -587,7 +587,7 @@ def run_classification_study(
             f"{fit_time * cv:.2f} s, max|coef diff| {rows[-1]['coef_diff']:.1e}"
         )
 
-    for peer in peers:
+    if "skorch" in peers:
         model = SkorchPeer(C=C)
         _quiet_fit(model, X_std, y)
         net_name = type(model.net_).__name__

@@ -32,11 +32,26 @@ def run_command(*args, cwd=None, prelude=""):
 class _Links(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.images = []
+        self.images, self.figures, self.cells = [], [], []
 
     def handle_starttag(self, tag, attrs):
         if tag == "img":
             self.images.append(dict(attrs)["src"])
+        if tag == "figure":
+            self.figures.append(dict(attrs)["id"])
+
+    def handle_data(self, data):
+        if self.lasttag == "td":
+            self.cells.append(data)
+
+
+def embedded_png(src):
+    """The bytes of a ``data:image/png;base64,...`` image source."""
+    import base64
+
+    prefix = "data:image/png;base64,"
+    assert src.startswith(prefix), src[:40]
+    return base64.b64decode(src[len(prefix):], validate=True)
 
 
 def assert_valid_png(path):
@@ -93,7 +108,11 @@ def test_figures_are_valid_and_linked_from_the_report(tmp_path):
         assert_valid_png(png)
     parser = _Links()
     parser.feed((tmp_path / "report.html").read_text())
-    assert sorted(parser.images) == [p.name for p in pngs]
+    # One portable file: every figure embedded, byte for byte the PNG beside it.
+    assert sorted(parser.figures) == [p.stem for p in pngs]
+    for figure, src in zip(parser.figures, parser.images, strict=True):
+        assert embedded_png(src) == (tmp_path / f"{figure}.png").read_bytes()
+    assert parser.cells[0] == "LogisticRegression"  # the reference row's model
     markdown = (tmp_path / "report.md").read_text()
     for png in pngs:
         assert f"]({png.name})" in markdown
