@@ -13,6 +13,7 @@ from ._classifier import NeuronClassifier
 from ._classifier_cv import NeuronClassifierCV
 from ._inference import (
     InferenceResults,
+    InferenceSummary,
     PenalizedInferenceWarning,
     SeparationWarning,
     likelihood_ratio_test,
@@ -24,6 +25,7 @@ from ._skorch import from_skorch, to_skorch
 
 __all__ = [
     "InferenceResults",
+    "InferenceSummary",
     "NeuronClassifier",
     "NeuronClassifierCV",
     "NeuronModule",
@@ -36,4 +38,5 @@ __all__ = [
     "to_onnx",
     "to_skorch",
 ]
+#: The package version; pyproject.toml reads it from here (the single source).
 __version__ = "0.1.0"
