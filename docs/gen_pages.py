@@ -4,7 +4,8 @@
   every loss x optimizer against LogisticRegression) is run here; its table,
   verdict, numbers and figures fill ``docs/templates/explanation.md``.
 - ``command.md``: ``docs/templates/command.md`` with the command's ``--help``.
-- ``api.md``: the reference of everything in ``sklearn_neuron.__all__``.
+- ``api.md``: the reference of everything in ``sklearn_neuron.__all__``, with
+  the estimators' inherited ``summary`` and ``inference`` methods.
 - ``gallery/``: one page per ``examples/*.py``, with its docstring, its source
   and the output of running it.
 
@@ -132,6 +133,10 @@ def command():
         out.write(fill("command.md", {"help": help_text.rstrip()}))
 
 
+#: Public methods defined in a mixin, listed on each class that has them.
+INHERITED_METHODS = ["inference", "summary"]
+
+
 def api():
     lines = [
         "# API reference",
@@ -140,7 +145,17 @@ def api():
         "",
     ]
     for name in sklearn_neuron.__all__:
-        lines += [f"::: sklearn_neuron.{name}", ""]
+        lines += [f"::: sklearn_neuron.{name}"]
+        inherited = [
+            method
+            for method in INHERITED_METHODS
+            if hasattr(getattr(sklearn_neuron, name), method)
+        ]
+        if inherited:
+            # Methods of a mixin (InferenceMixin's summary and inference) are
+            # not listed by mkdocstrings unless asked for by name.
+            lines += ["    options:", f"      inherited_members: {inherited}"]
+        lines.append("")
     with mkdocs_gen_files.open("api.md", "w") as out:
         out.write("\n".join(lines))
 

@@ -14,6 +14,7 @@ from ._classifier import NeuronClassifier
 from ._classifier_cv import NeuronClassifierCV
 from ._inference import (
     InferenceResults,
+    InferenceSummary,
     PenalizedInferenceWarning,
     SeparationWarning,
     likelihood_ratio_test,
@@ -21,9 +22,11 @@ from ._inference import (
 from ._module import NeuronModule
 from ._onnx import register_onnx_converters, to_onnx
 from ._regressor import NeuronRegressor
+from ._skorch import from_skorch, to_skorch
 
 __all__ = [
     "InferenceResults",
+    "InferenceSummary",
     "NeuronClassifier",
     "NeuronClassifierCV",
     "NeuronModule",
@@ -31,9 +34,12 @@ __all__ = [
     "PenalizedInferenceWarning",
     "ProgressBar",
     "SeparationWarning",
+    "from_skorch",
     "history_column",
     "likelihood_ratio_test",
     "register_onnx_converters",
     "to_onnx",
+    "to_skorch",
 ]
+#: The package version; pyproject.toml reads it from here (the single source).
 __version__ = "0.1.0"

@@ -12,6 +12,7 @@ status 2, as argparse does for bad arguments.
 """
 
 import argparse
+import base64
 import html
 import json
 import math
@@ -26,6 +27,7 @@ from ._regressor import NeuronRegressor
 PROG = "sklearn-neuron"
 
 _CLASSIFICATION_COLUMNS = [
+    ("model", "model", "{}"),
     ("loss", "loss", "{}"),
     ("optimizer", "optimizer", "{}"),
     ("CV accuracy", "accuracy", "{:.4f}"),
@@ -144,6 +146,15 @@ def build_parser():
         f"(default: {_study.DEFAULT_MATCH_TOL:g})",
     )
     parser.add_argument(
+        "--peers",
+        type=_names,
+        default=[],
+        help="comma-separated other libraries to add as rows, when installed: "
+        f"{', '.join(_study.PEERS)} (skorch trains the same module under the log loss "
+        "with SGD as the neuron's sgd: same batch size, step and epochs; "
+        "classification only)",
+    )
+    parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress lines on stderr"
     )
     parser.add_argument(
@@ -171,6 +182,8 @@ def _cells(row, columns):
         cells[-1] = f"skipped: {row['note']}"
     elif row.get("status") == "reference":
         cells[-1] = "reference"
+    elif row.get("status") == "peer":
+        cells[-1] = f"peer: {row['note']}"
     return cells
 
 
@@ -198,8 +211,6 @@ def format_table(result):
     """Plain-text table with aligned columns, then the verdict."""
     columns = _columns(result)
     rows = [[c[0] for c in columns]] + [_cells(r, columns) for r in result.rows]
-    if result.task == "classification":
-        rows[1][0:2] = ["LogisticRegression", "newton-cholesky"]
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = _header(result) + [""]
     for index, row in enumerate(rows):
@@ -221,8 +232,8 @@ def markdown_table(result):
     ]
     for index, row in enumerate(result.rows):
         cells = _cells(row, columns)
-        if index == 0 and result.task == "classification":
-            cells[0:2] = ["**LogisticRegression**", "newton-cholesky"]
+        if index == 0:
+            cells[0] = f"**{cells[0]}**"
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
@@ -256,8 +267,10 @@ def format_json(result, figures=None, report=None):
 def write_report(result, out_dir, figures):
     """Write ``report.md`` and ``report.html`` showing the table and the figures.
 
-    ``figures`` maps file names in ``out_dir`` to captions. Returns the path
-    of the HTML report.
+    ``figures`` maps file names in ``out_dir`` to captions. ``report.html``
+    is one portable file: the figures are embedded in it as base64 PNG data
+    URIs, so it can be mailed or moved alone; ``report.md`` links the PNG
+    files beside it. Returns the path of the HTML report.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -292,8 +305,10 @@ def write_report(result, out_dir, figures):
     if figures:
         parts.append("<h2>Figures</h2>")
     for name, caption in figures.items():
+        data = base64.b64encode((out_dir / name).read_bytes()).decode("ascii")
         parts.append(
-            f'<figure><img src="{html.escape(name)}" alt="{html.escape(caption)}">'
+            f'<figure id="{html.escape(Path(name).stem)}">'
+            f'<img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
     if not figures:
@@ -365,6 +380,16 @@ def run(args, progress):
         optimizers = list(_study.DEFAULT_OPTIMIZERS)
     else:
         optimizers = list(_study.FULL_BATCH_OPTIMIZERS)
+    if args.peers:
+        _check_names("peer", args.peers, _study.PEERS)
+        if dataset.task == "regression":
+            raise _UsageError("--peers is for classification; drop it for --task regression")
+        missing = [name for name in args.peers if not _study.peer_available(name)]
+        if missing:
+            raise _UsageError(
+                f"--peers {','.join(missing)}: not installed; pip install "
+                + " ".join(f"'sklearn-neuron[{name}]'" for name in missing)
+            )
     progress(
         f"{dataset.name} ({dataset.task}): {len(losses)} losses x {len(optimizers)} "
         f"optimizers, {args.cv}-fold CV"
@@ -402,6 +427,7 @@ def _run_study(args, dataset, losses, optimizers, progress, advance):
             C=args.C,
             cv=args.cv,
             match_tol=args.match_tol,
+            peers=args.peers,
             progress=progress,
             advance=advance,
         )

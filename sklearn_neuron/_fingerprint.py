@@ -88,8 +88,9 @@ def check_training_data(estimator, objective):
     if fitted is None:
         raise ValueError(
             f"This {name} has no record of its training data (it was trained by "
-            f"partial_fit, on a stream, or saved by an older version), so inference "
-            f"cannot check that it is given them. {refit}"
+            f"partial_fit, on a stream; built by from_skorch without X and y (pass "
+            f"the net's training data: from_skorch(net, X, y)); or saved by an older "
+            f"version), so inference cannot check that it is given them. {refit}"
         )
     given = data_fingerprint(objective)
     if not np.array_equal(given["shape"], fitted["shape"]):

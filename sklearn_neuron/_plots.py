@@ -18,13 +18,15 @@ CLASSIFICATION_FIGURES = {
     "coefficients.png": "Coefficients of each neuron against LogisticRegression's "
     "(on the diagonal: the same model).",
     "convergence.png": "Convergence of each optimizer: objective minus the best "
-    "objective reached for that loss (log scale); for log_loss the best is "
-    "LogisticRegression's optimum.",
+    "objective reached for that loss by a converged run (log scale); for log_loss "
+    "the best is LogisticRegression's optimum. A run that stopped before tol is "
+    "dashed and ends in a cross where it stopped.",
     "landscape.png": "A slice of the loss landscape through LogisticRegression's "
     "optimum: t * (coef, intercept). Log loss is convex on every line; a loss "
     "with negative curvature on the slice is not convex in the weights.",
-    "decision_boundaries.png": "Decision boundaries of each loss on a 2-D problem "
-    "with far-off mislabeled points (dashed: LogisticRegression).",
+    "decision_boundaries.png": "Decision boundaries of each loss on a synthetic 2-D "
+    "problem with far-off mislabeled points (solid: the neuron's boundary, dashed: "
+    "LogisticRegression's; shading: the neuron's predicted probability of class 1).",
     "calibration.png": "Calibration of the out-of-fold probabilities of each loss.",
 }
 REGRESSION_FIGURES = {
@@ -75,6 +77,22 @@ def _losses_run(result):
     return list(dict.fromkeys(loss for loss, _ in result.details["coef"]))
 
 
+def optimizer_colours(result):
+    """One colour per optimizer, the same in every panel and figure."""
+    optimizers = list(result.settings.get("optimizers") or [])
+    optimizers += [o for _, o in result.details.get("coef", {}) if o not in optimizers]
+    return {name: f"C{index % 10}" for index, name in enumerate(optimizers)}
+
+
+def _converged(result):
+    """Whether each (loss, optimizer) run met its tol, from the result's rows."""
+    return {
+        (row["loss"], row["optimizer"]): bool(row.get("converged", True))
+        for row in result.rows
+        if row.get("status") == "ok"
+    }
+
+
 def plot_coefficients(result, path):
     """Each neuron's coefficients against the reference's, one panel per loss."""
     plt = _pyplot()
@@ -87,9 +105,13 @@ def plot_coefficients(result, path):
             row = next(r for r in result.rows if r["loss"] == loss and "reference" in r)
             reference = reference[row["reference"]]
         ref = np.ravel(reference)
+        colours = optimizer_colours(result)
         for (name, optimizer), coef in details["coef"].items():
             if name == loss:
-                ax.plot(ref, np.ravel(coef), "o", ms=4, alpha=0.7, label=optimizer)
+                ax.plot(
+                    ref, np.ravel(coef), "o", ms=4, alpha=0.7, label=optimizer,
+                    color=colours[optimizer],
+                )
         lim = np.max(np.abs(ref)) * 1.1 if ref.size else 1.0
         ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.8)
         ax.set(title=loss, xlabel="reference coefficient", ylabel="neuron coefficient")
@@ -97,26 +119,63 @@ def plot_coefficients(result, path):
     return _save(fig, path)
 
 
-def plot_convergence(result, path):
-    """Objective gap per iteration (epoch) of each optimizer, log scale."""
-    plt = _pyplot()
+def convergence_gaps(result, loss):
+    """The convergence plot's curves of one loss: ``({optimizer: (gap, converged)}, label)``.
+
+    The gap is to the best objective of a run that converged (for log_loss
+    also LogisticRegression's optimum), never to a run's own end: a run that
+    stopped before ``tol`` keeps the gap it stopped at. Gaps below the
+    float64 rounding of the objective are set to that floor (not to an
+    arbitrary 1e-16). ``label`` names what the gap is measured against.
+    """
     details = result.details
+    converged = _converged(result)
+    curves = {
+        opt: np.asarray(c, dtype=float)
+        for (name, opt), c in details["curves"].items()
+        if name == loss
+    }
+    finals = [float(np.min(c)) for o, c in curves.items() if converged.get((loss, o))]
+    if loss == "log_loss":  # the neuron's objective is LogisticRegression's / (C n)
+        C, n_samples = result.settings["C"], result.dataset["n_samples"]
+        scale = n_samples if np.isinf(C) else C * n_samples
+        finals.append(details["reference_objective"] / scale)
+    if finals:
+        best, against = min(finals), "best converged"
+    else:  # nothing converged: the lowest value reached, and the label says so
+        best = min(float(np.min(c)) for c in curves.values())
+        against = "lowest reached (no run converged)"
+    floor = max(abs(best), 1.0) * 4 * np.finfo(float).eps
+    gaps = {
+        optimizer: (np.maximum(curve - best, floor), converged.get((loss, optimizer), True))
+        for optimizer, curve in curves.items()
+    }
+    return gaps, against
+
+
+def plot_convergence(result, path):
+    """Objective gap per iteration (epoch) of each optimizer, log scale.
+
+    See :func:`convergence_gaps`; a run that stopped before ``tol`` is drawn
+    dashed up to where it stopped, with a cross at its last gap.
+    """
+    plt = _pyplot()
     losses = _losses_run(result)
     fig, axes = _grid(plt, max(len(losses), 1))
-    n_samples = result.dataset["n_samples"]
-    C = result.settings["C"]
+    colours = optimizer_colours(result)
     for ax, loss in zip(axes, losses, strict=False):
-        curves = {
-            opt: c for (name, opt), c in details["curves"].items() if name == loss
-        }
-        best = min(float(np.min(c)) for c in curves.values())
-        if loss == "log_loss":  # the neuron's objective is LogisticRegression's / (C n)
-            scale = n_samples if np.isinf(C) else C * n_samples
-            best = min(best, details["reference_objective"] / scale)
-        for optimizer, curve in curves.items():
-            gap = np.maximum(curve - best, 1e-16)
-            ax.semilogy(np.arange(len(gap)), gap, label=optimizer)
-        ax.set(title=loss, xlabel="iteration (epoch)", ylabel="objective - best")
+        gaps, against = convergence_gaps(result, loss)
+        for optimizer, (gap, done) in gaps.items():
+            label = optimizer if done else f"{optimizer} (stopped before tol)"
+            ax.semilogy(
+                np.arange(len(gap)), gap, label=label, color=colours[optimizer],
+                ls="-" if done else "--",
+            )
+            if not done:
+                ax.semilogy(len(gap) - 1, gap[-1], "x", color=colours[optimizer], ms=7)
+        ax.set(
+            title=loss, xlabel="iteration (epoch)", ylabel=f"objective - {against}"
+        )
         ax.legend(fontsize=7)
     return _save(fig, path)
 
@@ -153,43 +212,62 @@ def plot_landscape(result, path):
 
 
 def plot_decision_boundaries(result, path):
-    """Each loss's boundary on a 2-D problem, against LogisticRegression's."""
+    """Each loss's boundary on a 2-D problem, against LogisticRegression's.
+
+    The problem is :func:`~sklearn_neuron._study.two_d_problem`: its two
+    synthetic features are the axes (no projection). The shading and solid
+    line are the neuron's (sklearn's DecisionBoundaryDisplay of its
+    probability of class 1), the dashed line LogisticRegression's.
+    """
+    from matplotlib.lines import Line2D
+    from sklearn.inspection import DecisionBoundaryDisplay
+
     plt = _pyplot()
     losses = _losses_run(result)
     X, y, models = _study.fit_two_d(losses, C=result.settings["C"])
-    x0, x1 = X[:, 0].min() - 1, X[:, 0].max() + 1
-    y0, y1 = X[:, 1].min() - 1, X[:, 1].max() + 1
-    xx, yy = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))
-    grid = np.c_[xx.ravel(), yy.ravel()]
-    reference = models["LogisticRegression"].predict_proba(grid)[:, 1].reshape(xx.shape)
-    fig, axes = _grid(plt, len(losses))
+    fig, axes = _grid(plt, len(losses), width=4.0, height=3.6)
+    names = ["feature 1", "feature 2"]
     for ax, loss in zip(axes, losses, strict=True):
-        proba = models[loss].predict_proba(grid)[:, 1].reshape(xx.shape)
-        ax.contourf(
-            xx, yy, proba, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.5
+        for model, style in ((models[loss], "solid"), (models["LogisticRegression"], "dashed")):
+            DecisionBoundaryDisplay.from_estimator(
+                model, X, response_method="predict_proba", plot_method="contour",
+                levels=[0.5], colors="k", linestyles=style, ax=ax, grid_resolution=200,
+                eps=1.0, xlabel=names[0], ylabel=names[1],
+            )
+        DecisionBoundaryDisplay.from_estimator(
+            models[loss], X, response_method="predict_proba", plot_method="contourf",
+            levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.4, ax=ax,
+            grid_resolution=200, eps=1.0, xlabel=names[0], ylabel=names[1],
         )
-        ax.contour(xx, yy, proba, levels=[0.5], colors="k")
-        ax.contour(xx, yy, reference, levels=[0.5], colors="k", linestyles="--")
-        ax.scatter(
-            X[:, 0], X[:, 1], c=y, cmap="RdBu_r", s=8, edgecolors="k", linewidths=0.2
-        )
-        ax.set(title=loss, xticks=[], yticks=[])
+        for label, colour in ((0, "#2166ac"), (1, "#b2182b")):
+            ax.scatter(
+                X[y == label, 0], X[y == label, 1], c=colour, s=8, edgecolors="k",
+                linewidths=0.2, label=f"class {label}",
+            )
+        handles, _ = ax.get_legend_handles_labels()
+        handles += [
+            Line2D([], [], color="k", ls="-", label=f"{loss} boundary"),
+            Line2D([], [], color="k", ls="--", label="LogisticRegression boundary"),
+        ]
+        ax.legend(handles=handles, fontsize=6, loc="lower right")
+        ax.set(title=loss)
     return _save(fig, path)
 
 
 def plot_calibration(result, path):
-    """Reliability curves of the out-of-fold probabilities, one line per loss.
+    """Reliability curves of the out-of-fold probabilities, one line per model.
 
-    With more than two classes the curve is the top-label one: confidence of
-    the predicted class against how often it is right.
+    sklearn's CalibrationDisplay of each loss's first optimizer (they agree
+    where they converge), LogisticRegression's (dashed) and any peer's. With
+    more than two classes the curve is the top-label one: confidence of the
+    predicted class against how often it is right.
     """
-    from sklearn.calibration import calibration_curve
+    from sklearn.calibration import CalibrationDisplay
 
     plt = _pyplot()
     details = result.details
     y, classes = details["y"], details["classes"]
-    fig, ax = plt.subplots(figsize=(4.5, 4.2))
-    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
     shown = set()
     for (loss, optimizer), proba in details["oof_proba"].items():
         label = loss if optimizer else "LogisticRegression"
@@ -201,13 +279,13 @@ def plot_calibration(result, path):
         else:
             correct = classes[proba.argmax(axis=1)] == y
             confidence = proba.max(axis=1)
-        frac, mean = calibration_curve(
-            correct, confidence, n_bins=8, strategy="quantile"
+        CalibrationDisplay.from_predictions(
+            correct, confidence, n_bins=8, strategy="quantile", name=label, ax=ax,
+            ref_line=not shown - {label}, ms=3,
+            **({"color": "k", "ls": "--"} if not optimizer else {}),
         )
-        style = "k--" if not optimizer else "o-"
-        ax.plot(mean, frac, style, ms=3, label=label)
     ax.set(
-        xlabel="predicted probability",
+        xlabel="predicted probability" + ("" if classes.size == 2 else " (top label)"),
         ylabel="observed frequency",
         title="calibration (out-of-fold)",
     )

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.special import logsumexp
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import (
     load_breast_cancer,
     load_diabetes,
@@ -81,6 +81,9 @@ SEED = 0
 
 #: A combination "is" the reference model when its coefficients are this close.
 DEFAULT_MATCH_TOL = 1e-3
+
+#: Other libraries the study can add as rows (``peers=``), each when installed.
+PEERS = ("skorch",)
 
 #: A non-numeric feature column with more distinct values is refused, not encoded.
 MAX_CATEGORIES = 20
@@ -333,6 +336,98 @@ def _neuron_params(estimator_class, optimizer, extra):
     return {key: value for key, value in params.items() if key in accepted}
 
 
+# -- peers -----------------------------------------------------------------------
+def peer_available(name):
+    """Whether the library of peer ``name`` is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+class SkorchPeer(ClassifierMixin, BaseEstimator):
+    """skorch training the neuron's module, as an estimator the study cross-validates.
+
+    A :class:`~sklearn_neuron.NeuronModule` trained by
+    ``skorch.NeuralNetBinaryClassifier`` (two classes, ``BCEWithLogitsLoss``)
+    or ``skorch.NeuralNetClassifier`` (``CrossEntropyLoss``) with
+    ``torch.optim.SGD``, set up as NeuronClassifier's ``optimizer="sgd"`` in
+    the study: the same objective (the mean log loss plus weight decay
+    ``1 / (C n)`` on the weights, none on the intercepts: LogisticRegression's
+    objective divided by ``C n``), the same batch size (the neuron's
+    ``batch_size="auto"``), the same initial step (its ``learning_rate="auto"``,
+    ``1 / L``), shuffled batches and ``max_epochs`` epochs (skorch has no
+    stopping rule: it runs them all). ``coef_`` and ``intercept_`` are read by
+    :func:`~sklearn_neuron.from_skorch`.
+    """
+
+    def __init__(self, *, C=1.0, max_epochs=STUDY_EPOCHS, random_state=SEED):
+        self.C = C
+        self.max_epochs = max_epochs
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        import skorch
+        import torch
+
+        from ._base import BaseNeuron
+        from ._module import NeuronModule
+        from ._skorch import from_skorch
+        from ._stochastic import auto_learning_rate
+
+        X = np.asarray(X, dtype=np.float64)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        # The neuron's own batch size and initial step on these data.
+        objective = NeuronClassifier(C=self.C)._build_objective(X, y, None, reset=True)
+        batch_size = BaseNeuron._batch_size(NeuronClassifier(), objective)
+        lr = auto_learning_rate(objective, torch.optim.SGD)
+        binary = self.classes_.size == 2
+        torch.manual_seed(self.random_state)
+        module = NeuronModule(
+            X.shape[1],
+            1 if binary else self.classes_.size,
+            "sigmoid" if binary else "softmax",
+            dtype=torch.float64,
+        )
+        decay = 0.0 if np.isinf(self.C) else 1.0 / (self.C * X.shape[0])
+        settings = dict(
+            optimizer=torch.optim.SGD,
+            lr=lr,
+            optimizer__weight_decay=decay,
+            optimizer__param_groups=[("linear.bias", {"weight_decay": 0.0})],
+            batch_size=batch_size,
+            max_epochs=self.max_epochs,
+            iterator_train__shuffle=True,
+            train_split=None,
+            verbose=0,
+        )
+        if binary:
+            net = skorch.NeuralNetBinaryClassifier(module, **settings)
+            target = y_index.astype(np.float64)
+        else:
+            net = skorch.NeuralNetClassifier(
+                module, criterion=torch.nn.CrossEntropyLoss, **settings
+            )
+            target = y_index.astype(np.int64)
+        self.net_ = net.fit(X, target)
+        self.batch_size_, self.learning_rate_ = batch_size, lr
+        neuron = from_skorch(net, classes=self.classes_)
+        self.coef_, self.intercept_ = neuron.coef_, neuron.intercept_
+        self.n_iter_ = neuron.n_iter_
+        return self
+
+    def predict_proba(self, X):
+        return self.net_.predict_proba(np.asarray(X, dtype=np.float64))
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def _centred(coef):
+    """Softmax coefficients shifted to sum to zero over classes (LogisticRegression's)."""
+    coef = np.atleast_2d(coef)
+    return coef if coef.shape[0] == 1 else coef - coef.mean(axis=0)
+
+
 # -- classification --------------------------------------------------------------
 def logistic_objective(coef, intercept, X, y_index, C):
     """LogisticRegression's objective ``C * sum_i log_loss_i + ||W||^2 / 2``.
@@ -384,6 +479,7 @@ def run_classification_study(
     C=1.0,
     cv=5,
     match_tol=DEFAULT_MATCH_TOL,
+    peers=(),
     progress=None,
     advance=None,
 ):
@@ -401,6 +497,10 @@ def run_classification_study(
     match_tol : float
         Largest coefficient difference at which a combination is called
         logistic regression.
+    peers : list of str, default=()
+        Other libraries to add as rows, from :data:`PEERS`: ``"skorch"``
+        trains the same module under the log loss as NeuronClassifier's
+        ``"sgd"`` is trained (:class:`SkorchPeer`). Each must be installed.
     progress : callable(str), default=None
         Called with a line after each step.
     advance : callable(), default=None
@@ -412,6 +512,13 @@ def run_classification_study(
     StudyResult
     """
     progress = progress or (lambda line: None)
+    for peer in peers:
+        if peer not in PEERS:
+            raise StudyInputError(f"unknown peer {peer!r}; choose from: {', '.join(PEERS)}")
+        if not peer_available(peer):
+            raise StudyInputError(
+                f"peer {peer!r} is not installed: pip install 'sklearn-neuron[{peer}]'"
+            )
     losses = list(losses or classification_losses())
     optimizers = list(optimizers or DEFAULT_OPTIMIZERS)
     X, y = dataset.X, dataset.y
@@ -492,6 +599,33 @@ def run_classification_study(
             f"{fit_time * cv:.2f} s, max|coef diff| {rows[-1]['coef_diff']:.1e}"
         )
 
+    if "skorch" in peers:
+        model = SkorchPeer(C=C)
+        _quiet_fit(model, X_std, y)
+        net_name = type(model.net_).__name__
+        scores, fit_time, oof = _cross_validate_classifier(model, X, y, folds, classes)
+        f = logistic_objective(model.coef_, model.intercept_, X_std, y_index, C)
+        rows.append(
+            {
+                "model": f"skorch {net_name}",
+                "loss": "log_loss",
+                "optimizer": "sgd",
+                "status": "peer",
+                **scores,
+                "fit_time": fit_time,
+                "n_iter": int(model.n_iter_),
+                "coef_diff": float(
+                    np.max(np.abs(_centred(model.coef_) - reference.coef_))
+                ),
+                "objective_gap": float(f - f_ref),
+                "converged": None,
+                "note": f"batch {model.batch_size_}, lr {model.learning_rate_:.3g}, "
+                f"{model.n_iter_} epochs",
+            }
+        )
+        details["oof_proba"][(f"skorch {net_name}", "sgd")] = oof
+        progress(f"peer skorch ({net_name}): {cv} folds in {fit_time * cv:.2f} s")
+
     settings = {
         "C": C,
         "cv": cv,
@@ -499,6 +633,7 @@ def run_classification_study(
         "match_tol": match_tol,
         "losses": losses,
         "optimizers": optimizers,
+        "peers": list(peers),
         "reference": "LogisticRegression(solver='newton-cholesky', tol=1e-10)",
     }
     info = {
@@ -523,6 +658,8 @@ def _coef_spread(coefs):
 def classification_verdict(rows, details, match_tol=DEFAULT_MATCH_TOL):
     """One plain sentence per loss: is it logistic regression, and to within what."""
     reference = rows[0]
+    peers = [row for row in rows[1:] if row["status"] == "peer"]
+    rows = [rows[0]] + [row for row in rows[1:] if row["status"] != "peer"]
     sentences = []
     for loss in dict.fromkeys(row["loss"] for row in rows[1:]):
         ran = [r for r in rows[1:] if r["loss"] == loss and r["status"] == "ok"]
@@ -578,6 +715,21 @@ def classification_verdict(rows, details, match_tol=DEFAULT_MATCH_TOL):
         for r in skipped:
             parts.append(f"with {r['optimizer']}: not run ({r['note']})")
         sentences.append("; ".join(parts) + ".")
+    for r in peers:
+        sentence = (
+            f"{r['model']} (the same module and log loss, trained by SGD as the "
+            f"neuron's sgd: {r['note']}): coefficients within {r['coef_diff']:.2g} of "
+            f"LogisticRegression's, objective gap {r['objective_gap']:.2g}, "
+            f"{1000 * r['fit_time']:.0f} ms a fit"
+        )
+        sgd = [row for row in rows if row.get("optimizer") == "sgd"
+               and row["loss"] == "log_loss" and row["status"] == "ok"]
+        if sgd:
+            sentence += (
+                f" (NeuronClassifier sgd: {1000 * sgd[0]['fit_time']:.0f} ms, "
+                f"{sgd[0]['n_iter']} epochs)"
+            )
+        sentences.append(sentence + ".")
     return sentences
 
 

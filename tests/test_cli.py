@@ -32,11 +32,26 @@ def run_command(*args, cwd=None, prelude=""):
 class _Links(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.images = []
+        self.images, self.figures, self.cells = [], [], []
 
     def handle_starttag(self, tag, attrs):
         if tag == "img":
             self.images.append(dict(attrs)["src"])
+        if tag == "figure":
+            self.figures.append(dict(attrs)["id"])
+
+    def handle_data(self, data):
+        if self.lasttag == "td":
+            self.cells.append(data)
+
+
+def embedded_png(src):
+    """The bytes of a ``data:image/png;base64,...`` image source."""
+    import base64
+
+    prefix = "data:image/png;base64,"
+    assert src.startswith(prefix), src[:40]
+    return base64.b64decode(src[len(prefix):], validate=True)
 
 
 def assert_valid_png(path):
@@ -93,7 +108,11 @@ def test_figures_are_valid_and_linked_from_the_report(tmp_path):
         assert_valid_png(png)
     parser = _Links()
     parser.feed((tmp_path / "report.html").read_text())
-    assert sorted(parser.images) == [p.name for p in pngs]
+    # One portable file: every figure embedded, byte for byte the PNG beside it.
+    assert sorted(parser.figures) == [p.stem for p in pngs]
+    for figure, src in zip(parser.figures, parser.images, strict=True):
+        assert embedded_png(src) == (tmp_path / f"{figure}.png").read_bytes()
+    assert parser.cells[0] == "LogisticRegression"  # the reference row's model
     markdown = (tmp_path / "report.md").read_text()
     for png in pngs:
         assert f"]({png.name})" in markdown
@@ -125,7 +144,8 @@ def test_output_formats(tmp_path, fmt):
         assert payload["figures"] == [] and payload["report"].endswith("report.html")
         assert len(payload["verdict"]) == 3
     elif fmt == "markdown":
-        assert "| loss | optimizer | CV accuracy |" in out
+        assert "| model | loss | optimizer | CV accuracy |" in out
+        assert "| **LogisticRegression** | log_loss | newton-cholesky |" in out
         assert "**Verdict**" in out
     else:
         assert "CV accuracy" in out and "-----" in out and "Verdict:" in out
@@ -373,3 +393,39 @@ def test_unusable_out_is_refused_before_the_study(tmp_path, capsys, monkeypatch)
         captured = capsys.readouterr()
         _assert_one_line_error(returncode, captured.out, captured.err, message)
     assert loaded == []  # refused before the data were even loaded
+
+
+def test_peers_skorch_adds_a_row(tmp_path):
+    pytest.importorskip("skorch")
+    result = run_command(
+        "--data", "iris", "--cv", "2", "--losses", "log_loss", "--optimizers", "sgd",
+        "--peers", "skorch", "--no-figures", "--format", "json", "--out", str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    rows = payload["rows"]
+    assert [r["status"] for r in rows] == ["reference", "ok", "peer"]
+    peer, sgd = rows[2], rows[1]
+    assert peer["model"] == "skorch NeuralNetClassifier" and peer["loss"] == "log_loss"
+    # Same epochs as the neuron's sgd is given; the same objective, so the same model
+    # up to SGD's noise (the neuron's own sgd is no closer here).
+    assert peer["n_iter"] == 300 and sgd["n_iter"] <= 300
+    assert peer["coef_diff"] < 0.1 and 0 <= peer["objective_gap"] < 0.1
+    assert peer["accuracy"] > 0.9
+    assert payload["settings"]["peers"] == ["skorch"]
+    assert any(s.startswith("skorch NeuralNetClassifier") for s in payload["verdict"])
+    report = (tmp_path / "report.html").read_text()
+    assert "skorch NeuralNetClassifier" in report and "LogisticRegression" in report
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--peers", "keras"], "unknown peer 'keras'"),
+        (["--peers", "skorch", "--data", "diabetes"], "--peers is for classification"),
+    ],
+)
+def test_peers_refused(tmp_path, args, message):
+    result = run_command(*args, "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert message in result.stderr

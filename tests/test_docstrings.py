@@ -7,9 +7,12 @@ import pytest
 
 MODULES = [
     "_callbacks", "_classifier", "_classifier_cv", "_regressor", "_inference", "_module", "_onnx",
+    "_skorch",
 ]
 #: Optional dependencies an example needs (the test is skipped without them).
-OPTIONAL = {"_onnx": ("skl2onnx", "onnxruntime"), "_callbacks": ("tqdm",)}
+OPTIONAL = {
+    "_onnx": ("skl2onnx", "onnxruntime"), "_callbacks": ("tqdm",), "_skorch": ("skorch",),
+}
 
 
 @pytest.mark.parametrize("name", MODULES)
