@@ -147,12 +147,42 @@ def smoothness(objective):
 
 def auto_learning_rate(objective, optimizer_class):
     """The step of ``learning_rate="auto"``: ``1 / L`` for SGD, else the class's default."""
+    return _auto_settings(objective, optimizer_class, {})[0]
+
+
+#: Largest momentum that ``learning_rate="auto"`` gives SGD.
+MAX_AUTO_MOMENTUM = 0.99
+
+
+def nesterov_momentum(step, strong_convexity):
+    """Nesterov's momentum ``(sqrt(k) - 1) / (sqrt(k) + 1)`` for the condition
+    number ``k = 1 / (step * mu)``, at most :data:`MAX_AUTO_MOMENTUM`."""
+    if not strong_convexity > 0:
+        return MAX_AUTO_MOMENTUM
+    root = math.sqrt(max(1.0, 1.0 / (step * strong_convexity)))
+    return min((root - 1.0) / (root + 1.0), MAX_AUTO_MOMENTUM)
+
+
+def _auto_settings(objective, optimizer_class, optimizer_kwargs):
+    """``learning_rate="auto"``'s step, optimizer keyword arguments, and
+    whether the momentum is automatic (then it follows the step).
+
+    SGD: step ``1 / L`` (:func:`smoothness`) and, unless the user set a
+    momentum, Nesterov's momentum for the condition number ``L / l2``
+    (:func:`nesterov_momentum`; the L2 penalty bounds the objective's strong
+    convexity from below, up to the unpenalized intercept).
+    """
+    kwargs = dict(optimizer_kwargs)
     if issubclass(optimizer_class, torch.optim.SGD):
-        return 1.0 / smoothness(objective)
+        step = 1.0 / smoothness(objective)
+        automatic = "momentum" not in kwargs
+        if automatic:
+            kwargs.update(momentum=nesterov_momentum(step, objective.l2), nesterov=True)
+        return step, kwargs, automatic
     for cls in optimizer_class.__mro__:
         if cls in AUTO_LEARNING_RATES:
-            return AUTO_LEARNING_RATES[cls]
-    return 1e-3
+            return AUTO_LEARNING_RATES[cls], kwargs, False
+    return 1e-3, kwargs, False
 
 
 @dataclass
@@ -233,6 +263,27 @@ def _step(optimizer, parameter, gradient, step, l1_weights):
             parameter.copy_(soft_threshold(parameter, step * l1_weights))
 
 
+def _undo_epoch(optimizer, parameter, theta, step, *, shrink, momentum_mu):
+    """Undo an epoch that raised the objective; returns the step to go on with.
+
+    The optimizer's state (momentum, moment estimates) is forgotten: a
+    restart, as in O'Donoghue & Candes (2015), which is all a first
+    rejection after an accepted epoch does (momentum methods are not
+    monotone). A second one in a row means the step is too long: it is divided by
+    :data:`STEP_DECREASE` and an automatic momentum follows it.
+    """
+    with torch.no_grad():
+        parameter.copy_(theta)
+    optimizer.state.clear()
+    if shrink:
+        step /= STEP_DECREASE
+        _set_step(optimizer, step)
+        if momentum_mu is not None:
+            for group in optimizer.param_groups:
+                group["momentum"] = nesterov_momentum(step, momentum_mu)
+    return step
+
+
 def _set_step(optimizer, learning_rate):
     for group in optimizer.param_groups:
         group["lr"] = learning_rate
@@ -297,8 +348,11 @@ def minibatch(
         accepted epoch; ``grad_max`` the largest gradient entry at ``theta``.
     """
     tol = effective_tol(tol, theta.dtype)
+    automatic_momentum = False
     if learning_rate == "auto":
-        learning_rate = auto_learning_rate(objective, optimizer_class)
+        learning_rate, optimizer_kwargs, automatic_momentum = _auto_settings(
+            objective, optimizer_class, optimizer_kwargs
+        )
     step = first_step = float(learning_rate)
     parameter = torch.nn.Parameter(theta.detach().clone())
     optimizer = _make_optimizer(parameter, optimizer_class, optimizer_kwargs, step, None)
@@ -321,6 +375,7 @@ def minibatch(
             "may overflow the dtype. Scale the features, e.g. with StandardScaler."
         )
     rejected = 0
+    accepted_last = True
     curve, scores = [best.value], []
     best_score, best_theta, no_improvement = -float("inf"), None, 0
     _report(verbose, name, 0, best, step)
@@ -366,14 +421,12 @@ def minibatch(
             best = candidate
             curve.append(best.value)
         else:
-            # Too long a step (the objective grew or became NaN): undo the
-            # epoch, forget the optimizer's momentum, shorten the step.
             rejected += 1
-            step /= STEP_DECREASE
-            with torch.no_grad():
-                parameter.copy_(best.theta)
-            optimizer.state.clear()
-            _set_step(optimizer, step)
+            step = _undo_epoch(
+                optimizer, parameter, best.theta, step, shrink=not accepted_last,
+                momentum_mu=objective.l2 if automatic_momentum else None,
+            )
+        accepted_last = improved
         _report(verbose, name, epoch, best, step)
         if step < first_step * SMALLEST_STEP_FRACTION:
             reason = (
