@@ -110,6 +110,7 @@ def compare(problem, repeats, rows):
     for label, make in methods(X.shape[0]):
         t, model = _timed(make, X, y, repeats)
         results.append((label, t, _gap(model.coef_, ref), getattr(model, "n_iter_", "")))
+        print(f"  {name}: {label} {t:.3f} s", flush=True)
     t_saga, gap_saga = next((t, g) for label, t, g, _ in results if "saga) default" in label)
     for label, t, gap, n_iter in results:
         note = ""
@@ -118,6 +119,7 @@ def compare(problem, repeats, rows):
             note = "ok" if ok else "MISSED (target <= 1.0x saga's default time, at least as close)"
         n_iter = int(np.max(n_iter)) if np.size(n_iter) else ""
         rows.append([name, label, f"{t:.3f}", f"{gap:.1e}", n_iter, f"{t / t_saga:.2f}", note])
+        print(" | ".join(str(cell) for cell in rows[-1]), flush=True)
 
 
 def skorch_epoch(quick, rows):
