@@ -184,14 +184,17 @@ def _auto_settings(objective, optimizer_class, optimizer_kwargs):
     whether the momentum is automatic (then it follows the step).
 
     SGD: step ``1 / L`` (:func:`smoothness`) and, unless the user set a
-    momentum, Nesterov's momentum for the condition number ``L / l2``
+    momentum (and without an L1 term), Nesterov's momentum for the condition number ``L / l2``
     (:func:`nesterov_momentum`; the L2 penalty bounds the objective's strong
     convexity from below, up to the unpenalized intercept).
     """
     kwargs = dict(optimizer_kwargs)
     if issubclass(optimizer_class, torch.optim.SGD):
         step = 1.0 / smoothness(objective)
-        automatic = "momentum" not in kwargs
+        # No automatic momentum with an L1 term: the proximal step is made
+        # for plain (prox-SVRG) steps, and momentum carries the iterates
+        # through the exact zeros it would set.
+        automatic = "momentum" not in kwargs and not objective.l1
         if automatic:
             kwargs.update(momentum=nesterov_momentum(step, objective.l2), nesterov=True)
         return step, kwargs, automatic
