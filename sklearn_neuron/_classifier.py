@@ -110,7 +110,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         of the proximal L1 update. "auto": ``1 / L`` for "sgd", with ``L`` an
         estimate of the objective's smoothness (the loss's largest curvature
         times the largest eigenvalue of the weighted Gram matrix of the rows)
-        and, unless ``optimizer_kwargs`` sets ``momentum``, Nesterov momentum
+        and, unless ``optimizer_kwargs`` sets ``momentum`` (or with L1), Nesterov momentum
         for the condition number ``L / l2`` (at most 0.99); 0.05 for
         "adam"/"adamw", 0.01 for "rmsprop", 0.5 for "adagrad". An epoch that
         raises the full objective is undone: the first such epoch after an
