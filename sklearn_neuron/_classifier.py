@@ -110,10 +110,14 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
         Initial step size (``lr``) of the minibatch optimizers; also the step
         of the proximal L1 update. "auto": ``1 / L`` for "sgd", with ``L`` an
         estimate of the objective's smoothness (the loss's largest curvature
-        times the largest eigenvalue of the weighted Gram matrix of the rows);
-        0.05 for "adam"/"adamw", 0.01 for "rmsprop", 0.5 for "adagrad". An
-        epoch that raises the full objective is undone and the step divided
-        by 4, so a too-long step never makes the fit worse than its start.
+        times the largest eigenvalue of the weighted Gram matrix of the rows)
+        and, unless ``optimizer_kwargs`` sets ``momentum`` (or with L1), Nesterov momentum
+        for the condition number ``L / l2`` (at most 0.99); 0.05 for
+        "adam"/"adamw", 0.01 for "rmsprop", 0.5 for "adagrad". An epoch that
+        raises the full objective is undone: the first such epoch after an
+        accepted one restarts the optimizer's state, a second in a row
+        divides the step by 4, so a too-long step never makes the fit worse
+        than its start.
 
     batch_size : int or "auto", default="auto"
         Rows per minibatch; "auto" is ``min(200, max(32, n_samples // 50))``

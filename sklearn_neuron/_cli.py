@@ -113,7 +113,7 @@ def build_parser():
         "--optimizers",
         type=_names,
         help="comma-separated, any the estimator accepts (default: newton, lbfgs "
-        "and adam for classification; newton and lbfgs for regression)",
+        "and sgd for classification; newton and lbfgs for regression)",
     )
     parser.add_argument(
         "--C",

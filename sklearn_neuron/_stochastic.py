@@ -57,6 +57,8 @@ import copy
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+import scipy.sparse
 import torch
 
 from ._callbacks import STOPPED_BY_CALLBACK, Monitor
@@ -121,17 +123,31 @@ def smoothness(objective):
     n = objective.X.shape[0]
     stride = max(1, n // _SMOOTHNESS_ROWS)
     index = torch.arange(0, n, stride, device=objective.device)
-    X = objective.rows(index)
-    if objective.is_sparse:
-        X = X.to_dense()
-    if objective.fit_intercept:
-        X = torch.cat([X, torch.ones((X.shape[0], 1), dtype=X.dtype, device=X.device)], 1)
     weight = objective.weight.index_select(0, index)
     weight = (weight / weight.sum()).unsqueeze(1)
-    v = torch.ones(X.shape[1], dtype=X.dtype, device=X.device)
+    if objective.is_sparse:
+        # Kept sparse (scipy): a dense copy of the rows costs more than the fit's epochs.
+        X = objective._sparse_rows[index.cpu().numpy()]
+        if objective.fit_intercept:
+            X = scipy.sparse.hstack([X, np.ones((X.shape[0], 1))], format="csr")
+        XT = X.T.tocsr()
+        weight_np = weight.cpu().numpy()[:, 0].astype(X.dtype)
+
+        def product(v):
+            w = XT @ (weight_np * (X @ v.cpu().numpy()))
+            return torch.from_numpy(np.asarray(w)).to(objective.weight)
+    else:
+        X = objective.rows(index)
+        if objective.fit_intercept:
+            X = torch.cat([X, torch.ones((X.shape[0], 1), dtype=X.dtype, device=X.device)], 1)
+
+        def product(v):
+            return X.T @ (weight * (X @ v).unsqueeze(1)).squeeze(1)
+
+    v = torch.ones(X.shape[1], dtype=objective.weight.dtype, device=objective.weight.device)
     eigenvalue = 0.0
     for _ in range(_POWER_ITERATIONS):
-        w = X.T @ (weight * (X @ v).unsqueeze(1)).squeeze(1)
+        w = product(v)
         eigenvalue = float(torch.linalg.vector_norm(w))
         if not eigenvalue > 0:
             break
@@ -148,12 +164,45 @@ def smoothness(objective):
 
 def auto_learning_rate(objective, optimizer_class):
     """The step of ``learning_rate="auto"``: ``1 / L`` for SGD, else the class's default."""
+    return _auto_settings(objective, optimizer_class, {})[0]
+
+
+#: Largest momentum that ``learning_rate="auto"`` gives SGD.
+MAX_AUTO_MOMENTUM = 0.99
+
+
+def nesterov_momentum(step, strong_convexity):
+    """Nesterov's momentum ``(sqrt(k) - 1) / (sqrt(k) + 1)`` for the condition
+    number ``k = 1 / (step * mu)``, at most :data:`MAX_AUTO_MOMENTUM`."""
+    if not strong_convexity > 0:
+        return MAX_AUTO_MOMENTUM
+    root = math.sqrt(max(1.0, 1.0 / (step * strong_convexity)))
+    return min((root - 1.0) / (root + 1.0), MAX_AUTO_MOMENTUM)
+
+
+def _auto_settings(objective, optimizer_class, optimizer_kwargs):
+    """``learning_rate="auto"``'s step, optimizer keyword arguments, and
+    whether the momentum is automatic (then it follows the step).
+
+    SGD: step ``1 / L`` (:func:`smoothness`) and, unless the user set a
+    momentum (and without an L1 term), Nesterov's momentum for the condition number ``L / l2``
+    (:func:`nesterov_momentum`; the L2 penalty bounds the objective's strong
+    convexity from below, up to the unpenalized intercept).
+    """
+    kwargs = dict(optimizer_kwargs)
     if issubclass(optimizer_class, torch.optim.SGD):
-        return 1.0 / smoothness(objective)
+        step = 1.0 / smoothness(objective)
+        # No automatic momentum with an L1 term: the proximal step is made
+        # for plain (prox-SVRG) steps, and momentum carries the iterates
+        # through the exact zeros it would set.
+        automatic = "momentum" not in kwargs and not objective.l1
+        if automatic:
+            kwargs.update(momentum=nesterov_momentum(step, objective.l2), nesterov=True)
+        return step, kwargs, automatic
     for cls in optimizer_class.__mro__:
         if cls in AUTO_LEARNING_RATES:
-            return AUTO_LEARNING_RATES[cls]
-    return 1e-3
+            return AUTO_LEARNING_RATES[cls], kwargs, False
+    return 1e-3, kwargs, False
 
 
 @dataclass
@@ -188,21 +237,26 @@ def _snapshot(objective, theta, l1_weights):
 
 
 #: The distance to the optimum is measured by a Newton step up to this many
-#: parameters; beyond, the Hessian costs more than an epoch and only the
-#: gradient is checked.
+#: parameters, and while the Hessian's cost ``n_samples * n_params**2`` (its
+#: Gram matrix is accumulated densely, sparse data included) is at most
+#: :data:`DISTANCE_MAX_WORK`; beyond, it costs more than many epochs and only
+#: the gradient is checked.
 DISTANCE_MAX_PARAMS = 2048
+DISTANCE_MAX_WORK = 2e9
 
 
 def distance_to_optimum(objective, snapshot):
     """Largest entry of the Newton step ``H^-1 g`` at the snapshot, relative to
     ``max(1, max|theta|)``: the distance to the optimum to second order.
 
-    None where it is not computed (no Hessian, an L1 term, too many parameters).
+    None where it is not computed (no Hessian, an L1 term, too many parameters
+    or too costly a Hessian).
     """
     if (
         not objective.loss.twice_differentiable
         or objective.l1
         or objective.n_params > DISTANCE_MAX_PARAMS
+        or objective.X.shape[0] * objective.n_params**2 > DISTANCE_MAX_WORK
     ):
         return None
     theta = snapshot.theta
@@ -242,9 +296,60 @@ def _step(optimizer, parameter, gradient, step, l1_weights):
             parameter.copy_(soft_threshold(parameter, step * l1_weights))
 
 
+def _undo_epoch(optimizer, parameter, theta, step, *, shrink, momentum_mu):
+    """Undo an epoch that raised the objective; returns the step to go on with.
+
+    The optimizer's state (momentum, moment estimates) is forgotten: a
+    restart, as in O'Donoghue & Candes (2015), which is all a first
+    rejection after an accepted epoch does (momentum methods are not
+    monotone). A second one in a row means the step is too long: it is divided by
+    :data:`STEP_DECREASE` and an automatic momentum follows it.
+    """
+    with torch.no_grad():
+        parameter.copy_(theta)
+    optimizer.state.clear()
+    if shrink:
+        step /= STEP_DECREASE
+        _set_step(optimizer, step)
+        if momentum_mu is not None:
+            for group in optimizer.param_groups:
+                group["momentum"] = nesterov_momentum(step, momentum_mu)
+    return step
+
+
 def _set_step(optimizer, learning_rate):
     for group in optimizer.param_groups:
         group["lr"] = learning_rate
+
+
+def _batch_products(objective):
+    """``(rows, raw, linear_gradient)`` on minibatches of an epoch's reordered rows.
+
+    Sparse data on the CPU stay scipy CSR matrices: a row slice of CSR is
+    cheap, and scipy multiplies both ``X_B @ W.T`` and ``X_B.T @ r`` directly,
+    where torch would need a CSR tensor and a transposed copy of each minibatch.
+    """
+    if not (objective.is_sparse and objective.device.type == "cpu"):
+        return objective.row_slice, objective.raw, objective.linear_gradient
+    dtype = objective.dtype
+
+    def rows(reordered, index):
+        return reordered[index]
+
+    def raw(theta, X_batch):
+        coef, intercept = objective.unpack(theta)
+        out = torch.from_numpy(np.asarray(X_batch @ coef.numpy().T)).to(dtype)
+        return out if intercept is None else out + intercept
+
+    def linear_gradient(weighted_grad_raw, X_batch):
+        grad = torch.empty((objective.n_outputs, objective.n_params_per_output), dtype=dtype)
+        product = np.asarray(X_batch.T @ weighted_grad_raw.numpy())
+        grad[:, : objective.n_features] = torch.from_numpy(product).T
+        if objective.fit_intercept:
+            torch.sum(weighted_grad_raw, dim=0, out=grad[:, -1])
+        return grad
+
+    return rows, raw, linear_gradient
 
 
 def _epoch_order(n_samples, shuffle, generator, device):
@@ -310,8 +415,11 @@ def minibatch(
         accepted epoch; ``grad_max`` the largest gradient entry at ``theta``.
     """
     tol = effective_tol(tol, theta.dtype)
+    automatic_momentum = False
     if learning_rate == "auto":
-        learning_rate = auto_learning_rate(objective, optimizer_class)
+        learning_rate, optimizer_kwargs, automatic_momentum = _auto_settings(
+            objective, optimizer_class, optimizer_kwargs
+        )
     step = first_step = float(learning_rate)
     parameter = torch.nn.Parameter(theta.detach().clone())
     optimizer = _make_optimizer(parameter, optimizer_class, optimizer_kwargs, step, None)
@@ -326,6 +434,7 @@ def minibatch(
     sizes[-1] = n_samples - batches[-1].start
     per_row_size = torch.repeat_interleave(sizes, sizes.long()).to(weight.device)
     scaled_weight = (weight * n_samples).unsqueeze(1)
+    batch_rows, batch_raw, batch_gradient = _batch_products(objective)
 
     best = _snapshot(objective, parameter.detach().clone(), l1_weights)
     if not math.isfinite(best.value):
@@ -334,6 +443,7 @@ def minibatch(
             "may overflow the dtype. Scale the features, e.g. with StandardScaler."
         )
     rejected = 0
+    accepted_last = True
     curve, scores = [best.value], []
     best_score, best_theta, no_improvement = -float("inf"), None, 0
     monitor = Monitor(verbose) if monitor is None else monitor
@@ -364,11 +474,11 @@ def minibatch(
         target_epoch, anchor_epoch, weight_epoch = terms
         weight_epoch = weight_epoch / per_row_size.unsqueeze(1)
         for rows in batches:
-            X_batch = objective.row_slice(X_epoch, rows)
+            X_batch = batch_rows(X_epoch, rows)
             current = parameter.detach()
-            grad_raw = loss.value_gradient(objective.raw(current, X_batch), target_epoch[rows])[1]
+            grad_raw = loss.value_gradient(batch_raw(current, X_batch), target_epoch[rows])[1]
             difference = (grad_raw - anchor_epoch[rows]) * weight_epoch[rows]
-            gradient = objective.linear_gradient(difference, X_batch).reshape(-1)
+            gradient = batch_gradient(difference, X_batch).reshape(-1)
             gradient += anchor.data_gradient
             if objective.l2:
                 gradient += objective.l2_gradient(current)
@@ -380,14 +490,12 @@ def minibatch(
             best = candidate
             curve.append(best.value)
         else:
-            # Too long a step (the objective grew or became NaN): undo the
-            # epoch, forget the optimizer's momentum, shorten the step.
             rejected += 1
-            step /= STEP_DECREASE
-            with torch.no_grad():
-                parameter.copy_(best.theta)
-            optimizer.state.clear()
-            _set_step(optimizer, step)
+            step = _undo_epoch(
+                optimizer, parameter, best.theta, step, shrink=not accepted_last,
+                momentum_mu=objective.l2 if automatic_momentum else None,
+            )
+        accepted_last = improved
         if _report(monitor, name, epoch, best, step):
             reason = f"{STOPPED_BY_CALLBACK} at epoch {epoch}"
             break

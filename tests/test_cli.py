@@ -69,10 +69,15 @@ def test_default_study_without_arguments(tmp_path):
     out = result.stdout
     assert "breast_cancer: 569 samples" in out
     assert "LogisticRegression" in out and "Verdict:" in out
-    # Issue #13: every optimizer of the default study, adam included, is
-    # logistic regression under log loss.
+    # Issue #13: every optimizer of the default study, sgd included, is
+    # logistic regression under log loss; the optimizers of the smooth convex
+    # losses agree; squared_error's verdict says they may stop apart.
     assert "log_loss with every optimizer: logistic regression to within" in out
     assert "squared_error: a different model" in out
+    assert "optimizers may stop at different points: here they differ by up to" in out
+    for loss in ["squared_hinge", "modified_huber"]:
+        (line,) = [line for line in out.splitlines() if line.startswith(f"- {loss}:")]
+        assert "its optimizers agree with each other to within" in line
     assert "report:" in result.stderr  # progress lines go to stderr
     report = tmp_path / "out" / "report.html"
     assert report.is_file()

@@ -89,6 +89,47 @@ def test_verdict_for_an_optimizer_that_stops_short():
     assert "with sgd: logistic regression's objective, not reached" in sentence
 
 
+def _other_loss_rows(loss, coefs, converged=None):
+    reference = {"loss": "log_loss", "accuracy": 0.9, "log_loss": 0.2}
+    rows = [reference]
+    for i, optimizer in enumerate(coefs):
+        rows.append(
+            {
+                "loss": loss,
+                "optimizer": optimizer,
+                "status": "ok",
+                "coef_diff": 0.5,
+                "objective_gap": 0.01,
+                "log_loss": 0.3,
+                "accuracy": 0.9,
+                "converged": True if converged is None else converged[i],
+            }
+        )
+    details = {"coef": {(loss, o): np.asarray(c, dtype=float) for o, c in coefs.items()}}
+    return rows, details
+
+
+def test_verdict_says_whether_the_optimizers_of_a_convex_loss_agree():
+    rows, details = _other_loss_rows("hinge", {"newton": [1.0, 2.0], "adam": [1.0, 2.0002]})
+    (sentence,) = _study.classification_verdict(rows, details)
+    assert "hinge: a different model" in sentence
+    assert "its optimizers agree with each other to within 2e-04" in sentence
+    rows, details = _other_loss_rows(
+        "modified_huber", {"newton": [1.0, 2.0], "adam": [1.0, 2.5]}, converged=[True, False]
+    )
+    (sentence,) = _study.classification_verdict(rows, details)
+    assert "disagree with each other by up to 0.5 (adam stopped before tol)" in sentence
+
+
+def test_verdict_for_squared_error_says_optimizers_may_stop_apart():
+    rows, details = _other_loss_rows(
+        "squared_error", {"newton": [1.0, 2.0], "lbfgs": [1.0, 2.3]}
+    )
+    (sentence,) = _study.classification_verdict(rows, details)
+    assert "not convex in the coefficients" in sentence
+    assert "they differ by up to 0.3" in sentence
+
+
 def test_bundled_dataset_refuses_a_target():
     with pytest.raises(StudyInputError, match="--target applies to CSV files"):
         _study.load_dataset("iris", target="species")
