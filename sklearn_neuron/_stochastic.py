@@ -273,8 +273,9 @@ def _make_optimizer(parameter, optimizer_class, optimizer_kwargs, learning_rate,
         optimizer = optimizer_class([parameter], lr=learning_rate, **optimizer_kwargs)
     except TypeError as exc:
         raise ValueError(
-            f"optimizer_kwargs={optimizer_kwargs!r} were refused by "
-            f"{optimizer_class.__module__}.{optimizer_class.__qualname__} ({exc}). Pass only "
+            f"{optimizer_class.__module__}.{optimizer_class.__qualname__} refused the keyword "
+            f"arguments {optimizer_kwargs!r} (optimizer_kwargs, plus the momentum that "
+            f"learning_rate='auto' sets for sgd when none is given): {exc}. Pass only "
             "keyword arguments its constructor takes (see its documentation); the "
             "learning rate is set by learning_rate."
         ) from exc

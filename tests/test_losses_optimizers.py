@@ -162,7 +162,7 @@ def test_torch_optimizer_class_and_kwargs(binary):
     np.testing.assert_array_equal(a.coef_, b.coef_)
     with pytest.raises(ValueError, match="not a torch.optim.Optimizer subclass"):
         NeuronClassifier(optimizer=dict).fit(X, y)
-    with pytest.raises(TypeError, match="nesterov_typo"):
+    with pytest.raises(ValueError, match="nesterov_typo"):
         NeuronClassifier(optimizer="sgd", optimizer_kwargs={"nesterov_typo": True}).fit(X, y)
 
 
