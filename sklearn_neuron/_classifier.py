@@ -11,6 +11,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._base import BaseNeuron
+from ._dask import any_dask, classifier_objective, maps_dask_blocks
 from ._inference import InferenceMixin
 from ._losses import CLASSIFICATION_LOSSES, encode_classes, get_classification_loss
 from ._objective import LinearObjective
@@ -361,6 +362,11 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         is how inference rebuilds the fitted objective on the training data.
         ``check_finite=False`` leaves the finiteness of X to the caller.
         """
+        if any_dask(X, y, sample_weight):  # data on a cluster: reductions, never gathered
+            return classifier_objective(
+                self, X, y, sample_weight, reset=reset, classes=classes,
+                check_finite=check_finite,
+            )
         X, y = validate_arrays(self, X, y, reset=reset, ensure_all_finite=check_finite)
         if reset:
             check_classification_targets(y)
@@ -421,6 +427,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
             correct = raw.argmax(dim=1) == objective.target.argmax(dim=1)
         return float(torch.dot(objective.weight, correct.to(raw.dtype)))
 
+    @maps_dask_blocks
     def decision_function(self, X):
         """Raw output of the neuron (logits) for each sample.
 
@@ -437,6 +444,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         raw = self._raw_output(X)
         return raw[:, 0] if raw.shape[1] == 1 else raw
 
+    @maps_dask_blocks
     def predict(self, X):
         """Predict the class of each sample.
 
@@ -452,6 +460,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         index = (raw[:, 0] > 0).astype(int) if raw.shape[1] == 1 else raw.argmax(axis=1)
         return self.classes_[index]
 
+    @maps_dask_blocks
     def predict_log_proba(self, X):
         """Log of the neuron's sigmoid / softmax output, computed stably.
 
@@ -469,6 +478,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
             return torch.nn.functional.logsigmoid(raw).numpy()
         return torch.log_softmax(raw, dim=1).numpy()
 
+    @maps_dask_blocks
     def predict_proba(self, X):
         """The neuron's sigmoid / softmax output: class probabilities.
 
