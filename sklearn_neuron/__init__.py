@@ -10,6 +10,7 @@ scikit-learn's GLM regressors.
 """
 
 from ._classifier import NeuronClassifier
+from ._classifier_cv import NeuronClassifierCV
 from ._inference import (
     InferenceResults,
     PenalizedInferenceWarning,
@@ -17,15 +18,19 @@ from ._inference import (
     likelihood_ratio_test,
 )
 from ._module import NeuronModule
+from ._onnx import register_onnx_converters, to_onnx
 from ._regressor import NeuronRegressor
 
 __all__ = [
     "InferenceResults",
     "NeuronClassifier",
+    "NeuronClassifierCV",
     "NeuronModule",
     "NeuronRegressor",
     "PenalizedInferenceWarning",
     "SeparationWarning",
     "likelihood_ratio_test",
+    "register_onnx_converters",
+    "to_onnx",
 ]
 __version__ = "0.1.0"

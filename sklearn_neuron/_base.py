@@ -24,9 +24,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, make_constraint
 from sklearn.utils.validation import check_is_fitted
 
+from ._fingerprint import data_fingerprint
+from ._hinge import hinge_continuation
+from ._losses import HingeLoss
 from ._module import NeuronModule
 from ._optimizers import OPTIMIZERS, SECOND_ORDER, effective_tol, resolve_optimizer
-from ._stochastic import STOCHASTIC_OPTIMIZERS, minibatch
+from ._state import state_from_numpy, state_to_numpy
+from ._stochastic import STOCHASTIC_OPTIMIZERS, minibatch, one_pass
 from ._validation import design_tensor, resolve_device, single_threaded, validate_arrays
 
 
@@ -52,7 +56,7 @@ class BaseNeuron(BaseEstimator):
     _parameter_constraints: dict = {
         "optimizer": [StrOptions({"auto", *OPTIMIZERS, *STOCHASTIC_OPTIMIZERS}), type],
         "optimizer_kwargs": [dict, None],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "shuffle": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -105,10 +109,12 @@ class BaseNeuron(BaseEstimator):
     def _resolve_optimizer(self, objective):
         """Name of the full-batch optimizer to run, checked against the objective."""
         loss = objective.loss
-        if self.optimizer == "auto" and (objective.l1 or not loss.twice_differentiable):
+        # The hinge is solved through smoothed problems, which Newton handles.
+        smooth = loss.twice_differentiable or isinstance(loss, HingeLoss)
+        if self.optimizer == "auto" and (objective.l1 or not smooth):
             return "lbfgs"
         name = resolve_optimizer(self.optimizer, objective.X.shape[0], objective.n_params)
-        if name in SECOND_ORDER and not loss.twice_differentiable:
+        if name in SECOND_ORDER and not smooth:
             raise ValueError(
                 f"optimizer={name!r} needs a twice-differentiable loss, "
                 f"and loss={loss.name!r} is not; use optimizer='lbfgs'."
@@ -119,6 +125,15 @@ class BaseNeuron(BaseEstimator):
                 "use optimizer='lbfgs' (OWL-QN) or a stochastic optimizer (proximal steps)."
             )
         return name
+
+    def _refuse_optimizer_kwargs(self):
+        """Full-batch optimizers take no keyword arguments: say so rather than ignore them."""
+        if self.optimizer_kwargs:
+            raise ValueError(
+                f"optimizer_kwargs={self.optimizer_kwargs!r} is for the minibatch "
+                f"(torch.optim) optimizers; optimizer={self.optimizer!r} takes none. "
+                "Leave optimizer_kwargs=None, or choose a minibatch optimizer."
+            )
 
     def _optimizer_label(self):
         return self.optimizer.__name__ if isinstance(self.optimizer, type) else self.optimizer
@@ -182,10 +197,13 @@ class BaseNeuron(BaseEstimator):
         theta = self._initial_theta(objective)
         one_thread = objective.is_sparse or self._is_stochastic() or objective.is_small
         with single_threaded(one_thread, objective.device):
-            if self._is_stochastic():
+            if isinstance(objective.loss, HingeLoss):
+                optimizer, result = self._fit_hinge(objective, theta, name)
+            elif self._is_stochastic():
                 result = self._run_minibatch(objective, theta, self.max_iter, name)
                 optimizer = self._optimizer_label()
             else:
+                self._refuse_optimizer_kwargs()
                 optimizer = self._resolve_optimizer(objective)
                 # Closed-form derivatives need no autograd bookkeeping:
                 # inference mode cuts torch's per-call overhead by ~15%,
@@ -207,52 +225,113 @@ class BaseNeuron(BaseEstimator):
             )
         self._store(objective, result, optimizer)
         self.n_iter_ = int(result.n_iter)
+        self.training_fingerprint_ = data_fingerprint(objective)  # inference checks it
         return self
 
+    def _fit_hinge(self, objective, theta, name):
+        """The hinge solved exactly, each smoothed stage by the chosen optimizer."""
+        if self._is_stochastic():
+            optimizer = self._optimizer_label()
+            spent = [0]  # minibatch epochs are counted over all stages
+
+            def stage(smooth, start, tol, budget, stage_name):
+                result = self._run_minibatch(
+                    smooth, start, max(budget - spent[0], 1), stage_name, tol=tol
+                )
+                spent[0] += result.n_iter
+                return result
+
+        else:
+            optimizer = self._resolve_optimizer(objective)
+
+            def stage(smooth, start, tol, budget, stage_name):
+                with torch.inference_mode():
+                    return self._optimizer_function(optimizer)(
+                        smooth, start, tol=tol, max_iter=budget, verbose=self.verbose,
+                        name=stage_name,
+                    )
+
+        result = hinge_continuation(
+            objective, theta, stage=stage, tol=self.tol, max_iter=self.max_iter,
+            verbose=self.verbose, name=name,
+        )
+        return optimizer, result
+
     def _partial_fit_objective(self, objective, first_call):
-        """One epoch of minibatch training, continuing the previous state."""
-        theta = objective.initial_theta() if first_call else self._fitted_theta(objective)
-        state = None if first_call else self.optimizer_state_
-        name = f"{type(self).__name__}/{self._optimizer_label()}"
+        """One pass of minibatch steps over this call's data, continuing the previous ones.
+
+        Atomic: the fitted state (coefficients, optimizer state, counters)
+        changes only once the pass has completed.
+        """
+        if first_call:
+            theta = self._first_partial_fit_theta(objective)
+            state, n_calls, t = None, 0, 0
+        else:
+            theta = self._fitted_theta(objective)
+            state = state_from_numpy(self.optimizer_state_)
+            n_calls, t = self.n_iter_, self.t_
+        label = self._optimizer_label()
+        name = f"{type(self).__name__}/{label}"
         with single_threaded(True, objective.device):
-            result = self._run_minibatch(objective, theta, 1, name, state, early_stopping=False)
-        n_iter = 0 if first_call else self.n_iter_
-        t = 0 if first_call else self.t_
-        self._store(objective, result, self._optimizer_label())
-        self.n_iter_ = n_iter + 1
+            result = one_pass(
+                objective,
+                theta,
+                **self._minibatch_settings(objective),
+                generator=self._generator(),
+                optimizer_state=state,
+                n_calls=n_calls,
+                name=name,
+            )
+        self._store(objective, result, label)
+        vars(self).pop("training_fingerprint_", None)  # a stream: no one training set
+        self.n_iter_ = n_calls + 1
         self.t_ = t + result.n_samples_seen
         return self
 
-    def _run_minibatch(self, objective, theta, max_iter, name, state=None, early_stopping=None):
-        early_stopping = self.early_stopping if early_stopping is None else early_stopping
-        generator = self._generator()
-        validation_score = None
-        if early_stopping:
-            objective, validation = self._split_validation(objective, generator)
-            validation_score = lambda theta: self._validation_score(validation, theta)  # noqa: E731
+    def _first_partial_fit_theta(self, objective):
+        """Cold start of a stream (the classifier refines it)."""
+        return objective.initial_theta()
+
+    def _batch_size(self, objective):
+        if self.batch_size != "auto":
+            return self.batch_size
+        # At least ~50 steps an epoch on small data (each epoch then makes
+        # progress), 200 rows at most (scikit-learn's MLP default).
         n_samples = objective.X.shape[0]
-        batch_size = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
+        return min(n_samples, 200, max(32, n_samples // 50))
+
+    def _minibatch_settings(self, objective):
+        """The arguments that ``fit``'s and ``partial_fit``'s minibatch loops share."""
         optimizer_class = self._optimizer_class()
         optimizer_kwargs = dict(self.optimizer_kwargs or {})
         if optimizer_class is torch.optim.AdamW:
             # C is the penalty; AdamW's own decay (0.01 by default) would
             # silently change the objective, so it is off unless asked for.
             optimizer_kwargs.setdefault("weight_decay", 0.0)
-        return minibatch(
-            objective,
-            theta,
+        return dict(
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
             learning_rate=self.learning_rate,
-            batch_size=batch_size,
+            batch_size=self._batch_size(objective),
             shuffle=self.shuffle,
+            verbose=self.verbose,
+        )
+
+    def _run_minibatch(self, objective, theta, max_iter, name, tol=None):
+        generator = self._generator()
+        validation_score = None
+        if self.early_stopping:
+            objective, validation = self._split_validation(objective, generator)
+            validation_score = lambda theta: self._validation_score(validation, theta)  # noqa: E731
+        return minibatch(
+            objective,
+            theta,
+            **self._minibatch_settings(objective),
             max_iter=max_iter,
-            tol=self.tol,
+            tol=self.tol if tol is None else tol,
             n_iter_no_change=self.n_iter_no_change,
             generator=generator,
             validation_score=validation_score,
-            optimizer_state=state,
-            verbose=self.verbose,
             name=name,
         )
 
@@ -281,10 +360,14 @@ class BaseNeuron(BaseEstimator):
         if self._is_stochastic():
             return (
                 f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "
-                f"max_iter={self.max_iter} epochs while the objective still improved "
-                f"by more than tol={self.tol:g} within n_iter_no_change="
-                f"{self.n_iter_no_change} epochs. Increase max_iter, adjust "
-                "learning_rate, or loosen tol."
+                f"{result.n_iter} epochs without reaching the tolerance: the full "
+                f"gradient's largest entry is {result.grad_max:.3g} > tol = "
+                f"{effective_tol(self.tol, dtype):.3g}, so the coefficients are not yet "
+                f"at the optimum; reason: {result.stop_reason} (last learning rate "
+                f"{getattr(result, 'learning_rate', float('nan')):.3g}). "
+                f"Increase max_iter (now {self.max_iter}), "
+                "scale the features (e.g. with StandardScaler), use "
+                "learning_rate='auto', or a full-batch optimizer ('newton', 'lbfgs')."
             )
         return (
             f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "
@@ -312,9 +395,10 @@ class BaseNeuron(BaseEstimator):
                 "dtype. Scale the features, e.g. with StandardScaler."
             )
         coef, intercept = objective.unpack(theta)
-        self.module_ = NeuronModule.from_coefficients(
-            coef, intercept, objective.loss.activation.name
-        )
+        # The fitted state is numpy on the CPU; module_ is built from it on
+        # demand, sharing its memory (see the module_ property).
+        vars(self).pop("_module", None)
+        self._activation = objective.loss.activation.name
         self.coef_ = coef.detach().cpu().numpy().copy()
         self.intercept_ = (
             intercept.detach().cpu().numpy().copy()
@@ -328,9 +412,10 @@ class BaseNeuron(BaseEstimator):
         self.optimizer_ = optimizer
         if self._is_stochastic():
             self.loss_curve_ = self.objective_curve_
-            self.validation_scores_ = list(result.validation_scores) or None
-            self.optimizer_state_ = result.optimizer_state
-            self.t_ = result.n_samples_seen
+            # (The hinge's solver returns a plain OptimizeResult.)
+            self.validation_scores_ = list(getattr(result, "validation_scores", [])) or None
+            self.optimizer_state_ = state_to_numpy(getattr(result, "optimizer_state", {}))
+            self.t_ = getattr(result, "n_samples_seen", 0)
 
     def _shape_coefficients(self):
         """Give ``coef_`` and ``intercept_`` the estimator's public shapes.
@@ -345,19 +430,69 @@ class BaseNeuron(BaseEstimator):
         intercept = self.intercept_ if objective.fit_intercept else None
         return objective.pack(self.coef_, intercept)
 
-    # -- prediction ----------------------------------------------------------------
+    # -- the torch module and prediction -------------------------------------------
+    def _coefficient_arrays(self):
+        """``coef_`` as (n_outputs, n_features) and the intercepts (n_outputs,) or None.
+
+        Views of the fitted arrays where their shapes allow (always ``coef_``;
+        the classifier's ``intercept_``); the regressor's float ``intercept_``
+        is a new one-element array.
+        """
+        coef = self.coef_.reshape(-1, self.n_features_in_)
+        if not self.fit_intercept:
+            return coef, None
+        intercept = self.intercept_
+        if isinstance(intercept, np.ndarray):
+            return coef, intercept.reshape(-1)
+        return coef, np.array([intercept], dtype=coef.dtype)
+
+    @property
+    def module_(self):
+        """The fitted torch module (:class:`NeuronModule`), on the CPU.
+
+        Built on first access from ``coef_`` and ``intercept_``, whose memory
+        its weight (and the classifier's bias) shares: training the module
+        further in torch moves ``coef_``, and predictions, computed from the
+        fitted arrays, follow. It is not saved with the estimator (pickle,
+        joblib, skops keep the numpy arrays), so a model fitted on CUDA loads
+        and predicts on a machine without one.
+        """
+        module = vars(self).get("_module")
+        if module is None:
+            check_is_fitted(self)
+            coef, intercept = self._coefficient_arrays()
+            module = NeuronModule.from_coefficients(
+                torch.from_numpy(coef),
+                None if intercept is None else torch.from_numpy(intercept),
+                self._activation,
+                copy=False,
+            )
+            vars(self)["_module"] = module
+        return module
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        return {name: value for name, value in state.items() if name != "_module"}
+
+    def _prediction_device(self):
+        """The device of the fit, or the CPU where this machine lacks it."""
+        try:
+            return resolve_device(self.device)
+        except ValueError:
+            return torch.device("cpu")
+
     def _raw_output(self, X):
-        """Validated X through ``module_``: raw output, numpy (n_samples, n_outputs)."""
+        """Validated X times the fitted coefficients: raw output, numpy (n_samples, n_outputs)."""
         check_is_fitted(self)
         X = validate_arrays(self, X, reset=False)
-        weight, bias = self.module_.linear.weight, self.module_.linear.bias
-        X_t = design_tensor(X, weight.device, column_major=False)
+        coef, intercept = self._coefficient_arrays()
+        device = self._prediction_device()
+        weight = torch.from_numpy(coef).to(device)
+        bias = None if intercept is None else torch.from_numpy(intercept).to(device)
+        X_t = design_tensor(X, device, column_major=False).to(weight.dtype)
         with torch.no_grad():
-            if X_t.layout == torch.sparse_csr:
-                raw = X_t.to(weight.dtype) @ weight.T
-                raw = raw if bias is None else raw + bias
-            else:
-                raw = self.module_(X_t.to(weight.dtype))
+            raw = X_t @ weight.T
+            raw = raw if bias is None else raw + bias
         return raw.cpu().numpy()
 
     def _device(self):

@@ -15,7 +15,12 @@ from ._dask import any_dask, classifier_objective, maps_dask_blocks
 from ._inference import InferenceMixin
 from ._losses import CLASSIFICATION_LOSSES, encode_classes, get_classification_loss
 from ._objective import LinearObjective
-from ._validation import check_sample_weight, validate_arrays
+from ._validation import (
+    check_class_weight,
+    check_sample_weight,
+    check_weight_sum,
+    validate_arrays,
+)
 
 try:  # scikit-learn >= 1.6 names the decorator this way
     from sklearn.base import _fit_context
@@ -72,7 +77,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
     optimizer : {"auto", "lbfgs", "newton", "sgd", "adam", "adamw", "rmsprop", \
             "adagrad"} or torch.optim.Optimizer subclass, default="auto"
         How the objective is minimised. For a convex loss all reach the same
-        optimum (the stochastic ones to within their noise); they differ in
+        optimum (the minibatch ones too: see below); they differ in
         speed. Full batch:
 
         - ``"newton"``: Newton's method with the exact Hessian solved by
@@ -101,20 +106,25 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         ``{"momentum": 0.9}`` for "sgd". Searchable by GridSearchCV as a list
         of dicts.
 
-    learning_rate : float, default=0.01
-        Step size (``lr``) of the minibatch optimizers; also the step of the
-        proximal L1 update.
+    learning_rate : float or "auto", default="auto"
+        Initial step size (``lr``) of the minibatch optimizers; also the step
+        of the proximal L1 update. "auto": ``1 / L`` for "sgd", with ``L`` an
+        estimate of the objective's smoothness (the loss's largest curvature
+        times the largest eigenvalue of the weighted Gram matrix of the rows);
+        0.05 for "adam"/"adamw", 0.01 for "rmsprop", 0.5 for "adagrad". An
+        epoch that raises the full objective is undone and the step divided
+        by 4, so a too-long step never makes the fit worse than its start.
 
     batch_size : int or "auto", default="auto"
-        Rows per minibatch; "auto" is ``min(200, n_samples)``.
+        Rows per minibatch; "auto" is ``min(200, max(32, n_samples // 50))``
+        (at most ``n_samples``): about 50 steps an epoch on small data.
 
     shuffle : bool, default=True
         Whether minibatch training shuffles the rows each epoch.
 
     n_iter_no_change : int, default=10
-        Minibatch training stops when the epoch's objective (or, with early
-        stopping, the validation accuracy) has not improved by ``tol`` for
-        this many epochs.
+        With ``early_stopping``, minibatch training stops when the validation
+        score has not improved by ``tol`` for this many epochs.
 
     early_stopping : bool, default=False
         Minibatch training holds out ``validation_fraction`` of the data
@@ -183,7 +193,10 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Biases of the layer (zero when ``fit_intercept=False``).
     module_ : NeuronModule
-        The fitted torch module. Its ``forward`` returns **logits** (the raw
+        The fitted torch module, on the CPU, built on first access from
+        ``coef_`` and ``intercept_`` and sharing their memory (training it
+        further in torch moves them; it is not saved with the estimator).
+        Its ``forward`` returns **logits** (the raw
         output ``x @ W.T + b``); ``module_.predict_mean(x)`` applies the
         sigmoid or softmax.
     n_features_in_ : int
@@ -209,9 +222,14 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         ``early_stopping``, else None.
     optimizer_state_ : dict
         Minibatch optimizers only: the torch optimizer's state, which
-        ``partial_fit`` continues from.
+        ``partial_fit`` continues from, as numpy arrays and Python values
+        (saved with pickle or skops and loaded on any device).
     t_ : int
         Minibatch optimizers only: number of samples seen in training.
+    training_fingerprint_ : dict
+        A few sums of the training data of ``fit`` (not ``partial_fit``), by
+        which ``inference`` and ``summary`` check that they are given the
+        data the model was fitted on.
 
     See Also
     --------
@@ -256,7 +274,7 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         C=1.0,
         l1_ratio=0.0,
         optimizer_kwargs=None,
-        learning_rate=0.01,
+        learning_rate="auto",
         batch_size="auto",
         shuffle=True,
         n_iter_no_change=10,
@@ -402,7 +420,8 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
             class_weight[present] = compute_class_weight(
                 self.class_weight, classes=classes[present], y=y
             )
-            sample_weight = sample_weight * class_weight[y_index]
+            sample_weight = sample_weight * check_class_weight(class_weight, classes)[y_index]
+            check_weight_sum(sample_weight, "sample_weight times class_weight")
 
         device = self._device()
         X_t, sparse_rows = self._design(X, device, reset=reset)
@@ -413,6 +432,16 @@ class NeuronClassifier(ClassifierMixin, InferenceMixin, BaseNeuron):
         return LinearObjective(
             X_t, target, weight, loss, l2, self.fit_intercept, l1=l1, sparse_rows=sparse_rows
         )
+
+    def _first_partial_fit_theta(self, objective):
+        # The first batch's class frequencies start the intercepts only when
+        # it holds every class: a missing class would start at -inf.
+        share = objective.weight @ objective.target
+        if objective.n_outputs == 1:
+            share = torch.cat([share, 1.0 - share])
+        if bool((share > 0).all()):
+            return objective.initial_theta()
+        return objective.zeros()
 
     def _stratify_labels(self, objective):
         target = objective.target

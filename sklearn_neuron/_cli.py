@@ -15,6 +15,7 @@ import argparse
 import html
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -307,8 +308,36 @@ def _check_names(kind, given, known):
         )
 
 
+def check_out(out):
+    """Refuse an ``--out`` that cannot become a writable folder, before any work.
+
+    The study takes minutes; a report that cannot be written must say so at
+    once, not in a traceback at the end. Nothing is created here.
+    """
+    path = Path(out)
+    if path.exists():
+        if not path.is_dir():
+            raise _UsageError(f"--out {str(out)!r} is a file, not a folder; give a folder")
+        existing = path
+    else:
+        existing = path.absolute().parent
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise _UsageError(
+                f"--out {str(out)!r} cannot be created: {str(existing)!r} is a file, "
+                "not a folder"
+            )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _UsageError(
+            f"--out {str(out)!r}: the folder {str(existing)!r} is not writable; "
+            "give a folder you can write to"
+        )
+
+
 def run(args, progress):
     """Load the data, run the study, write figures and report; return the outputs."""
+    check_out(args.out)
     dataset = _study.load_dataset(args.data, args.target, args.task)
     for note in dataset.notes:
         progress(f"note: {note}")
@@ -366,8 +395,15 @@ def run(args, progress):
         )
     else:
         progress("drawing figures")
-        figures = _plots.save_figures(result, args.out)
-    report = write_report(result, args.out, figures)
+        figures = None
+    try:
+        if figures is None:
+            figures = _plots.save_figures(result, args.out)
+        report = write_report(result, args.out, figures)
+    except OSError as exc:  # the folder changed while the study ran (checked before)
+        raise _UsageError(
+            f"cannot write the report into --out {str(args.out)!r}: {exc}"
+        ) from exc
     return result, figures, report
 
 
@@ -394,6 +430,7 @@ def main(argv=None):
     except (_UsageError, _study.StudyInputError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+
     if args.format == "json":
         print(format_json(result, figures, report))
     elif args.format == "markdown":

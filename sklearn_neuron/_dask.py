@@ -92,7 +92,8 @@ def _as_rows(X, estimator, *, reset):
     from sklearn.utils.validation import _check_feature_names, _check_n_features
 
     _, da = import_dask()
-    _check_feature_names(estimator, X, reset=reset)
+    # A dask DataFrame's meta is an empty pandas DataFrame with its columns.
+    _check_feature_names(estimator, getattr(X, "_meta", X), reset=reset)
     if hasattr(X, "to_dask_array"):  # a dask DataFrame: partition lengths by a reduction
         X = X.to_dask_array(lengths=True)
     if not isinstance(X, da.Array):
@@ -403,12 +404,46 @@ def _block_objective(spec, X_b, y_b, w_b):
     )
 
 
-def _on_block(function, spec, args, X_b, y_b, w_b):
-    """``function(block_objective, *args)`` on the worker; None for an empty block."""
+def _cached_block_objective(spec, X_b, y_b, w_b):
+    """The block's objective, kept on its worker (None for an empty block)."""
     if X_b.shape[0] == 0:
         return None
-    with torch.inference_mode(not spec.loss.uses_autograd):
-        return function(_block_objective(spec, X_b, y_b, w_b), *args)
+    return _block_objective(spec, X_b, y_b, w_b)
+
+
+def _on_block(function, args, X_b, y_b, w_b, spec):
+    """``function(block_objective, *args)`` on the worker; None for an empty block."""
+    return _on_objective(function, args, _cached_block_objective(spec, X_b, y_b, w_b))
+
+
+def _on_objective(function, args, objective):
+    """``function(objective, *args)`` on a (cached) block objective; None for none."""
+    if objective is None:
+        return None
+    with torch.inference_mode(not objective.loss.uses_autograd):
+        return function(objective, *args)
+
+
+def _client():
+    """The ``distributed`` client in use, or None (dask's own schedulers then run)."""
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:  # no client started
+        return None
+
+
+def _is_materialised(array):
+    """Whether a dask array's graph holds only its blocks (persisted, or in memory).
+
+    Such data sit in the cluster's memory already, so their block objectives
+    can be kept there too; an array still to be read or computed (from a
+    store on disk, say) is read again at each evaluation instead.
+    """
+    return len(array.__dask_graph__()) == array.npartitions
 
 
 def _add(parts):
@@ -485,6 +520,20 @@ class DaskObjective:
         self._spec = _BlockSpec(encode, loss, self.fit_intercept, self.weight_sum)
         self._blocks = _blocks(X, y, sample_weight)
         self._abs_max = None
+        # Persisted data: build each block's LinearObjective once, on the
+        # worker that holds the block (validation, encoding and layout are
+        # then not repeated at every evaluation); it shares the block's memory.
+        self._objectives = None
+        self._client = _client()
+        if _is_materialised(X):
+            import dask
+
+            spec = dask.delayed(self._spec, traverse=False)
+            objectives = [dask.delayed(_cached_block_objective)(spec, *b) for b in self._blocks]
+            if self._client is not None:
+                self._objectives = self._client.compute(objectives)  # futures on the workers
+            else:
+                self._objectives = dask.persist(*objectives)
 
     # What does not read the data is LinearObjective's own code.
     zeros = LinearObjective.zeros
@@ -504,27 +553,53 @@ class DaskObjective:
         """Inference on this objective reduces over the blocks too."""
         return DaskInferenceResults
 
-    def reduce(self, function, *args):
+    def reduce(self, function, *args, per_block=None):
         """Sum over the blocks of ``function(block_objective, *args)`` (tuples of arrays).
+
+        ``per_block``: a tuple of further arguments for each block, appended
+        to ``args`` on that block.
 
         ``function`` runs on the workers (it and ``args`` are pickled); the
         sums are taken in a tree of ``_SPLIT_EVERY``-way additions there, and
         only the total comes to the driver.
         """
         dask, _ = import_dask()
+        per_block = [()] * len(self._blocks) if per_block is None else per_block
+        calls = [args + tuple(extra) for extra in per_block]
+        if self._client is not None and self._objectives is not None:
+            # One task per cached block objective, submitted directly: no graph
+            # to build or optimise on the driver at each evaluation.
+            client = self._client
+            parts = client.map(
+                _on_objective, [function] * len(calls), calls, self._objectives, pure=False
+            )
+            while len(parts) > _SPLIT_EVERY:
+                parts = [
+                    client.submit(_add, parts[i : i + _SPLIT_EVERY], pure=False)
+                    for i in range(0, len(parts), _SPLIT_EVERY)
+                ]
+            return _add(client.gather(parts))
         spec = dask.delayed(self._spec, traverse=False)
-        args = dask.delayed(args, traverse=False)
-        parts = [
-            dask.delayed(_on_block, pure=False)(function, spec, args, xb, yb, wb)
-            for xb, yb, wb in self._blocks
-        ]
-        while len(parts) > 1:
+        if self._objectives is not None:
+            parts = [
+                dask.delayed(_on_objective, pure=False)(
+                    function, dask.delayed(call, traverse=False), obj
+                )
+                for obj, call in zip(self._objectives, calls, strict=True)
+            ]
+        else:
+            parts = [
+                dask.delayed(_on_block, pure=False)(
+                    function, dask.delayed(call, traverse=False), *b, spec
+                )
+                for b, call in zip(self._blocks, calls, strict=True)
+            ]
+        while len(parts) > _SPLIT_EVERY:
             parts = [
                 dask.delayed(_add, pure=False)(parts[i : i + _SPLIT_EVERY])
                 for i in range(0, len(parts), _SPLIT_EVERY)
             ]
-        (total,) = dask.compute(parts[0])
-        return total
+        return _add(dask.compute(*parts))
 
     def _theta(self, theta):
         return theta.detach().cpu().numpy()
@@ -585,6 +660,35 @@ class DaskObjective:
             self._abs_max = float(max(_compute(parts)))  # NaN propagates
         return self._abs_max
 
+    def fingerprint(self):
+        """:func:`~sklearn_neuron._fingerprint.data_fingerprint` by one reduction.
+
+        The same sums as in memory (position-weighted targets and weights,
+        sampled rows of X times a fixed vector), each block adding its rows'
+        terms at their global positions: nothing is gathered.
+        """
+        from ._fingerprint import _SAMPLED_ROWS
+
+        n, p = self.X.shape
+        index = np.unique(np.round(np.linspace(0, n - 1, min(n, _SAMPLED_ROWS))).astype(int))
+        starts = np.cumsum((0,) + self.X.chunks[0])
+        per_block = [
+            (int(a), int(b) - int(a), index)
+            for a, b in zip(starts[:-1], starts[1:], strict=True)
+        ]
+        target, target_scale, weight, rows, rows_scale = self.reduce(
+            _fingerprint_block, per_block=per_block
+        )
+        return {
+            "shape": np.array([n, p]),
+            "weight_sum": float(self.weight_sum),
+            "target": target,
+            "target_scale": target_scale,
+            "weight": float(weight),
+            "rows": rows,
+            "rows_scale": rows_scale,
+        }
+
     def design(self):
         raise ValueError(
             "The exact least-absolute-deviations solver needs the whole design matrix "
@@ -594,6 +698,23 @@ class DaskObjective:
 
     def rows(self, index):
         raise ValueError("Selecting rows of dask data on the driver would gather them.")
+
+
+def _fingerprint_block(objective, start, n_rows, index):
+    """One block's terms of the fingerprint's sums (rows outside it are zeros)."""
+    from ._fingerprint import _spread
+
+    u = _spread(start + n_rows, 0.6180339887498949)[start:]
+    target = objective.target.to(torch.float64)
+    v = _spread(objective.n_features, 0.4142135623730951)
+    inside = (index >= start) & (index < start + n_rows)
+    rows = objective.X[torch.from_numpy(index[inside] - start)].to(torch.float64)
+    products, scales = np.zeros(index.size), np.zeros(index.size)
+    products[inside], scales[inside] = (rows @ v).numpy(), (rows.abs() @ v).numpy()
+    return (
+        (u @ target).numpy(), (u @ target.abs()).numpy(),
+        np.asarray(float(u @ objective.weight.to(torch.float64))), products, scales,
+    )
 
 
 def _block_abs_max(X_b):
@@ -646,8 +767,8 @@ def _frame_rows(X, estimator):
     """A dask DataFrame's rows as a dask array (lazy: row counts stay unknown)."""
     from sklearn.utils.validation import _check_feature_names, _check_n_features
 
-    _check_feature_names(estimator, X, reset=False)
-    _check_n_features(estimator, X, reset=False)
+    _check_feature_names(estimator, X._meta, reset=False)
+    _check_n_features(estimator, X._meta, reset=False)
     X = X.to_dask_array()
     if X.dtype not in FLOAT_DTYPES:
         X = X.astype(np.float64)
@@ -727,33 +848,37 @@ class DaskInferenceResults(InferenceResults):
     counted once per extra block (the hook's value on no rows).
     """
 
-    def _second_order(self, pointwise):
+    def _second_order(self, theta, pointwise):
+        """Gradient and information at ``theta`` by one reduction; returns ``theta``."""
         objective = self.objective
         not_finite, grad, H = objective.reduce(
-            _second_order, objective._theta(self.theta), self.model, pointwise is not None
+            _second_order, objective._theta(theta), self.model, pointwise is not None
         )
         if int(not_finite):
             _raise_not_finite(objective)
         grad = torch.as_tensor(grad, dtype=objective.dtype)
         if objective.l2:
-            grad = grad + self.theta * objective._l2_flat
+            grad = grad + theta * objective._l2_flat
         self._raw = None  # the rows' raw outputs stay on the workers
+        self._observed = None
         self._grad = grad
         H = objective._add_penalty_hessian(torch.as_tensor(H, dtype=objective.dtype))
-        return H, None
+        self._cov_theta_factor = self._information_solve(H)
+        return theta
 
     def _check_separation(self, observed):
         objective = self.objective
         if not self.model._inference_has_margins(objective):
-            return
-        g = self._grad.to(torch.float64) * self._sum_weight
-        step = self._solve(g.unsqueeze(1)).squeeze(1).to(objective.dtype)
+            return False
+        step = self._newton_step().to(objective.dtype)
         (counts,) = objective.reduce(
             _separation, objective._theta(self.theta), self.model, step.numpy()
         )
         n_separated, n_positive, correct = counts.tolist()
-        if n_separated:
-            _warn_separation(int(n_separated), int(n_positive), correct == n_positive)
+        if not n_separated:
+            return False
+        _warn_separation(int(n_separated), int(n_positive), correct == n_positive)
+        return True
 
     def _hook_sum(self, hook, null_raw=None, **kwargs):
         """The hook on the whole data, from its values on the blocks."""

@@ -24,7 +24,9 @@ from functools import cached_property
 import numpy as np
 import torch
 from scipy import stats
+from sklearn.utils.validation import check_is_fitted
 
+from ._fingerprint import check_training_data
 from ._optimizers import _null_projector
 
 #: Samples whose margin (logit of their class minus the largest other) is
@@ -35,6 +37,11 @@ _SATURATED_MARGIN = math.log(999.0)
 #: fit still moving along a separating ray.
 _MARGIN_STEP = 0.5
 COV_TYPES = ("nonrobust", "HC0", "HC1")
+#: Newton steps of the polish stop once no parameter moves by more than this
+#: share of its magnitude (at least 1): sqrt(eps) of float64, where
+#: quadratic convergence puts the next step at rounding level.
+_POLISH_RTOL = 1.5e-8
+_MAX_POLISH_STEPS = 8
 
 
 class PenalizedInferenceWarning(UserWarning):
@@ -75,9 +82,10 @@ class InferenceResults:
     """Inference for one fitted model on its training data.
 
     Built by :meth:`InferenceMixin.inference`; not meant to be constructed
-    directly. Every number is a cached property derived from the fitted
-    coefficients, the Hessian of the objective at them and (for the robust
-    covariances) the per-sample scores. Sample weights are frequency weights.
+    directly. Every number is a cached property derived from the optimum
+    (the fitted coefficients polished by Newton steps to a tight gradient),
+    the Hessian of the objective there and (for the robust covariances) the
+    per-sample scores. Sample weights are frequency weights.
 
     Attributes
     ----------
@@ -162,24 +170,58 @@ class InferenceResults:
             if cov_type == "nonrobust"
             else None
         )
-        hessian, weights = self._second_order(pointwise)
-        self._cov_theta_factor = self._information_solve(hessian)
+        self.theta = self._second_order(theta, pointwise)
+        separated = False
         if loss.is_log_likelihood and not self.penalized:
             # The observed information and its pointwise weights bound the
             # rows of X for the check (not those of a replacement).
-            self._check_separation(None if pointwise is not None else (hessian, weights))
+            separated = self._check_separation(
+                None if pointwise is not None else self._observed
+            )
+        if not separated:
+            self._polish(pointwise)
 
-    # -- the heavy part: one Hessian, one Cholesky --------------------------
-    def _second_order(self, pointwise):
-        """Set the fitted raw output and gradient; return the information and its weights."""
-        objective = self.objective
-        self._raw, self._grad, hessian, weights = objective.second_order(self.theta, pointwise)
+    def _second_order(self, theta, pointwise):
+        """Fitted values, gradient and information at ``theta``; returns ``theta``."""
+        raw, self._grad, hessian, weights = self.objective.second_order(theta, pointwise)
         # X was validated without sklearn's finiteness pass: a NaN or
         # infinite entry makes its row's raw output non-finite.
-        if not bool(torch.isfinite(self._raw).all()):
-            _raise_not_finite(objective)
-        return hessian, weights
+        if not bool(torch.isfinite(raw).all()):
+            _raise_not_finite(self.objective)
+        self._raw, self._observed = raw, (hessian, weights)
+        self._cov_theta_factor = self._information_solve(hessian)
+        return theta
 
+    def _newton_step(self):
+        """The Newton (Fisher scoring, with the expected information) step at ``theta``."""
+        g = self._grad.to(torch.float64) * self._sum_weight
+        return self._solve(g.unsqueeze(1)).squeeze(1)
+
+    def _polish(self, pointwise):
+        """Newton steps from the fitted coefficients to the optimum, to a tight gradient.
+
+        A fit stops at its ``tol`` (1e-4 by default), where coefficients and
+        standard errors are still off in the digits a table prints; the
+        covariance is only that of the maximum-likelihood estimate at the
+        optimum itself. Each step costs one more pass over X (the fused
+        second-order pass); from a fit already at the optimum none is taken.
+        Stops when every parameter moves by less than ``_POLISH_RTOL`` of its
+        magnitude (at least 1), or when the steps stop shrinking (the dtype's
+        rounding floor).
+        """
+        objective = self.objective
+        floor = max(_POLISH_RTOL, 100 * torch.finfo(objective.dtype).eps)
+        previous = math.inf
+        for _ in range(_MAX_POLISH_STEPS):
+            step = self._newton_step()
+            theta = self.theta.to(torch.float64)
+            size = float((step.abs() / theta.abs().clamp_min(1.0)).max())
+            if not size > floor or not size < 0.5 * previous:
+                return
+            previous = size
+            self.theta = self._second_order((theta - step).to(objective.dtype), pointwise)
+
+    # -- the heavy part: one Hessian, one Cholesky --------------------------
     def _information_solve(self, H):
         """``A^-1 J^T`` with ``A`` the information ``H`` (per unit weight) in theta."""
         objective = self.objective
@@ -251,9 +293,8 @@ class InferenceResults:
         """
         objective = self.objective
         if not self.model._inference_has_margins(objective):
-            return
-        g = self._grad.to(torch.float64) * self._sum_weight
-        step = self._solve(g.unsqueeze(1)).squeeze(1).to(objective.dtype)
+            return False
+        step = self._newton_step().to(objective.dtype)
         # A margin (sigmoid: +-z; softmax: a difference of two outputs)
         # moves by at most twice the largest move of a raw output. At a true
         # optimum the step is rounding noise: bounds that read no row of X
@@ -266,19 +307,19 @@ class InferenceResults:
             a, b, c = information
             smallest = float(torch.where(positive, c, torch.inf).min())
             if 2.0 * (a / math.sqrt(max(smallest, tiny)) + b) <= _MARGIN_STEP:
-                return
+                return False
         margins = self.model._inference_margins(objective, self._raw)
         candidates = (margins > _SATURATED_MARGIN) & positive
         if information is not None:
             candidates &= 2.0 * (a / c.clamp_min(tiny).sqrt() + b) > _MARGIN_STEP
         if not bool(candidates.any()):
-            return
+            return False
         # |x_i . w + b| <= max_j |x_ij| ||w||_1 + |b|, with X's largest entry.
         bound = coef.sum(dim=1) * objective.abs_max()
         if intercept is not None:
             bound = bound + intercept
         if 2.0 * float(bound.max()) <= _MARGIN_STEP:
-            return
+            return False
         # The step's change of the raw output, on the candidate rows only.
         index = torch.nonzero(candidates).squeeze(1)
         stepped = self._raw.clone()
@@ -286,7 +327,7 @@ class InferenceResults:
         rise = (self.model._inference_margins(objective, stepped) - margins)[candidates]
         n_separated = int((rise > _MARGIN_STEP).sum())
         if n_separated == 0:
-            return
+            return False
         n_positive = int(positive.sum())
         predicted = (
             self._raw.argmax(dim=1) if self._raw.shape[1] > 1 else (self._raw[:, 0] > 0)
@@ -298,6 +339,7 @@ class InferenceResults:
         )
         all_correct = bool((predicted == observed)[positive].all())
         _warn_separation(n_separated, n_positive, all_correct)
+        return True
 
     # -- parameters and covariance -------------------------------------------
     @cached_property
@@ -495,8 +537,8 @@ class InferenceResults:
         Returns
         -------
         InferenceSummary
-            ``str()`` gives the text; ``.frame`` is a pandas DataFrame when
-            pandas is importable; ``.table`` the rows as tuples.
+            ``str()`` gives the text; ``.frame`` a pandas DataFrame (pandas
+            needed); ``.table`` the rows as tuples.
         """
         return InferenceSummary(self, alpha)
 
@@ -607,8 +649,8 @@ class InferenceSummary:
         Column names of the numbers in ``table``.
     notes : list of str
         Lines printed under the table.
-    frame : pandas.DataFrame or None
-        The table as a DataFrame (None without pandas).
+    frame : pandas.DataFrame
+        The table as a DataFrame (an ImportError naming pandas without it).
     """
 
     def __init__(self, results, alpha=0.05):
@@ -669,13 +711,17 @@ class InferenceSummary:
                 "Penalized fit: standard errors use the penalized Hessian; the Wald "
                 "statistics and p-values are NOT valid."
             )
-        self.frame = self._frame()
 
-    def _frame(self):
+    @property
+    def frame(self):
+        """The table as a pandas DataFrame (ImportError without pandas)."""
         try:
             import pandas as pd
-        except ImportError:  # pragma: no cover
-            return None
+        except ImportError as exc:
+            raise ImportError(
+                "InferenceSummary.frame needs pandas, which is not installed: "
+                "pip install pandas (the text and .table need nothing)."
+            ) from exc
         data = [row[2:] for row in self.table]
         if self.table[0][0] is None:
             index = pd.Index([row[1] for row in self.table], name="term")
@@ -719,9 +765,10 @@ class InferenceSummary:
             f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
             for k, v in self.header
         )
-        table = (
-            self.frame.to_html(float_format="%.4g") if self.frame is not None else ""
-        )
+        try:
+            table = self.frame.to_html(float_format="%.4g")
+        except ImportError:  # without pandas the notebook shows header and notes
+            table = ""
         notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
         return (
             f"<h4>{html.escape(self.title)}</h4><table>{header}</table>{table}{notes}"
@@ -784,7 +831,11 @@ class InferenceMixin:
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The training data of the fit.
+            The training data of the fit (the same rows in the same order,
+            in any container, layout or float dtype). Other data are refused
+            with a ValueError: the inference is of the fitted model on its
+            training data, as in statsmodels; for other data fit a model on
+            them (``clone(model).fit(X, y).inference(X, y)``).
         y : array-like of shape (n_samples,)
             The training targets.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -804,13 +855,22 @@ class InferenceMixin:
         Returns
         -------
         InferenceResults
+            Its ``params`` are those of the optimum: the fitted coefficients
+            after Newton steps to a tight gradient (none when the fit is
+            already there), so that a fit stopped at its ``tol`` (or a
+            minibatch fit) reports the maximum-likelihood estimate and its
+            covariance there. ``coef_`` itself is not changed.
 
         Raises
         ------
+        NotFittedError
+            Before ``fit``.
         ValueError
-            For an elastic-net fit (``l1_ratio > 0``); for a loss that is not
-            a log-likelihood with ``cov_type="nonrobust"``; for a singular
-            Fisher information.
+            For data other than the training data of the fit (checked
+            against ``training_fingerprint_``), or a model trained by
+            ``partial_fit`` (no one training set). For an elastic-net fit
+            (``l1_ratio > 0``); for a loss that is not a log-likelihood with
+            ``cov_type="nonrobust"``; for a singular Fisher information.
 
         Warns
         -----
@@ -820,6 +880,7 @@ class InferenceMixin:
         SeparationWarning
             When the data are perfectly or quasi-completely separated.
         """
+        check_is_fitted(self)
         if getattr(self, "l1_ratio", 0) or 0:
             raise ValueError(
                 f"{type(self).__name__} was fitted with an L1 penalty (l1_ratio="
@@ -832,6 +893,7 @@ class InferenceMixin:
         objective = self._build_objective(
             X, y, sample_weight, reset=False, check_finite=False
         )
+        check_training_data(self, objective)
         self._inference_validate(objective, cov_type)
         theta = self._fitted_theta(objective)
         if objective.l2 > 0:

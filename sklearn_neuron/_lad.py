@@ -16,9 +16,26 @@ conditions above hold, which makes it the exact minimiser. Without penalty
 the minimiser interpolates ``n_params`` samples, and a basis exchange
 (Barrodale and Roberts' simplex specialised to LAD) started from the first
 smoothing reaches it in a few steps of ``O(n_samples * n_params)``.
+
+Without L2 term (``l2 = 0``, with or without the L1 term) the problem is a
+linear program, and it is solved as one by HiGHS (scipy's ``linprog``), on
+its dual::
+
+    max_d  y^T d   s.t.  |d_i| <= w_i,  (A^T d)_j = 0 (unpenalized j),
+                         |(A^T d)_j| <= l1 (penalized j),
+
+an LP with ``n_params`` constraints rather than the primal's
+``n_samples``; the coefficients are the multipliers of those constraints.
+QuantileRegressor solves the primal, with a dense ``n x 2n`` identity
+block: the dual is ~15x faster on 5000 x 20 and ~30x on 20,000 x 20
+(benchmarks/bench_lad.py). The basis exchange remains for the record (and
+as a fallback should HiGHS fail), the smoothing for ``l2 > 0``.
 """
 
+import numpy as np
+import scipy.sparse
 import torch
+from scipy.optimize import linprog
 
 from ._losses import HuberLoss
 from ._objective import LinearObjective
@@ -131,16 +148,102 @@ def _simplex(objective, theta, max_iter):
     return theta, max_iter, False
 
 
+def _design_matrix(objective):
+    """``[X, 1]`` (X without intercept) in float64, scipy sparse when X is."""
+    if objective.is_sparse:
+        A = objective._sparse_rows.astype(np.float64)
+        if objective.fit_intercept:
+            ones = np.ones((A.shape[0], 1))
+            A = scipy.sparse.hstack([A, ones], format="csr")
+        return A
+    return objective.design().detach().cpu().double().numpy()
+
+
+def _linear_program(objective, theta, *, verbose=0, name="lad"):
+    """Exact LAD without L2 term by HiGHS on the dual LP (see module).
+
+    The weights are rescaled to mean 1 (the objective is a weighted mean,
+    so single weights of ``1 / n`` would sit near HiGHS' absolute
+    feasibility tolerance of 1e-7); the L1 strength is rescaled with them,
+    which leaves the minimiser unchanged. Returns None when HiGHS does not
+    report an optimum.
+    """
+    A = _design_matrix(objective)
+    y = objective.target[:, 0].detach().cpu().double().numpy()
+    w = objective.weight.detach().cpu().double().numpy()
+    scale = w.size / w.sum()
+    w = w * scale
+    A_T = A.T.tocsr() if scipy.sparse.issparse(A) else np.ascontiguousarray(A.T)
+    q = A_T.shape[0]
+    penalized = np.ones(q, dtype=bool)
+    if objective.fit_intercept:
+        penalized[-1] = False
+    l1 = objective.l1 * scale
+    if l1 and penalized.any():
+        A_P = A_T[penalized]
+        stack = scipy.sparse.vstack if scipy.sparse.issparse(A_T) else np.vstack
+        A_ub, b_ub = stack([A_P, -A_P]), np.full(2 * int(penalized.sum()), l1)
+        A_eq = A_T[~penalized] if (~penalized).any() else None
+    else:
+        A_ub, b_ub, A_eq = None, None, A_T
+    b_eq = None if A_eq is None else np.zeros(A_eq.shape[0])
+    result = linprog(
+        -y, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=np.c_[-w, w],
+        method="highs", options={"disp": bool(verbose)},
+    )
+    if result.status != 0:
+        return None
+    # HiGHS' multipliers are d(objective)/d(rhs) of the minimisation of -y^T d:
+    # minus the primal coefficients.
+    solution = np.empty(q)
+    if l1 and penalized.any():
+        upper, lower = np.split(result.ineqlin.marginals, 2)
+        solution[penalized] = lower - upper
+        if (~penalized).any():
+            solution[~penalized] = -result.eqlin.marginals
+    else:
+        solution[:] = -result.eqlin.marginals
+    theta = torch.as_tensor(solution, dtype=theta.dtype, device=theta.device)
+    if verbose:
+        print(f"{name}: HiGHS dual simplex, {result.nit} iterations, {result.message}")
+    return theta, int(result.nit)
+
+
 def least_absolute_deviations(
     objective, theta, *, tol, max_iter, verbose=0, name="lad"
 ):
     """Minimise an absolute-error :class:`LinearObjective` exactly (see module).
 
-    ``max_iter`` bounds the Newton iterations over all stages. Converged
-    means the optimality conditions were verified; otherwise the best point
-    found is returned.
+    Without L2 term the problem is a linear program, solved to optimality by
+    HiGHS (``n_iter`` counts its simplex iterations; ``max_iter`` does not
+    bound them). With an L2 term, ``max_iter`` bounds the Newton iterations
+    over all stages of the smoothing; converged means the optimality
+    conditions were verified, otherwise the best point found is returned.
+
+    Raises
+    ------
+    ValueError
+        With both an L1 and an L2 term (elastic net), which neither route
+        solves exactly.
     """
     tol = effective_tol(tol, theta.dtype)
+    if objective.l1 and objective.l2:
+        raise ValueError(
+            "loss='absolute_error' is solved exactly with an L2 penalty "
+            "(l1_ratio=0) or an L1 penalty (l1_ratio=1), not with both "
+            f"(elastic net, l1_ratio strictly between 0 and 1); got l1={objective.l1:g} "
+            f"and l2={objective.l2:g}. Use l1_ratio=0 or l1_ratio=1."
+        )
+    if objective.l2 == 0:
+        f0 = objective.full_value(theta)
+        solved = _linear_program(objective, theta, verbose=verbose, name=name)
+        if solved is not None:
+            theta, n_iter = solved
+            return OptimizeResult(
+                theta=theta, n_iter=max(n_iter, 1), converged=True,
+                objective_curve=[f0, objective.full_value(theta)], grad_max=0.0,
+                stop_reason="linear program solved to optimality (HiGHS)",
+            )
     f0 = float(objective.value(theta))
     curve = [f0]
     best_theta, best_f = theta, f0

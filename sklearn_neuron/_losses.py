@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ._activations import Activation, Exp, Sigmoid, Softmax
+from ._validation import to_tensor
 
 
 class NeuronLoss:
@@ -45,6 +46,11 @@ class NeuronLoss:
     #: Whether the derivatives come from autograd (a user's callable): full-
     #: batch fits of the others run in torch's inference mode.
     uses_autograd = False
+    #: Largest second derivative of the loss in the raw output (the largest
+    #: eigenvalue of its pointwise Hessian) over all raw outputs and targets,
+    #: or None where it is unbounded or unknown; sets the step of minibatch
+    #: SGD (``learning_rate="auto"``).
+    max_curvature = None
 
     def __init__(self, n_outputs, activation):
         self.n_outputs = n_outputs
@@ -89,6 +95,7 @@ class BinaryLogLoss(NeuronLoss):
     """
 
     name = "log_loss"
+    max_curvature = 0.25  # p (1 - p)
     is_log_likelihood = True
 
     def __init__(self):
@@ -120,6 +127,7 @@ class MultinomialLogLoss(NeuronLoss):
     """
 
     name = "log_loss"
+    max_curvature = 0.5  # largest eigenvalue of diag(p) - p p^T
     is_log_likelihood = True
     shift_invariant = True
 
@@ -157,6 +165,7 @@ class SquaredErrorProbaLoss(NeuronLoss):
     """
 
     name = "squared_error"
+    max_curvature = 1.0  # 4 (s'^2 + |s - y| |s''|) <= 0.64 for a sigmoid s; softmax alike
 
     def __init__(self, n_classes):
         binary = n_classes <= 2
@@ -250,6 +259,7 @@ class SquaredHingeLoss(MarginLoss):
     """``max(0, 1 - m)^2``: differentiable; its generalized Hessian serves Newton."""
 
     name = "squared_hinge"
+    max_curvature = 2.0
 
     def phi(self, m):
         return torch.square(torch.clamp(1.0 - m, min=0.0))
@@ -265,6 +275,7 @@ class ModifiedHuberLoss(MarginLoss):
     """``max(0, 1 - m)^2`` for ``m >= -1``, ``-4 m`` below: a smoothed hinge."""
 
     name = "modified_huber"
+    max_curvature = 2.0
 
     def phi(self, m):
         return torch.where(m >= -1.0, torch.square(torch.clamp(1.0 - m, min=0.0)), -4.0 * m)
@@ -353,7 +364,7 @@ def encode_classes(y_index, n_classes, dtype, device):
     Two classes give one 0/1 column (one sigmoid unit); K > 2 classes give a
     one-hot matrix (K softmax units).
     """
-    y_index = torch.as_tensor(y_index, device=device)
+    y_index = to_tensor(y_index, device)  # read-only labels (pandas 3) too, silently
     if n_classes <= 2:
         return y_index.to(dtype).unsqueeze(1)
     return F.one_hot(y_index.long(), n_classes).to(dtype)
@@ -412,6 +423,7 @@ class HalfSquaredError(RegressionLoss):
     """
 
     name = "squared_error"
+    max_curvature = 1.0
     is_log_likelihood = True
 
     def __init__(self):
@@ -570,6 +582,7 @@ class HuberLoss(RegressionLoss):
     """
 
     name = "huber"
+    max_curvature = 1.0
 
     def __init__(self, epsilon):
         super().__init__(Activation())

@@ -59,19 +59,23 @@ class NeuronModule(nn.Module):
         return self.activation(self.forward(x))
 
     @classmethod
-    def from_coefficients(cls, coef, intercept, activation):
-        """Build a module holding copies of ``coef`` (K, p) and ``intercept`` (K,)."""
+    def from_coefficients(cls, coef, intercept, activation, *, copy=True):
+        """Build a module holding ``coef`` (K, p) and ``intercept`` (K,).
+
+        With ``copy=False`` the parameters share the given tensors' memory
+        (how an estimator's ``module_`` shares its ``coef_``).
+        """
         module = cls.__new__(cls)
         nn.Module.__init__(module)
-        module._modules["linear"] = _linear(coef, intercept)
+        module._modules["linear"] = _linear(coef, intercept, copy)
         module.__dict__.update(
             activation_name=activation, activation=get_activation(activation)
         )
         return module
 
 
-def _linear(coef, intercept):
-    """An :class:`torch.nn.Linear` holding copies of ``coef`` and ``intercept``.
+def _linear(coef, intercept, copy=True):
+    """An :class:`torch.nn.Linear` holding ``coef`` and ``intercept`` (copies if ``copy``).
 
     ``nn.Linear(...)`` first draws random initial weights, which would be
     overwritten at once; on small data that initialisation is a visible
@@ -82,8 +86,10 @@ def _linear(coef, intercept):
     # What nn.Linear's __init__ registers, written directly (a fresh module
     # has nothing for nn.Module.__setattr__ to reconcile).
     linear.__dict__.update(in_features=coef.shape[1], out_features=coef.shape[0])
-    linear._parameters["weight"] = nn.Parameter(coef.detach().clone())
-    linear._parameters["bias"] = (
-        None if intercept is None else nn.Parameter(intercept.detach().clone())
-    )
+    def parameter(tensor):
+        tensor = tensor.detach()
+        return nn.Parameter(tensor.clone() if copy else tensor)
+
+    linear._parameters["weight"] = parameter(coef)
+    linear._parameters["bias"] = None if intercept is None else parameter(intercept)
     return linear

@@ -16,6 +16,7 @@ Parameters travel as one flat tensor ``theta`` of length
 has the coefficients of each output unit in a row, its intercept last.
 """
 
+import copy
 import functools
 
 import numpy as np
@@ -166,8 +167,11 @@ class LinearObjective:
             raw = X @ coef.T
         return raw if intercept is None else raw + intercept
 
-    def _linear_gradient(self, weighted_grad_raw, X=None):
-        """Gradient of the data term from ``weight * dloss/draw``, shape (K, q)."""
+    def linear_gradient(self, weighted_grad_raw, X=None):
+        """Gradient of the data term from ``weight * dloss/draw``, shape (K, q).
+
+        ``X`` (rows of the design, e.g. a minibatch) defaults to all of it.
+        """
         if X is None:
             if self._augmented is not None:
                 return (self._augmented.T @ weighted_grad_raw).T
@@ -203,16 +207,47 @@ class LinearObjective:
             sparse_rows=sparse_rows,
         )
 
+    def with_penalty(self, l2, l1=0.0):
+        """The same objective with penalty strengths ``l2`` and ``l1``, sharing the data.
+
+        A regularization path changes only the penalty between fits: this
+        skips rebuilding (re-validating, copying) the design matrix. The
+        cached per-parameter penalty terms are dropped, to be rebuilt for
+        the new strengths.
+        """
+        other = copy.copy(self)
+        other.l2, other.l1 = float(l2), float(l1)
+        for name in ("_l2_columns", "_l2_flat", "_penalty_hessian"):
+            other.__dict__.pop(name, None)
+        return other
+
     def rows(self, index):
         """Design matrix rows ``index`` (a LongTensor) as a tensor (minibatches)."""
         if not self.is_sparse:
             return self.X.index_select(0, index)
         return sparse_tensor(self._sparse_rows[index.cpu().numpy()], self.device, self.dtype)
 
+    def reordered(self, order):
+        """The rows in ``order`` (a LongTensor, or None for as they are), to slice
+        minibatches from with :meth:`row_slice` (one gather per epoch)."""
+        if not self.is_sparse:
+            return self.X if order is None else self.X.index_select(0, order)
+        return self._sparse_rows if order is None else self._sparse_rows[order.cpu().numpy()]
+
+    def row_slice(self, reordered, rows):
+        """Rows ``rows`` (a slice) of :meth:`reordered`'s result, as a tensor."""
+        if not self.is_sparse:
+            return reordered[rows]
+        return sparse_tensor(reordered[rows], self.device, self.dtype)
+
     # -- value and derivatives ---------------------------------------------
     def penalty(self, theta):
         """L2 penalty ``l2 / 2 * ||W||^2`` (intercepts excluded), a 0-d tensor."""
         return 0.5 * torch.dot(theta, theta * self._l2_flat)
+
+    def l2_gradient(self, theta):
+        """Gradient of :meth:`penalty`, laid out as ``theta``."""
+        return theta * self._l2_flat
 
     def value(self, theta, raw=None):
         """Objective value at ``theta`` (a 0-d tensor)."""
@@ -239,7 +274,7 @@ class LinearObjective:
         raw = self.raw(theta, X)
         pointwise, grad_raw = self.loss.value_gradient(raw, target)
         f = torch.dot(weight_column.view(-1), pointwise)
-        grad = self._linear_gradient(grad_raw * weight_column, X).reshape(-1)
+        grad = self.linear_gradient(grad_raw * weight_column, X).reshape(-1)
         if self.l2:
             penalty_grad = theta * self._l2_flat
             f = f + 0.5 * torch.dot(theta, penalty_grad)

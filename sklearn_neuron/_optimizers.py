@@ -143,14 +143,10 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton"):
     f = float(f)
     grad_max = _max_abs(g)
     progress = _Progress(name, verbose, f, grad_max)
-    null_projector = _null_projector(objective)
     it = 0
     while it < max_iter:
         it += 1
-        H = objective.hessian(theta, raw)
-        if null_projector is not None:
-            H = H + null_projector * H.diagonal().mean()
-        direction = _cholesky_step(H, g)
+        direction = newton_direction(objective, objective.hessian(theta, raw), g)
         accepted = _backtrack(objective, theta, f, g, direction, 1.0)
         if accepted is None:
             # Not a descent direction (a non-convex loss) or a kink of a
@@ -165,6 +161,19 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton"):
         if grad_max <= tol:
             return _finish(theta, it, True, progress, grad_max, "max|grad| <= tol")
     return _finish(theta, it, False, progress, grad_max, "max_iter reached")
+
+
+def newton_direction(objective, H, g):
+    """The Newton step ``-H^-1 g`` of ``objective`` (Hessian ``H``, gradient ``g``).
+
+    For a softmax layer ``H`` is singular along the directions that do not
+    change the probabilities; adding the projector onto them (scaled to H)
+    makes it positive definite and keeps the step out of them.
+    """
+    projector = _null_projector(objective)
+    if projector is not None:
+        H = H + projector * H.diagonal().mean()
+    return _cholesky_step(H, g)
 
 
 def _null_projector(objective):

@@ -1,6 +1,7 @@
 """NeuronRegressor: one neuron with an identity or exp output as a regressor (a GLM)."""
 
 import math
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -9,6 +10,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
+from ._activations import get_activation
 from ._base import BaseNeuron
 from ._dask import any_dask, maps_dask_blocks, regressor_objective
 from ._families import FAMILIES, TWEEDIE_LOGLIKE_POWERS, tweedie_loglike
@@ -24,7 +26,7 @@ from ._losses import (
     get_regression_loss,
 )
 from ._objective import LinearObjective
-from ._validation import check_sample_weight, validate_arrays
+from ._validation import check_sample_weight, to_tensor, validate_arrays
 
 try:  # scikit-learn >= 1.6 names the decorator this way
     from sklearn.base import _fit_context
@@ -72,8 +74,8 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         - ``"huber"``: ``(y - z)^2 / 2`` for ``|y - z| <= epsilon``,
           ``epsilon * (|y - z| - epsilon / 2)`` beyond; identity output.
         - ``"absolute_error"``: ``|y - z|``, identity output; median
-          regression. Not differentiable: fitted by L-BFGS and then solved
-          exactly on the samples it interpolates (see Notes); no Newton.
+          regression. Not differentiable: solved exactly (see Notes); no
+          Newton.
         - a callable ``loss(raw, target) -> per-sample losses`` on torch
           tensors of shape (n_samples, 1), e.g.
           ``torch.nn.MSELoss(reduction="none")``; identity output, trained
@@ -138,7 +140,9 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
     intercept_ : float
         Bias of the layer (0.0 when ``fit_intercept=False``).
     module_ : NeuronModule
-        The fitted torch module; ``forward`` returns the raw output
+        The fitted torch module, on the CPU, built on first access from
+        ``coef_`` (whose memory its weight shares; the bias is a copy of the
+        float ``intercept_``), not saved with the estimator; ``forward`` returns the raw output
         ``x @ w + b``, ``module_.predict_mean(x)`` applies the activation.
     n_features_in_ : int
         Number of features seen during fit.
@@ -157,6 +161,10 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         Whether the fit met ``tol``.
     optimizer_ : str
         The optimizer that ran (``"auto"`` resolved).
+    training_fingerprint_ : dict
+        A few sums of the training data of ``fit`` (not ``partial_fit``), by
+        which ``inference`` and ``summary`` check that they are given the
+        data the model was fitted on.
 
     See Also
     --------
@@ -182,12 +190,12 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
     those statistics raise a ValueError and the Wald statistics and the
     deviance remain. Sample weights are frequency weights.
 
-    ``loss="absolute_error"`` has its minimum at a kink: an unpenalized
-    least-absolute-deviations fit interpolates ``n_params`` samples. After
-    L-BFGS has come close, the fit is solved exactly on the ``n_params``
-    samples with the smallest residuals and kept when the subgradient
-    optimality condition holds there (which makes it the exact LAD
-    solution); otherwise the L-BFGS result stands.
+    ``loss="absolute_error"`` has its minimum at a kink and is solved
+    exactly (``optimizer_ == "lad"``): without L2 term (``alpha=0``, or
+    ``l1_ratio=1``: QuantileRegressor(quantile=0.5, alpha=alpha / 2)) as a
+    linear program by HiGHS, on its dual; with an L2 term (``l1_ratio=0``)
+    by Huber smoothings whose optimality conditions are then verified
+    exactly. ``0 < l1_ratio < 1`` is refused there.
 
     Examples
     --------
@@ -224,7 +232,7 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         alpha=1.0,
         l1_ratio=0.0,
         optimizer_kwargs=None,
-        learning_rate=0.01,
+        learning_rate="auto",
         batch_size="auto",
         shuffle=True,
         n_iter_no_change=10,
@@ -336,7 +344,7 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
 
         device = self._device()
         X_t, sparse_rows = self._design(X, device, reset=reset)
-        target = torch.as_tensor(y, device=device).reshape(-1, 1)
+        target = to_tensor(y, device).reshape(-1, 1)  # y may be read-only (pandas 3)
         weight = torch.as_tensor(sample_weight, dtype=X_t.dtype, device=device)
         # sum_i s_i loss_i / S + alpha/2 ||w||^2 is the GLM objective itself;
         # l1_ratio splits alpha as in ElasticNet.
@@ -375,7 +383,19 @@ class NeuronRegressor(RegressorMixin, InferenceMixin, BaseNeuron):
         y_pred : ndarray of shape (n_samples,)
         """
         raw = torch.from_numpy(self._raw_output(X)[:, 0])
-        return self.module_.activation(raw).numpy()
+        mean = get_activation(self._activation)(raw)
+        if not bool(torch.isfinite(mean).all()):
+            overflow = int((torch.isfinite(raw) & ~torch.isfinite(mean)).sum())
+            if overflow:
+                warnings.warn(
+                    f"{overflow} predicted means overflow to inf: exp(X @ coef_ + "
+                    f"intercept_) exceeds {raw.dtype} range for those samples (raw "
+                    f"output up to {float(raw.max()):.4g}). Check the scale of X "
+                    "against the training data's (e.g. the same StandardScaler).",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        return mean.numpy()
 
     # -- inference hooks (InferenceMixin): statsmodels' GLM ----------------------
     def _inference_family(self, objective):

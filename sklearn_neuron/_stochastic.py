@@ -1,24 +1,65 @@
-"""Minibatch training with torch.optim: SGD, Adam and friends on one neuron.
+"""Minibatch training with torch.optim that converges: SVRG steps and an honest stop.
+
+Constant-step minibatch SGD or Adam does not converge: it hovers in a ball
+around the optimum whose size is set by the gradient noise, and a stopping
+rule on the epoch loss cannot tell that ball from the optimum. This module
+removes the noise instead of averaging it away.
+
+Variance reduction (SVRG, Johnson & Zhang, 2013). Each epoch starts at a
+*snapshot* ``theta_s``, where the full objective, its full gradient ``mu``
+and every sample's gradient in the raw output ``r_i(theta_s)`` are computed
+in one pass over the data. Each minibatch ``B`` then gives the optimizer the
+gradient
+
+    g_B(theta) - g_B(theta_s) + mu,
+
+an unbiased estimate of the full gradient whose noise vanishes as
+``theta`` and ``theta_s`` approach the optimum. For a linear model the
+snapshot term needs no second pass over ``X_B``: it is
+``X_B^T (w_B * (r_B(theta) - r_B(theta_s)))``, one product per minibatch as in
+plain SGD (the per-sample ``r_i`` are ``n_samples x n_outputs`` numbers). The
+L2 term's gradient is exact. Any ``torch.optim.Optimizer`` steps on these
+gradients; an L1 term is a proximal step (soft-thresholding by
+``lr * l1``) after each step (prox-SVRG, Xiao & Zhang, 2014).
+
+The stopping rule is the full-batch optimizers': the largest absolute entry
+of the full gradient at the snapshot (the pseudo-gradient with an L1 term)
+is at most ``tol``. It is exact, costs nothing extra (the snapshot computes
+it) and is checked once per epoch, so ``tol`` means what it means for
+Newton and L-BFGS. A fit that does not meet it in ``max_iter`` epochs says
+so, with how far it is.
+
+The step is adapted to the problem. ``learning_rate="auto"`` takes
+``1 / L`` for SGD, where ``L`` estimates the objective's smoothness (the
+loss's largest curvature times the largest eigenvalue of the weighted Gram
+matrix of the rows: scikit-learn's ``sag`` takes the largest squared row
+norm instead, the bound for single-sample steps), and a fixed step per
+adaptive optimizer (:data:`AUTO_LEARNING_RATES`), whose update has the
+parameters' units.
+An epoch whose snapshot objective is not below the best one (the step was
+too long: the iterates diverged or oscillate) is undone and the step
+divided by :data:`STEP_DECREASE`. The fit therefore never ends worse than it started,
+and a run whose step had to collapse to nothing stops and says so.
+
+With ``early_stopping``, as in scikit-learn's MLP: training stops when the
+validation score has not improved by ``tol`` for ``n_iter_no_change``
+epochs, and the best parameters are restored.
+
+``partial_fit`` (:func:`one_pass`) makes one pass of plain minibatch steps per
+call over the data it is given (a stream has no full gradient to reduce the
+variance with), with the step decreasing as ``1 / sqrt(k)`` over calls.
 
 The data stay where they are: each epoch shuffles row indices and slices the
-design matrix directly (never through a DataLoader, whose per-batch Python
-machinery costs several times the arithmetic on tabular data). Gradients are
-the objective's closed-form ones (autograd only for a callable loss), set on a
-flat parameter that any :class:`torch.optim.Optimizer` then steps.
-
-Stopping follows scikit-learn's MLP and SGD estimators: ``max_iter`` counts
-epochs; training stops when the epoch's mean objective has not improved by
-``tol`` for ``n_iter_no_change`` epochs, or, with early stopping, when the
-validation score has not improved by ``tol`` for as many epochs (the best
-parameters are then restored). An L1 term is handled by a proximal step
-(soft-thresholding by ``learning_rate * l1``) after each optimizer step.
+design matrix directly (never through a DataLoader).
 """
 
+import copy
+import math
 from dataclasses import dataclass, field
 
 import torch
 
-from ._optimizers import OptimizeResult
+from ._optimizers import OptimizeResult, _pseudo_gradient, effective_tol, newton_direction
 
 #: The stochastic optimizers by public name.
 STOCHASTIC_OPTIMIZERS = {
@@ -29,6 +70,20 @@ STOCHASTIC_OPTIMIZERS = {
     "adagrad": torch.optim.Adagrad,
 }
 
+#: ``learning_rate="auto"`` for the optimizers whose step is not scaled by
+#: the objective's smoothness (their update has the parameters' units).
+AUTO_LEARNING_RATES = {
+    torch.optim.Adam: 0.05,
+    torch.optim.AdamW: 0.05,
+    torch.optim.RMSprop: 0.01,
+    torch.optim.Adagrad: 0.5,
+}
+
+#: Factor by which the step shrinks after a rejected or stalled epoch.
+STEP_DECREASE = 4.0
+#: The fit gives up once the step has shrunk by this factor.
+SMALLEST_STEP_FRACTION = 1e-10
+
 
 @dataclass
 class StochasticResult(OptimizeResult):
@@ -37,11 +92,157 @@ class StochasticResult(OptimizeResult):
     validation_scores: list = field(default_factory=list)
     optimizer_state: dict = field(default_factory=dict)
     n_samples_seen: int = 0
+    learning_rate: float = float("nan")
 
 
 def soft_threshold(theta, threshold):
     """Proximal operator of ``threshold * |theta|`` (exact zeros below it)."""
     return torch.sign(theta) * torch.clamp(theta.abs() - threshold, min=0.0)
+
+
+#: Rows (evenly spaced) and power iterations that estimate the smoothness.
+_SMOOTHNESS_ROWS = 4096
+_POWER_ITERATIONS = 12
+
+
+def smoothness(objective):
+    """An estimate of the smoothness ``L`` of the objective (the largest
+    eigenvalue of its Hessian, bounded over all parameters).
+
+    ``c * lambda_max(sum_i w_i xa_i xa_i^T) + l2`` with ``xa_i = [x_i, 1]``
+    and ``c`` the loss's largest curvature in the raw output
+    (:attr:`NeuronLoss.max_curvature`); the eigenvalue by power iteration on
+    at most :data:`_SMOOTHNESS_ROWS` evenly spaced rows. A loss without such
+    a bound (a log link, a callable) uses twice its largest curvature at the
+    starting point. An estimate that is too low gives too long a step, which
+    the first epochs undo (see the module docstring).
+    """
+    n = objective.X.shape[0]
+    stride = max(1, n // _SMOOTHNESS_ROWS)
+    index = torch.arange(0, n, stride, device=objective.device)
+    X = objective.rows(index)
+    if objective.is_sparse:
+        X = X.to_dense()
+    if objective.fit_intercept:
+        X = torch.cat([X, torch.ones((X.shape[0], 1), dtype=X.dtype, device=X.device)], 1)
+    weight = objective.weight.index_select(0, index)
+    weight = (weight / weight.sum()).unsqueeze(1)
+    v = torch.ones(X.shape[1], dtype=X.dtype, device=X.device)
+    eigenvalue = 0.0
+    for _ in range(_POWER_ITERATIONS):
+        w = X.T @ (weight * (X @ v).unsqueeze(1)).squeeze(1)
+        eigenvalue = float(torch.linalg.vector_norm(w))
+        if not eigenvalue > 0:
+            break
+        v = w / eigenvalue
+    curvature = objective.loss.max_curvature
+    if curvature is None:
+        curvature = 1.0
+        if objective.loss.twice_differentiable:
+            theta = objective.initial_theta()
+            h = objective.loss.hessian(objective.raw(theta), objective.target)
+            curvature = 2.0 * float(h.abs().amax()) or 1.0
+    return curvature * eigenvalue + objective.l2
+
+
+def auto_learning_rate(objective, optimizer_class):
+    """The step of ``learning_rate="auto"``: ``1 / L`` for SGD, else the class's default."""
+    if issubclass(optimizer_class, torch.optim.SGD):
+        return 1.0 / smoothness(objective)
+    for cls in optimizer_class.__mro__:
+        if cls in AUTO_LEARNING_RATES:
+            return AUTO_LEARNING_RATES[cls]
+    return 1e-3
+
+
+@dataclass
+class _Snapshot:
+    """The full-data quantities at one point (see the module docstring)."""
+
+    theta: torch.Tensor
+    value: float  # objective, L1 term included
+    data_gradient: torch.Tensor  # gradient of the weighted mean loss, no penalty
+    grad_raw: torch.Tensor  # each sample's loss gradient in its raw output
+    measure: float  # max |gradient| (pseudo-gradient with L1) of the objective
+    raw: torch.Tensor = None  # the raw output, for the Hessian
+
+
+def _snapshot(objective, theta, l1_weights):
+    raw = objective.raw(theta)
+    pointwise, grad_raw = objective.loss.value_gradient(raw, objective.target)
+    value = torch.dot(objective.weight, pointwise)
+    data_gradient = objective.linear_gradient(grad_raw * objective.weight.unsqueeze(1)).reshape(-1)
+    gradient = data_gradient
+    if objective.l2:
+        value = value + objective.penalty(theta)
+        gradient = gradient + objective.l2_gradient(theta)
+    value = float(value)
+    if l1_weights is not None:
+        value += float(torch.dot(l1_weights, theta.abs()))
+        gradient = _pseudo_gradient(theta, gradient, l1_weights)
+    measure = float(torch.linalg.vector_norm(gradient, ord=float("inf")))
+    if not math.isfinite(measure):
+        value = float("nan")
+    return _Snapshot(theta, value, data_gradient, grad_raw, measure, raw)
+
+
+#: The distance to the optimum is measured by a Newton step up to this many
+#: parameters; beyond, the Hessian costs more than an epoch and only the
+#: gradient is checked.
+DISTANCE_MAX_PARAMS = 2048
+
+
+def distance_to_optimum(objective, snapshot):
+    """Largest entry of the Newton step ``H^-1 g`` at the snapshot, relative to
+    ``max(1, max|theta|)``: the distance to the optimum to second order.
+
+    None where it is not computed (no Hessian, an L1 term, too many parameters).
+    """
+    if (
+        not objective.loss.twice_differentiable
+        or objective.l1
+        or objective.n_params > DISTANCE_MAX_PARAMS
+    ):
+        return None
+    theta = snapshot.theta
+    gradient = snapshot.data_gradient
+    if objective.l2:
+        gradient = gradient + objective.l2_gradient(theta)
+    step = newton_direction(objective, objective.hessian(theta, snapshot.raw), gradient)
+    scale = max(1.0, float(theta.abs().max()))
+    return float(step.abs().max()) / scale
+
+
+def _make_optimizer(parameter, optimizer_class, optimizer_kwargs, learning_rate, state):
+    optimizer = optimizer_class([parameter], lr=learning_rate, **optimizer_kwargs)
+    if state:
+        # A copy: the optimizer updates its state tensors in place, and the
+        # caller's state must stay as it was if this call fails.
+        optimizer.load_state_dict(copy.deepcopy(state))
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate
+    return optimizer
+
+
+def _step(optimizer, parameter, gradient, step, l1_weights):
+    """One optimizer step on ``gradient``, then the L1 term's proximal step."""
+    parameter.grad = gradient
+    optimizer.step()
+    if l1_weights is not None:
+        with torch.no_grad():
+            parameter.copy_(soft_threshold(parameter, step * l1_weights))
+
+
+def _set_step(optimizer, learning_rate):
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
+
+
+def _epoch_order(n_samples, shuffle, generator, device):
+    """The rows' order in an epoch: a permutation, or None for the data's own."""
+    if shuffle:
+        return torch.randperm(n_samples, generator=generator).to(device)
+    return None
 
 
 def minibatch(
@@ -58,11 +259,10 @@ def minibatch(
     n_iter_no_change,
     generator,
     validation_score=None,
-    optimizer_state=None,
     verbose=0,
     name="minibatch",
 ):
-    """Train ``theta`` on ``objective`` by minibatch steps of ``optimizer_class``.
+    """Minimise ``objective`` from ``theta`` by variance-reduced minibatch steps.
 
     Parameters
     ----------
@@ -73,94 +273,221 @@ def minibatch(
     optimizer_kwargs : dict
         Extra keyword arguments of the optimizer (``lr`` comes from
         ``learning_rate``).
+    learning_rate : float or "auto"
+        The initial step (see :func:`auto_learning_rate`).
     batch_size : int
     shuffle : bool
         Whether to shuffle the rows each epoch (with ``generator``).
     max_iter : int
         Number of epochs at most.
-    tol, n_iter_no_change : float, int
-        Stopping rule (see the module docstring).
+    tol : float
+        Gradient tolerance of the stopping rule (floored for the dtype as in
+        :func:`~sklearn_neuron._optimizers.effective_tol`).
+    n_iter_no_change : int
+        Patience of early stopping.
     generator : torch.Generator
         Source of the shuffling; fixes the result bit for bit on the CPU.
     validation_score : callable, optional
         ``theta -> score`` (higher is better); turns on early stopping.
-    optimizer_state : dict, optional
-        A previous run's optimizer state to continue from (``partial_fit``).
 
     Returns
     -------
     StochasticResult
-        ``objective_curve`` holds each epoch's mean minibatch objective.
+        ``objective_curve`` holds the objective at the start and after each
+        accepted epoch; ``grad_max`` the largest gradient entry at ``theta``.
     """
+    tol = effective_tol(tol, theta.dtype)
+    if learning_rate == "auto":
+        learning_rate = auto_learning_rate(objective, optimizer_class)
+    step = first_step = float(learning_rate)
     parameter = torch.nn.Parameter(theta.detach().clone())
-    optimizer = optimizer_class([parameter], lr=learning_rate, **optimizer_kwargs)
-    if optimizer_state:
-        optimizer.load_state_dict(optimizer_state)
+    optimizer = _make_optimizer(parameter, optimizer_class, optimizer_kwargs, step, None)
     l1_weights = objective.l1_weights()
     n_samples = objective.X.shape[0]
     batch_size = max(1, min(int(batch_size), n_samples))
-    weight = objective.weight
+    batches = [slice(start, start + batch_size) for start in range(0, n_samples, batch_size)]
+    weight, target, loss = objective.weight, objective.target, objective.loss
+    # Minibatch weights that make each minibatch gradient an unbiased estimate
+    # (the last, shorter minibatch included: sizes are fixed across epochs).
+    sizes = torch.tensor([b.stop - b.start for b in batches], dtype=weight.dtype)
+    sizes[-1] = n_samples - batches[-1].start
+    per_row_size = torch.repeat_interleave(sizes, sizes.long()).to(weight.device)
+    scaled_weight = (weight * n_samples).unsqueeze(1)
 
-    curve, scores = [], []
-    best_loss, best_score, best_theta = float("inf"), -float("inf"), None
-    stall, converged, epoch = 0, False, 0
-    for epoch in range(1, max_iter + 1):
-        if shuffle:
-            order = torch.randperm(n_samples, generator=generator).to(objective.device)
+    best = _snapshot(objective, parameter.detach().clone(), l1_weights)
+    if not math.isfinite(best.value):
+        raise ValueError(
+            f"{name}: the objective is not finite at the starting point; the data "
+            "may overflow the dtype. Scale the features, e.g. with StandardScaler."
+        )
+    rejected = 0
+    curve, scores = [best.value], []
+    best_score, best_theta, no_improvement = -float("inf"), None, 0
+    _report(verbose, name, 0, best, step)
+    converged, reason, epoch = False, "", 0
+    distance = None
+    checked = None  # (gradient, distance) of the last Newton-step check
+    while epoch < max_iter:
+        # The Newton step costs a Hessian: it is computed once the gradient
+        # meets tol and, after a check that failed, once the gradient has
+        # shrunk enough for the step (about proportional to it) to pass.
+        if best.measure <= tol and (
+            checked is None or checked[1] * best.measure / checked[0] <= 2 * tol
+        ):
+            distance = distance_to_optimum(objective, best)
+            checked = (best.measure, distance)
+            if distance is None or distance <= tol:
+                converged, reason = True, _converged_reason(distance)
+                break
+        epoch += 1
+        anchor = best
+        order = _epoch_order(n_samples, shuffle, generator, objective.device)
+        # The epoch's rows in its order, gathered once: each minibatch is a view.
+        X_epoch = objective.reordered(order)
+        terms = (target, anchor.grad_raw, scaled_weight)
+        if order is not None:
+            terms = tuple(t.index_select(0, order) for t in terms)
+        target_epoch, anchor_epoch, weight_epoch = terms
+        weight_epoch = weight_epoch / per_row_size.unsqueeze(1)
+        for rows in batches:
+            X_batch = objective.row_slice(X_epoch, rows)
+            current = parameter.detach()
+            grad_raw = loss.value_gradient(objective.raw(current, X_batch), target_epoch[rows])[1]
+            difference = (grad_raw - anchor_epoch[rows]) * weight_epoch[rows]
+            gradient = objective.linear_gradient(difference, X_batch).reshape(-1)
+            gradient += anchor.data_gradient
+            if objective.l2:
+                gradient += objective.l2_gradient(current)
+            _step(optimizer, parameter, gradient, step, l1_weights)
+        candidate = _snapshot(objective, parameter.detach().clone(), l1_weights)
+        resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(best.value), 1.0)
+        improved = candidate.value <= best.value + resolution  # False for NaN
+        if improved:
+            best = candidate
+            curve.append(best.value)
         else:
-            order = torch.arange(n_samples, device=objective.device)
-        epoch_loss = 0.0
-        for start in range(0, n_samples, batch_size):
-            index = order[start : start + batch_size]
-            f, grad, _ = objective.value_gradient(parameter.detach(), index)
-            parameter.grad = grad
-            optimizer.step()
-            if l1_weights is not None:
-                with torch.no_grad():
-                    parameter.copy_(soft_threshold(parameter, _step_size(optimizer) * l1_weights))
-            epoch_loss += float(f) * float(weight.index_select(0, index).sum())
-        if l1_weights is not None:
-            epoch_loss += float(torch.dot(l1_weights, parameter.detach().abs()))
-        if epoch_loss != epoch_loss or epoch_loss == float("inf"):
-            raise ValueError(
-                f"{name}: the training objective became {epoch_loss} in epoch {epoch}; "
-                "lower learning_rate or scale the features (e.g. with StandardScaler)."
+            # Too long a step (the objective grew or became NaN): undo the
+            # epoch, forget the optimizer's momentum, shorten the step.
+            rejected += 1
+            step /= STEP_DECREASE
+            with torch.no_grad():
+                parameter.copy_(best.theta)
+            optimizer.state.clear()
+            _set_step(optimizer, step)
+        _report(verbose, name, epoch, best, step)
+        if step < first_step * SMALLEST_STEP_FRACTION:
+            reason = (
+                f"the step shrank from {first_step:.3g} to {step:.3g} without reaching tol "
+                f"({rejected} epochs undone because the objective grew)"
             )
-        curve.append(epoch_loss)
-        message = f"[{name}] epoch {epoch}: mean objective={epoch_loss:.10g}"
-        if validation_score is not None:
-            score = float(validation_score(parameter.detach()))
-            scores.append(score)
-            message += f"  validation score={score:.6g}"
-            if score > best_score:
-                best_theta = parameter.detach().clone()
-            stall = stall + 1 if score < best_score + tol else 0
-            best_score = max(best_score, score)
-        else:
-            stall = stall + 1 if epoch_loss > best_loss - tol else 0
-            best_loss = min(best_loss, epoch_loss)
-        if verbose:
-            print(message)
-        if stall >= n_iter_no_change:
-            converged = True
             break
-    final = best_theta if best_theta is not None else parameter.detach().clone()
+        if validation_score is not None:
+            score = float(validation_score(best.theta))
+            scores.append(score)
+            if score > best_score:
+                best_theta = best.theta
+            no_improvement = no_improvement + 1 if score < best_score + tol else 0
+            best_score = max(best_score, score)
+            if no_improvement >= n_iter_no_change:
+                converged = True
+                reason = (
+                    f"validation score did not improve by more than tol={tol:g} "
+                    f"in {n_iter_no_change} epochs"
+                )
+                break
+    if not converged and best.measure <= tol and epoch == max_iter:
+        distance = distance_to_optimum(objective, best)
+        if distance is None or distance <= tol:
+            converged, reason = True, _converged_reason(distance)
+    if not reason:
+        reason = f"max_iter={max_iter} epochs reached"
+    if not converged and distance is not None:
+        reason += f"; the Newton step's largest relative entry is {distance:.2g}"
+    final = best_theta if best_theta is not None and validation_score is not None else best.theta
     return StochasticResult(
-        theta=final,
+        theta=final.clone(),
         n_iter=epoch,
         converged=converged,
         objective_curve=curve,
-        grad_max=float("nan"),
-        stop_reason=(
-            f"no improvement of more than tol={tol} in {n_iter_no_change} epochs"
-            if converged
-            else "max_iter epochs reached"
-        ),
+        grad_max=best.measure,
+        stop_reason=reason,
         validation_scores=scores,
         optimizer_state=optimizer.state_dict(),
         n_samples_seen=epoch * n_samples,
+        learning_rate=step,
     )
 
 
-def _step_size(optimizer):
-    return float(optimizer.param_groups[0]["lr"])
+def _converged_reason(distance):
+    if distance is None:
+        return "max|grad| <= tol"
+    return f"max|grad| <= tol and the Newton step's largest relative entry {distance:.2g} <= tol"
+
+
+def _report(verbose, name, epoch, snapshot, step):
+    if verbose:
+        print(
+            f"[{name}] epoch {epoch}: objective={snapshot.value:.10g}  "
+            f"max|grad|={snapshot.measure:.3e}  lr={step:.3g}"
+        )
+
+
+def one_pass(
+    objective,
+    theta,
+    *,
+    optimizer_class,
+    optimizer_kwargs,
+    learning_rate,
+    batch_size,
+    shuffle,
+    generator,
+    optimizer_state=None,
+    n_calls=0,
+    verbose=0,
+    name="partial_fit",
+):
+    """One pass of plain minibatch steps over ``objective``'s data (``partial_fit``).
+
+    The step is ``learning_rate / sqrt(n_calls + 1)``: it decreases over
+    calls, so that the iterates settle instead of hovering in a noise ball of
+    fixed size. ``optimizer_state`` (a previous call's) is copied, never
+    changed. Returns a :class:`StochasticResult` whose ``objective_curve``
+    is the objective after the pass (on this call's data).
+    """
+    if learning_rate == "auto":
+        learning_rate = auto_learning_rate(objective, optimizer_class)
+    step = float(learning_rate) / math.sqrt(n_calls + 1)
+    parameter = torch.nn.Parameter(theta.detach().clone())
+    optimizer = _make_optimizer(
+        parameter, optimizer_class, optimizer_kwargs, step, optimizer_state
+    )
+    l1_weights = objective.l1_weights()
+    n_samples = objective.X.shape[0]
+    batch_size = max(1, min(int(batch_size), n_samples))
+    order = _epoch_order(n_samples, shuffle, generator, objective.device)
+    if order is None:
+        order = torch.arange(n_samples, device=objective.device)
+    for start in range(0, n_samples, batch_size):
+        _, gradient, _ = objective.value_gradient(
+            parameter.detach(), order[start : start + batch_size]
+        )
+        _step(optimizer, parameter, gradient, step, l1_weights)
+    result = _snapshot(objective, parameter.detach().clone(), l1_weights)
+    if not math.isfinite(result.value):
+        raise ValueError(
+            f"{name}: the objective became {result.value} in this pass; lower "
+            "learning_rate or scale the features (e.g. with StandardScaler)."
+        )
+    _report(verbose, name, n_calls + 1, result, step)
+    return StochasticResult(
+        theta=result.theta,
+        n_iter=1,
+        converged=False,
+        objective_curve=[result.value],
+        grad_max=result.measure,
+        stop_reason="one pass (partial_fit)",
+        optimizer_state=optimizer.state_dict(),
+        n_samples_seen=n_samples,
+        learning_rate=step,
+    )

@@ -325,7 +325,11 @@ def test_bad_callable_loss_is_explained_and_leaves_nothing_fitted(
 
 def test_newton_refuses_a_loss_without_hessian(binary):
     X, y = binary
+
+    def hinge(logits, target):
+        return torch.clamp(1 - (2 * target - 1) * logits, min=0).sum(dim=1)
+
     with pytest.raises(
         ValueError, match="optimizer='newton' needs a twice-differentiable loss"
     ):
-        NeuronClassifier(loss="hinge", optimizer="newton").fit(X, y)
+        NeuronClassifier(loss=hinge, optimizer="newton").fit(X, y)

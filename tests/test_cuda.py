@@ -19,7 +19,7 @@ from _datasets import classification_dataset
 from sklearn.datasets import load_diabetes, make_classification
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_neuron import NeuronClassifier, NeuronRegressor
+from sklearn_neuron import NeuronClassifier, NeuronClassifierCV, NeuronRegressor
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="torch sees no CUDA device"
@@ -48,7 +48,9 @@ def test_classifier_on_cuda_matches_cpu(dataset, optimizer):
         lambda device: NeuronClassifier(optimizer=optimizer, device=device, **kwargs), X, y
     )
     _assert_same_coefficients(cpu, gpu, 1e-6)
-    assert gpu.module_.linear.weight.device.type == "cuda"
+    # Fitted state is numpy on the CPU (it loads anywhere); module_ shares it.
+    assert gpu.module_.linear.weight.device.type == "cpu"
+    assert isinstance(gpu.coef_, np.ndarray)
     np.testing.assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X), atol=1e-7)
     np.testing.assert_array_equal(gpu.predict(X), cpu.predict(X))
 
@@ -132,3 +134,21 @@ def test_partial_fit_pickle_and_warm_start_on_cuda():
     first = warm.n_iter_
     warm.fit(X, y)
     assert warm.n_iter_ <= first
+
+
+@pytest.mark.parametrize(
+    "scoring, refit", [(None, True), ("neg_log_loss", False), ("roc_auc", True)]
+)
+def test_classifier_cv_on_cuda_matches_cpu(scoring, refit):
+    X, y = classification_dataset("breast_cancer")
+    cpu, gpu = _fit_both(
+        lambda device: NeuronClassifierCV(
+            Cs=4, cv=3, scoring=scoring, refit=refit, tol=1e-8, device=device
+        ),
+        X,
+        y,
+    )
+    assert gpu.C_ == cpu.C_
+    np.testing.assert_allclose(gpu.scores_, cpu.scores_, rtol=0, atol=1e-6)
+    _assert_same_coefficients(cpu, gpu, 1e-6)
+    np.testing.assert_array_equal(gpu.predict(X), cpu.predict(X))

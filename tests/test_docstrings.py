@@ -5,11 +5,15 @@ import importlib
 
 import pytest
 
-MODULES = ["_classifier", "_regressor", "_inference", "_module"]
+MODULES = ["_classifier", "_classifier_cv", "_regressor", "_inference", "_module", "_onnx"]
+#: Optional dependencies an example needs (the test is skipped without them).
+OPTIONAL = {"_onnx": ("skl2onnx", "onnxruntime")}
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_run(name):
+    for optional in OPTIONAL.get(name, ()):
+        pytest.importorskip(optional)
     module = importlib.import_module(f"sklearn_neuron.{name}")
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0

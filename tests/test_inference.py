@@ -572,3 +572,103 @@ def test_information_bound_does_not_change_the_verdict(case, monkeypatch):
     monkeypatch.setattr(InferenceResults, "_information_bound", lambda self, c, i, o: None)
     assert verdict() == with_bound
     assert bool(with_bound) == (case != "overlap")
+
+
+# -- issue #15, point 4: inference is of the fit on its training data -----------
+def test_inference_before_fit_is_not_fitted_error():
+    from sklearn.exceptions import NotFittedError
+
+    from sklearn_neuron import NeuronRegressor
+
+    X, y = spector()
+    for model in (NeuronClassifier(), NeuronRegressor()):
+        for method in (model.summary, model.inference):
+            with pytest.raises(NotFittedError):
+                method(X, y)
+
+
+def test_inference_refuses_other_data_than_the_training_data():
+    X, y = spector()
+    clf = NeuronClassifier(C=np.inf).fit(X, y)
+    shuffled = np.random.default_rng(0).permutation(np.asarray(y))
+    other_X = X.assign(GPA=X["GPA"] + 0.5)
+    weights = np.arange(1.0, len(y) + 1)
+    for args, what in [
+        ((X, shuffled), "y differs"),
+        ((other_X, y), "X differs"),
+        ((X, y, weights), "sample_weight differs"),
+        ((X.iloc[:20], y.iloc[:20]), "fitted on 32 samples"),
+    ]:
+        with pytest.raises(ValueError, match=what) as info:
+            clf.summary(*args)
+        assert "fit(X, y).summary(X, y)" in str(info.value)
+    weighted = NeuronClassifier(C=np.inf).fit(X, y, sample_weight=weights)
+    with pytest.raises(ValueError, match="sample_weight differs"):
+        weighted.inference(X, y)
+    weighted.inference(X, y, weights)
+
+
+def test_inference_accepts_the_training_data_in_any_container():
+    X, y = spector()
+    clf = NeuronClassifier(C=np.inf).fit(X, y)
+    reference = clf.inference(X, y).params
+    values = np.asarray(X, dtype=float)
+    for X_same in (values, np.asfortranarray(values), scipy.sparse.csr_matrix(values),
+                   values.astype(np.float32)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # feature names
+            params = clf.inference(X_same, np.asarray(y).astype(float)).params
+        np.testing.assert_allclose(params, reference, atol=1e-3)
+
+
+def test_inference_after_partial_fit_is_refused():
+    X, y = spector()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # adam's ConvergenceWarning
+        clf = NeuronClassifier(C=np.inf, optimizer="adam").fit(X, y)
+        clf.inference(X, y)  # a whole fit: its data are known
+        clf.partial_fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit"):
+        clf.inference(X, y)
+
+
+# -- issue #15, point 5: inference starts from the optimum -----------------------
+def _printed(values, digits):
+    return [f"{v:.{digits}f}" for v in values]
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"optimizer": "lbfgs"}, {"optimizer": "adam", "max_iter": 300}],
+    ids=["default", "lbfgs", "adam"],
+)
+def test_default_fit_summary_is_statsmodels_table(params):
+    # Spector & Mazzeo, statsmodels' Logit example: the published table
+    # (const -13.0213, se 4.9313) from a fit at the default tol=1e-4, which
+    # stops at const -13.0204 (se 4.9310) before inference polishes it.
+    X, y = spector()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # adam's ConvergenceWarning
+        clf = NeuronClassifier(C=np.inf, random_state=0, **params).fit(X, y)
+    coef = clf.coef_.copy()
+    res = clf.inference(X, y)
+    sm_res = sm.Logit(np.asarray(y), sm.add_constant(np.asarray(X))).fit(disp=0)
+    assert _printed(res.params, 4) == _printed(sm_res.params, 4)
+    assert _printed(res.bse, 4) == _printed(sm_res.bse, 4)
+    assert _printed(res.zvalues, 3) == _printed(sm_res.tvalues, 3)
+    assert _printed(res.conf_int().ravel(), 4) == _printed(sm_res.conf_int().ravel(), 4)
+    np.testing.assert_allclose(res.params, sm_res.params, rtol=0, atol=PARAMS_ATOL)
+    np.testing.assert_allclose(res.bse, sm_res.bse, rtol=BSE_RTOL)
+    np.testing.assert_array_equal(clf.coef_, coef)  # the fit itself is left as it is
+    assert "-13.0213" in str(clf.summary(X, y))
+
+
+def test_default_glm_fit_summary_matches_statsmodels():
+    from sklearn_neuron import NeuronRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = rng.poisson(np.exp(0.5 + X @ np.array([0.3, -0.2, 0.1]))).astype(float)
+    res = NeuronRegressor("poisson", alpha=0).fit(X, y).inference(X, y)
+    ref = sm.GLM(y, sm.add_constant(X), family=sm.families.Poisson()).fit(tol=1e-12)
+    np.testing.assert_allclose(res.params, ref.params, rtol=0, atol=PARAMS_ATOL)
+    np.testing.assert_allclose(res.bse, ref.bse, rtol=BSE_RTOL)

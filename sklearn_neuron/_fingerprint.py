@@ -1,0 +1,120 @@
+"""A cheap fingerprint of the training data, so that inference can insist on it.
+
+Inference (``summary``, ``inference``) is of the fitted model on its training
+data, as in statsmodels, where the results belong to the model that was fit:
+standard errors of one fit evaluated on another data set mean nothing. The
+estimators keep :func:`data_fingerprint` of the data of ``fit`` as a fitted
+attribute, and :func:`check_training_data` compares the data inference is
+given against it.
+
+The fingerprint costs a few passes over y and the weights and one over a
+strided sample of at most :data:`_SAMPLED_ROWS` rows of X: nothing against a
+fit. It is computed in float64 from the objective's tensors and compared with
+a relative tolerance, so that the same data in another dtype, layout or
+container (float32, Fortran order, CSR, a DataFrame) match, while changed
+rows, reordered targets or other weights do not. Rows of X outside the
+sample are not read: a change there alone goes unnoticed, which the number
+of rows, the targets and the weights make unlikely in practice.
+"""
+
+import numpy as np
+import torch
+
+#: Rows of X read by the fingerprint (evenly spaced over the data).
+_SAMPLED_ROWS = 256
+#: Relative tolerance of the comparison: float32 copies of float64 data match.
+_RTOL = 1e-5
+
+
+def _spread(n, constant):
+    """Deterministic, distinct positive weights in [1, 2): ``1 + frac(i * constant)``."""
+    return 1.0 + torch.remainder(
+        torch.arange(n, dtype=torch.float64) * constant, 1.0
+    )
+
+
+def data_fingerprint(objective):
+    """The fingerprint of an objective's data: a dict of numpy arrays and numbers.
+
+    Parameters
+    ----------
+    objective : LinearObjective
+        The objective of a fit (its X, encoded target and weights).
+
+    Returns
+    -------
+    dict
+        ``shape``, the weight sum, position-weighted sums of the targets and
+        weights (with their scales), and the products of sampled rows of X
+        with a fixed vector (with their scales).
+    """
+    if hasattr(objective, "fingerprint"):  # data on a cluster: by a reduction
+        return objective.fingerprint()
+    n, p = objective.X.shape
+    device = objective.device
+    u = _spread(n, 0.6180339887498949).to(device)
+    target = objective.target.to(torch.float64)
+    weight = objective.weight.to(torch.float64)
+    index = torch.unique(torch.linspace(0, n - 1, min(n, _SAMPLED_ROWS)).round().long())
+    v = _spread(p, 0.4142135623730951)
+    if objective.is_sparse:
+        rows = objective._sparse_rows[index.numpy()].astype(np.float64)
+        products, scales = rows @ v.numpy(), abs(rows) @ v.numpy()
+    else:
+        rows = objective.X.index_select(0, index.to(device)).to(torch.float64).cpu()
+        products, scales = (rows @ v).numpy(), (rows.abs() @ v).numpy()
+    return {
+        "shape": np.array([n, p]),
+        "weight_sum": float(objective.weight_sum),
+        "target": (u @ target).cpu().numpy(),
+        "target_scale": (u @ target.abs()).cpu().numpy(),
+        "weight": float(u @ weight),
+        "rows": np.asarray(products),
+        "rows_scale": np.asarray(scales),
+    }
+
+
+def _close(a, b, scale):
+    difference = np.abs(np.asarray(a) - np.asarray(b))
+    return bool(np.all(difference <= _RTOL * (np.asarray(scale) + 1e-300)))
+
+
+def check_training_data(estimator, objective):
+    """Raise a ValueError unless ``objective``'s data are the estimator's training data."""
+    name = type(estimator).__name__
+    fitted = getattr(estimator, "training_fingerprint_", None)
+    refit = (
+        "Inference is of the fitted model on its training data; for other data, fit a "
+        "model on them first: clone(model).fit(X, y).summary(X, y)."
+    )
+    if fitted is None:
+        raise ValueError(
+            f"This {name} has no record of its training data (it was trained by "
+            f"partial_fit, on a stream, or saved by an older version), so inference "
+            f"cannot check that it is given them. {refit}"
+        )
+    given = data_fingerprint(objective)
+    if not np.array_equal(given["shape"], fitted["shape"]):
+        n, p = fitted["shape"]
+        raise ValueError(
+            f"{name} was fitted on {n} samples; inference was given "
+            f"{given['shape'][0]}. {refit}"
+        )
+    same_weights = _close(
+        given["weight_sum"], fitted["weight_sum"], fitted["weight_sum"]
+    ) and _close(given["weight"], fitted["weight"], 2.0)
+    checks = [
+        ("sample_weight", same_weights),
+        ("y", _close(given["target"], fitted["target"], fitted["target_scale"])),
+        # Non-finite sampled rows are left to inference's own check, which names them.
+        ("X", not np.isfinite(given["rows"]).all()
+         or _close(given["rows"], fitted["rows"], fitted["rows_scale"])),
+    ]
+    differ = [what for what, same in checks if not same]
+    if differ:
+        verb = "differ" if len(differ) > 1 else "differs"
+        raise ValueError(
+            f"The data given to inference are not the training data of this {name}: "
+            f"{' and '.join(differ)} {verb} from those of the fit (a fingerprint kept at "
+            f"fit; the same rows in the same order are expected). {refit}"
+        )

@@ -1,0 +1,150 @@
+"""Minibatch training converges (issue #13) and partial_fit streams (issue #15, 1-3).
+
+Tolerances: "gap" is the relative max coefficient gap from the reference,
+``max|coef - ref| / max|ref|``. A default minibatch fit either reaches the
+optimum (gap <= 1e-3, converged_, no warning) or says it did not (a
+ConvergenceWarning and converged_ False): never a silent miss.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from _datasets import classification_dataset
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from sklearn_neuron import NeuronClassifier
+from sklearn_neuron._stochastic import STOCHASTIC_OPTIMIZERS
+
+
+def _gap(coef, ref):
+    return float(np.abs(coef - ref).max() / np.abs(ref).max())
+
+
+def _fit(model, X, y):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    return model, any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+
+@pytest.fixture(scope="module")
+def references():
+    out = {}
+    for name in ["breast_cancer", "iris", "wine", "digits"]:
+        X, y = classification_dataset(name)
+        solver = "lbfgs" if name == "digits" else "newton-cholesky"
+        ref = LogisticRegression(tol=1e-12, max_iter=10000, solver=solver).fit(X, y)
+        out[name] = X, y, ref.coef_
+    return out
+
+
+@pytest.mark.parametrize("dataset", ["breast_cancer", "wine"])
+def test_adam_defaults_reach_logistic_regression(references, dataset):
+    X, y, ref = references[dataset]
+    model, warned = _fit(NeuronClassifier(optimizer="adam", random_state=0), X, y)
+    assert model.converged_ and not warned
+    assert _gap(model.coef_, ref) <= 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["breast_cancer", "iris", "wine", "digits"])
+@pytest.mark.parametrize("optimizer", sorted(STOCHASTIC_OPTIMIZERS))
+def test_defaults_reach_the_optimum_or_warn(references, dataset, optimizer):
+    X, y, ref = references[dataset]
+    model, warned = _fit(NeuronClassifier(optimizer=optimizer, random_state=0), X, y)
+    assert warned != model.converged_
+    if model.converged_:
+        assert _gap(model.coef_, ref) <= 1e-3
+
+
+def test_tight_tol_reaches_a_tight_gap(references):
+    X, y, ref = references["wine"]
+    model, warned = _fit(
+        NeuronClassifier(optimizer="adam", tol=1e-8, max_iter=1000, random_state=0), X, y
+    )
+    assert model.converged_ and not warned
+    assert _gap(model.coef_, ref) <= 1e-6
+
+
+@pytest.mark.parametrize("loss", ["modified_huber", "squared_hinge"])
+def test_other_convex_losses_agree_with_newton(loss):
+    X, y = classification_dataset("breast_cancer")
+    newton = NeuronClassifier(loss=loss, optimizer="newton", tol=1e-10).fit(X, y)
+    model, warned = _fit(NeuronClassifier(loss=loss, optimizer="adam", random_state=0), X, y)
+    assert warned != model.converged_
+    if model.converged_:
+        assert _gap(model.coef_, newton.coef_) <= 1e-3
+
+
+def test_stopping_short_warns_and_says_how_far():
+    X, y = classification_dataset("breast_cancer")
+    with pytest.warns(ConvergenceWarning, match="full gradient's largest entry"):
+        model = NeuronClassifier(optimizer="sgd", max_iter=2, random_state=0).fit(X, y)
+    assert not model.converged_
+
+
+def test_same_seed_gives_identical_coefficients():
+    X, y = classification_dataset("wine")
+    a = NeuronClassifier(optimizer="sgd", random_state=3, max_iter=20)
+    b = NeuronClassifier(optimizer="sgd", random_state=3, max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        np.testing.assert_array_equal(a.fit(X, y).coef_, b.fit(X, y).coef_)
+
+
+def test_the_objective_never_ends_above_its_start_and_a_huge_step_is_not_converged():
+    # Issue #15.2: learning_rate=1e6 without penalty used to diverge silently
+    # with converged_=True. Epochs that raise the objective are undone and the
+    # step shortened; the fit either reaches tol or warns.
+    X, y = classification_dataset("breast_cancer")
+    model, warned = _fit(
+        NeuronClassifier(optimizer="sgd", learning_rate=1e6, C=np.inf, random_state=0), X, y
+    )
+    assert warned != model.converged_
+    assert np.all(np.diff(model.objective_curve_) <= 1e-12)
+    assert np.isfinite(model.objective_)
+    assert model.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_partial_fit_recovers_from_a_first_batch_without_a_class(optimizer):
+    # Issue #15.1: the first batch held only class 0; the intercept started
+    # at the logit of 0 (-27.6) and the model never recovered.
+    X, y = classification_dataset("breast_cancer")
+    model = NeuronClassifier(optimizer=optimizer, random_state=0)
+    model.partial_fit(X[y == 0], y[y == 0], classes=[0, 1])
+    assert np.abs(model.intercept_).max() < 5
+    for _ in range(20):
+        model.partial_fit(X, y)
+    assert model.score(X, y) > 0.95
+
+
+def test_partial_fit_is_atomic():
+    # Issue #15.3: an exception mid-call left the optimizer's state advanced.
+    X, y = classification_dataset("breast_cancer")
+
+    class Failing(torch.optim.Adam):
+        calls = 0
+
+        def step(self, closure=None):
+            Failing.calls += 1
+            if Failing.calls > 5:
+                raise KeyboardInterrupt
+            return super().step(closure)
+
+    model = NeuronClassifier(optimizer=Failing, batch_size=100, random_state=0)
+    model.partial_fit(X[:300], y[:300], classes=[0, 1])  # 3 steps
+    Failing.calls = 0
+    model.partial_fit(X[:300], y[:300])  # 3 steps
+    state = {k: v for k, v in model.optimizer_state_["state"]["0"].items()}
+    step = float(state["step"])
+    coef, t, n_iter = model.coef_.copy(), model.t_, model.n_iter_
+    Failing.calls = 0
+    with pytest.raises(KeyboardInterrupt):
+        model.partial_fit(X, y)  # fails on its 6th step
+    assert float(model.optimizer_state_["state"]["0"]["step"]) == step
+    np.testing.assert_array_equal(model.coef_, coef)
+    assert (model.t_, model.n_iter_) == (t, n_iter)
