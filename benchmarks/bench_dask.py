@@ -88,6 +88,14 @@ def main():
     parser.add_argument("--skip-dask-ml", action="store_true")
     parser.add_argument("--skip-out-of-core", action="store_true")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--dask-ml-rows", type=int, default=None,
+        help="fit dask_ml (and, for the ratio, this package on dask) on the first N rows only",
+    )
+    parser.add_argument("--out-of-core-rows", type=int, default=16_000_000)
+    # Each worker process holds torch (~0.3 GB) besides its chunks: below ~0.6 GiB
+    # the nanny restarts it (the quick case's former 300MiB did).
+    parser.add_argument("--out-of-core-limit", default="1GiB")
     args = parser.parse_args()
 
     import dask
@@ -149,20 +157,39 @@ def main():
     rows.append(("sklearn LogisticRegression (tol=1e-8) in memory", seconds, "lbfgs",
                  int(reference.n_iter_[0]), float("nan")))
     dask_ml_times = {}
+    subset_note = ""
     if not args.skip_dask_ml:
         from dask_ml.linear_model import LogisticRegression as DaskLogisticRegression
 
+        X_ml, y_ml = X, y
+        if args.dask_ml_rows:
+            # dask_ml is slow: on a subset, against this package's dask fit of it.
+            m = args.dask_ml_rows
+            X_ml, y_ml = dask.persist(X[:m], y[:m])
+            wait([X_ml, y_ml])
+            seconds, model = timed(lambda: NeuronClassifier().fit(X_ml, y_ml))
+            dask_ml_times["NeuronClassifier (auto) on the subset"] = seconds
+            subset_note = f" (dask_ml rows: the first {m:,} rows only)"
         for solver in ("admm", "lbfgs"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 with PeakRSS() as memory:
                     seconds, model = timed(
-                        lambda: DaskLogisticRegression(solver=solver, C=1.0).fit(X, y)  # noqa: B023
+                        lambda: DaskLogisticRegression(solver=solver, C=1.0).fit(  # noqa: B023
+                            X_ml, y_ml  # noqa: B023
+                        )
                     )
             dask_ml_times[solver] = seconds
             coefs[f"dask_ml {solver}"] = (model.coef_, model.intercept_)
-            rows.append((f"dask_ml LogisticRegression({solver!r})", seconds, solver,
-                         getattr(model, "n_iter_", ""), memory.mb))
+            label = f"dask_ml LogisticRegression({solver!r})" + (
+                f" on {args.dask_ml_rows:,} rows" if args.dask_ml_rows else ""
+            )
+            rows.append((label, seconds, solver, getattr(model, "n_iter_", ""), memory.mb))
+    reference_subset = reference
+    if args.dask_ml_rows and not args.skip_dask_ml:
+        reference_subset = LogisticRegression(tol=1e-8, max_iter=1000).fit(
+            X_np[: args.dask_ml_rows], y_np[: args.dask_ml_rows]
+        )
     table = []
     for label, seconds, optimizer, n_iter, mb in rows:
         key = None
@@ -171,8 +198,9 @@ def main():
                 name.startswith("numpy ") and "in memory" in label and f"'{name[6:]}'" in label
             ) or (name.startswith("dask_ml") and "dask_ml" in label and name[8:] in label):
                 key = name
+        reference_ = reference_subset if key and key.startswith("dask_ml") else reference
         coef_gap = (
-            f"{max(gap(coefs[key][0], reference.coef_), gap(coefs[key][1], reference.intercept_)):.1e}"
+            f"{max(gap(coefs[key][0], reference_.coef_), gap(coefs[key][1], reference_.intercept_)):.1e}"  # noqa: E501
             if key else "0 (reference)"
         )
         table.append((label, f"{seconds:.2f}", optimizer, n_iter, coef_gap,
@@ -181,11 +209,16 @@ def main():
     print(markdown_table(
         ["fit", "seconds", "optimizer", "iterations", "max |coef - sklearn|",
          "driver peak RSS growth MB"], table))
+    print(subset_note)
+    ours = dask_ml_times.pop("NeuronClassifier (auto) on the subset", None)
     for optimizer in ("auto", "newton"):
-        dask_seconds = next(r[1] for r in rows if r[0] == f"NeuronClassifier({optimizer!r}) on dask")
+        label = f"NeuronClassifier({optimizer!r}) on dask"
+        dask_seconds = next(r[1] for r in rows if r[0] == label)
         print(f"\n{optimizer}: dask / in-memory = {dask_seconds / in_memory[optimizer]:.2f}")
+        base = ours if ours is not None else dask_seconds
         for solver, seconds in dask_ml_times.items():
-            print(f"{optimizer}: dask_ml {solver} / dask = {seconds / dask_seconds:.1f}")
+            print(f"dask_ml {solver} / NeuronClassifier on dask, same rows = {seconds / base:.1f}"
+                  + (f" (ours on the subset: {ours:.2f} s)" if ours is not None else ""))
     print(f"gap dask vs in-memory (auto): {gap(coefs['dask auto'][0], coefs['numpy auto'][0]):.1e}")
     del X_np, y_np
 
@@ -212,9 +245,9 @@ def main():
     if args.skip_out_of_core:
         return
     # -- 3. out of core: a zarr store larger than the cluster's memory -------------
-    big_n = 400_000 if args.quick else 16_000_000
+    big_n = 400_000 if args.quick else args.out_of_core_rows
     big_chunk = 50_000 if args.quick else 250_000
-    limit = "300MiB" if args.quick else "1GiB"
+    limit = "700MiB" if args.quick else args.out_of_core_limit
     store = tempfile.mkdtemp(prefix="bench_dask_", dir=os.environ.get("BENCH_DIR", "/tmp"))
     try:
         X, y = make_data(da, big_n, d, big_chunk, seed=2)
