@@ -891,7 +891,9 @@ class DaskInferenceResults(InferenceResults):
         empty = self._empty_objective()
         raw = torch.zeros((0, objective.n_outputs), dtype=objective.dtype)
         constant = getattr(self.model, hook)(empty, raw, **kwargs)
-        return float(total[0]) - (len(objective._blocks) - 1) * float(constant)
+        # Empty blocks add nothing (their parts are skipped), not even the constant.
+        n_blocks = sum(1 for rows in objective.X.chunks[0] if rows)
+        return float(total[0]) - (n_blocks - 1) * float(constant)
 
     def _empty_objective(self):
         objective = self.objective
