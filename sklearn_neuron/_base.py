@@ -395,17 +395,7 @@ class BaseNeuron(BaseEstimator):
                 "dtype. Scale the features, e.g. with StandardScaler."
             )
         coef, intercept = objective.unpack(theta)
-        # The fitted state is numpy on the CPU; module_ is built from it on
-        # demand, sharing its memory (see the module_ property).
-        vars(self).pop("_module", None)
-        self._activation = objective.loss.activation.name
-        self.coef_ = coef.detach().cpu().numpy().copy()
-        self.intercept_ = (
-            intercept.detach().cpu().numpy().copy()
-            if intercept is not None
-            else np.zeros(objective.n_outputs, dtype=self.coef_.dtype)
-        )
-        self._shape_coefficients()
+        self._set_coefficients(coef, intercept, objective.loss.activation.name)
         self.objective_curve_ = np.asarray(result.objective_curve, dtype=float)
         self.objective_ = objective_value
         self.converged_ = bool(result.converged)
@@ -416,6 +406,22 @@ class BaseNeuron(BaseEstimator):
             self.validation_scores_ = list(getattr(result, "validation_scores", [])) or None
             self.optimizer_state_ = state_to_numpy(getattr(result, "optimizer_state", {}))
             self.t_ = getattr(result, "n_samples_seen", 0)
+
+    def _set_coefficients(self, coef, intercept, activation):
+        """Store ``coef_``/``intercept_`` (numpy copies, on the CPU) from (K, q) and (K,) tensors.
+
+        The fitted state is numpy; ``module_`` is built from it on demand,
+        sharing its memory (see the ``module_`` property).
+        """
+        vars(self).pop("_module", None)
+        self._activation = activation
+        self.coef_ = torch.as_tensor(coef).detach().cpu().numpy().copy()
+        self.intercept_ = (
+            torch.as_tensor(intercept).detach().cpu().numpy().copy()
+            if intercept is not None
+            else np.zeros(self.coef_.shape[0], dtype=self.coef_.dtype)
+        )
+        self._shape_coefficients()
 
     def _shape_coefficients(self):
         """Give ``coef_`` and ``intercept_`` the estimator's public shapes.

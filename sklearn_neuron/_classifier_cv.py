@@ -36,7 +36,6 @@ from sklearn.utils.validation import _check_method_params
 from ._base import BaseNeuron
 from ._classifier import NeuronClassifier
 from ._losses import CLASSIFICATION_LOSSES
-from ._module import NeuronModule
 from ._optimizers import OPTIMIZERS
 from ._validation import check_sample_weight, design_tensor, single_threaded, validate_arrays
 
@@ -412,11 +411,9 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
         self.l1_ratio_ = float(np.mean(self.l1_ratios_[best_l1]))
         coef = coefs[:, : self.n_features_in_]
         intercept = coefs[:, -1] if self.fit_intercept else np.zeros(coefs.shape[0])
-        self.coef_ = np.ascontiguousarray(coef)
-        self.intercept_ = np.ascontiguousarray(intercept, dtype=coef.dtype)
-        self.module_ = NeuronModule.from_coefficients(
-            torch.as_tensor(self.coef_),
-            torch.as_tensor(self.intercept_) if self.fit_intercept else None,
+        self._set_coefficients(
+            torch.as_tensor(np.ascontiguousarray(coef)),
+            torch.as_tensor(np.ascontiguousarray(intercept, dtype=coef.dtype)),
             activation,
         )
         # The optimizers of the points averaged ("lbfgs, newton" if they differ).
@@ -531,7 +528,7 @@ def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios
                     scores[i, j] = fast(point, fitted)
                     continue
                 coef, intercept = point.unpack(fitted)
-                builder.module_ = NeuronModule.from_coefficients(coef, intercept, activation)
+                builder._set_coefficients(coef, intercept, activation)
                 scores[i, j] = scorer(builder, X_test, y_test, **score_params)
     return Bunch(
         coefs=coefs,
