@@ -12,6 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs
 from ._base import BaseNeuron
+from ._dask import any_dask, classifier_objective, maps_dask_blocks
 from ._inference import InferenceMixin
 from ._losses import CLASSIFICATION_LOSSES, encode_classes, get_classification_loss
 from ._objective import LinearObjective
@@ -407,6 +408,11 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
         is how inference rebuilds the fitted objective on the training data.
         ``check_finite=False`` leaves the finiteness of X to the caller.
         """
+        if any_dask(X, y, sample_weight):  # data on a cluster: reductions, never gathered
+            return classifier_objective(
+                self, X, y, sample_weight, reset=reset, classes=classes,
+                check_finite=check_finite,
+            )
         X, y = validate_arrays(self, X, y, reset=reset, ensure_all_finite=check_finite)
         if reset:
             check_classification_targets(y)
@@ -479,6 +485,7 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
         return float(torch.dot(objective.weight, correct.to(raw.dtype)))
 
     @tensor_outputs
+    @maps_dask_blocks
     def decision_function(self, X):
         """Raw output of the neuron (logits) for each sample.
 
@@ -496,6 +503,7 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
         return raw[:, 0] if raw.shape[1] == 1 else raw
 
     @tensor_outputs
+    @maps_dask_blocks
     def predict(self, X):
         """Predict the class of each sample.
 
@@ -512,6 +520,7 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
         return self.classes_[index]
 
     @tensor_outputs
+    @maps_dask_blocks
     def predict_log_proba(self, X):
         """Log of the neuron's sigmoid / softmax output, computed stably.
 
@@ -530,6 +539,7 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
         return torch.log_softmax(raw, dim=1).numpy()
 
     @tensor_outputs
+    @maps_dask_blocks
     def predict_proba(self, X):
         """The neuron's sigmoid / softmax output: class probabilities.
 

@@ -338,25 +338,8 @@ class InferenceResults:
             if self._raw.shape[1] > 1
             else (objective.target[:, 0] > 0.5)
         )
-        if bool((predicted == observed)[positive].all()):
-            kind = "Perfect separation"
-            what = "every sample is classified correctly"
-        else:
-            kind = "Quasi-complete separation"
-            what = "part of the samples are separated from the other classes"
-        what += (
-            f"; {n_separated} of {n_positive} samples have a fitted probability of "
-            "their class near 1 that a further Newton step still raises"
-        )
-        warnings.warn(
-            f"{kind} detected: {what}. The maximum-likelihood estimate does not "
-            "exist (some coefficients diverge), so the reported coefficients, "
-            "standard errors, p-values and intervals are meaningless. Drop or merge "
-            "the separating feature(s), or penalize the fit (finite C) and treat "
-            "the results as descriptive.",
-            SeparationWarning,
-            stacklevel=3,
-        )
+        all_correct = bool((predicted == observed)[positive].all())
+        _warn_separation(n_separated, n_positive, all_correct)
         return True
 
     # -- parameters and covariance -------------------------------------------
@@ -620,15 +603,7 @@ def likelihood_ratio_test(restricted, full):
                 f"{type(res).__name__}."
             )
         res._require_likelihood("A likelihood-ratio test")
-    a, b = restricted.objective, full.objective
-    same_data = (
-        a.X.shape[0] == b.X.shape[0]
-        and math.isclose(restricted.nobs, full.nobs, rel_tol=1e-12)
-        and a.target.shape == b.target.shape
-        and bool(torch.equal(a.target, b.target))
-        and bool(torch.allclose(a.weight, b.weight))
-    )
-    if not same_data:
+    if not _same_observations(restricted, full):
         raise ValueError(
             "The two models were not fitted on the same observations (number of "
             "samples, response or weights differ), so they are not nested and the "
@@ -643,6 +618,22 @@ def likelihood_ratio_test(restricted, full):
         )
     statistic = 2.0 * (full.llf - restricted.llf)
     return LikelihoodRatioTestResult(statistic, df, float(stats.chi2.sf(statistic, df)))
+
+
+def _same_observations(restricted, full):
+    """Whether two results were computed on the same observations, response and weights."""
+    if hasattr(restricted, "same_observations"):  # data on a cluster: by a reduction
+        return restricted.same_observations(full)
+    if hasattr(full, "same_observations"):
+        return False
+    a, b = restricted.objective, full.objective
+    return (
+        a.X.shape[0] == b.X.shape[0]
+        and math.isclose(restricted.nobs, full.nobs, rel_tol=1e-12)
+        and a.target.shape == b.target.shape
+        and bool(torch.equal(a.target, b.target))
+        and bool(torch.allclose(a.weight, b.weight))
+    )
 
 
 class InferenceSummary:
@@ -785,6 +776,29 @@ class InferenceSummary:
         )
 
 
+def _warn_separation(n_separated, n_positive, all_correct):
+    """The SeparationWarning of ``n_separated`` separated samples among ``n_positive``."""
+    if all_correct:
+        kind = "Perfect separation"
+        what = "every sample is classified correctly"
+    else:
+        kind = "Quasi-complete separation"
+        what = "part of the samples are separated from the other classes"
+    what += (
+        f"; {n_separated} of {n_positive} samples have a fitted probability of "
+        "their class near 1 that a further Newton step still raises"
+    )
+    warnings.warn(
+        f"{kind} detected: {what}. The maximum-likelihood estimate does not "
+        "exist (some coefficients diverge), so the reported coefficients, "
+        "standard errors, p-values and intervals are meaningless. Drop or merge "
+        "the separating feature(s), or penalize the fit (finite C) and treat "
+        "the results as descriptive.",
+        SeparationWarning,
+        stacklevel=4,
+    )
+
+
 def _raise_not_finite(objective):
     """Say why the fitted values are not finite: X, or an overflow."""
     if not math.isfinite(objective.abs_max()):
@@ -895,7 +909,9 @@ class InferenceMixin:
                 PenalizedInferenceWarning,
                 stacklevel=2,
             )
-        return InferenceResults(self, objective, theta, cov_type=cov_type)
+        # Data spread over a cluster (a DaskObjective) bring their own results class.
+        results = getattr(objective, "inference_results_class", InferenceResults)
+        return results(self, objective, theta, cov_type=cov_type)
 
     @tensor_inputs
     def summary(self, X, y, sample_weight=None, *, cov_type="nonrobust", alpha=0.05):

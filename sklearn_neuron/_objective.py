@@ -61,10 +61,16 @@ class LinearObjective:
     sparse_rows : scipy.sparse.csr_matrix, optional
         When X is a torch sparse CSR tensor, the same matrix in scipy, used
         to slice minibatches (torch's CSR tensors cannot select rows).
+    weight_sum : float, optional
+        The sum the weights are normalised by; by default their own. A block
+        of rows of a larger data set (see :mod:`._dask`) passes the whole
+        set's, so that its value, gradient and Hessian are its share of the
+        whole objective's.
     """
 
     def __init__(
-        self, X, target, sample_weight, loss, l2, fit_intercept, *, l1=0.0, sparse_rows=None
+        self, X, target, sample_weight, loss, l2, fit_intercept, *, l1=0.0, sparse_rows=None,
+        weight_sum=None,
     ):
         self.X = X
         self.is_sparse = X.layout == torch.sparse_csr
@@ -91,7 +97,7 @@ class LinearObjective:
         self.n_params = self.n_outputs * self.n_params_per_output
         # Normalised weights: f is a weighted *mean* loss. Their sum is kept
         # for inference, where weights count observations.
-        self.weight_sum = float(sample_weight.sum())
+        self.weight_sum = float(sample_weight.sum() if weight_sum is None else weight_sum)
         self.weight = sample_weight / self.weight_sum
         self._weight_column = self.weight.unsqueeze(1)
         self._weight_cube = self.weight.view(-1, 1, 1)

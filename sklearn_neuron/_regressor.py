@@ -13,6 +13,7 @@ from sklearn.utils.metaestimators import available_if
 from ._activations import get_activation
 from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs
 from ._base import BaseNeuron
+from ._dask import any_dask, maps_dask_blocks, regressor_objective
 from ._families import FAMILIES, TWEEDIE_LOGLIKE_POWERS, tweedie_loglike
 from ._inference import InferenceMixin
 from ._lad import least_absolute_deviations
@@ -353,6 +354,10 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         inference rebuilds the fitted objective on the training data).
         ``check_finite=False`` leaves the finiteness of X to the caller.
         """
+        if any_dask(X, y, sample_weight):  # data on a cluster: reductions, never gathered
+            return regressor_objective(
+                self, X, y, sample_weight, reset=reset, check_finite=check_finite
+            )
         X, y = validate_arrays(
             self, X, y, reset=reset, ensure_all_finite=check_finite, y_numeric=True
         )
@@ -390,6 +395,7 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         return super()._optimizer_function(name)
 
     @tensor_outputs
+    @maps_dask_blocks
     def predict(self, X):
         """Predicted mean of y: the neuron's activated output.
 

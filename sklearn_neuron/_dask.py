@@ -1,0 +1,975 @@
+"""Dask arrays as the data of a fit, a prediction or an inference, never gathered.
+
+A neuron's objective, gradient and Hessian are sums over rows of small
+pieces (a number, a vector of ``n_params``, an ``n_params x n_params``
+matrix), so a full-batch fit on data spread over a Dask cluster needs one
+reduction per evaluation, with the parameter vector on the driver. This
+module owns that seam. :class:`DaskObjective` exposes what the full-batch
+optimizers (:mod:`._optimizers`) and the estimators ask of a
+:class:`~sklearn_neuron._objective.LinearObjective`; each of its evaluations
+maps the *same* in-memory code over the dask blocks, on the workers — a
+``LinearObjective`` built on the block's rows, normalised by the whole data
+set's weight sum, so that its value, gradient and Hessian are the block's
+share of the whole — and sums the small results (a tree of additions over
+the workers, then the driver). The optimizers do not know which objective
+they run on.
+
+Validation (shapes, dtypes, finiteness, the classes, the weights' sum) is
+done by reductions too; predictions on a dask array are lazy dask arrays
+(``map_blocks`` of the in-memory prediction); inference's information matrix,
+sandwich meat, log-likelihoods and separation check are reductions
+(:class:`DaskInferenceResults`). Dask is optional: nothing here imports it
+until a dask collection arrives (``pip install "sklearn-neuron[dask]"``).
+"""
+
+import functools
+import math
+import sys
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._inference import (
+    _MARGIN_STEP,
+    _SATURATED_MARGIN,
+    InferenceResults,
+    _raise_not_finite,
+    _warn_separation,
+)
+from ._objective import LinearObjective
+from ._validation import FLOAT_DTYPES
+
+#: Per-block results are added in groups of this many, on the workers.
+_SPLIT_EVERY = 8
+_INSTALL = 'pip install "sklearn-neuron[dask]"'
+
+
+# -- detection and import ------------------------------------------------------------
+def is_dask_collection(obj):
+    """Whether ``obj`` is a dask collection (array, DataFrame, Series).
+
+    Never imports dask: an object can only be a dask collection if dask
+    has already been imported by whoever made it.
+    """
+    if "dask" not in sys.modules or obj is None:
+        return False
+    module = type(obj).__module__ or ""
+    if not (module.startswith("dask") or module.startswith("dask_expr")):
+        return False
+    import dask
+
+    return dask.is_dask_collection(obj)
+
+
+def any_dask(*objs):
+    """Whether any of ``objs`` is a dask collection."""
+    return any(is_dask_collection(obj) for obj in objs)
+
+
+def import_dask():
+    """``(dask, dask.array)``, or an ImportError that names the extra to install."""
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as exc:  # pragma: no cover - dask input implies dask
+        raise ImportError(
+            "Fitting on dask collections needs dask[array]; install it with "
+            f"{_INSTALL}."
+        ) from exc
+    return dask, da
+
+
+# -- validation ---------------------------------------------------------------------
+def _as_rows(X, estimator, *, reset):
+    """X as a 2-D float dask array with one chunk of columns and known row chunks.
+
+    Sets (``reset``) or checks ``n_features_in_`` and ``feature_names_in_``
+    as scikit-learn's ``validate_data`` does; a dask DataFrame's columns are
+    its feature names.
+    """
+    from sklearn.utils.validation import _check_feature_names, _check_n_features
+
+    _, da = import_dask()
+    # A dask DataFrame's meta is an empty pandas DataFrame with its columns.
+    _check_feature_names(estimator, getattr(X, "_meta", X), reset=reset)
+    if hasattr(X, "to_dask_array"):  # a dask DataFrame: partition lengths by a reduction
+        X = X.to_dask_array(lengths=True)
+    if not isinstance(X, da.Array):
+        raise TypeError(
+            f"X is a {type(X).__name__}; the dask inputs taken are dask arrays and "
+            "dask DataFrames."
+        )
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-D dask array for X, got {X.ndim} dimension(s); reshape it, "
+            "e.g. X.reshape(-1, 1) for a single feature."
+        )
+    if any(math.isnan(c) for c in X.chunks[0]):
+        X = X.compute_chunk_sizes()
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(
+            f"Found array with shape {X.shape}; at least one sample and one feature "
+            "are required."
+        )
+    _check_n_features(estimator, X, reset=reset)
+    if X.dtype not in FLOAT_DTYPES:
+        if X.dtype.kind not in "biuf":
+            raise ValueError(f"X has dtype {X.dtype}; a numeric dask array is needed.")
+        X = X.astype(np.float64)
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    return X
+
+
+def _as_column(v, X, name):
+    """y or sample_weight as a 1-D dask array chunked as X's rows (None stays None)."""
+    if v is None:
+        return None
+    _, da = import_dask()
+    if hasattr(v, "to_dask_array"):
+        v = v.to_dask_array(lengths=True)
+    if not isinstance(v, da.Array):
+        v = np.asarray(v)  # an in-memory column of a dask X: small, chunked like X
+        if v.ndim == 2 and v.shape[1] == 1:
+            v = v[:, 0]
+        v = da.from_array(v, chunks=(X.chunks[0],)) if v.ndim == 1 else v
+    if v.ndim == 2 and v.shape[1] == 1:
+        v = v[:, 0]
+    if v.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one value per sample), got {v.ndim}-D.")
+    if any(math.isnan(c) for c in v.chunks[0]):
+        v = v.compute_chunk_sizes()
+    if v.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"{name} has {v.shape[0]} entries but X has {X.shape[0]} rows; pass one "
+            "per sample."
+        )
+    if v.chunks[0] != X.chunks[0]:
+        v = v.rechunk((X.chunks[0],))
+    return v
+
+
+def _prepare(estimator, X, y, sample_weight, *, reset):
+    """Validated dask X, y and sample_weight (None for equal weights)."""
+    if not is_dask_collection(X):
+        raise TypeError(
+            f"X is a {type(X).__name__} but y or sample_weight is a dask collection; "
+            "pass X as a dask array too (dask.array.from_array(X, chunks=...)), or all "
+            "of them in memory."
+        )
+    if estimator._is_stochastic():
+        raise ValueError(
+            f"optimizer={estimator._optimizer_label()!r} trains by minibatches, which "
+            "read rows in memory; on dask data use a full-batch optimizer ('lbfgs', "
+            "'newton', 'auto'), or train block by block with "
+            "dask_ml.wrappers.Incremental(estimator).fit(X, y) (partial_fit per block)."
+        )
+    if estimator._device().type != "cpu":
+        raise ValueError("Dask inputs are fitted on the workers' CPUs; use device='cpu'.")
+    X = _as_rows(X, estimator, reset=reset)
+    return X, _as_column(y, X, "y"), _as_column(sample_weight, X, "sample_weight")
+
+
+def _blocks(*arrays):
+    """The row blocks of the dask arrays (None: a column of Nones), as delayed objects."""
+    n = None
+    columns = []
+    for array in arrays:
+        if array is None:
+            columns.append(None)
+            continue
+        blocks = array.to_delayed().ravel().tolist()
+        n = len(blocks)
+        columns.append(blocks)
+    return [tuple(c[i] if c is not None else None for c in columns) for i in range(n)]
+
+
+def _compute(tasks):
+    dask, _ = import_dask()
+    return dask.compute(*tasks)
+
+
+def _column_stats(X_b, y_b, w_b, check_finite, labels):
+    """What validation asks of one block: finiteness, labels, the weights' range."""
+    stats = {"x_finite": True, "y_finite": True, "w_finite": True, "w_min": np.inf}
+    if check_finite and X_b.shape[0]:
+        with np.errstate(over="ignore", invalid="ignore"):
+            stats["x_finite"] = bool(np.isfinite(X_b.sum()))
+    if y_b.dtype.kind == "f":
+        stats["y_finite"] = bool(np.isfinite(y_b).all())
+    if labels:
+        stats["labels"] = np.unique(y_b)
+    if w_b is not None and w_b.shape[0]:
+        w_b = np.asarray(w_b, dtype=np.float64)
+        stats["w_finite"] = bool(np.isfinite(w_b).all())
+        stats["w_min"] = float(w_b.min())
+    return stats
+
+
+def _check_stats(stats, check_finite, sample_weight):
+    if check_finite and not all(s["x_finite"] for s in stats):
+        raise ValueError(
+            "Input X contains NaN or infinity. Drop or impute those entries (e.g. with "
+            "sklearn.impute.SimpleImputer, or dask_ml.impute) before fitting."
+        )
+    if not all(s["y_finite"] for s in stats):
+        raise ValueError("Input y contains NaN or infinity; drop or impute those samples.")
+    if sample_weight is not None:
+        if not all(s["w_finite"] for s in stats):
+            raise ValueError("Input sample_weight contains NaN or infinity.")
+        if min(s["w_min"] for s in stats) < 0:
+            raise ValueError(
+                "sample_weight has negative values; weights must be >= 0. "
+                "Drop those samples or give them weight 0."
+            )
+
+
+def _check_weight_sum(weight_sum):
+    if not weight_sum > 0:
+        raise ValueError(
+            "sample_weight sums to zero: every sample has weight 0, so there is "
+            "nothing to fit. Give at least one sample a positive weight."
+        )
+
+
+# -- the per-block encodings of the target and the weights -------------------------
+def _classifier_encoding(classes, class_weight, y_b, w_b, dtype):
+    """Target and weights of one block of a classifier's data (as in memory)."""
+    from ._classifier import _class_indices
+    from ._losses import encode_classes
+
+    y_index, _ = _class_indices(classes, y_b)
+    target = encode_classes(y_index, classes.size, dtype, torch.device("cpu"))
+    weight = np.ones(y_b.shape[0]) if w_b is None else np.asarray(w_b, dtype=np.float64)
+    if class_weight is not None:
+        weight = weight * class_weight[y_index]
+    return target, torch.as_tensor(weight, dtype=dtype)
+
+
+def _regressor_encoding(y_b, w_b, dtype):
+    """Target and weights of one block of a regressor's data (as in memory)."""
+    target = torch.as_tensor(np.asarray(y_b), dtype=dtype).reshape(-1, 1)
+    weight = np.ones(y_b.shape[0]) if w_b is None else np.asarray(w_b, dtype=np.float64)
+    return target, torch.as_tensor(weight, dtype=dtype)
+
+
+def _class_sums(classes, X_b, y_b, w_b):
+    """Per class: the count of samples and the sum of their weights, in one block."""
+    from ._classifier import _class_indices
+
+    y_index, _ = _class_indices(classes, y_b)
+    K = classes.size
+    weight = None if w_b is None else np.asarray(w_b, dtype=np.float64)
+    counts = np.bincount(y_index, minlength=K).astype(np.float64)
+    sums = counts if weight is None else np.bincount(y_index, weights=weight, minlength=K)
+    return counts, sums
+
+
+def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, check_finite):
+    """NeuronClassifier's objective on dask data: validation by reductions, then
+    a :class:`DaskObjective` (the analogue of its in-memory ``_build_objective``)."""
+    from sklearn.utils.class_weight import compute_class_weight
+    from sklearn.utils.multiclass import check_classification_targets
+
+    from ._losses import get_classification_loss
+
+    X, y, sample_weight = _prepare(estimator, X, y, sample_weight, reset=reset)
+    import dask
+
+    blocks = _blocks(X, y, sample_weight)
+    stats = _compute(
+        [dask.delayed(_column_stats)(xb, yb, wb, check_finite, True) for xb, yb, wb in blocks]
+    )
+    _check_stats(stats, check_finite, sample_weight)
+    labels = np.unique(np.concatenate([s["labels"] for s in stats]))
+    if reset:
+        check_classification_targets(labels)
+        if classes is None:
+            classes = labels
+        else:
+            classes = np.unique(classes)
+            unknown = np.setdiff1d(labels, classes)
+            if unknown.size:
+                raise ValueError(
+                    f"y has labels {unknown.tolist()} missing from classes={classes.tolist()}."
+                )
+        if classes.size < 2:
+            raise ValueError(
+                "NeuronClassifier needs samples of at least 2 classes in y, but the data "
+                f"contain only one class: {classes[0]!r}. Check how y was built or "
+                "subsampled."
+            )
+        estimator.classes_ = classes
+    classes = estimator.classes_
+    unknown = np.setdiff1d(labels, classes)
+    if unknown.size:
+        raise ValueError(
+            f"y has labels {unknown.tolist()} that the model was not fitted on; its "
+            f"classes are {classes.tolist()}."
+        )
+    sums = _compute(
+        [dask.delayed(_class_sums)(classes, xb, yb, wb) for xb, yb, wb in blocks]
+    )
+    counts = np.sum([s[0] for s in sums], axis=0)
+    weight_sums = np.sum([s[1] for s in sums], axis=0)
+    class_weight = None
+    if estimator.class_weight is not None:
+        present = counts > 0
+        class_weight = np.ones(classes.size)
+        if estimator.class_weight == "balanced":
+            # compute_class_weight's n_samples / (n_classes * bincount(y)).
+            class_weight[present] = counts.sum() / (present.sum() * counts[present])
+        else:
+            class_weight[present] = compute_class_weight(
+                estimator.class_weight, classes=classes[present], y=classes[present]
+            )
+        weight_sums = weight_sums * class_weight
+    weight_sum = float(weight_sums.sum())
+    _check_weight_sum(weight_sum)
+    dtype = torch.from_numpy(np.empty(0, dtype=X.dtype)).dtype
+    share = weight_sums / weight_sum  # the weighted share of each class
+    mean_target = share[1:] if classes.size == 2 else share
+    loss = get_classification_loss(estimator.loss, classes.size)
+    l2, l1 = estimator._penalty_strengths(estimator.C * weight_sum)
+    encode = functools.partial(_classifier_encoding, classes, class_weight)
+    return DaskObjective(
+        X, y, sample_weight, encode, loss, l2, estimator.fit_intercept, l1=l1,
+        weight_sum=weight_sum, mean_target=torch.as_tensor(mean_target, dtype=dtype),
+    )
+
+
+def _regression_sums(loss, X_b, y_b, w_b, dtype):
+    """One block's check of the target's domain, weight sum and weighted sum of y."""
+    y_b = np.asarray(y_b, dtype=dtype)
+    weight = np.ones(y_b.shape[0]) if w_b is None else np.asarray(w_b, dtype=np.float64)
+    valid = loss.valid_target(y_b) if y_b.shape[0] else True
+    low = float(y_b.min()) if y_b.shape[0] else np.inf
+    return valid, low, float(weight.sum()), float(np.dot(weight, y_b))
+
+
+def regressor_objective(estimator, X, y, sample_weight, *, reset, check_finite):
+    """NeuronRegressor's objective on dask data (its ``_build_objective``'s analogue)."""
+    X, y, sample_weight = _prepare(estimator, X, y, sample_weight, reset=reset)
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"y has dtype {y.dtype}; a regressor needs a numeric target.")
+    import dask
+
+    loss = estimator._get_loss()
+    blocks = _blocks(X, y, sample_weight)
+    stats = [
+        dask.delayed(_column_stats)(xb, yb, wb, check_finite, False) for xb, yb, wb in blocks
+    ]
+    sums = [dask.delayed(_regression_sums)(loss, xb, yb, wb, X.dtype) for xb, yb, wb in blocks]
+    results = _compute(stats + sums)
+    _check_stats(results[: len(blocks)], check_finite, sample_weight)
+    sums = results[len(blocks):]
+    if not all(s[0] for s in sums):
+        raise ValueError(
+            f"loss={loss.name!r} requires {loss.target_rule}; y has values outside "
+            f"that range (min(y) = {min(s[1] for s in sums):.6g})."
+        )
+    weight_sum = float(sum(s[2] for s in sums))
+    _check_weight_sum(weight_sum)
+    dtype = torch.from_numpy(np.empty(0, dtype=X.dtype)).dtype
+    mean_target = torch.tensor([sum(s[3] for s in sums) / weight_sum], dtype=dtype)
+    return DaskObjective(
+        X, y, sample_weight, _regressor_encoding, loss,
+        estimator.alpha * (1 - estimator.l1_ratio), estimator.fit_intercept,
+        l1=estimator.alpha * estimator.l1_ratio, weight_sum=weight_sum,
+        mean_target=mean_target,
+    )
+
+
+# -- the objective ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class _BlockSpec:
+    """What a worker needs, besides its block, to build the block's objective."""
+
+    encode: object
+    loss: object
+    fit_intercept: bool
+    weight_sum: float
+
+
+def _block_objective(spec, X_b, y_b, w_b):
+    """The in-memory objective on one block: no penalty, the whole set's normalisation."""
+    from ._validation import to_tensor
+
+    X_t = to_tensor(X_b, torch.device("cpu"))
+    target, weight = spec.encode(y_b, w_b, X_t.dtype)
+    return LinearObjective(
+        X_t, target, weight, spec.loss, 0.0, spec.fit_intercept, weight_sum=spec.weight_sum
+    )
+
+
+def _cached_block_objective(spec, X_b, y_b, w_b):
+    """The block's objective, kept on its worker (None for an empty block)."""
+    if X_b.shape[0] == 0:
+        return None
+    return _block_objective(spec, X_b, y_b, w_b)
+
+
+def _on_block(function, args, X_b, y_b, w_b, spec):
+    """``function(block_objective, *args)`` on the worker; None for an empty block."""
+    return _on_objective(function, args, _cached_block_objective(spec, X_b, y_b, w_b))
+
+
+def _on_objective(function, args, objective):
+    """``function(objective, *args)`` on a (cached) block objective; None for none."""
+    if objective is None:
+        return None
+    with torch.inference_mode(not objective.loss.uses_autograd):
+        return function(objective, *args)
+
+
+def _client():
+    """The ``distributed`` client in use, or None (dask's own schedulers then run)."""
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:  # no client started
+        return None
+
+
+def _is_materialised(array):
+    """Whether a dask array's graph holds only its blocks (persisted, or in memory).
+
+    Such data sit in the cluster's memory already, so their block objectives
+    can be kept there too; an array still to be read or computed (from a
+    store on disk, say) is read again at each evaluation instead.
+    """
+    return len(array.__dask_graph__()) == array.npartitions
+
+
+def _add(parts):
+    """Entry-wise sum of tuples of arrays (None parts skipped; None if all are)."""
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    return tuple(functools.reduce(np.add, entries) for entries in zip(*parts, strict=True))
+
+
+def _numpy(value):
+    return np.asarray(value.detach().cpu().numpy() if torch.is_tensor(value) else value)
+
+
+def _value_gradient(objective, theta):
+    f, g, _ = objective.value_gradient(torch.from_numpy(theta))
+    return _numpy(f), _numpy(g)
+
+
+def _hessian(objective, theta):
+    theta = torch.from_numpy(theta)
+    return (_numpy(objective.hessian(theta, objective.raw(theta))),)
+
+
+class DaskObjective:
+    """:class:`~sklearn_neuron._objective.LinearObjective`'s interface on dask data.
+
+    Every evaluation is a reduction: each block of rows, on its worker, is
+    made into a ``LinearObjective`` (normalised by the whole data set's
+    weight sum, without penalty) whose value, gradient or Hessian is the
+    block's share; the shares are added, and the penalty added on the
+    driver, which holds only ``theta`` and the (n_params x n_params)
+    results. Methods that need the rows themselves (minibatches, the
+    exact absolute-error solver) refuse.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+        Float rows, one chunk of columns.
+    y : dask.array.Array of shape (n_samples,)
+        Chunked as X's rows.
+    sample_weight : dask.array.Array of shape (n_samples,) or None
+    encode : callable
+        ``encode(y_block, weight_block, dtype) -> (target, weight)``, the
+        estimator's encoding of a block (picklable: it runs on the workers).
+    loss : NeuronLoss
+    l2, l1 : float
+    fit_intercept : bool
+    weight_sum : float
+        Sum of the (class-weighted) sample weights.
+    mean_target : torch.Tensor of shape (n_outputs,)
+        Weighted mean of the encoded target (the best constant model's).
+    """
+
+    is_sparse = False
+    is_small = False
+
+    def __init__(
+        self, X, y, sample_weight, encode, loss, l2, fit_intercept, *, l1, weight_sum,
+        mean_target,
+    ):
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+        self.loss = loss
+        self.l2, self.l1 = float(l2), float(l1)
+        self.fit_intercept = bool(fit_intercept)
+        self.n_features = X.shape[1]
+        self.n_outputs = loss.n_outputs
+        self.n_params_per_output = self.n_features + self.fit_intercept
+        self.n_params = self.n_outputs * self.n_params_per_output
+        self.weight_sum = float(weight_sum)
+        self.mean_target = mean_target
+        self.dtype = mean_target.dtype
+        self.device = torch.device("cpu")
+        self._spec = _BlockSpec(encode, loss, self.fit_intercept, self.weight_sum)
+        self._blocks = _blocks(X, y, sample_weight)
+        self._abs_max = None
+        # Persisted data: build each block's LinearObjective once, on the
+        # worker that holds the block (validation, encoding and layout are
+        # then not repeated at every evaluation); it shares the block's memory.
+        self._objectives = None
+        self._client = _client()
+        if _is_materialised(X):
+            import dask
+
+            spec = dask.delayed(self._spec, traverse=False)
+            objectives = [dask.delayed(_cached_block_objective)(spec, *b) for b in self._blocks]
+            if self._client is not None:
+                self._objectives = self._client.compute(objectives)  # futures on the workers
+            else:
+                self._objectives = dask.persist(*objectives)
+
+    # What does not read the data is LinearObjective's own code.
+    zeros = LinearObjective.zeros
+    unpack = LinearObjective.unpack
+    pack = LinearObjective.pack
+    penalty = LinearObjective.penalty
+    l1_weights = LinearObjective.l1_weights
+    full_value = LinearObjective.full_value
+    null_mask = LinearObjective.null_mask
+    center = LinearObjective.center
+    _l2_columns = LinearObjective.__dict__["_l2_columns"]
+    _l2_flat = LinearObjective.__dict__["_l2_flat"]
+    _penalty_hessian = LinearObjective.__dict__["_penalty_hessian"]
+
+    @property
+    def inference_results_class(self):
+        """Inference on this objective reduces over the blocks too."""
+        return DaskInferenceResults
+
+    def reduce(self, function, *args, per_block=None):
+        """Sum over the blocks of ``function(block_objective, *args)`` (tuples of arrays).
+
+        ``per_block``: a tuple of further arguments for each block, appended
+        to ``args`` on that block.
+
+        ``function`` runs on the workers (it and ``args`` are pickled); the
+        sums are taken in a tree of ``_SPLIT_EVERY``-way additions there, and
+        only the total comes to the driver.
+        """
+        dask, _ = import_dask()
+        per_block = [()] * len(self._blocks) if per_block is None else per_block
+        calls = [args + tuple(extra) for extra in per_block]
+        if self._client is not None and self._objectives is not None:
+            # One task per cached block objective, submitted directly: no graph
+            # to build or optimise on the driver at each evaluation.
+            client = self._client
+            parts = client.map(
+                _on_objective, [function] * len(calls), calls, self._objectives, pure=False
+            )
+            while len(parts) > _SPLIT_EVERY:
+                parts = [
+                    client.submit(_add, parts[i : i + _SPLIT_EVERY], pure=False)
+                    for i in range(0, len(parts), _SPLIT_EVERY)
+                ]
+            return _add(client.gather(parts))
+        spec = dask.delayed(self._spec, traverse=False)
+        if self._objectives is not None:
+            parts = [
+                dask.delayed(_on_objective, pure=False)(
+                    function, dask.delayed(call, traverse=False), obj
+                )
+                for obj, call in zip(self._objectives, calls, strict=True)
+            ]
+        else:
+            parts = [
+                dask.delayed(_on_block, pure=False)(
+                    function, dask.delayed(call, traverse=False), *b, spec
+                )
+                for b, call in zip(self._blocks, calls, strict=True)
+            ]
+        while len(parts) > _SPLIT_EVERY:
+            parts = [
+                dask.delayed(_add, pure=False)(parts[i : i + _SPLIT_EVERY])
+                for i in range(0, len(parts), _SPLIT_EVERY)
+            ]
+        return _add(dask.compute(*parts))
+
+    def _theta(self, theta):
+        return theta.detach().cpu().numpy()
+
+    # -- value and derivatives ---------------------------------------------
+    def initial_theta(self):
+        """Cold start: zero coefficients, intercepts of the best constant model."""
+        theta = self.zeros()
+        if self.fit_intercept:
+            theta.view(self.n_outputs, -1)[:, -1] = self.null_raw()
+        return theta
+
+    def null_raw(self):
+        """Raw output of the best constant model (n_outputs,): the loss's own rule,
+        on the weighted mean target (every built-in rule reads only that)."""
+        one = torch.ones(1, dtype=self.dtype)
+        return self.loss.baseline_raw(self.mean_target.reshape(1, -1), one)
+
+    def value_gradient(self, theta, index=None):
+        """``(f, grad, None)`` at ``theta``: one reduction over the blocks."""
+        if index is not None:
+            raise ValueError("Minibatches do not read dask blocks; see DaskObjective.")
+        f, g = self.reduce(_value_gradient, self._theta(theta))
+        f = torch.as_tensor(f, dtype=self.dtype)
+        g = torch.as_tensor(g, dtype=self.dtype)
+        if self.l2:
+            penalty_grad = theta * self._l2_flat
+            f = f + 0.5 * torch.dot(theta, penalty_grad)
+            g = g + penalty_grad
+        return f, g, None
+
+    def value(self, theta, raw=None):
+        """Objective value at ``theta`` (a 0-d tensor)."""
+        return self.value_gradient(theta)[0]
+
+    def hessian(self, theta, raw=None, pointwise=None):
+        """Hessian of the objective at ``theta`` (``raw`` unused): one reduction."""
+        if pointwise is not None:
+            raise ValueError("A per-row pointwise Hessian does not travel to dask blocks.")
+        (H,) = self.reduce(_hessian, self._theta(theta))
+        return self._add_penalty_hessian(torch.as_tensor(H, dtype=self.dtype))
+
+    def _add_penalty_hessian(self, H):
+        if self._penalty_hessian is None:
+            return H
+        K, q = self.n_outputs, self.n_params_per_output
+        H = H.clone().view(K, q, K, q)
+        for k in range(K):
+            H[k, :, k, :] += self._penalty_hessian
+        return H.reshape(K * q, K * q)
+
+    def abs_max(self):
+        """Largest absolute entry of X: one reduction, the first time it is asked for."""
+        if self._abs_max is None:
+            import dask
+
+            parts = [dask.delayed(_block_abs_max)(xb) for xb, _, _ in self._blocks]
+            self._abs_max = float(max(_compute(parts)))  # NaN propagates
+        return self._abs_max
+
+    def fingerprint(self):
+        """:func:`~sklearn_neuron._fingerprint.data_fingerprint` by one reduction.
+
+        The same sums as in memory (position-weighted targets and weights,
+        sampled rows of X times a fixed vector), each block adding its rows'
+        terms at their global positions: nothing is gathered.
+        """
+        from ._fingerprint import _SAMPLED_ROWS
+
+        n, p = self.X.shape
+        index = np.unique(np.round(np.linspace(0, n - 1, min(n, _SAMPLED_ROWS))).astype(int))
+        starts = np.cumsum((0,) + self.X.chunks[0])
+        per_block = [
+            (int(a), int(b) - int(a), index)
+            for a, b in zip(starts[:-1], starts[1:], strict=True)
+        ]
+        target, target_scale, weight, rows, rows_scale = self.reduce(
+            _fingerprint_block, per_block=per_block
+        )
+        return {
+            "shape": np.array([n, p]),
+            "weight_sum": float(self.weight_sum),
+            "target": target,
+            "target_scale": target_scale,
+            "weight": float(weight),
+            "rows": rows,
+            "rows_scale": rows_scale,
+        }
+
+    def design(self):
+        raise ValueError(
+            "The exact least-absolute-deviations solver needs the whole design matrix "
+            "in memory, which dask data are not gathered into; fit loss='absolute_error' "
+            "on dask data with optimizer='lbfgs' (a smooth approximation of the kink)."
+        )
+
+    def rows(self, index):
+        raise ValueError("Selecting rows of dask data on the driver would gather them.")
+
+
+def _fingerprint_block(objective, start, n_rows, index):
+    """One block's terms of the fingerprint's sums (rows outside it are zeros)."""
+    from ._fingerprint import _spread
+
+    u = _spread(start + n_rows, 0.6180339887498949)[start:]
+    target = objective.target.to(torch.float64)
+    v = _spread(objective.n_features, 0.4142135623730951)
+    inside = (index >= start) & (index < start + n_rows)
+    rows = objective.X[torch.from_numpy(index[inside] - start)].to(torch.float64)
+    products, scales = np.zeros(index.size), np.zeros(index.size)
+    products[inside], scales[inside] = (rows @ v).numpy(), (rows.abs() @ v).numpy()
+    return (
+        (u @ target).numpy(), (u @ target.abs()).numpy(),
+        np.asarray(float(u @ objective.weight.to(torch.float64))), products, scales,
+    )
+
+
+def _block_abs_max(X_b):
+    return float(np.max(np.abs(X_b))) if X_b.size else 0.0
+
+
+# -- predictions ---------------------------------------------------------------------
+def _predict_block(X_b, estimator, name, feature_names):
+    if feature_names is not None:
+        import pandas as pd
+
+        X_b = pd.DataFrame(X_b, columns=feature_names)
+    return getattr(estimator, name)(X_b)
+
+
+def maps_dask_blocks(method):
+    """Let a prediction method take a dask array: a lazy dask array of its results.
+
+    The in-memory method runs on each block of rows (``map_blocks``);
+    nothing is computed until the result is.
+    """
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self, X, *args, **kwargs):
+        if not is_dask_collection(X):
+            return method(self, X, *args, **kwargs)
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        X = _as_rows(X, self, reset=False) if not hasattr(X, "to_dask_array") else _frame_rows(
+            X, self
+        )
+        names = getattr(self, "feature_names_in_", None)
+        probe = _predict_block(np.zeros((1, X.shape[1]), dtype=X.dtype), self, name, names)
+        if probe.ndim == 1:
+            return X.map_blocks(
+                _predict_block, self, name, names, drop_axis=1, dtype=probe.dtype,
+                meta=np.empty((0,), dtype=probe.dtype),
+            )
+        return X.map_blocks(
+            _predict_block, self, name, names, chunks=(X.chunks[0], (probe.shape[1],)),
+            dtype=probe.dtype, meta=np.empty((0, 0), dtype=probe.dtype),
+        )
+
+    return wrapper
+
+
+def _frame_rows(X, estimator):
+    """A dask DataFrame's rows as a dask array (lazy: row counts stay unknown)."""
+    from sklearn.utils.validation import _check_feature_names, _check_n_features
+
+    _check_feature_names(estimator, X._meta, reset=False)
+    _check_n_features(estimator, X._meta, reset=False)
+    X = X.to_dask_array()
+    if X.dtype not in FLOAT_DTYPES:
+        X = X.astype(np.float64)
+    return X
+
+
+# -- inference ---------------------------------------------------------------------
+def _second_order(objective, theta, model, nonrobust):
+    theta = torch.from_numpy(theta)
+    pointwise = model._inference_pointwise_information(objective) if nonrobust else None
+    raw, grad, H, _ = objective.second_order(theta, pointwise)
+    not_finite = int((~torch.isfinite(raw)).sum())
+    return np.asarray(not_finite), _numpy(grad), _numpy(H)
+
+
+def _hook_value(objective, theta, model, hook, null_raw, kwargs):
+    """``model.<hook>(objective, raw, **kwargs)`` on a block (a float, or None)."""
+    if null_raw is None:
+        raw = objective.raw(torch.from_numpy(theta))
+    else:
+        raw = torch.from_numpy(null_raw).expand(objective.X.shape[0], objective.n_outputs)
+    value = getattr(model, hook)(objective, raw, **kwargs)
+    return None if value is None else (np.asarray(float(value)),)
+
+
+def _meat(objective, theta):
+    """One block's share of the sandwich's meat (as ``InferenceResults._sandwich``)."""
+    raw = objective.raw(torch.from_numpy(theta))
+    _, grad_raw = objective.loss.value_gradient(raw, objective.target)
+    weighted = grad_raw * (objective.weight * objective.weight_sum).unsqueeze(1)
+    return (_numpy(objective.gram(weighted.unsqueeze(2) * grad_raw.unsqueeze(1))),)
+
+
+def _separation(objective, theta, model, step):
+    """One block's separation counts: separated, positive-weight and correct samples.
+
+    The exact test of ``InferenceResults._check_separation`` (its bounds only
+    skip rows for which it finds nothing), on the block's rows.
+    """
+    theta, step = torch.from_numpy(theta), torch.from_numpy(step)
+    raw = objective.raw(theta)
+    margins = model._inference_margins(objective, raw)
+    positive = objective.weight > 0
+    candidates = (margins > _SATURATED_MARGIN) & positive
+    n_separated = 0
+    if bool(candidates.any()):
+        index = torch.nonzero(candidates).squeeze(1)
+        stepped = raw.clone()
+        stepped[index] -= objective.raw(step, objective.rows(index))
+        rise = (model._inference_margins(objective, stepped) - margins)[candidates]
+        n_separated = int((rise > _MARGIN_STEP).sum())
+    if raw.shape[1] > 1:
+        predicted, observed = raw.argmax(dim=1), objective.target.argmax(dim=1)
+    else:
+        predicted, observed = raw[:, 0] > 0, objective.target[:, 0] > 0.5
+    correct = int((predicted == observed)[positive].sum())
+    return (np.array([n_separated, int(positive.sum()), correct]),)
+
+
+def _same_rows(y_a, w_a, y_b, w_b):
+    same_y = np.array_equal(np.asarray(y_a), np.asarray(y_b))
+    ones = np.ones(np.shape(y_a)[0])
+    w_a = ones if w_a is None else np.asarray(w_a, dtype=np.float64)
+    w_b = ones if w_b is None else np.asarray(w_b, dtype=np.float64)
+    return same_y and np.allclose(w_a, w_b)
+
+
+class DaskInferenceResults(InferenceResults):
+    """:class:`~sklearn_neuron._inference.InferenceResults` on a :class:`DaskObjective`.
+
+    The same statistics, with every pass over the rows a reduction over the
+    blocks: the information (or observed Hessian) and gradient, the
+    sandwich's meat, the log-likelihoods, deviances and dispersion (the
+    estimator's own ``_inference_*`` hooks, evaluated per block and added),
+    and the separation check. The hooks are sums over rows plus at most a
+    constant, so the whole's value is the blocks' sum less the constant
+    counted once per extra block (the hook's value on no rows).
+    """
+
+    def _second_order(self, theta, pointwise):
+        """Gradient and information at ``theta`` by one reduction; returns ``theta``."""
+        objective = self.objective
+        not_finite, grad, H = objective.reduce(
+            _second_order, objective._theta(theta), self.model, pointwise is not None
+        )
+        if int(not_finite):
+            _raise_not_finite(objective)
+        grad = torch.as_tensor(grad, dtype=objective.dtype)
+        if objective.l2:
+            grad = grad + theta * objective._l2_flat
+        self._raw = None  # the rows' raw outputs stay on the workers
+        self._observed = None
+        self._grad = grad
+        H = objective._add_penalty_hessian(torch.as_tensor(H, dtype=objective.dtype))
+        self._cov_theta_factor = self._information_solve(H)
+        return theta
+
+    def _check_separation(self, observed):
+        objective = self.objective
+        if not self.model._inference_has_margins(objective):
+            return False
+        step = self._newton_step().to(objective.dtype)
+        (counts,) = objective.reduce(
+            _separation, objective._theta(self.theta), self.model, step.numpy()
+        )
+        n_separated, n_positive, correct = counts.tolist()
+        if not n_separated:
+            return False
+        _warn_separation(int(n_separated), int(n_positive), correct == n_positive)
+        return True
+
+    def _hook_sum(self, hook, null_raw=None, **kwargs):
+        """The hook on the whole data, from its values on the blocks."""
+        objective = self.objective
+        theta = objective._theta(self.theta)
+        null = None if null_raw is None else _numpy(null_raw)
+        total = objective.reduce(_hook_value, theta, self.model, hook, null, kwargs)
+        if total is None:
+            return None
+        empty = self._empty_objective()
+        raw = torch.zeros((0, objective.n_outputs), dtype=objective.dtype)
+        constant = getattr(self.model, hook)(empty, raw, **kwargs)
+        # Empty blocks add nothing (their parts are skipped), not even the constant.
+        n_blocks = sum(1 for rows in objective.X.chunks[0] if rows)
+        return float(total[0]) - (n_blocks - 1) * float(constant)
+
+    def _empty_objective(self):
+        objective = self.objective
+        spec = objective._spec
+        X = np.zeros((0, objective.n_features), dtype=objective.X.dtype)
+        y = np.zeros(0, dtype=objective.y.dtype)
+        return _block_objective(spec, X, y, None)
+
+    @functools.cached_property
+    def scale(self):
+        """Dispersion multiplying the covariance (1 for Bernoulli and categorical)."""
+        return float(self._hook_sum("_inference_scale"))
+
+    def _sandwich(self):
+        objective = self.objective
+        (meat,) = objective.reduce(_meat, objective._theta(self.theta))
+        M = self._cov_theta_factor
+        return M.T @ torch.as_tensor(meat, dtype=torch.float64) @ M
+
+    def _loglike_scale(self):
+        """The dispersion the log-likelihood is evaluated at when the hook is given none.
+
+        The hooks' defaults are not sums over rows; what they amount to on the
+        whole data is passed explicitly: the Gaussian's concentrated
+        likelihood at ``RSS / nobs`` (statsmodels' llf), the fit's Pearson
+        dispersion otherwise (Gamma, Tweedie; ignored by the others).
+        """
+        from ._losses import HalfSquaredError
+
+        if isinstance(self.objective.loss, HalfSquaredError):
+            return self._hook_sum("_inference_deviance") / self.nobs
+        return self.scale
+
+    @functools.cached_property
+    def llf(self):
+        """Log-likelihood at the fitted parameters."""
+        self._require_likelihood("The log-likelihood")
+        return self._hook_sum("_inference_loglike", scale=self._loglike_scale())
+
+    @functools.cached_property
+    def llnull(self):
+        """Log-likelihood of the intercept-only model, fitted on the same data."""
+        self._require_likelihood("The null log-likelihood")
+        null_raw = self.objective.null_raw()
+        return self._hook_sum("_inference_loglike", null_raw, scale=self.scale)
+
+    @functools.cached_property
+    def deviance(self):
+        """``2 * (llf_saturated - llf)``; ``-2 llf`` for individual class labels."""
+        deviance = self._hook_sum("_inference_deviance")
+        if deviance is not None:
+            return deviance
+        return 2.0 * (self._llsaturated - self.llf)
+
+    @functools.cached_property
+    def null_deviance(self):
+        """Deviance of the intercept-only model."""
+        deviance = self._hook_sum("_inference_deviance", self.objective.null_raw())
+        if deviance is not None:
+            return deviance
+        return 2.0 * (self._llsaturated - self.llnull)
+
+    def same_observations(self, other):
+        """Whether ``other`` was computed on the same observations (the LR test's check)."""
+        a, b = self.objective, other.objective
+        if not isinstance(b, DaskObjective):
+            return False
+        if a.X.shape[0] != b.X.shape[0] or not math.isclose(
+            self.nobs, other.nobs, rel_tol=1e-12
+        ) or a.n_outputs != b.n_outputs:
+            return False
+        import dask
+
+        y_b = b.y.rechunk((a.X.chunks[0],))
+        w_b = None if b.sample_weight is None else b.sample_weight.rechunk((a.X.chunks[0],))
+        pairs = _blocks(a.y, a.sample_weight, y_b, w_b)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return all(_compute([dask.delayed(_same_rows)(*p) for p in pairs]))

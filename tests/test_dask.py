@@ -1,0 +1,413 @@
+"""Fit, predict and inference on dask collections, against the in-memory results (issue 14).
+
+A real ``distributed.LocalCluster`` (2 worker processes, so that everything
+sent to the workers is pickled) is started once for the module. Every fit on
+dask data runs with ``dask.array.Array.__array__`` patched to raise on the
+driver (the ``no_gather`` fixture): any conversion of a whole dask array to
+numpy there fails the test, while the workers (other processes) compute
+their blocks as usual. Coefficients, predictions and inference are compared
+with the in-memory fit of the same data at 1e-8 (absolute, on standardised
+data whose coefficients are O(1)).
+"""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+dask_ml_wrappers = pytest.importorskip("dask_ml.wrappers")
+
+import dask  # noqa: E402
+import joblib  # noqa: E402
+from sklearn.datasets import make_classification, make_regression  # noqa: E402
+from sklearn.model_selection import GridSearchCV, KFold, cross_validate  # noqa: E402
+
+from sklearn_neuron import NeuronClassifier, NeuronRegressor, likelihood_ratio_test  # noqa: E402
+from sklearn_neuron._dask import import_dask  # noqa: E402
+
+ATOL = 1e-8
+CHUNK = 400  # rows per block: the data below have 5-8 blocks
+
+
+def _cluster(processes):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the cluster's own start-up notes
+        return distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=processes, dashboard_address=None
+        )
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two single-threaded workers in threads of this process: quick to start and reach."""
+    with _cluster(processes=False) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture
+def process_client():
+    """Two worker processes: everything sent to the workers is pickled."""
+    with _cluster(processes=True) as cluster, distributed.Client(cluster) as client:
+        client.run(lambda: __import__("sklearn_neuron"))  # torch's import, once
+        yield client
+
+
+@pytest.fixture
+def no_gather(client, monkeypatch):
+    """Any ``np.asarray(dask_array)`` on the driver raises (workers are unaffected)."""
+
+    monkeypatch.setattr(da.Array, "__array__", TestNoGather.refuse)
+    return client
+
+
+class TestNoGather:
+    @staticmethod
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"a dask array of shape {self.shape} was gathered on the driver")
+
+    def test_the_patch_catches_gathering(self, no_gather):
+        (X_d,) = _dask(np.ones((10, 2)))
+        with pytest.raises(AssertionError, match="gathered on the driver"):
+            np.asarray(X_d)
+
+
+def _dask(*arrays, persist=True):
+    """The arrays as dask arrays of CHUNK rows, persisted on the workers by default."""
+    arrays = [None if a is None else da.from_array(a, chunks=CHUNK) for a in arrays]
+    return list(dask.persist(*arrays)) if persist else arrays
+
+
+def _classification(n_classes=2, n=2400, seed=0):
+    X, y = make_classification(
+        n_samples=n, n_features=6, n_informative=4, n_classes=n_classes,
+        n_redundant=0, n_clusters_per_class=1, flip_y=0.1, random_state=seed,
+    )
+    return X, np.array(["a", "b", "c"])[y] if n_classes == 3 else y
+
+
+def _regression(loss, n=2400, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    if loss in ("squared_error", "huber"):
+        X, y = make_regression(n_samples=n, n_features=5, noise=5.0, random_state=seed)
+        return X, y / y.std()
+    mu = np.exp(0.3 * X @ np.linspace(-1, 1, 5) + 0.5)
+    if loss == "poisson":
+        return X, rng.poisson(mu).astype(float)
+    if loss == "gamma":
+        return X, rng.gamma(2.0, mu / 2.0)
+    # tweedie (power 1.5): compound Poisson-gamma, with exact zeros
+    counts = rng.poisson(mu)
+    return X, np.array([rng.gamma(2.0, 0.5, size=c).sum() for c in counts])
+
+
+def _assert_same_fit(dask_model, memory_model):
+    np.testing.assert_allclose(dask_model.coef_, memory_model.coef_, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(
+        dask_model.intercept_, memory_model.intercept_, rtol=0, atol=ATOL
+    )
+    assert dask_model.n_features_in_ == memory_model.n_features_in_
+
+
+# -- 1. fit -----------------------------------------------------------------------------
+CLASSIFIER_CASES = {
+    "binary-newton": (2, dict(optimizer="newton"), False),
+    "binary-lbfgs": (2, dict(optimizer="lbfgs"), False),
+    "multinomial-newton": (3, dict(optimizer="newton"), False),
+    "multinomial-lbfgs": (3, dict(optimizer="lbfgs"), False),
+    "sample_weight": (2, dict(optimizer="newton"), True),
+    "class_weight-balanced": (3, dict(optimizer="lbfgs", class_weight="balanced"), True),
+    "class_weight-dict": (2, dict(optimizer="newton", class_weight={0: 2.0, 1: 0.5}), False),
+    # OWL-QN's orthant choices turn rounding-level differences into tol-level
+    # ones at the default tol: both fits are run to the optimum.
+    "l1-owlqn": (2, dict(optimizer="lbfgs", C=0.05, l1_ratio=1.0, tol=1e-10), False),
+    "elasticnet-owlqn": (3, dict(optimizer="lbfgs", C=0.05, l1_ratio=0.5, tol=1e-10), True),
+    "unpenalized": (2, dict(optimizer="newton", C=np.inf), False),
+}
+
+
+@pytest.mark.parametrize("case", list(CLASSIFIER_CASES))
+def test_classifier_fit_equals_in_memory(no_gather, case):
+    n_classes, params, weighted = CLASSIFIER_CASES[case]
+    X, y = _classification(n_classes)
+    w = np.random.default_rng(1).uniform(0.2, 3.0, size=len(y)) if weighted else None
+    memory = NeuronClassifier(**params).fit(X, y, sample_weight=w)
+    # Persisted (block objectives kept on the workers), and one case read afresh.
+    model = NeuronClassifier(**params).fit(*_dask(X, y, w, persist=case != "binary-lbfgs"))
+    _assert_same_fit(model, memory)
+    np.testing.assert_array_equal(model.classes_, memory.classes_)
+    assert model.optimizer_ == memory.optimizer_
+    if params.get("l1_ratio"):
+        assert (memory.coef_ == 0).any()  # the L1 term is active
+        np.testing.assert_array_equal(model.coef_ == 0, memory.coef_ == 0)
+
+
+REGRESSOR_CASES = {
+    "squared_error-newton": ("squared_error", dict(optimizer="newton")),
+    "squared_error-lbfgs": ("squared_error", dict(optimizer="lbfgs", alpha=0.1)),
+    "poisson-newton": ("poisson", dict(optimizer="newton", alpha=0.01)),
+    "poisson-lbfgs": ("poisson", dict(optimizer="lbfgs", alpha=0.01)),
+    "gamma": ("gamma", dict(optimizer="newton", alpha=0.01)),
+    "tweedie": ("tweedie", dict(optimizer="lbfgs", alpha=0.01)),
+    # The Huber loss's kink: at the default tol rounding moves the stop by 1e-7.
+    "huber": ("huber", dict(optimizer="lbfgs", alpha=0.01, tol=1e-10)),
+    "elasticnet": ("squared_error", dict(optimizer="lbfgs", alpha=0.05, l1_ratio=0.7)),
+}
+
+
+@pytest.mark.parametrize("case", list(REGRESSOR_CASES))
+def test_regressor_fit_equals_in_memory(no_gather, case):
+    loss, params = REGRESSOR_CASES[case]
+    X, y = _regression(loss)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, size=len(y))
+    memory = NeuronRegressor(loss=loss, **params).fit(X, y, sample_weight=w)
+    model = NeuronRegressor(loss=loss, **params).fit(*_dask(X, y, w))
+    _assert_same_fit(model, memory)
+
+
+def test_dataframe_feature_names(no_gather):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X, y = _classification()
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    memory = NeuronClassifier(optimizer="newton").fit(frame, y)
+    X_dd = dd.from_pandas(frame, npartitions=5)
+    y_dd = dd.from_pandas(pd.Series(y), npartitions=5)
+    model = NeuronClassifier(optimizer="newton").fit(X_dd, y_dd)
+    _assert_same_fit(model, memory)
+    np.testing.assert_array_equal(model.feature_names_in_, frame.columns)
+    proba = model.predict_proba(X_dd)
+    assert dask.is_dask_collection(proba)
+    np.testing.assert_allclose(proba.compute(), memory.predict_proba(frame), atol=ATOL)
+
+
+def test_dask_input_errors(no_gather):
+    X, y = _classification()
+    X_d, y_d = _dask(X, y)
+    with pytest.raises(ValueError, match="minibatches"):
+        NeuronClassifier(optimizer="sgd").fit(X_d, y_d)
+    bad = X.copy()
+    bad[5, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        NeuronClassifier().fit(da.from_array(bad, chunks=CHUNK), y_d)
+    with pytest.raises(ValueError, match="negative"):
+        NeuronClassifier().fit(X_d, y_d, sample_weight=da.from_array(-np.ones(len(y))))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        NeuronClassifier().fit(X_d, da.zeros(len(y), chunks=CHUNK, dtype=int))
+    with pytest.raises(ValueError, match="requires"):
+        NeuronRegressor(loss="poisson").fit(X_d, da.from_array(-np.ones(len(y))))
+    with pytest.raises(ValueError, match="whole design matrix"):
+        NeuronRegressor(loss="absolute_error", alpha=0.0).fit(
+            X_d, da.from_array(y.astype(float))
+        )
+
+
+@pytest.mark.slow  # two worker processes importing torch: ~15-30 s on 2 busy cores
+def test_worker_processes(process_client, monkeypatch):
+    """Fit, predictions and inference with every block objective pickled to processes."""
+    monkeypatch.setattr(da.Array, "__array__", TestNoGather.refuse)
+    X, y = _classification(3)
+    w = np.random.default_rng(4).integers(1, 3, size=len(y)).astype(float)
+    X_d, y_d, w_d = _dask(X, y, w)
+    memory = NeuronClassifier(optimizer="newton", C=np.inf).fit(X, y, sample_weight=w)
+    model = NeuronClassifier(optimizer="newton", C=np.inf).fit(X_d, y_d, sample_weight=w_d)
+    _assert_same_fit(model, memory)
+    proba = model.predict_proba(X_d)
+    assert isinstance(proba, da.Array)
+    np.testing.assert_allclose(proba.compute(), memory.predict_proba(X), rtol=0, atol=ATOL)
+    _assert_same_inference(
+        model.inference(X_d, y_d, w_d, cov_type="HC0"),
+        memory.inference(X, y, w, cov_type="HC0"),
+    )
+    reg = NeuronRegressor(loss="poisson", optimizer="lbfgs", alpha=0.01)
+    X_r, y_r = _regression("poisson")
+    _assert_same_fit(reg.fit(*_dask(X_r, y_r)), clone_fit(reg, X_r, y_r))
+
+
+def clone_fit(estimator, X, y):
+    from sklearn.base import clone
+
+    return clone(estimator).fit(X, y)
+
+
+# -- 2. predictions ---------------------------------------------------------------------
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_predictions_lazy_and_equal(no_gather, n_classes):
+    X, y = _classification(n_classes)
+    (X_d,) = _dask(X)
+    model = NeuronClassifier(optimizer="newton").fit(X, y)
+    for name in ("predict", "predict_proba", "predict_log_proba", "decision_function"):
+        lazy = getattr(model, name)(X_d)
+        assert isinstance(lazy, da.Array), name
+        expected = getattr(model, name)(X)
+        assert lazy.shape == expected.shape
+        got = lazy.compute()
+        if name == "predict":
+            np.testing.assert_array_equal(got, expected)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL)
+    reg = NeuronRegressor(loss="poisson", alpha=0.01).fit(*_regression("poisson"))
+    X_r, _ = _regression("poisson")
+    lazy = reg.predict(da.from_array(X_r, chunks=CHUNK))
+    assert isinstance(lazy, da.Array)
+    np.testing.assert_allclose(lazy.compute(), reg.predict(X_r), rtol=1e-12)
+
+
+# -- 3. inference -----------------------------------------------------------------------
+def _assert_same_inference(a, b):
+    for name in ("params", "bse", "zvalues", "pvalues"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=0, atol=ATOL)
+    np.testing.assert_allclose(a.cov_params, b.cov_params, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(a.conf_int(), b.conf_int(), rtol=0, atol=ATOL)
+    for name in ("llf", "llnull", "deviance", "null_deviance", "aic", "bic", "prsquared"):
+        if hasattr(b, name):
+            np.testing.assert_allclose(
+                getattr(a, name), getattr(b, name), rtol=1e-10, atol=ATOL, err_msg=name
+            )
+    assert a.nobs == pytest.approx(b.nobs, rel=1e-12)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_classifier_inference_equals_in_memory(no_gather, n_classes):
+    X, y = _classification(n_classes)
+    w = np.random.default_rng(3).integers(1, 4, size=len(y)).astype(float)
+    X_d, y_d, w_d = _dask(X, y, w)
+    params = dict(C=np.inf, optimizer="lbfgs")  # stops at tol: inference polishes both
+    memory = NeuronClassifier(**params).fit(X, y, sample_weight=w)
+    model = NeuronClassifier(**params).fit(X_d, y_d, sample_weight=w_d)
+    for cov_type in ("nonrobust", "HC0", "HC1"):
+        _assert_same_inference(
+            model.inference(X_d, y_d, w_d, cov_type=cov_type),
+            memory.inference(X, y, w, cov_type=cov_type),
+        )
+    assert str(model.summary(X_d, y_d, w_d)) == str(memory.summary(X, y, w))
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson", "gamma", "tweedie"])
+def test_regressor_inference_equals_in_memory(no_gather, loss):
+    X, y = _regression(loss)
+    X_d, y_d = _dask(X, y)
+    memory = NeuronRegressor(loss=loss, alpha=0.0).fit(X, y)
+    model = NeuronRegressor(loss=loss, alpha=0.0).fit(X_d, y_d)
+    for cov_type in ("nonrobust", "HC0", "HC1"):
+        _assert_same_inference(
+            model.inference(X_d, y_d, cov_type=cov_type),
+            memory.inference(X, y, cov_type=cov_type),
+        )
+
+
+def test_likelihood_ratio_test_equals_in_memory(no_gather):
+    X, y = _classification()
+    restricted_cols = X[:, :3]
+    full = [NeuronClassifier(C=np.inf).fit(X, y), NeuronClassifier(C=np.inf).fit(*_dask(X, y))]
+    small = [
+        NeuronClassifier(C=np.inf).fit(restricted_cols, y),
+        NeuronClassifier(C=np.inf).fit(*_dask(restricted_cols, y)),
+    ]
+    memory = likelihood_ratio_test(small[0].inference(restricted_cols, y), full[0].inference(X, y))
+    X_d, y_d = _dask(X, y)
+    R_d, _ = _dask(restricted_cols, y)
+    got = likelihood_ratio_test(small[1].inference(R_d, y_d), full[1].inference(X_d, y_d))
+    assert got.df == memory.df
+    assert got.statistic == pytest.approx(memory.statistic, rel=1e-9, abs=ATOL)
+    assert got.pvalue == pytest.approx(memory.pvalue, rel=1e-8, abs=1e-300)
+    other_y = da.from_array(np.roll(y, 1), chunks=CHUNK)
+    with pytest.raises(ValueError, match="not the training data"):
+        full[1].inference(X_d, other_y)
+
+
+# -- 4. stochastic training: Incremental and ParallelPostFit ----------------------------
+def test_incremental_partial_fit_per_block(client):
+    X, y = _classification()
+    X_d, y_d = _dask(X, y)
+    est = NeuronClassifier(optimizer="sgd", random_state=0)
+    inc = dask_ml_wrappers.Incremental(est, scoring="accuracy", shuffle_blocks=False)
+    inc.fit(X_d, y_d, classes=np.unique(y))
+    # The same partial_fit calls, one per block in order, in memory.
+    expected = NeuronClassifier(optimizer="sgd", random_state=0)
+    for start in range(0, len(y), CHUNK):
+        rows = slice(start, start + CHUNK)
+        expected.partial_fit(X[rows], y[rows], classes=np.unique(y))
+    np.testing.assert_allclose(inc.estimator_.coef_, expected.coef_, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(inc.estimator_.intercept_, expected.intercept_, atol=ATOL)
+    assert inc.score(X_d, y_d) > 0.8
+    lazy = inc.predict_proba(X_d)
+    assert isinstance(lazy, da.Array)
+    np.testing.assert_allclose(lazy.compute(), expected.predict_proba(X), atol=ATOL)
+
+
+def test_parallel_post_fit(client):
+    X, y = _classification(3)
+    X_d, _ = _dask(X, y)
+    wrapped = dask_ml_wrappers.ParallelPostFit(NeuronClassifier(optimizer="newton"))
+    wrapped.fit(X, y)
+    memory = NeuronClassifier(optimizer="newton").fit(X, y)
+    for name in ("predict", "predict_proba", "predict_log_proba"):
+        lazy = getattr(wrapped, name)(X_d)
+        assert isinstance(lazy, da.Array)
+        got, expected = lazy.compute(), getattr(memory, name)(X)
+        if name == "predict":
+            np.testing.assert_array_equal(got, expected)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL)
+    reg = dask_ml_wrappers.ParallelPostFit(NeuronRegressor(loss="gamma", alpha=0.01))
+    X_r, y_r = _regression("gamma")
+    reg.fit(X_r, y_r)
+    np.testing.assert_allclose(
+        reg.predict(da.from_array(X_r, chunks=CHUNK)).compute(),
+        NeuronRegressor(loss="gamma", alpha=0.01).fit(X_r, y_r).predict(X_r),
+        rtol=1e-12,
+    )
+
+
+# -- 5. model selection on the dask joblib backend --------------------------------------
+@pytest.mark.slow  # loky's worker processes import torch: ~15-40 s on 2 busy cores
+def test_grid_search_and_cross_validate_on_dask_backend(client):
+    X, y = _classification(n=400)
+    cv = KFold(3, shuffle=True, random_state=0)
+    grid = {"C": [0.1, 1.0], "l1_ratio": [0.0, 0.5]}
+    results = {}
+    for backend in ("loky", "dask"):
+        with joblib.parallel_backend(backend, n_jobs=2):
+            search = GridSearchCV(NeuronClassifier(optimizer="lbfgs"), grid, cv=cv, n_jobs=2)
+            search.fit(X, y)
+            scores = cross_validate(
+                NeuronClassifier(optimizer="newton"), X, y, cv=cv, n_jobs=2,
+                scoring=["accuracy", "neg_log_loss"],
+            )
+        results[backend] = (search, scores)
+    (s_loky, c_loky), (s_dask, c_dask) = results["loky"], results["dask"]
+    assert s_dask.best_params_ == s_loky.best_params_
+    np.testing.assert_allclose(
+        s_dask.cv_results_["mean_test_score"], s_loky.cv_results_["mean_test_score"],
+        rtol=0, atol=1e-12,
+    )
+    np.testing.assert_allclose(s_dask.best_estimator_.coef_, s_loky.best_estimator_.coef_)
+    for key in ("test_accuracy", "test_neg_log_loss"):
+        np.testing.assert_allclose(c_dask[key], c_loky[key], rtol=0, atol=1e-12)
+
+
+# -- 6. dask stays optional -------------------------------------------------------------
+@pytest.mark.slow  # a fresh interpreter importing torch
+def test_package_imports_without_dask():
+    code = (
+        "import sys\n"
+        "for name in ('dask', 'distributed', 'dask_ml'):\n"
+        "    sys.modules[name] = None\n"
+        "import numpy as np, sklearn_neuron\n"
+        "from sklearn_neuron import NeuronClassifier\n"
+        "X = np.random.default_rng(0).normal(size=(50, 3)); y = (X[:, 0] > 0).astype(int)\n"
+        "NeuronClassifier().fit(X, y).predict(X)\n"
+        "assert 'dask' not in sys.modules or sys.modules['dask'] is None\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_missing_dask_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask.array", None)
+    with pytest.raises(ImportError, match=r'pip install "sklearn-neuron\[dask\]"'):
+        import_dask()
