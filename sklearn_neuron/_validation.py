@@ -167,6 +167,8 @@ def to_tensor(array, device, dtype=None):
     non-writable arrays does not apply.
     """
     array = np.asarray(array)
+    if any(stride < 0 for stride in array.strides):
+        array = np.ascontiguousarray(array)  # torch holds no negative strides (X[::-1])
     if array.flags.writeable:
         tensor = torch.from_numpy(array)
     else:

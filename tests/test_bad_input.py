@@ -184,3 +184,20 @@ def test_optimizer_kwargs_a_torch_optimizer_refuses_name_the_fix():
     X, y = load_breast_cancer(return_X_y=True)
     with pytest.raises(ValueError, match=r"torch\.optim.*Adam refused.*momentun"):
         NeuronClassifier(optimizer="adam", optimizer_kwargs={"momentun": 0.9}).fit(X, y)
+
+
+def test_reversed_views_are_accepted():
+    # torch.from_numpy refuses negative strides; a reversed view is ordinary input.
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    model = NeuronClassifier(C=1.0).fit(X[::-1], y[::-1])
+    reference = NeuronClassifier(C=1.0).fit(X[::-1].copy(), y[::-1].copy())
+    np.testing.assert_array_equal(model.coef_, reference.coef_)
+    expected = reference.predict_proba(X[::-1].copy())
+    np.testing.assert_array_equal(model.predict_proba(X[::-1]), expected)
+    regressor = NeuronRegressor().fit(X[:, ::-1], X[:, 0])
+    assert regressor.predict(X[:, ::-1]).shape == (X.shape[0],)
+    with pytest.warns(UserWarning, match="penalty"):  # C=1: penalized inference
+        model.summary(X[::-1], y[::-1])
