@@ -8,13 +8,17 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
 
 from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs
 from ._base import BaseNeuron
 from ._dask import any_dask, classifier_objective, maps_dask_blocks
 from ._inference import InferenceMixin
-from ._losses import CLASSIFICATION_LOSSES, encode_classes, get_classification_loss
+from ._losses import (
+    CLASSIFICATION_LOSSES,
+    encode_classes,
+    fitted_classes,
+    get_classification_loss,
+)
 from ._objective import LinearObjective
 from ._validation import (
     check_class_weight,
@@ -415,23 +419,7 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
             )
         X, y = validate_arrays(self, X, y, reset=reset, ensure_all_finite=check_finite)
         if reset:
-            check_classification_targets(y)
-            if classes is None:
-                classes = np.unique(y)
-            else:
-                classes = np.unique(classes)
-                unknown = np.setdiff1d(y, classes)
-                if unknown.size:
-                    raise ValueError(
-                        f"y has labels {unknown.tolist()} missing from classes="
-                        f"{classes.tolist()}."
-                    )
-            if classes.size < 2:
-                raise ValueError(
-                    "NeuronClassifier needs samples of at least 2 classes in y, but "
-                    f"the data contain only one class: {classes[0]!r}. Check how y "
-                    "was built or subsampled."
-                )
+            classes = fitted_classes(y, classes)
             self.classes_ = classes
         classes = self.classes_
         y_index, known = _class_indices(classes, y)

@@ -271,9 +271,8 @@ def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, chec
     """NeuronClassifier's objective on dask data: validation by reductions, then
     a :class:`DaskObjective` (the analogue of its in-memory ``_build_objective``)."""
     from sklearn.utils.class_weight import compute_class_weight
-    from sklearn.utils.multiclass import check_classification_targets
 
-    from ._losses import get_classification_loss
+    from ._losses import fitted_classes, get_classification_loss
 
     X, y, sample_weight = _prepare(estimator, X, y, sample_weight, reset=reset)
     import dask
@@ -285,22 +284,7 @@ def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, chec
     _check_stats(stats, check_finite, sample_weight)
     labels = np.unique(np.concatenate([s["labels"] for s in stats]))
     if reset:
-        check_classification_targets(labels)
-        if classes is None:
-            classes = labels
-        else:
-            classes = np.unique(classes)
-            unknown = np.setdiff1d(labels, classes)
-            if unknown.size:
-                raise ValueError(
-                    f"y has labels {unknown.tolist()} missing from classes={classes.tolist()}."
-                )
-        if classes.size < 2:
-            raise ValueError(
-                "NeuronClassifier needs samples of at least 2 classes in y, but the data "
-                f"contain only one class: {classes[0]!r}. Check how y was built or "
-                "subsampled."
-            )
+        classes = fitted_classes(labels, classes)
         estimator.classes_ = classes
     classes = estimator.classes_
     unknown = np.setdiff1d(labels, classes)

@@ -24,8 +24,10 @@ this keeps squared_hinge and modified_huber differentiable for K classes,
 so that Newton and L-BFGS converge on them.
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils.multiclass import check_classification_targets
 
 from ._activations import Activation, Exp, Sigmoid, Softmax
 from ._validation import to_tensor
@@ -356,6 +358,31 @@ def get_classification_loss(loss, n_classes):
     if callable(loss):
         return CallableLoss(loss, n_classes)
     return CLASSIFICATION_LOSSES[loss](n_classes)
+
+
+def fitted_classes(labels, classes=None):
+    """The classes a classifier is fitted on: ``classes`` (sorted) or those of ``labels``.
+
+    ``labels`` are the labels seen (y itself, or its distinct values found
+    by a reduction). Refuses labels outside ``classes`` and fewer than two
+    classes, with what to check.
+    """
+    check_classification_targets(labels)
+    if classes is None:
+        classes = np.unique(labels)
+    else:
+        classes = np.unique(classes)
+        unknown = np.setdiff1d(labels, classes)
+        if unknown.size:
+            raise ValueError(
+                f"y has labels {unknown.tolist()} missing from classes={classes.tolist()}."
+            )
+    if classes.size < 2:
+        raise ValueError(
+            "NeuronClassifier needs samples of at least 2 classes in y, but the data "
+            f"contain only one class: {classes[0]!r}. Check how y was built or subsampled."
+        )
+    return classes
 
 
 def encode_classes(y_index, n_classes, dtype, device):
