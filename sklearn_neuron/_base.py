@@ -202,20 +202,9 @@ class BaseNeuron(BaseEstimator):
                 optimizer = self._optimizer_label()
             else:
                 self._refuse_optimizer_kwargs()
-                optimizer = self._resolve_optimizer(objective)
-                # Closed-form derivatives need no autograd bookkeeping:
-                # inference mode cuts torch's per-call overhead by ~15%,
-                # which is what small fits spend their time on.
-                with torch.inference_mode(not objective.loss.uses_autograd):
-                    result = self._optimizer_function(optimizer)(
-                        objective,
-                        theta,
-                        tol=self.tol,
-                        max_iter=self.max_iter,
-                        verbose=self.verbose,
-                        name=f"{type(self).__name__}/{optimizer}",
-                        monitor=monitor,
-                    )
+                optimizer, result = self._run_full_batch(
+                    objective, theta, type(self).__name__, monitor
+                )
         monitor.end(result)
         if not result.converged:
             warnings.warn(
@@ -228,6 +217,24 @@ class BaseNeuron(BaseEstimator):
         self.history_ = monitor.history
         self.training_fingerprint_ = data_fingerprint(objective)  # inference checks it
         return self
+
+    def _run_full_batch(self, objective, theta, name, monitor=None):
+        """Run the resolved full-batch optimizer on ``objective``; ``(name, result)``."""
+        optimizer = self._resolve_optimizer(objective)
+        # Closed-form derivatives need no autograd bookkeeping: inference
+        # mode cuts torch's per-call overhead by ~15%, which is what small
+        # fits spend their time on.
+        with torch.inference_mode(not objective.loss.uses_autograd):
+            result = self._optimizer_function(optimizer)(
+                objective,
+                theta,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                verbose=self.verbose,
+                name=f"{name}/{optimizer}",
+                monitor=monitor,
+            )
+        return optimizer, result
 
     def _fit_hinge(self, objective, theta, name, monitor=None):
         """The hinge solved exactly, each smoothed stage by the chosen optimizer."""

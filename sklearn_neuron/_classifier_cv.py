@@ -407,8 +407,8 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
         )
         with single_threaded(objective.is_sparse or objective.is_small, objective.device):
             monitor = Monitor.for_estimator(self)
-            optimizer, result = _minimise(
-                builder, objective, theta, name=type(self).__name__, monitor=monitor
+            optimizer, result = builder._run_full_batch(
+                objective, theta, type(self).__name__, monitor
             )
         monitor.end(result)
         if not result.converged:
@@ -495,22 +495,6 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
         )
 
 
-def _minimise(builder, objective, theta, name, monitor=None):
-    """Run the builder's full-batch optimizer on ``objective`` from ``theta``."""
-    optimizer = builder._resolve_optimizer(objective)
-    with torch.inference_mode(not objective.loss.uses_autograd):
-        result = builder._optimizer_function(optimizer)(
-            objective,
-            theta,
-            tol=builder.tol,
-            max_iter=builder.max_iter,
-            verbose=builder.verbose,
-            name=f"{name}/{optimizer}",
-            monitor=monitor,
-        )
-    return optimizer, result
-
-
 def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios, scorer,
                score_params, *, fast_kind, per_fold_threads):
     """Fit and score the whole grid on one fold.
@@ -540,7 +524,7 @@ def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios
             for j in np.argsort(Cs, kind="stable"):
                 l2, l1 = builder._penalty_strengths(Cs[j] * objective.weight_sum)
                 point = objective.with_penalty(l2, l1)
-                optimizer, result = _minimise(builder, point, theta, "NeuronClassifierCV")
+                optimizer, result = builder._run_full_batch(point, theta, "NeuronClassifierCV")
                 theta = result.theta
                 fitted = point.center(theta)
                 coefs[i, j] = fitted.view(K, q).cpu().numpy()

@@ -35,7 +35,7 @@ import torch
 from ._callbacks import LOGGER, stopped_by_callback
 from ._losses import MarginLoss
 from ._objective import LinearObjective
-from ._optimizers import OptimizeResult, effective_tol
+from ._optimizers import OptimizeResult, effective_tol, stopped_stage_result
 
 #: Width of the first band of the smoothed hinge, in margin units.
 _FIRST_DELTA = 0.5
@@ -165,11 +165,7 @@ def hinge_continuation(objective, theta, *, stage, tol, max_iter, verbose=0, nam
         n_iter += result.n_iter
         theta = result.theta
         if stopped_by_callback(result.stop_reason):
-            curve.append(float(objective.value(theta)))
-            return OptimizeResult(
-                theta=theta, n_iter=max(n_iter, 1), converged=False, objective_curve=curve,
-                grad_max=result.grad_max, stop_reason=result.stop_reason,
-            )
+            return stopped_stage_result(objective, theta, n_iter, curve, result)
         candidate = _kkt_solution(objective, theta, delta) if objective.l2 > 0 else None
         if candidate is not None:
             curve.append(float(objective.value(candidate)))

@@ -40,7 +40,7 @@ from scipy.optimize import linprog
 from ._callbacks import LOGGER, stopped_by_callback
 from ._losses import HuberLoss
 from ._objective import LinearObjective
-from ._optimizers import OptimizeResult, effective_tol, newton
+from ._optimizers import OptimizeResult, effective_tol, newton, stopped_stage_result
 
 #: Width of the first Huber band, relative to the weighted mean |residual|.
 _FIRST_DELTA = 0.1
@@ -264,11 +264,7 @@ def least_absolute_deviations(
         n_iter += result.n_iter
         theta = result.theta
         if stopped_by_callback(result.stop_reason):
-            curve.append(float(objective.value(theta)))
-            return OptimizeResult(
-                theta=theta, n_iter=max(n_iter, 1), converged=False, objective_curve=curve,
-                grad_max=result.grad_max, stop_reason=result.stop_reason,
-            )
+            return stopped_stage_result(objective, theta, n_iter, curve, result)
         guesses = [_kkt_solution(objective, theta, delta)]
         if objective.l2 == 0 and guesses[0] is None:
             budget = max(max_iter - n_iter, 1)

@@ -115,6 +115,19 @@ def _backtrack(objective, theta, f, g, direction, step):
     return None
 
 
+def stopped_stage_result(objective, theta, n_iter, curve, stage_result):
+    """The result of a staged solver (hinge, LAD) whose stage a callback stopped.
+
+    The objective at the stage's end closes ``curve`` (appended in place);
+    the stage's gradient and stop reason are kept.
+    """
+    curve.append(float(objective.value(theta)))
+    return OptimizeResult(
+        theta=theta, n_iter=max(n_iter, 1), converged=False, objective_curve=curve,
+        grad_max=stage_result.grad_max, stop_reason=stage_result.stop_reason,
+    )
+
+
 def _finish(theta, it, converged, progress, grad_max, reason):
     return OptimizeResult(
         theta=theta,
