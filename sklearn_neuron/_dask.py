@@ -524,6 +524,8 @@ class DaskObjective:
     unpack = LinearObjective.unpack
     pack = LinearObjective.pack
     penalty = LinearObjective.penalty
+    _add_l2 = LinearObjective._add_l2
+    _penalized_gradient = LinearObjective._penalized_gradient
     l1_weights = LinearObjective.l1_weights
     full_value = LinearObjective.full_value
     null_mask = LinearObjective.null_mask
@@ -609,11 +611,7 @@ class DaskObjective:
         f, g = self.reduce(_value_gradient, self._theta(theta))
         f = torch.as_tensor(f, dtype=self.dtype)
         g = torch.as_tensor(g, dtype=self.dtype)
-        if self.l2:
-            penalty_grad = theta * self._l2_flat
-            f = f + 0.5 * torch.dot(theta, penalty_grad)
-            g = g + penalty_grad
-        return f, g, None
+        return (*self._add_l2(f, g, theta), None)
 
     def value(self, theta, raw=None):
         """Objective value at ``theta`` (a 0-d tensor)."""
@@ -840,9 +838,7 @@ class DaskInferenceResults(InferenceResults):
         )
         if int(not_finite):
             _raise_not_finite(objective)
-        grad = torch.as_tensor(grad, dtype=objective.dtype)
-        if objective.l2:
-            grad = grad + theta * objective._l2_flat
+        grad = objective._penalized_gradient(torch.as_tensor(grad, dtype=objective.dtype), theta)
         self._raw = None  # the rows' raw outputs stay on the workers
         self._observed = None
         self._grad = grad

@@ -292,11 +292,7 @@ class LinearObjective:
         pointwise, grad_raw = self.loss.value_gradient(raw, target)
         f = torch.dot(weight_column.view(-1), pointwise)
         grad = self.linear_gradient(grad_raw * weight_column, X).reshape(-1)
-        if self.l2:
-            penalty_grad = theta * self._l2_flat
-            f = f + 0.5 * torch.dot(theta, penalty_grad)
-            grad += penalty_grad
-        return f, grad, raw
+        return (*self._add_l2(f, grad, theta), raw)
 
     def _fused_value_gradient(self, theta):
         """:meth:`value_gradient` over all rows in one pass over X, by chunks of rows.
@@ -334,13 +330,15 @@ class LinearObjective:
             grad_coef += grad_raw.T @ X_chunk
             if self.fit_intercept:
                 grad[:, -1] += grad_raw.sum(dim=0, dtype=torch.float64)
-        f = f.to(self.dtype)
-        grad = grad.to(self.dtype).reshape(-1)
+        return (*self._add_l2(f.to(self.dtype), grad.to(self.dtype).reshape(-1), theta), raw)
+
+    def _add_l2(self, f, grad, theta):
+        """``(f, grad)`` of the data term plus the L2 term's value and gradient."""
         if self.l2:
             penalty_grad = theta * self._l2_flat
             f = f + 0.5 * torch.dot(theta, penalty_grad)
-            grad += penalty_grad
-        return f, grad, raw
+            grad = grad + penalty_grad
+        return f, grad
 
     # -- the L1 term -------------------------------------------------------------
     def l1_weights(self):
