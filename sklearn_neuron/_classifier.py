@@ -24,6 +24,7 @@ from ._validation import (
     check_class_weight,
     check_sample_weight,
     check_weight_sum,
+    to_tensor,
     validate_arrays,
 )
 
@@ -443,7 +444,7 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
         X_t, sparse_rows = self._design(X, device, reset=reset)
         loss = get_classification_loss(self.loss, classes.size)
         target = encode_classes(y_index, classes.size, X_t.dtype, device)
-        weight = torch.as_tensor(sample_weight, dtype=X_t.dtype, device=device)
+        weight = to_tensor(sample_weight, device, X_t.dtype)
         l2, l1 = self._penalty_strengths(self.C * float(sample_weight.sum()))
         return LinearObjective(
             X_t, target, weight, loss, l2, self.fit_intercept, l1=l1, sparse_rows=sparse_rows

@@ -26,11 +26,31 @@ _SAMPLED_ROWS = 256
 _RTOL = 1e-5
 
 
-def _spread(n, constant):
-    """Deterministic, distinct positive weights in [1, 2): ``1 + frac(i * constant)``."""
+#: Rows per chunk of the position-weighted sums (no n-length temporaries).
+_CHUNK_ROWS = 1 << 16
+
+
+def _spread(n, constant, start=0):
+    """Deterministic, distinct positive weights in [1, 2): ``1 + frac(i * constant)``,
+    for ``i`` from ``start`` to ``start + n``."""
     return 1.0 + torch.remainder(
-        torch.arange(n, dtype=torch.float64) * constant, 1.0
+        torch.arange(start, start + n, dtype=torch.float64) * constant, 1.0
     )
+
+
+def _position_sums(objective):
+    """``u @ target``, ``u @ |target|`` and ``u @ weight`` with ``u = _spread(n)``, by chunks."""
+    n, device = objective.X.shape[0], objective.device
+    target_sum = torch.zeros(objective.target.shape[1], dtype=torch.float64, device=device)
+    scale_sum, weight_sum = torch.zeros_like(target_sum), 0.0
+    for start in range(0, n, _CHUNK_ROWS):
+        rows = slice(start, start + _CHUNK_ROWS)
+        target = objective.target[rows].to(torch.float64)
+        u = _spread(target.shape[0], 0.6180339887498949, start).to(device)
+        target_sum += u @ target
+        scale_sum += u @ target.abs()
+        weight_sum += float(u @ objective.weight[rows].to(torch.float64))
+    return target_sum.cpu().numpy(), scale_sum.cpu().numpy(), weight_sum
 
 
 def data_fingerprint(objective):
@@ -52,9 +72,7 @@ def data_fingerprint(objective):
         return objective.fingerprint()
     n, p = objective.X.shape
     device = objective.device
-    u = _spread(n, 0.6180339887498949).to(device)
-    target = objective.target.to(torch.float64)
-    weight = objective.weight.to(torch.float64)
+    target, target_scale, weight = _position_sums(objective)
     index = torch.unique(torch.linspace(0, n - 1, min(n, _SAMPLED_ROWS)).round().long())
     v = _spread(p, 0.4142135623730951)
     if objective.is_sparse:
@@ -66,9 +84,9 @@ def data_fingerprint(objective):
     return {
         "shape": np.array([n, p]),
         "weight_sum": float(objective.weight_sum),
-        "target": (u @ target).cpu().numpy(),
-        "target_scale": (u @ target.abs()).cpu().numpy(),
-        "weight": float(u @ weight),
+        "target": target,
+        "target_scale": target_scale,
+        "weight": weight,
         "rows": np.asarray(products),
         "rows_scale": np.asarray(scales),
     }

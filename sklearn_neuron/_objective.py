@@ -98,7 +98,12 @@ class LinearObjective:
         # Normalised weights: f is a weighted *mean* loss. Their sum is kept
         # for inference, where weights count observations.
         self.weight_sum = float(sample_weight.sum() if weight_sum is None else weight_sum)
-        self.weight = sample_weight / self.weight_sum
+        if sample_weight.ndim == 1 and sample_weight.shape[0] > 1 and sample_weight.stride(0) == 0:
+            # Uniform weights given as one number seen n times (no weights
+            # given) stay so: no n-length vector of equal weights.
+            self.weight = (sample_weight[:1] / self.weight_sum).expand(sample_weight.shape[0])
+        else:
+            self.weight = sample_weight / self.weight_sum
         self._weight_column = self.weight.unsqueeze(1)
         self._weight_cube = self.weight.view(-1, 1, 1)
         self.dtype = X.dtype
@@ -300,15 +305,15 @@ class LinearObjective:
         Each chunk's raw output and its gradient product ``X_c^T r_c`` are
         taken while the chunk is in cache, so X is streamed from memory once
         per evaluation, in the caller's row-major layout (no column-major
-        copy of X), and no temporary longer than a chunk is made except
-        ``raw`` itself, which the Hessian reuses. This is what keeps a fit's
-        extra memory at a few n-length vectors.
+        copy of X), and no temporary longer than a chunk is made: ``raw`` is
+        not kept (the third item is None; :meth:`hessian` recomputes it
+        chunk by chunk). A fit's extra memory is then the encoded target
+        and chunk-sized buffers.
         """
         X, loss, step = self.X, self.loss, self._fused_chunk_rows
         coef, intercept = self.unpack(theta)
         coef_t = coef.T
         n = X.shape[0]
-        raw = torch.empty((n, self.n_outputs), dtype=self.dtype, device=self.device)
         # The sums over chunks accumulate in float64 (float32 data lose
         # digits over a million rows otherwise); each chunk's in the dtype.
         grad = torch.zeros(
@@ -316,13 +321,15 @@ class LinearObjective:
         )
         grad_coef = grad[:, : self.n_features]
         f = torch.zeros((), dtype=torch.float64, device=self.device)
+        raw_chunk = torch.empty((min(n, step), self.n_outputs), dtype=self.dtype, device=self.device)
         for start in range(0, n, step):
             rows = slice(start, start + step)
-            X_chunk, raw_chunk = X[rows], raw[rows]
-            torch.matmul(X_chunk, coef_t, out=raw_chunk)
+            X_chunk = X[rows]
+            raw = raw_chunk[: X_chunk.shape[0]]
+            torch.matmul(X_chunk, coef_t, out=raw)
             if intercept is not None:
-                raw_chunk += intercept
-            pointwise, grad_raw = loss.value_gradient(raw_chunk, self.target[rows])
+                raw += intercept
+            pointwise, grad_raw = loss.value_gradient(raw, self.target[rows])
             weight = self._weight_column[rows]
             # (Not torch.dot: BLAS's dot on short vectors stalls on busy cores.)
             f += torch.sum(weight.view(-1) * pointwise, dtype=torch.float64)
@@ -330,7 +337,7 @@ class LinearObjective:
             grad_coef += grad_raw.T @ X_chunk
             if self.fit_intercept:
                 grad[:, -1] += grad_raw.sum(dim=0, dtype=torch.float64)
-        return (*self._add_l2(f.to(self.dtype), grad.to(self.dtype).reshape(-1), theta), raw)
+        return (*self._add_l2(f.to(self.dtype), grad.to(self.dtype).reshape(-1), theta), None)
 
     def _add_l2(self, f, grad, theta):
         """``(f, grad)`` of the data term plus the L2 term's value and gradient."""
@@ -359,16 +366,24 @@ class LinearObjective:
             value += float(torch.dot(self.l1_weights(), theta.abs()))
         return value
 
-    def hessian(self, theta, raw, pointwise=None):
+    def hessian(self, theta, raw=None, pointwise=None):
         """Hessian of the objective, shape (n_params, n_params).
 
-        ``pointwise``, of shape (n_samples, K, K), replaces the loss's
-        pointwise Hessian (inference passes the expected, Fisher, weights of
-        a non-canonical link this way).
+        ``raw`` is :meth:`raw` at ``theta`` if at hand (:meth:`value_gradient`
+        returns it, or None where it is not kept). ``pointwise``, of shape
+        (n_samples, K, K), replaces the loss's pointwise Hessian (inference
+        passes the expected, Fisher, weights of a non-canonical link this way).
 
         Block ``(k, l)`` is ``Xa.T @ diag(w * h_kl) @ Xa`` with ``Xa = [X, 1]``
-        and ``h`` the loss's pointwise Hessian (see :meth:`gram`).
+        and ``h`` the loss's pointwise Hessian (see :meth:`gram`). On large
+        dense CPU data without ``raw`` it is one pass over X by chunks of
+        rows, each chunk's raw output and curvature made in cache, with no
+        n-length temporary.
         """
+        if raw is None:
+            if pointwise is None and self._blas_gram and self._augmented is None:
+                return self._fused_hessian(theta)
+            raw = self.raw(theta)
         if pointwise is None:
             pointwise = self.loss.hessian(raw, self.target)
         return self.gram(pointwise * self._weight_cube, self._penalty_hessian)
@@ -427,7 +442,30 @@ class LinearObjective:
             tops, side_products = torch_chunk_grams(
                 self._rows_dense, n, weights, roots, side, _HESSIAN_CHUNK_ROWS
             )
-        return self._assemble_gram(tops, side_products, c, diagonal_block, vector)
+        return self._assemble_gram(tops, side_products, c.sum(dim=0), diagonal_block, vector)
+
+    def _fused_hessian(self, theta):
+        """:meth:`hessian` of a large dense CPU X in one pass, nothing n-length kept."""
+        K, like = self.n_outputs, {"dtype": self.dtype, "device": self.device}
+        coef, intercept = self.unpack(theta)
+        coef_t = coef.T.contiguous().numpy()  # a BLAS operand
+        pairs = _upper_pairs(K)
+        sums = {}  # each chunk's sum of c, by its first row (threads write distinct keys)
+
+        def terms(rows, X_chunk):
+            raw = torch.from_numpy(X_chunk @ coef_t)
+            if intercept is not None:
+                raw += intercept
+            c = (self.loss.hessian(raw, self.target[rows]) * self._weight_cube[rows]).numpy()
+            sums[rows.start] = c.sum(axis=0, dtype=np.float64)
+            weights = [c[:, k, m, None] for k, m in pairs]
+            return weights, np.concatenate(weights, axis=1) if self.fit_intercept else None
+
+        tops, side_products = blas_chunk_grams(
+            self.X, terms, _HESSIAN_CHUNK_ROWS, torch.get_num_threads()
+        )
+        c_sum = torch.from_numpy(sum(sums[start] for start in sorted(sums))).to(**like)
+        return self._assemble_gram(tops, side_products, c_sum, self._penalty_hessian)
 
     def _side_columns(self, weights, vector):
         """The columns whose products with X ride along in the Gram pass.
@@ -440,11 +478,12 @@ class LinearObjective:
         columns = list(weights) if self.fit_intercept else []
         return columns if vector is None else [*columns, vector]
 
-    def _assemble_gram(self, tops, side_products, c, diagonal_block, vector):
+    def _assemble_gram(self, tops, side_products, c_sum, diagonal_block, vector=None):
         """The blocks of :meth:`gram` from the chunk kernels' sums.
 
-        ``tops`` the (p, p) sums of each upper pair of outputs and
-        ``side_products`` those of :meth:`_side_columns`.
+        ``tops`` the (p, p) sums of each upper pair of outputs,
+        ``side_products`` those of :meth:`_side_columns` and ``c_sum`` the
+        (K, K) sum of ``c`` over the rows (the intercepts' corner).
         """
         K, q, p = self.n_outputs, self.n_params_per_output, self.n_features
         pairs = _upper_pairs(K)
@@ -462,7 +501,7 @@ class LinearObjective:
                 block = G[k, :, m, :]
                 block[:p, p] = side_products[index]
                 block[p, :p] = side_products[index]
-                block[p, p] = c[:, k, m].sum()
+                block[p, p] = c_sum[k, m]
         G = _finish_blocks(G, diagonal_block)
         return G if vector is None else (G, projection)
 
@@ -516,7 +555,9 @@ class LinearObjective:
         tops, side_products = blas_chunk_grams(
             self.X, terms, _HESSIAN_CHUNK_ROWS, torch.get_num_threads()
         )
-        H, grad = self._assemble_gram(tops, side_products, c, self._penalty_hessian, vector)
+        H, grad = self._assemble_gram(
+            tops, side_products, c.sum(dim=0), self._penalty_hessian, vector
+        )
         return raw, self._penalized_gradient(grad, theta), H, c
 
     def _pointwise_terms(self, raw, target, pointwise):

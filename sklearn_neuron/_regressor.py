@@ -369,7 +369,7 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         device = self._device()
         X_t, sparse_rows = self._design(X, device, reset=reset)
         target = to_tensor(y, device).reshape(-1, 1)  # y may be read-only (pandas 3)
-        weight = torch.as_tensor(sample_weight, dtype=X_t.dtype, device=device)
+        weight = to_tensor(sample_weight, device, X_t.dtype)
         # sum_i s_i loss_i / S + alpha/2 ||w||^2 is the GLM objective itself;
         # l1_ratio splits alpha as in ElasticNet.
         return LinearObjective(

@@ -82,11 +82,12 @@ def _needs_nothing(estimator, X, y, no_y, reset, ensure_all_finite):
 def check_sample_weight(sample_weight, X, dtype):
     """Validate ``sample_weight``: finite, non-negative, with a positive sum.
 
-    Returns a float array of shape (n_samples,); ``None`` gives ones. The
-    caller's array is never modified.
+    Returns a float array of shape (n_samples,); ``None`` gives ones, as a
+    read-only view of one number (no n-length allocation; the objective
+    keeps uniform weights so). The caller's array is never modified.
     """
     if sample_weight is None:
-        return np.ones(X.shape[0], dtype=dtype)
+        return np.broadcast_to(np.ones(1, dtype=dtype), (X.shape[0],))
     zero_sum = ValueError(
         "sample_weight sums to zero: every sample has weight 0, so there is "
         "nothing to fit. Give at least one sample a positive weight."

@@ -163,7 +163,8 @@ def test_fused_second_order_equals_separate_passes(threads, n_classes, layout, m
     if layout == "column-major":
         objective.X = objective.X.T.contiguous().T
     theta = torch.randn(objective.n_params, dtype=torch.float64) * 0.5
-    _, grad, raw = objective.value_gradient(theta)
+    _, grad, _ = objective.value_gradient(theta)
+    raw = objective.raw(theta)
     # The pool's threads run the loss in the caller's torch mode (outputs
     # made in inference mode cannot be written outside it).
     with mode():
@@ -172,5 +173,9 @@ def test_fused_second_order_equals_separate_passes(threads, n_classes, layout, m
     torch.testing.assert_close(grad_once, grad, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(hessian_once, objective.hessian(theta, raw), rtol=1e-12,
                                atol=1e-12)
+    # Without raw, the Hessian's own chunked pass (raw and curvature per chunk).
+    with mode():
+        hessian_chunked = objective.hessian(theta)
+    torch.testing.assert_close(hessian_chunked, hessian_once, rtol=1e-12, atol=1e-12)
     h = objective.loss.hessian(raw, objective.target)
     torch.testing.assert_close(weighted, h * objective.weight.view(-1, 1, 1))
