@@ -684,19 +684,15 @@ class DaskObjective:
 
 def _fingerprint_block(objective, start, n_rows, index):
     """One block's terms of the fingerprint's sums (rows outside it are zeros)."""
-    from ._fingerprint import _spread
+    from ._fingerprint import _spread, position_sums
 
-    u = _spread(start + n_rows, 0.6180339887498949)[start:]
-    target = objective.target.to(torch.float64)
+    target, target_scale, weight = position_sums(objective, start)
     v = _spread(objective.n_features, 0.4142135623730951)
     inside = (index >= start) & (index < start + n_rows)
-    rows = objective.X[torch.from_numpy(index[inside] - start)].to(torch.float64)
+    rows = objective.X[torch.from_numpy(index[inside] - start)].numpy().astype(np.float64)
     products, scales = np.zeros(index.size), np.zeros(index.size)
-    products[inside], scales[inside] = (rows @ v).numpy(), (rows.abs() @ v).numpy()
-    return (
-        (u @ target).numpy(), (u @ target.abs()).numpy(),
-        np.asarray(float(u @ objective.weight.to(torch.float64))), products, scales,
-    )
+    products[inside], scales[inside] = rows @ v, np.abs(rows) @ v
+    return target, target_scale, np.asarray(weight), products, scales
 
 
 def _block_abs_max(X_b):

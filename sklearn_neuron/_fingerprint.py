@@ -32,25 +32,28 @@ _CHUNK_ROWS = 1 << 16
 
 def _spread(n, constant, start=0):
     """Deterministic, distinct positive weights in [1, 2): ``1 + frac(i * constant)``,
-    for ``i`` from ``start`` to ``start + n``."""
-    return 1.0 + torch.remainder(
-        torch.arange(start, start + n, dtype=torch.float64) * constant, 1.0
-    )
+    for ``i`` from ``start`` to ``start + n`` (a float64 numpy array)."""
+    return 1.0 + np.remainder(np.arange(start, start + n, dtype=np.float64) * constant, 1.0)
 
 
-def _position_sums(objective):
-    """``u @ target``, ``u @ |target|`` and ``u @ weight`` with ``u = _spread(n)``, by chunks."""
-    n, device = objective.X.shape[0], objective.device
-    target_sum = torch.zeros(objective.target.shape[1], dtype=torch.float64, device=device)
-    scale_sum, weight_sum = torch.zeros_like(target_sum), 0.0
+def position_sums(objective, offset=0):
+    """``u @ target``, ``u @ |target|`` and ``u @ weight`` with ``u = _spread(n)``, by chunks.
+
+    ``offset`` is the position of the objective's first row in the whole data
+    (a block of a dask array). In numpy, chunk by chunk (a CUDA target comes
+    over a chunk at a time).
+    """
+    n = objective.X.shape[0]
+    target_sum = np.zeros(objective.target.shape[1])
+    scale_sum, weight_sum = np.zeros_like(target_sum), 0.0
     for start in range(0, n, _CHUNK_ROWS):
         rows = slice(start, start + _CHUNK_ROWS)
-        target = objective.target[rows].to(torch.float64)
-        u = _spread(target.shape[0], 0.6180339887498949, start).to(device)
+        target = objective.target[rows].cpu().numpy().astype(np.float64)
+        u = _spread(target.shape[0], 0.6180339887498949, offset + start)
         target_sum += u @ target
-        scale_sum += u @ target.abs()
-        weight_sum += float(u @ objective.weight[rows].to(torch.float64))
-    return target_sum.cpu().numpy(), scale_sum.cpu().numpy(), weight_sum
+        scale_sum += u @ np.abs(target)
+        weight_sum += float(u @ objective.weight[rows].cpu().numpy().astype(np.float64))
+    return target_sum, scale_sum, weight_sum
 
 
 def data_fingerprint(objective):
@@ -72,15 +75,15 @@ def data_fingerprint(objective):
         return objective.fingerprint()
     n, p = objective.X.shape
     device = objective.device
-    target, target_scale, weight = _position_sums(objective)
+    target, target_scale, weight = position_sums(objective)
     index = torch.unique(torch.linspace(0, n - 1, min(n, _SAMPLED_ROWS)).round().long())
     v = _spread(p, 0.4142135623730951)
     if objective.is_sparse:
         rows = objective._sparse_rows[index.numpy()].astype(np.float64)
-        products, scales = rows @ v.numpy(), abs(rows) @ v.numpy()
+        products, scales = rows @ v, abs(rows) @ v
     else:
-        rows = objective.X.index_select(0, index.to(device)).to(torch.float64).cpu()
-        products, scales = (rows @ v).numpy(), (rows.abs() @ v).numpy()
+        rows = objective.X.index_select(0, index.to(device)).cpu().numpy().astype(np.float64)
+        products, scales = rows @ v, np.abs(rows) @ v
     return {
         "shape": np.array([n, p]),
         "weight_sum": float(objective.weight_sum),
