@@ -52,6 +52,9 @@ _REGRESSION_COLUMNS = [
     ("note", "note", "{}"),
 ]
 
+#: Columns holding words (left-aligned in the HTML report); the others are numbers.
+_TEXT_KEYS = ("model", "loss", "optimizer", "reference", "note")
+
 
 class _UsageError(Exception):
     """Bad input: reported as ``error: ...`` with exit status 2."""
@@ -281,10 +284,17 @@ def write_report(result, out_dir, figures):
     (out_dir / "report.md").write_text("\n".join(markdown), encoding="utf-8")
 
     columns = _columns(result)
-    head = "".join(f"<th>{html.escape(c[0])}</th>" for c in columns)
+    # Words read from the left, numbers line up on the right.
+    align = [' class="text"' if key in _TEXT_KEYS else "" for _, key, _ in columns]
+    head = "".join(
+        f"<th{a}>{html.escape(c[0])}</th>" for c, a in zip(columns, align, strict=True)
+    )
     body = "".join(
         "<tr>"
-        + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r, columns))
+        + "".join(
+            f"<td{a}>{html.escape(c)}</td>"
+            for c, a in zip(_cells(r, columns), align, strict=True)
+        )
         + "</tr>"
         for r in result.rows
     )
@@ -294,7 +304,9 @@ def write_report(result, out_dir, figures):
         f"<title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}"
         "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;"
-        "padding:2px 6px;text-align:right}img{max-width:100%}</style></head><body>",
+        "padding:2px 6px;text-align:right}td.text,th.text{text-align:left}"
+        # No figure indent: the figures show at their own size, not scaled down.
+        "figure{margin:1.5em 0}img{max-width:100%}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         "".join(f"<p>{html.escape(line)}</p>" for line in _header(result)),
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",

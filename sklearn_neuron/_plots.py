@@ -18,7 +18,8 @@ CLASSIFICATION_FIGURES = {
     "coefficients.png": "Coefficients of each neuron against LogisticRegression's "
     "(on the diagonal: the same model).",
     "convergence.png": "Convergence of each optimizer: objective minus the best "
-    "objective reached for that loss by a converged run (log scale); for log_loss "
+    "objective reached for that loss by a converged run (log scale), per iteration "
+    "(epoch), for the hinge per smoothing stage of its exact solver; for log_loss "
     "the best is LogisticRegression's optimum. A run that stopped before tol is "
     "dashed and ends in a cross where it stopped.",
     "landscape.png": "A slice of the loss landscape through LogisticRegression's "
@@ -29,6 +30,11 @@ CLASSIFICATION_FIGURES = {
     "LogisticRegression's; shading: the neuron's predicted probability of class 1).",
     "calibration.png": "Calibration of the out-of-fold probabilities of each loss.",
 }
+#: Losses solved through a sequence of smoothed problems (``_hinge.py``): their
+#: ``objective_curve_`` has one value per smoothing stage, not per iteration.
+STAGED_LOSSES = ("hinge",)
+#: Marker of each optimizer in the coefficient plot, in the colours' order.
+_MARKERS = "osD^vP*X"
 REGRESSION_FIGURES = {
     "coefficients.png": "Coefficients of each neuron against its scikit-learn "
     "counterpart's.",
@@ -84,6 +90,22 @@ def optimizer_colours(result):
     return {name: f"C{index % 10}" for index, name in enumerate(optimizers)}
 
 
+def optimizer_styles(result):
+    """Colour, marker and line width of each optimizer, the same in every panel.
+
+    The first optimizers get the widest lines and the markers are hollow, so
+    optimizers that reach the same point stay visible on top of each other.
+    """
+    return {
+        name: {
+            "color": colour,
+            "marker": _MARKERS[index % len(_MARKERS)],
+            "lw": max(3.0 - 0.8 * index, 1.0),
+        }
+        for index, (name, colour) in enumerate(optimizer_colours(result).items())
+    }
+
+
 def _converged(result):
     """Whether each (loss, optimizer) run met its tol, from the result's rows."""
     return {
@@ -105,12 +127,13 @@ def plot_coefficients(result, path):
             row = next(r for r in result.rows if r["loss"] == loss and "reference" in r)
             reference = reference[row["reference"]]
         ref = np.ravel(reference)
-        colours = optimizer_colours(result)
+        styles = optimizer_styles(result)
         for (name, optimizer), coef in details["coef"].items():
             if name == loss:
+                style = styles[optimizer]
                 ax.plot(
-                    ref, np.ravel(coef), "o", ms=4, alpha=0.7, label=optimizer,
-                    color=colours[optimizer],
+                    ref, np.ravel(coef), ls="none", marker=style["marker"], ms=5,
+                    mfc="none", mew=1.0, label=optimizer, color=style["color"],
                 )
         lim = np.max(np.abs(ref)) * 1.1 if ref.size else 1.0
         ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.8)
@@ -157,25 +180,26 @@ def plot_convergence(result, path):
     """Objective gap per iteration (epoch) of each optimizer, log scale.
 
     See :func:`convergence_gaps`; a run that stopped before ``tol`` is drawn
-    dashed up to where it stopped, with a cross at its last gap.
+    dashed up to where it stopped, with a cross at its last gap. The losses
+    of :data:`STAGED_LOSSES` are drawn per smoothing stage.
     """
     plt = _pyplot()
     losses = _losses_run(result)
     fig, axes = _grid(plt, max(len(losses), 1))
-    colours = optimizer_colours(result)
+    styles = optimizer_styles(result)
     for ax, loss in zip(axes, losses, strict=False):
         gaps, against = convergence_gaps(result, loss)
         for optimizer, (gap, done) in gaps.items():
             label = optimizer if done else f"{optimizer} (stopped before tol)"
+            colour = styles[optimizer]["color"]
             ax.semilogy(
-                np.arange(len(gap)), gap, label=label, color=colours[optimizer],
-                ls="-" if done else "--",
+                np.arange(len(gap)), gap, label=label, color=colour,
+                lw=styles[optimizer]["lw"], ls="-" if done else "--",
             )
             if not done:
-                ax.semilogy(len(gap) - 1, gap[-1], "x", color=colours[optimizer], ms=7)
-        ax.set(
-            title=loss, xlabel="iteration (epoch)", ylabel=f"objective - {against}"
-        )
+                ax.semilogy(len(gap) - 1, gap[-1], "x", color=colour, ms=7)
+        steps = "smoothing stage" if loss in STAGED_LOSSES else "iteration (epoch)"
+        ax.set(title=loss, xlabel=steps, ylabel=f"objective - {against}")
         ax.legend(fontsize=7)
     return _save(fig, path)
 
@@ -282,7 +306,8 @@ def plot_calibration(result, path):
         CalibrationDisplay.from_predictions(
             correct, confidence, n_bins=8, strategy="quantile", name=label, ax=ax,
             ref_line=not shown - {label}, ms=3,
-            **({"color": "k", "ls": "--"} if not optimizer else {}),
+            # LogisticRegression over the log loss neuron's line (the same model).
+            **({"color": "k", "ls": "--", "zorder": 3} if not optimizer else {}),
         )
     ax.set(
         xlabel="predicted probability" + ("" if classes.size == 2 else " (top label)"),

@@ -58,3 +58,61 @@ def test_one_colour_per_optimizer_in_every_panel():
         result_with(curves, dict.fromkeys(curves, True), reference_objective=1.0)
     )
     assert colours == {"newton": "C0", "adam": "C1"}
+
+
+def drawn(plot, result, tmp_path):
+    """The axes ``plot`` drew for ``result`` (the figure kept open to look at)."""
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    close = plt.close
+    plt.close = lambda *args: None
+    try:
+        plot(result, tmp_path / "figure.png")
+    finally:
+        plt.close = close
+    axes = [ax for ax in plt.gcf().axes if ax.get_visible()]
+    plt.close("all")
+    return axes
+
+
+def test_the_hinge_convergence_is_drawn_per_smoothing_stage(tmp_path):
+    # The hinge's objective_curve_ has one value per smoothed stage, not per iteration.
+    curves = {("log_loss", "newton"): np.array([1.0, 0.5]),
+              ("hinge", "newton"): np.array([2.0, 1.0])}
+    result = result_with(curves, dict.fromkeys(curves, True), reference_objective=40.0)
+    log_loss, hinge = drawn(_plots.plot_convergence, result, tmp_path)
+    assert log_loss.get_xlabel() == "iteration (epoch)"
+    assert hinge.get_xlabel() == "smoothing stage"
+
+
+def test_optimizers_that_agree_stay_visible_on_each_other(tmp_path):
+    # Identical curves and coefficients: each optimizer still shows, in its colour.
+    curves = {("log_loss", opt): np.array([1.0, 0.5, 0.5]) for opt in ["newton", "lbfgs"]}
+    result = result_with(curves, dict.fromkeys(curves, True), reference_objective=50.0)
+    result.details["reference_coef"] = np.zeros((1, 2))
+    (ax,) = drawn(_plots.plot_coefficients, result, tmp_path)
+    points = [line for line in ax.lines if line.get_label() in ("newton", "lbfgs")]
+    assert len({line.get_marker() for line in points}) == 2
+    assert all(line.get_markerfacecolor() == "none" for line in points)
+    (ax,) = drawn(_plots.plot_convergence, result, tmp_path)
+    newton, lbfgs = (line for line in ax.lines if line.get_label() in ("newton", "lbfgs"))
+    assert newton.get_linewidth() > lbfgs.get_linewidth()  # the later one drawn inside
+    assert newton.get_color() == "C0" and lbfgs.get_color() == "C1"
+
+
+def test_calibration_shows_logistic_regression_over_the_log_loss_line(tmp_path):
+    # The log loss neuron is LogisticRegression: the reference's dashed line
+    # must be drawn over it, not hidden under it.
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    proba = np.c_[1 - (p := rng.uniform(size=200)), p]
+    details = {"y": y, "classes": np.array([0, 1]),
+               "oof_proba": {("LogisticRegression", ""): proba,
+                             ("log_loss", "newton"): proba, ("hinge", "newton"): proba}}
+    result = StudyResult("classification", {}, {}, [], [], details)
+    (ax,) = drawn(_plots.plot_calibration, result, tmp_path)
+    lines = {line.get_label(): line for line in ax.lines}
+    reference = lines["LogisticRegression"]
+    assert reference.get_linestyle() == "--"
+    assert reference.get_zorder() > max(lines[n].get_zorder() for n in ["log_loss", "hinge"])
