@@ -119,7 +119,8 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
         times the largest eigenvalue of the weighted Gram matrix of the rows)
         and, unless ``optimizer_kwargs`` sets ``momentum`` (or with L1), Nesterov momentum
         for the condition number ``L / l2`` (at most 0.99); 0.05 for
-        "adam"/"adamw", 0.01 for "rmsprop", 0.5 for "adagrad". An epoch that
+        "adam"/"adamw" (with ``betas=(0.9, 0.99)`` unless ``optimizer_kwargs``
+        sets them), 0.01 for "rmsprop", 0.5 for "adagrad". An epoch that
         raises the full objective is undone: the first such epoch after an
         accepted one restarts the optimizer's state, a second in a row
         divides the step by 4, so a too-long step never makes the fit worse

@@ -34,7 +34,8 @@ The step is adapted to the problem. ``learning_rate="auto"`` takes
 loss's largest curvature times the largest eigenvalue of the weighted Gram
 matrix of the rows: scikit-learn's ``sag`` takes the largest squared row
 norm instead, the bound for single-sample steps), and a fixed step per
-adaptive optimizer (:data:`AUTO_LEARNING_RATES`), whose update has the
+adaptive optimizer (:data:`AUTO_LEARNING_RATES`; Adam's ``beta2`` 0.99,
+:data:`AUTO_OPTIMIZER_KWARGS`), whose update has the
 parameters' units.
 An epoch whose snapshot objective is not below the best one (the step was
 too long: the iterates diverged or oscillate) is undone and the step
@@ -80,6 +81,18 @@ AUTO_LEARNING_RATES = {
     torch.optim.AdamW: 0.05,
     torch.optim.RMSprop: 0.01,
     torch.optim.Adagrad: 0.5,
+}
+
+#: ``learning_rate="auto"``'s keyword arguments for these optimizers, unless
+#: ``optimizer_kwargs`` sets them. Adam's second-moment average with
+#: ``beta2 = 0.99`` forgets in ~100 steps instead of ~1000: it then follows the
+#: variance-reduced gradients as they shrink, instead of dividing late steps
+#: by the early, large gradients (default fits to tol on iris, wine and
+#: breast_cancer: 133, 100 and 76 epochs with 0.999, 78, 60 and 71 with 0.99;
+#: digits within 8e-4 of the optimum after 100 epochs, against 1.3e-3).
+AUTO_OPTIMIZER_KWARGS = {
+    torch.optim.Adam: {"betas": (0.9, 0.99)},
+    torch.optim.AdamW: {"betas": (0.9, 0.99)},
 }
 
 #: Factor by which the step shrinks after a rejected or stalled epoch.
@@ -201,6 +214,8 @@ def _auto_settings(objective, optimizer_class, optimizer_kwargs):
         return step, kwargs, automatic
     for cls in optimizer_class.__mro__:
         if cls in AUTO_LEARNING_RATES:
+            for name, value in AUTO_OPTIMIZER_KWARGS.get(cls, {}).items():
+                kwargs.setdefault(name, value)
             return AUTO_LEARNING_RATES[cls], kwargs, False
     return 1e-3, kwargs, False
 

@@ -43,7 +43,7 @@ def references():
 
 #: Default fits that end within the gap but stop short of tol in the default
 #: 100 epochs (they warn); they converge with more epochs (test below).
-_SHORT_AT_DEFAULTS = {("sgd", "digits"), ("adam", "iris"), ("adam", "digits")}
+_SHORT_AT_DEFAULTS = {("sgd", "digits"), ("adam", "digits")}
 _FAST = [("sgd", "breast_cancer"), ("sgd", "iris"), ("sgd", "wine"), ("adam", "wine")]
 _ALL = [(o, d) for o in ["sgd", "adam"] for d in ["breast_cancer", "iris", "wine", "digits"]]
 
@@ -58,7 +58,8 @@ def test_sgd_and_adam_defaults_reach_logistic_regression(references, optimizer, 
     model, warned = _fit(NeuronClassifier(optimizer=optimizer, random_state=0), X, y)
     assert warned != model.converged_
     if (optimizer, dataset) in _SHORT_AT_DEFAULTS:
-        assert warned and _gap(model.coef_, ref) <= 2e-3
+        # Within the 1e-3 all the same (sgd and adam digits: 8e-4).
+        assert warned and _gap(model.coef_, ref) <= 1e-3
     else:
         assert model.converged_ and _gap(model.coef_, ref) <= 1e-3
 
