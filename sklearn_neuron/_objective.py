@@ -345,7 +345,9 @@ class LinearObjective:
         )
         grad_coef = grad[:, : self.n_features]
         f = torch.zeros((), dtype=torch.float64, device=self.device)
-        raw_chunk = torch.empty((min(n, step), self.n_outputs), dtype=self.dtype, device=self.device)
+        raw_chunk = torch.empty(
+            (min(n, step), self.n_outputs), dtype=self.dtype, device=self.device
+        )
         for start in range(0, n, step):
             rows = slice(start, start + step)
             X_chunk = X[rows]
