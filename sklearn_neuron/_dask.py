@@ -724,14 +724,13 @@ class DaskObjective:
 
 def _fingerprint_block(objective, start, n_rows, index):
     """One block's terms of the fingerprint's sums (rows outside it are zeros)."""
-    from ._fingerprint import _spread, position_sums
+    from ._fingerprint import position_sums, sampled_row_products
 
     target, target_scale, weight = position_sums(objective, start)
-    v = _spread(objective.n_features, 0.4142135623730951)
     inside = (index >= start) & (index < start + n_rows)
     rows = objective.X[torch.from_numpy(index[inside] - start)].numpy().astype(np.float64)
     products, scales = np.zeros(index.size), np.zeros(index.size)
-    products[inside], scales[inside] = rows @ v, np.abs(rows) @ v
+    products[inside], scales[inside] = sampled_row_products(rows)
     return target, target_scale, np.asarray(weight), products, scales
 
 

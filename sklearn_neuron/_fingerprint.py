@@ -56,6 +56,12 @@ def position_sums(objective, offset=0):
     return target_sum, scale_sum, weight_sum
 
 
+def sampled_row_products(rows):
+    """``rows @ v`` and ``|rows| @ v`` for sampled rows of X (float64 numpy), ``v`` fixed."""
+    v = _spread(rows.shape[1], 0.4142135623730951)
+    return rows @ v, abs(rows) @ v
+
+
 def data_fingerprint(objective):
     """The fingerprint of an objective's data: a dict of numpy arrays and numbers.
 
@@ -77,13 +83,11 @@ def data_fingerprint(objective):
     device = objective.device
     target, target_scale, weight = position_sums(objective)
     index = torch.unique(torch.linspace(0, n - 1, min(n, _SAMPLED_ROWS)).round().long())
-    v = _spread(p, 0.4142135623730951)
     if objective.is_sparse:
         rows = objective._sparse_rows[index.numpy()].astype(np.float64)
-        products, scales = rows @ v, abs(rows) @ v
     else:
         rows = objective.X.index_select(0, index.to(device)).cpu().numpy().astype(np.float64)
-        products, scales = rows @ v, np.abs(rows) @ v
+    products, scales = sampled_row_products(rows)
     return {
         "shape": np.array([n, p]),
         "weight_sum": float(objective.weight_sum),
