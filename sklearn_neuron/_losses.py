@@ -74,6 +74,13 @@ class NeuronLoss:
         """Per-sample loss and its gradient with respect to ``raw``."""
         raise NotImplementedError
 
+    def gradient(self, raw, target):
+        """Per-sample gradient with respect to ``raw`` (minibatch steps need no value).
+
+        Losses whose gradient costs less than value and gradient override it.
+        """
+        return self.value_gradient(raw, target)[1]
+
     def hessian(self, raw, target):
         """Per-sample Hessian with respect to ``raw``, shape (n, K, K)."""
         raise NotImplementedError(f"loss {self.name!r} has no Hessian")
@@ -113,6 +120,9 @@ class BinaryLogLoss(NeuronLoss):
     def value_gradient(self, raw, target):
         return self.value(raw, target), torch.sigmoid(raw) - target
 
+    def gradient(self, raw, target):
+        return torch.sigmoid(raw) - target
+
     def hessian(self, raw, target):
         p = torch.sigmoid(raw)
         return (p * (1.0 - p)).unsqueeze(-1)
@@ -147,6 +157,9 @@ class MultinomialLogLoss(NeuronLoss):
         log_proba = torch.log_softmax(raw, dim=1)
         value = -(target * log_proba).sum(dim=1)
         return value, torch.exp(log_proba) - target
+
+    def gradient(self, raw, target):
+        return torch.softmax(raw, dim=1) - target
 
     def hessian(self, raw, target):
         p = torch.softmax(raw, dim=1)
@@ -465,6 +478,9 @@ class HalfSquaredError(RegressionLoss):
     def value_gradient(self, raw, target):
         residual = raw - target
         return torch.square(residual).mul_(0.5)[:, 0], residual
+
+    def gradient(self, raw, target):
+        return raw - target
 
     def hessian(self, raw, target):
         return torch.ones_like(raw).unsqueeze(-1)

@@ -339,14 +339,85 @@ def _set_step(optimizer, learning_rate):
 
 
 def _batch_products(objective):
-    """``(rows, raw, linear_gradient)`` on minibatches of an epoch's reordered rows.
+    """``(design, rows, raw, gradient)`` for the minibatches of an epoch.
 
-    Sparse data on the CPU stay scipy CSR matrices: a row slice of CSR is
-    cheap, and scipy multiplies both ``X_B @ W.T`` and ``X_B.T @ r`` directly,
-    where torch would need a CSR tensor and a transposed copy of each minibatch.
+    ``design(order)`` gathers the epoch's rows once (``order`` a permutation,
+    or None); ``rows(design, slice)`` is a minibatch of them; ``raw(theta,
+    X_batch)`` its raw output; ``gradient(weighted_grad_raw, X_batch)`` the
+    data term's gradient, laid out as ``theta``.
+
+    Dense rows are gathered as ``[X, 1]`` into one buffer kept across epochs:
+    each minibatch's raw output and gradient are then one product each, and
+    no epoch allocates (and faults in) a fresh copy of X. Sparse data on the
+    CPU stay scipy CSR matrices: a row slice of CSR is cheap, and scipy
+    multiplies both ``X_B @ W.T`` and ``X_B.T @ r`` directly, where torch
+    would need a CSR tensor and a transposed copy of each minibatch.
     """
-    if not (objective.is_sparse and objective.device.type == "cpu"):
-        return objective.row_slice, objective.raw, objective.linear_gradient
+    if objective.is_sparse and objective.device.type == "cpu":
+        return (objective.reordered,) + _sparse_batch_products(objective)
+    if objective.is_sparse:
+        def gradient(weighted_grad_raw, X_batch):
+            return objective.linear_gradient(weighted_grad_raw, X_batch).reshape(-1)
+
+        return objective.reordered, objective.row_slice, objective.raw, gradient
+    K = objective.n_outputs
+
+    def rows(design, index):
+        return design[index]
+
+    def raw(theta, X_batch):
+        if K == 1:
+            return torch.mv(X_batch, theta).unsqueeze(1)
+        return X_batch @ theta.view(K, -1).T
+
+    def gradient(weighted_grad_raw, X_batch):
+        if K == 1:
+            return torch.mv(X_batch.T, weighted_grad_raw[:, 0])
+        return (weighted_grad_raw.T @ X_batch).reshape(-1)
+
+    return _AugmentedRows(objective), rows, raw, gradient
+
+
+class _AugmentedRows:
+    """``order -> [X, 1][order]`` (``[X]`` without an intercept), dense.
+
+    On the CPU the rows are gathered by numpy's ``take`` (2-3.5x faster than
+    torch's ``index_select``) into one buffer that every epoch reuses.
+    """
+
+    def __init__(self, objective):
+        self.X = objective.X
+        self.fit_intercept = objective.fit_intercept
+        self.buffer = None
+        self.numpy = self.X.device.type == "cpu" and self.X.dtype in (
+            torch.float32, torch.float64,
+        )
+
+    def __call__(self, order):
+        X, n, d = self.X, self.X.shape[0], self.X.shape[1]
+        if order is None and not self.fit_intercept:
+            return X
+        if not self.numpy:
+            rows = X if order is None else X.index_select(0, order)
+            if not self.fit_intercept:
+                return rows
+            return torch.cat([rows, torch.ones((n, 1), dtype=X.dtype, device=X.device)], 1)
+        if self.buffer is None:
+            self.buffer = np.empty((n, d + self.fit_intercept), dtype=X.numpy().dtype)
+            if self.fit_intercept:
+                self.buffer[:, -1] = 1.0
+        elif order is None:
+            return torch.from_numpy(self.buffer)  # the rows as they are: gathered once
+        if order is None:
+            self.buffer[:, :d] = X.numpy()
+        else:
+            # mode="clip" (the indices are valid) lets numpy write into the
+            # strided view without buffering.
+            np.take(X.numpy(), order.numpy(), axis=0, out=self.buffer[:, :d], mode="clip")
+        return torch.from_numpy(self.buffer)
+
+
+def _sparse_batch_products(objective):
     dtype = objective.dtype
 
     def rows(reordered, index):
@@ -357,15 +428,15 @@ def _batch_products(objective):
         out = torch.from_numpy(np.asarray(X_batch @ coef.numpy().T)).to(dtype)
         return out if intercept is None else out + intercept
 
-    def linear_gradient(weighted_grad_raw, X_batch):
+    def gradient(weighted_grad_raw, X_batch):
         grad = torch.empty((objective.n_outputs, objective.n_params_per_output), dtype=dtype)
         product = np.asarray(X_batch.T @ weighted_grad_raw.numpy())
         grad[:, : objective.n_features] = torch.from_numpy(product).T
         if objective.fit_intercept:
             torch.sum(weighted_grad_raw, dim=0, out=grad[:, -1])
-        return grad
+        return grad.reshape(-1)
 
-    return rows, raw, linear_gradient
+    return rows, raw, gradient
 
 
 def _epoch_order(n_samples, shuffle, generator, device):
@@ -450,7 +521,7 @@ def minibatch(
     sizes[-1] = n_samples - batches[-1].start
     per_row_size = torch.repeat_interleave(sizes, sizes.long()).to(weight.device)
     scaled_weight = (weight * n_samples).unsqueeze(1)
-    batch_rows, batch_raw, batch_gradient = _batch_products(objective)
+    epoch_design, batch_rows, batch_raw, batch_gradient = _batch_products(objective)
 
     best = _snapshot(objective, parameter.detach().clone(), l1_weights)
     if not math.isfinite(best.value):
@@ -483,18 +554,20 @@ def minibatch(
         anchor = best
         order = _epoch_order(n_samples, shuffle, generator, objective.device)
         # The epoch's rows in its order, gathered once: each minibatch is a view.
-        X_epoch = objective.reordered(order)
+        X_epoch = epoch_design(order)
         terms = (target, anchor.grad_raw, scaled_weight)
         if order is not None:
             terms = tuple(t.index_select(0, order) for t in terms)
         target_epoch, anchor_epoch, weight_epoch = terms
         weight_epoch = weight_epoch / per_row_size.unsqueeze(1)
+        # The snapshot's term of each row's weighted gradient difference.
+        anchor_epoch = -(anchor_epoch * weight_epoch)
         for rows in batches:
             X_batch = batch_rows(X_epoch, rows)
             current = parameter.detach()
-            grad_raw = loss.value_gradient(batch_raw(current, X_batch), target_epoch[rows])[1]
-            difference = (grad_raw - anchor_epoch[rows]) * weight_epoch[rows]
-            gradient = batch_gradient(difference, X_batch).reshape(-1)
+            grad_raw = loss.gradient(batch_raw(current, X_batch), target_epoch[rows])
+            difference = torch.addcmul(anchor_epoch[rows], grad_raw, weight_epoch[rows])
+            gradient = batch_gradient(difference, X_batch)
             gradient += anchor.data_gradient
             if objective.l2:
                 gradient += objective.l2_gradient(current)
