@@ -293,6 +293,10 @@ class LinearObjective:
         """Gradient of :meth:`penalty`, laid out as ``theta``."""
         return theta * self._l2_flat
 
+    def add_l2_gradient_(self, gradient, theta):
+        """Add :meth:`l2_gradient` to ``gradient`` in place (one call; minibatch steps)."""
+        return gradient.addcmul_(theta, self._l2_flat)
+
     def value(self, theta, raw=None):
         """Objective value at ``theta`` (a 0-d tensor)."""
         if raw is None:

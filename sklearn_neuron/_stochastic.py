@@ -55,6 +55,8 @@ design matrix directly (never through a DataLoader).
 """
 
 import copy
+import functools
+import inspect
 import math
 from dataclasses import dataclass, field
 
@@ -284,6 +286,10 @@ def distance_to_optimum(objective, snapshot):
 
 
 def _make_optimizer(parameter, optimizer_class, optimizer_kwargs, learning_rate, state):
+    if "foreach" not in optimizer_kwargs and _takes_foreach(optimizer_class):
+        # One parameter tensor: the multi-tensor kernels have nothing to
+        # batch, and choosing between them costs each step ~8 us.
+        optimizer_kwargs = {**optimizer_kwargs, "foreach": False}
     try:
         optimizer = optimizer_class([parameter], lr=learning_rate, **optimizer_kwargs)
     except TypeError as exc:
@@ -301,6 +307,14 @@ def _make_optimizer(parameter, optimizer_class, optimizer_kwargs, learning_rate,
         for group in optimizer.param_groups:
             group["lr"] = learning_rate
     return optimizer
+
+
+@functools.cache
+def _takes_foreach(optimizer_class):
+    try:
+        return "foreach" in inspect.signature(optimizer_class).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _step(optimizer, parameter, gradient, step, l1_weights):
@@ -343,8 +357,8 @@ def _batch_products(objective):
 
     ``design(order)`` gathers the epoch's rows once (``order`` a permutation,
     or None); ``rows(design, slice)`` is a minibatch of them; ``raw(theta,
-    X_batch)`` its raw output; ``gradient(weighted_grad_raw, X_batch)`` the
-    data term's gradient, laid out as ``theta``.
+    X_batch)`` its raw output; ``gradient(weighted_grad_raw, X_batch, base)``
+    ``base`` plus the data term's gradient, laid out as ``theta``.
 
     Dense rows are gathered as ``[X, 1]`` into one buffer kept across epochs:
     each minibatch's raw output and gradient are then one product each, and
@@ -356,8 +370,8 @@ def _batch_products(objective):
     if objective.is_sparse and objective.device.type == "cpu":
         return (objective.reordered,) + _sparse_batch_products(objective)
     if objective.is_sparse:
-        def gradient(weighted_grad_raw, X_batch):
-            return objective.linear_gradient(weighted_grad_raw, X_batch).reshape(-1)
+        def gradient(weighted_grad_raw, X_batch, base):
+            return objective.linear_gradient(weighted_grad_raw, X_batch).reshape(-1) + base
 
         return objective.reordered, objective.row_slice, objective.raw, gradient
     K = objective.n_outputs
@@ -370,10 +384,10 @@ def _batch_products(objective):
             return torch.mv(X_batch, theta).unsqueeze(1)
         return X_batch @ theta.view(K, -1).T
 
-    def gradient(weighted_grad_raw, X_batch):
+    def gradient(weighted_grad_raw, X_batch, base):
         if K == 1:
-            return torch.mv(X_batch.T, weighted_grad_raw[:, 0])
-        return (weighted_grad_raw.T @ X_batch).reshape(-1)
+            return torch.addmv(base, X_batch.T, weighted_grad_raw[:, 0])
+        return torch.addmm(base.view(K, -1), weighted_grad_raw.T, X_batch).reshape(-1)
 
     return _AugmentedRows(objective), rows, raw, gradient
 
@@ -428,13 +442,13 @@ def _sparse_batch_products(objective):
         out = torch.from_numpy(np.asarray(X_batch @ coef.numpy().T)).to(dtype)
         return out if intercept is None else out + intercept
 
-    def gradient(weighted_grad_raw, X_batch):
+    def gradient(weighted_grad_raw, X_batch, base):
         grad = torch.empty((objective.n_outputs, objective.n_params_per_output), dtype=dtype)
         product = np.asarray(X_batch.T @ weighted_grad_raw.numpy())
         grad[:, : objective.n_features] = torch.from_numpy(product).T
         if objective.fit_intercept:
             torch.sum(weighted_grad_raw, dim=0, out=grad[:, -1])
-        return grad.reshape(-1)
+        return grad.reshape(-1).add_(base)
 
     return rows, raw, gradient
 
@@ -567,10 +581,9 @@ def minibatch(
             current = parameter.detach()
             grad_raw = loss.gradient(batch_raw(current, X_batch), target_epoch[rows])
             difference = torch.addcmul(anchor_epoch[rows], grad_raw, weight_epoch[rows])
-            gradient = batch_gradient(difference, X_batch)
-            gradient += anchor.data_gradient
+            gradient = batch_gradient(difference, X_batch, anchor.data_gradient)
             if objective.l2:
-                gradient += objective.l2_gradient(current)
+                objective.add_l2_gradient_(gradient, current)
             _step(optimizer, parameter, gradient, step, l1_weights)
         candidate = _snapshot(objective, parameter.detach().clone(), l1_weights)
         resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(best.value), 1.0)
