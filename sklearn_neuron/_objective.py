@@ -327,7 +327,26 @@ class LinearObjective:
         grad = self.linear_gradient(grad_raw * weight_column, X).reshape(-1)
         return (*self._add_l2(f, grad, theta), raw)
 
-    def _fused_value_gradient(self, theta):
+    def value_gradient_pointwise(self, theta):
+        """``(f, grad, grad_raw)``: :meth:`value_gradient` and each row's loss
+        gradient in its raw output (unweighted, shape (n_samples, n_outputs)).
+
+        Minibatch SVRG's snapshot. On large dense CPU data it is the fused
+        pass, which writes ``grad_raw`` chunk by chunk: one pass over X.
+        """
+        if self._fused_chunk_rows:
+            grad_raw = torch.empty(
+                (self.X.shape[0], self.n_outputs), dtype=self.dtype, device=self.device
+            )
+            f, grad, _ = self._fused_value_gradient(theta, grad_raw)
+            return f, grad, grad_raw
+        raw = self.raw(theta)
+        pointwise, grad_raw = self.loss.value_gradient(raw, self.target)
+        f = torch.dot(self.weight, pointwise)
+        grad = self.linear_gradient(grad_raw * self._weight_column).reshape(-1)
+        return (*self._add_l2(f, grad, theta), grad_raw)
+
+    def _fused_value_gradient(self, theta, grad_raw_out=None):
         """:meth:`value_gradient` over all rows in one pass over X, by chunks of rows.
 
         Each chunk's raw output and its gradient product ``X_c^T r_c`` are
@@ -336,7 +355,8 @@ class LinearObjective:
         copy of X), and no temporary longer than a chunk is made: ``raw`` is
         not kept (the third item is None; :meth:`hessian` recomputes it
         chunk by chunk). A fit's extra memory is then the encoded target
-        and chunk-sized buffers.
+        and chunk-sized buffers. ``grad_raw_out``, an (n_samples, n_outputs)
+        tensor, receives each row's loss gradient in its raw output.
         """
         X, loss, step = self.X, self.loss, self._fused_chunk_rows
         coef, intercept = self.unpack(theta)
@@ -360,6 +380,8 @@ class LinearObjective:
             if intercept is not None:
                 raw += intercept
             pointwise, grad_raw = loss.value_gradient(raw, self.target[rows])
+            if grad_raw_out is not None:
+                grad_raw_out[rows] = grad_raw
             weight = self._weight_column[rows]
             # (Not torch.dot: BLAS's dot on short vectors stalls on busy cores.)
             f += torch.sum(weight.view(-1) * pointwise, dtype=torch.float64)

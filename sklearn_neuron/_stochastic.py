@@ -231,18 +231,13 @@ class _Snapshot:
     data_gradient: torch.Tensor  # gradient of the weighted mean loss, no penalty
     grad_raw: torch.Tensor  # each sample's loss gradient in its raw output
     measure: float  # max |gradient| (pseudo-gradient with L1) of the objective
-    raw: torch.Tensor = None  # the raw output, for the Hessian
 
 
 def _snapshot(objective, theta, l1_weights):
-    raw = objective.raw(theta)
-    pointwise, grad_raw = objective.loss.value_gradient(raw, objective.target)
-    value = torch.dot(objective.weight, pointwise)
-    data_gradient = objective.linear_gradient(grad_raw * objective.weight.unsqueeze(1)).reshape(-1)
-    gradient = data_gradient
+    value, gradient, grad_raw = objective.value_gradient_pointwise(theta)
+    data_gradient = gradient
     if objective.l2:
-        value = value + objective.penalty(theta)
-        gradient = gradient + objective.l2_gradient(theta)
+        data_gradient = gradient - objective.l2_gradient(theta)
     value = float(value)
     if l1_weights is not None:
         value += float(torch.dot(l1_weights, theta.abs()))
@@ -250,7 +245,7 @@ def _snapshot(objective, theta, l1_weights):
     measure = float(torch.linalg.vector_norm(gradient, ord=float("inf")))
     if not math.isfinite(measure):
         value = float("nan")
-    return _Snapshot(theta, value, data_gradient, grad_raw, measure, raw)
+    return _Snapshot(theta, value, data_gradient, grad_raw, measure)
 
 
 #: The distance to the optimum is measured by a Newton step up to this many
@@ -280,7 +275,7 @@ def distance_to_optimum(objective, snapshot):
     gradient = snapshot.data_gradient
     if objective.l2:
         gradient = gradient + objective.l2_gradient(theta)
-    step = newton_direction(objective, objective.hessian(theta, snapshot.raw), gradient)
+    step = newton_direction(objective, objective.hessian(theta), gradient)
     scale = max(1.0, float(theta.abs().max()))
     return float(step.abs().max()) / scale
 
@@ -403,6 +398,7 @@ class _AugmentedRows:
         self.X = objective.X
         self.fit_intercept = objective.fit_intercept
         self.buffer = None
+        self.in_order = False  # whether the buffer holds the rows in their own order
         self.numpy = self.X.device.type == "cpu" and self.X.dtype in (
             torch.float32, torch.float64,
         )
@@ -420,8 +416,9 @@ class _AugmentedRows:
             self.buffer = np.empty((n, d + self.fit_intercept), dtype=X.numpy().dtype)
             if self.fit_intercept:
                 self.buffer[:, -1] = 1.0
-        elif order is None:
-            return torch.from_numpy(self.buffer)  # the rows as they are: gathered once
+        elif order is None and self.in_order:
+            return torch.from_numpy(self.buffer)  # the rows as they are: copied once
+        self.in_order = order is None
         if order is None:
             self.buffer[:, :d] = X.numpy()
         else:

@@ -101,6 +101,24 @@ def test_second_order_pass_equals_separate_passes(n_classes, l2, fit_intercept, 
     assert objective.abs_max() == float(objective.X.abs().max())
 
 
+@pytest.mark.parametrize("n_classes, l2, fit_intercept", OBJECTIVES)
+@pytest.mark.parametrize("n_samples", [300, 20_000])  # whole, and the fused pass by chunks
+def test_value_gradient_pointwise_is_value_gradient_and_the_loss_gradient(
+    n_classes, l2, fit_intercept, n_samples
+):
+    # Minibatch SVRG's snapshot: the objective, its gradient and each row's
+    # loss gradient in its raw output, in one pass where the fused pass runs.
+    objective = make_objective(n_samples, 6, n_classes, l2, fit_intercept)
+    assert bool(objective._fused_chunk_rows) == (n_samples > 10_000)
+    theta = torch.randn(objective.n_params, dtype=torch.float64) * 0.5
+    f, grad, grad_raw = objective.value_gradient_pointwise(theta)
+    f_ref, grad_ref, _ = objective.value_gradient(theta)
+    torch.testing.assert_close(f, f_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad, grad_ref, rtol=1e-12, atol=1e-12)
+    _, expected = objective.loss.value_gradient(objective.raw(theta), objective.target)
+    torch.testing.assert_close(grad_raw, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_abs_max_sees_nan():
     # (second_order in either layout, in one thread or several: test_gram.py)
     objective = make_objective(5_000, 4, 2, 0.1, True)

@@ -215,3 +215,39 @@ def test_partial_fit_is_atomic():
     assert float(model.optimizer_state_["state"]["0"]["step"]) == step
     np.testing.assert_array_equal(model.coef_, coef)
     assert (model.t_, model.n_iter_) == (t, n_iter)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_epoch_rows_are_the_augmented_design_in_the_epoch_order(fit_intercept, dtype):
+    # The epoch's gathered [X, 1] (one buffer reused across epochs on the CPU,
+    # torch's gather for other dtypes) and its minibatch products equal the
+    # objective's own on the same rows.
+    from sklearn_neuron._losses import BinaryLogLoss
+    from sklearn_neuron._objective import LinearObjective
+    from sklearn_neuron._stochastic import _batch_products
+
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(300, 4, generator=generator).to(dtype)
+    target = (torch.rand(300, 1, generator=generator) > 0.5).to(dtype)
+    objective = LinearObjective(X, target, torch.ones(300, dtype=dtype), BinaryLogLoss(),
+                                0.0, fit_intercept)
+    design, rows, raw, gradient = _batch_products(objective)
+    theta = torch.randn(objective.n_params, generator=generator).to(dtype)
+    base = torch.randn(objective.n_params, generator=generator).to(dtype)
+    X_before = X.clone()
+    orders = [torch.randperm(300, generator=generator), None, None, torch.randperm(300)]
+    for order in orders:
+        index = torch.arange(300) if order is None else order
+        expected = X[index]
+        if fit_intercept:
+            expected = torch.cat([expected, torch.ones(300, 1, dtype=dtype)], 1)
+        epoch = design(order)
+        assert torch.equal(epoch, expected)
+        batch = rows(epoch, slice(10, 60))
+        tol = dict(rtol=1e-2, atol=1e-2) if dtype == torch.bfloat16 else {}
+        torch.testing.assert_close(raw(theta, batch), objective.raw(theta, X[index[10:60]]), **tol)
+        r = torch.randn(50, 1, generator=generator).to(dtype)
+        expected_gradient = objective.linear_gradient(r, X[index[10:60]]).reshape(-1) + base
+        torch.testing.assert_close(gradient(r, batch, base), expected_gradient, **tol)
+    assert torch.equal(X, X_before)  # the data are never written
