@@ -34,6 +34,12 @@ def _sparse_transpose(X):
 
 #: Rows per chunk when accumulating the Hessian (keeps the scaled rows in cache).
 _HESSIAN_CHUNK_ROWS = 2048
+#: Design entries per chunk of the Gram passes by numpy's BLAS over a large
+#: dense X (at least _HESSIAN_CHUNK_ROWS rows): each chunk costs a dozen
+#: calls, which on narrow data cost more than its products (the Hessian of
+#: 2M x 20 float64: 349 ms by 2,048-row chunks, 174-189 by 8,192-16,384;
+#: 2M x 5: 246 against 63 ms by 32,768).
+_GRAM_CHUNK_ENTRIES = 1 << 18
 #: Problems with at most this many design entries are fitted on one torch thread.
 _SMALL_PROBLEM = 1 << 16
 #: Design entries per chunk of the fused value-and-gradient pass over a large
@@ -152,6 +158,13 @@ class LinearObjective:
             if _fixed_mmap_threshold():
                 rows = min(rows, _FUSED_CHUNK_BYTES // (self.n_outputs * X.element_size()))
             self._fused_chunk_rows = max(_HESSIAN_CHUNK_ROWS, rows)
+        #: Rows per chunk of the Gram passes by numpy's BLAS (the chunk's
+        #: temporaries, n_outputs^2 numbers a row, kept under the fixed mmap
+        #: threshold as above).
+        rows = _GRAM_CHUNK_ENTRIES // max(1, self.n_params_per_output)
+        if _fixed_mmap_threshold():
+            rows = min(rows, _FUSED_CHUNK_BYTES // (self.n_outputs**2 * X.element_size()))
+        self._gram_chunk_rows = max(_HESSIAN_CHUNK_ROWS, rows)
 
     # -- parameter layout -------------------------------------------------
     def zeros(self):
@@ -486,7 +499,7 @@ class LinearObjective:
                 return [w[rows] for w in arrays], None if side is None else side_array[rows]
 
             tops, side_products = blas_chunk_grams(
-                self.X, terms, _HESSIAN_CHUNK_ROWS, torch.get_num_threads()
+                self.X, terms, self._gram_chunk_rows, torch.get_num_threads()
             )
         else:
             # Per pair the square roots of its weights where all are >= 0.
@@ -514,7 +527,7 @@ class LinearObjective:
             return weights, np.concatenate(weights, axis=1) if self.fit_intercept else None
 
         tops, side_products = blas_chunk_grams(
-            self.X, terms, _HESSIAN_CHUNK_ROWS, torch.get_num_threads()
+            self.X, terms, self._gram_chunk_rows, torch.get_num_threads()
         )
         c_sum = torch.from_numpy(sum(sums[start] for start in sorted(sums))).to(**like)
         return self._assemble_gram(tops, side_products, c_sum, self._penalty_hessian)
@@ -605,7 +618,7 @@ class LinearObjective:
             return weights, np.concatenate(columns, axis=1)
 
         tops, side_products = blas_chunk_grams(
-            self.X, terms, _HESSIAN_CHUNK_ROWS, torch.get_num_threads()
+            self.X, terms, self._gram_chunk_rows, torch.get_num_threads()
         )
         H, grad = self._assemble_gram(
             tops, side_products, c.sum(dim=0), self._penalty_hessian, vector

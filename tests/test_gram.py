@@ -160,6 +160,7 @@ def test_fused_second_order_equals_separate_passes(threads, n_classes, layout, m
         request.getfixturevalue("threads_for_any_work")
 
     objective = make_objective(5_000, 4, n_classes, 0.1, True)
+    objective._gram_chunk_rows = 1024  # several chunks (by default one, at this width)
     if layout == "column-major":
         objective.X = objective.X.T.contiguous().T
     theta = torch.randn(objective.n_params, dtype=torch.float64) * 0.5

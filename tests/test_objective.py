@@ -49,9 +49,11 @@ def test_gradient_and_hessian_match_autograd(n_classes, l2, fit_intercept):
 
 
 def test_hessian_is_accumulated_correctly_over_chunks():
-    # 5,000 rows: more than one chunk, so the chunked path is used.
+    # 5,000 rows in chunks of 1,024 (the chunk length follows the width; set
+    # short here): the chunked path, over several chunks.
     objective = make_objective(5_000, 4, 3, 0.1, True)
     assert objective._augmented is None
+    objective._gram_chunk_rows = 1024
     theta = torch.randn(objective.n_params, dtype=torch.float64)
     _, _, raw = objective.value_gradient(theta)
     auto_hessian = torch.autograd.functional.hessian(objective.value, theta)
@@ -239,3 +241,14 @@ def test_float32_objective_stays_float32():
     result = lbfgs(objective, objective.initial_theta(), tol=1e-4, max_iter=200)
     assert result.theta.dtype == torch.float32 and result.converged
     assert np.isfinite(result.objective_curve).all()
+
+
+def test_gram_chunks_follow_the_width_and_the_mmap_threshold(monkeypatch):
+    # Narrow data get long chunks (the per-chunk calls dominate there); where
+    # glibc's mmap threshold is fixed (dask's workers), a chunk's n_outputs^2
+    # curvature temporaries stay within 64 KB, and never below 2,048 rows.
+    assert make_objective(20_000, 19, 2, 0.1, True)._gram_chunk_rows == (1 << 18) // 20
+    assert make_objective(20_000, 500, 2, 0.1, True)._gram_chunk_rows == 2048
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    assert make_objective(20_000, 19, 2, 0.1, True)._gram_chunk_rows == 8192
+    assert make_objective(20_000, 19, 3, 0.1, True)._gram_chunk_rows == 2048
