@@ -27,7 +27,9 @@ of the full gradient at the snapshot (the pseudo-gradient with an L1 term)
 is at most ``tol``. It is exact, costs nothing extra (the snapshot computes
 it) and is checked once per epoch, so ``tol`` means what it means for
 Newton and L-BFGS. A fit that does not meet it in ``max_iter`` epochs says
-so, with how far it is.
+so, with how far it is. A fit that meets it ends as the full-batch optimizers
+do: with the Newton step that the rule's distance check computed, kept if it
+lowers the objective and the gradient.
 
 The step is adapted to the problem. ``learning_rate="auto"`` takes
 ``1 / L`` for SGD, where ``L`` estimates the objective's smoothness (the
@@ -258,8 +260,9 @@ DISTANCE_MAX_WORK = 2e9
 
 
 def distance_to_optimum(objective, snapshot):
-    """Largest entry of the Newton step ``H^-1 g`` at the snapshot, relative to
-    ``max(1, max|theta|)``: the distance to the optimum to second order.
+    """``(distance, step)``: the Newton step ``-H^-1 g`` at the snapshot and
+    its largest entry relative to ``max(1, max|theta|)``, the distance to the
+    optimum to second order.
 
     None where it is not computed (no Hessian, an L1 term, too many parameters
     or too costly a Hessian).
@@ -277,7 +280,23 @@ def distance_to_optimum(objective, snapshot):
         gradient = gradient + objective.l2_gradient(theta)
     step = newton_direction(objective, objective.hessian(theta), gradient)
     scale = max(1.0, float(theta.abs().max()))
-    return float(step.abs().max()) / scale
+    return float(step.abs().max()) / scale, step
+
+
+def _final_step(objective, snapshot, step):
+    """The snapshot after the Newton step ``step``, if it lowers the objective
+    (to rounding) and the largest gradient entry; else None.
+
+    The full-batch optimizers end the same way (``_final_newton_step``): a
+    fit that met ``tol`` is still about ``tol`` from the optimum, and one
+    Newton step, whose Hessian the stopping rule has already paid for, squares
+    that distance.
+    """
+    candidate = _snapshot(objective, snapshot.theta + step, None)
+    resolution = 100 * torch.finfo(step.dtype).eps * max(abs(snapshot.value), 1.0)
+    if candidate.value <= snapshot.value + resolution and candidate.measure <= snapshot.measure:
+        return candidate
+    return None
 
 
 def _make_optimizer(parameter, optimizer_class, optimizer_kwargs, learning_rate, state):
@@ -547,7 +566,7 @@ def minibatch(
     monitor = Monitor(verbose) if monitor is None else monitor
     _report(monitor, name, 0, best, step)
     converged, reason, epoch = False, "", 0
-    distance = None
+    distance = newton_step = None
     checked = None  # (gradient, distance) of the last Newton-step check
     while epoch < max_iter:
         # The Newton step costs a Hessian: it is computed once the gradient
@@ -556,7 +575,7 @@ def minibatch(
         if best.measure <= tol and (
             checked is None or checked[1] * best.measure / checked[0] <= 2 * tol
         ):
-            distance = distance_to_optimum(objective, best)
+            distance, newton_step = distance_to_optimum(objective, best) or (None, None)
             checked = (best.measure, distance)
             if distance is None or distance <= tol:
                 converged, reason = True, _converged_reason(distance)
@@ -619,9 +638,19 @@ def minibatch(
                 )
                 break
     if not converged and best.measure <= tol and epoch == max_iter:
-        distance = distance_to_optimum(objective, best)
+        distance, newton_step = distance_to_optimum(objective, best) or (None, None)
         if distance is None or distance <= tol:
             converged, reason = True, _converged_reason(distance)
+    if converged and newton_step is not None:
+        polished = _final_step(objective, best, newton_step)
+        if polished is not None:
+            best = polished
+            curve.append(best.value)
+            reason += "; then the Newton step, as the full-batch optimizers end"
+            monitor.report(
+                name, epoch, best.value, best.measure, 1.0, unit="final Newton step",
+                theta=best.theta,
+            )
     if not reason:
         reason = f"max_iter={max_iter} epochs reached"
     if not converged and distance is not None:

@@ -251,3 +251,27 @@ def test_epoch_rows_are_the_augmented_design_in_the_epoch_order(fit_intercept, d
         expected_gradient = objective.linear_gradient(r, X[index[10:60]]).reshape(-1) + base
         torch.testing.assert_close(gradient(r, batch, base), expected_gradient, **tol)
     assert torch.equal(X, X_before)  # the data are never written
+
+
+@pytest.mark.parametrize(("optimizer", "dataset"), [("sgd", "breast_cancer"), ("adam", "iris")])
+def test_a_converged_minibatch_fit_ends_with_the_newton_step(references, optimizer, dataset):
+    # As the full-batch optimizers end: the stopping rule's Newton step (its
+    # Hessian already paid for) squares the distance tol left: from ~1e-4 to
+    # below 1e-7 of LogisticRegression(tol=1e-12). The history's last record is
+    # that step, at the fit's final objective.
+    X, y, ref = references[dataset]
+    model, warned = _fit(NeuronClassifier(optimizer=optimizer, random_state=0), X, y)
+    assert model.converged_ and not warned
+    assert _gap(model.coef_, ref) <= 1e-7
+    # One record per epoch, the start's, and the step's.
+    assert len(model.history_) == model.n_iter_ + 2
+    last = model.history_[-1]
+    assert last["step"] == 1.0 and last["iteration"] == model.n_iter_
+    assert last["objective"] < model.history_[-2]["objective"]
+
+
+def test_a_fit_with_an_l1_term_takes_no_newton_step():
+    # The L1 term has no Hessian: the fit ends at its last epoch's snapshot.
+    X, y = classification_dataset("breast_cancer")
+    model, _ = _fit(NeuronClassifier(optimizer="sgd", l1_ratio=0.5, random_state=0), X, y)
+    assert len(model.history_) == model.n_iter_ + 1
