@@ -9,6 +9,9 @@ Two kernels give the same sums:
 
 - :func:`torch_chunk_grams`, torch's matrix products on any device and
   layout (CUDA, sparse chunks made dense);
+- :func:`sparse_grams`, for a sparse X in CPU memory: scipy's sparse
+  product ``X^T (diag(w) X)``, whose cost is ``sum_i nnz_i^2`` (the
+  products of each row's non-zeros), not ``n * p^2``;
 - :func:`blas_chunk_grams`, for a dense X in CPU memory. A non-negative
   weight's product ``B^T B`` (``B = diag(sqrt(w)) X``) is symmetric, and
   numpy hands it to BLAS's ``syrk``, which computes one triangle: half of
@@ -26,6 +29,7 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import scipy.sparse
 import torch
 
 #: Below this many multiply-adds (rows x features^2) one thread does it all:
@@ -86,6 +90,30 @@ def torch_chunk_grams(chunk, n_rows, weights, roots, side, step):
         if side is not None:
             side_products.addmm_(side[rows].T, X_chunk)
     return grams, side_products
+
+
+def sparse_grams(X, weights, side):
+    """Gram sums of a scipy CSR matrix X, as :func:`torch_chunk_grams` returns them.
+
+    ``weights`` are (n_rows, 1) tensors, ``side`` an (n_rows, M) tensor or
+    None; each Gram matrix is scipy's sparse product ``X^T (diag(w) X)``
+    made dense (it is ``p x p``).
+    """
+    XT = X.T.tocsr()
+    grams = []
+    for w in weights:
+        scaled = scipy.sparse.diags(w.numpy()[:, 0].astype(X.dtype, copy=False)) @ X
+        grams.append(torch.from_numpy(np.ascontiguousarray((XT @ scaled).toarray())))
+    side_products = None
+    if side is not None:
+        side_products = torch.from_numpy(np.ascontiguousarray(np.asarray(XT @ side.numpy()).T))
+    return grams, side_products
+
+
+def sparse_gram_work(X):
+    """Multiply-adds of one :func:`sparse_grams` product: ``sum_i nnz_i^2``."""
+    nnz = np.diff(X.indptr).astype(np.float64)
+    return float(nnz @ nnz)
 
 
 def blas_chunk_grams(X, terms, step, n_threads):

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from ._gram import blas_chunk_grams, torch_chunk_grams
+from ._gram import blas_chunk_grams, sparse_gram_work, sparse_grams, torch_chunk_grams
 from ._validation import sparse_tensor
 
 
@@ -491,7 +491,9 @@ class LinearObjective:
         weights = [c[:, k, m].unsqueeze(1) for k, m in pairs]
         columns = self._side_columns(weights, vector)
         side = torch.cat(columns, dim=1) if columns else None
-        if self._blas_gram:
+        if self.is_sparse and self.device.type == "cpu":
+            tops, side_products = sparse_grams(self._sparse_rows, weights, side)
+        elif self._blas_gram:
             arrays = [w.numpy() for w in weights]
             side_array = None if side is None else side.numpy()
 
@@ -508,6 +510,15 @@ class LinearObjective:
                 self._rows_dense, n, weights, roots, side, _HESSIAN_CHUNK_ROWS
             )
         return self._assemble_gram(tops, side_products, c.sum(dim=0), diagonal_block, vector)
+
+    @property
+    def gram_work(self):
+        """Multiply-adds of one :meth:`gram` (a Hessian): ``n * n_params**2``,
+        or on sparse CPU data ``sum_i nnz_i**2`` per pair of output blocks."""
+        if self.is_sparse and self.device.type == "cpu":
+            K = self.n_outputs
+            return sparse_gram_work(self._sparse_rows) * K * (K + 1) / 2
+        return self.X.shape[0] * self.n_params**2
 
     def _fused_hessian(self, theta):
         """:meth:`hessian` of a large dense CPU X in one pass, nothing n-length kept."""

@@ -251,10 +251,10 @@ def _snapshot(objective, theta, l1_weights):
 
 
 #: The distance to the optimum is measured by a Newton step up to this many
-#: parameters, and while the Hessian's cost ``n_samples * n_params**2`` (its
-#: Gram matrix is accumulated densely, sparse data included) is at most
-#: :data:`DISTANCE_MAX_WORK`; beyond, it costs more than many epochs and only
-#: the gradient is checked.
+#: parameters, and while the Hessian's cost (``n_samples * n_params**2``
+#: multiply-adds; ``sum_i nnz_i**2`` on sparse CPU data, see
+#: :attr:`LinearObjective.gram_work`) is at most :data:`DISTANCE_MAX_WORK`;
+#: beyond, it costs more than many epochs and only the gradient is checked.
 DISTANCE_MAX_PARAMS = 2048
 DISTANCE_MAX_WORK = 2e9
 
@@ -271,7 +271,7 @@ def distance_to_optimum(objective, snapshot):
         not objective.loss.twice_differentiable
         or objective.l1
         or objective.n_params > DISTANCE_MAX_PARAMS
-        or objective.X.shape[0] * objective.n_params**2 > DISTANCE_MAX_WORK
+        or objective.gram_work > DISTANCE_MAX_WORK
     ):
         return None
     theta = snapshot.theta

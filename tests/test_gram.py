@@ -121,6 +121,43 @@ def test_inputs_are_not_modified():
         assert torch.equal(original, copy)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_sparse_grams_equal_the_dense_ones(n_classes, fit_intercept):
+    # scipy's sparse X^T diag(c) X (cost sum_i nnz_i^2) against the dense
+    # objective's Gram, with the side vector inference asks for: 1e-12.
+    import scipy.sparse
+
+    from sklearn_neuron._losses import BinaryLogLoss, MultinomialLogLoss, encode_classes
+    from sklearn_neuron._objective import LinearObjective
+    from sklearn_neuron._validation import sparse_tensor
+
+    rng = np.random.default_rng(1)
+    X_csr = scipy.sparse.random(4_000, 30, density=0.1, format="csr", random_state=rng)
+    X = torch.from_numpy(X_csr.toarray())
+    target = encode_classes(rng.integers(0, n_classes, 4_000), n_classes, torch.float64, X.device)
+    weight = torch.from_numpy(rng.random(4_000) + 0.5)
+    loss = BinaryLogLoss() if n_classes == 2 else MultinomialLogLoss(n_classes)
+    dense = LinearObjective(X, target, weight, loss, 0.1, fit_intercept)
+    sparse = LinearObjective(
+        sparse_tensor(X_csr, X.device, X.dtype), target, weight, loss, 0.1, fit_intercept
+    )
+    theta = torch.from_numpy(rng.standard_normal(dense.n_params))
+    torch.testing.assert_close(sparse.hessian(theta), dense.hessian(theta), rtol=1e-12,
+                               atol=1e-13)
+    raw = dense.raw(theta)
+    c = loss.hessian(raw, target) * weight.view(-1, 1, 1)
+    vector = torch.from_numpy(rng.standard_normal((4_000, loss.n_outputs)))
+    G_sparse, side_sparse = sparse.gram(c, None, vector)
+    G_dense, side_dense = dense.gram(c, None, vector)
+    torch.testing.assert_close(G_sparse, G_dense, rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(side_sparse, side_dense, rtol=1e-12, atol=1e-13)
+    nnz = np.diff(X_csr.indptr)
+    K = loss.n_outputs
+    assert sparse.gram_work == float(nnz @ nnz) * K * (K + 1) / 2
+    assert dense.gram_work == 4_000 * dense.n_params**2
+
+
 def test_the_objective_uses_blas_on_dense_cpu_data_and_torch_on_sparse():
     import scipy.sparse
 
