@@ -247,6 +247,10 @@ def test_gram_chunks_follow_the_width_and_the_mmap_threshold(monkeypatch):
     # Narrow data get long chunks (the per-chunk calls dominate there); where
     # glibc's mmap threshold is fixed (dask's workers), a chunk's n_outputs^2
     # curvature temporaries stay within 64 KB, and never below 2,048 rows.
+    # (A dask cluster started earlier in the session may have set the
+    # variables in this process, so clear them first.)
+    for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)
     assert make_objective(20_000, 19, 2, 0.1, True)._gram_chunk_rows == (1 << 18) // 20
     assert make_objective(20_000, 500, 2, 0.1, True)._gram_chunk_rows == 2048
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
