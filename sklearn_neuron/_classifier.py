@@ -170,6 +170,11 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
         apply their ``tol``, so the same ``tol`` asks for the same accuracy.
         The tolerance is floored at 100 machine epsilons of the data's dtype
         (1.2e-5 in float32), the accuracy of a gradient in that dtype.
+        The minibatch optimizers apply the same rule at each epoch's full
+        gradient, and also ask the Newton step there to be within ``tol``
+        of the coefficients' scale, where it is affordable. Up to two Newton
+        steps from the epoch's point may be taken to reach such a point (see
+        the user guide, "Optimizers").
 
     max_iter : int, default=100
         Maximum number of optimizer iterations (epochs for the minibatch

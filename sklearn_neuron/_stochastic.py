@@ -23,13 +23,17 @@ gradients; an L1 term is a proximal step (soft-thresholding by
 ``lr * l1``) after each step (prox-SVRG, Xiao & Zhang, 2014).
 
 The stopping rule is the full-batch optimizers': the largest absolute entry
-of the full gradient at the snapshot (the pseudo-gradient with an L1 term)
-is at most ``tol``. It is exact, costs nothing extra (the snapshot computes
-it) and is checked once per epoch, so ``tol`` means what it means for
-Newton and L-BFGS. A fit that does not meet it in ``max_iter`` epochs says
-so, with how far it is. A fit that meets it ends as the full-batch optimizers
-do: with the Newton step that the rule's distance check computed, kept if it
-lowers the objective and the gradient.
+of the full gradient (the pseudo-gradient with an L1 term) is at most
+``tol``, checked at each epoch's snapshot, which computes it at no extra
+cost; so ``tol`` means what it means for Newton and L-BFGS. Where the loss
+has a Hessian (and it is affordable), the rule also asks the Newton step to
+be within ``tol`` (the distance to the optimum), and it may follow up to
+:data:`NEWTON_CHECK_STEPS` Newton steps from the snapshot, each lowering the
+objective, to a point that meets it (:func:`stopping_rule`). The minibatch
+steps then only have to reach Newton's region of convergence. A fit that
+does not meet the rule in ``max_iter`` epochs says so, with how far it is.
+A fit that meets it ends as the full-batch optimizers do: with one more
+Newton step, kept if it lowers the objective and the gradient.
 
 The step is adapted to the problem. ``learning_rate="auto"`` takes
 ``1 / L`` for SGD, where ``L`` estimates the objective's smoothness (the
@@ -259,20 +263,27 @@ DISTANCE_MAX_PARAMS = 2048
 DISTANCE_MAX_WORK = 2e9
 
 
+def newton_checkable(objective):
+    """Whether :func:`distance_to_optimum` is computed for ``objective``:
+    a twice-differentiable loss without an L1 term, at most
+    :data:`DISTANCE_MAX_PARAMS` parameters and a Hessian of at most
+    :data:`DISTANCE_MAX_WORK`."""
+    return (
+        objective.loss.twice_differentiable
+        and not objective.l1
+        and objective.n_params <= DISTANCE_MAX_PARAMS
+        and objective.gram_work <= DISTANCE_MAX_WORK
+    )
+
+
 def distance_to_optimum(objective, snapshot):
     """``(distance, step)``: the Newton step ``-H^-1 g`` at the snapshot and
     its largest entry relative to ``max(1, max|theta|)``, the distance to the
     optimum to second order.
 
-    None where it is not computed (no Hessian, an L1 term, too many parameters
-    or too costly a Hessian).
+    None where it is not computed (see :func:`newton_checkable`).
     """
-    if (
-        not objective.loss.twice_differentiable
-        or objective.l1
-        or objective.n_params > DISTANCE_MAX_PARAMS
-        or objective.gram_work > DISTANCE_MAX_WORK
-    ):
+    if not newton_checkable(objective):
         return None
     theta = snapshot.theta
     gradient = snapshot.data_gradient
@@ -281,6 +292,62 @@ def distance_to_optimum(objective, snapshot):
     step = newton_direction(objective, objective.hessian(theta), gradient)
     scale = max(1.0, float(theta.abs().max()))
     return float(step.abs().max()) / scale, step
+
+
+#: Newton steps the stopping rule may take from an epoch's snapshot.
+NEWTON_CHECK_STEPS = 2
+
+
+@dataclass
+class StoppingCheck:
+    """What :func:`stopping_rule` found.
+
+    ``point`` is the snapshot that meets the rule (None if none did),
+    ``path`` the Newton iterates that led to it (empty when the epoch's
+    snapshot met it itself), ``distance`` and ``step`` the Newton step at
+    ``point`` (at the epoch's snapshot if no point met the rule; both None
+    where no Newton step is computed, :func:`newton_checkable`).
+    """
+
+    point: object
+    path: list
+    distance: object
+    step: object
+
+
+def stopping_rule(objective, snapshot, tol, newton_steps=NEWTON_CHECK_STEPS):
+    """Does ``snapshot``, or a Newton iterate from it, meet ``tol``?
+
+    A point meets the rule where its full gradient's largest entry is at
+    most ``tol`` and, where a Newton step is computed
+    (:func:`newton_checkable`), so is that step's largest relative entry
+    (the distance to the optimum, :func:`distance_to_optimum`). From the
+    snapshot, up to ``newton_steps`` Newton steps are followed while each
+    lowers the objective. So the minibatch iterates need only reach the
+    region where Newton's steps converge. For the piecewise quadratic losses
+    (squared hinge, modified Huber), one step from there lands on the
+    optimum once the margins fall on the optimum's side of the loss's kinks,
+    long before the minibatch steps themselves get within ``tol``. A check
+    that fails leaves the fit where the epoch ended: the Newton iterates are
+    dropped.
+    """
+    if not newton_checkable(objective):
+        point = snapshot if snapshot.measure <= tol else None
+        return StoppingCheck(point, [], None, None)
+    current, path, first = snapshot, [], None
+    while True:
+        distance, step = distance_to_optimum(objective, current)
+        first = first or (distance, step)
+        if current.measure <= tol and distance <= tol:
+            return StoppingCheck(current, path, distance, step)
+        if len(path) >= newton_steps:
+            return StoppingCheck(None, [], *first)
+        candidate = _snapshot(objective, current.theta + step, None)
+        resolution = 100 * torch.finfo(step.dtype).eps * max(abs(current.value), 1.0)
+        if not candidate.value <= current.value + resolution:  # False for NaN
+            return StoppingCheck(None, [], *first)
+        path.append(candidate)
+        current = candidate
 
 
 def _final_step(objective, snapshot, step):
@@ -567,19 +634,34 @@ def minibatch(
     _report(monitor, name, 0, best, step)
     converged, reason, epoch = False, "", 0
     distance = newton_step = None
-    checked = None  # (gradient, distance) of the last Newton-step check
-    while epoch < max_iter:
-        # The Newton step costs a Hessian: it is computed once the gradient
-        # meets tol and, after a check that failed, once the gradient has
-        # shrunk enough for the step (about proportional to it) to pass.
-        if best.measure <= tol and (
-            checked is None or checked[1] * best.measure / checked[0] <= 2 * tol
-        ):
-            distance, newton_step = distance_to_optimum(objective, best) or (None, None)
-            checked = (best.measure, distance)
-            if distance is None or distance <= tol:
-                converged, reason = True, _converged_reason(distance)
+    # Early stopping keeps the epoch with the best validation score, so its
+    # stopping rule checks the snapshot itself (no Newton iterates).
+    newton_steps = NEWTON_CHECK_STEPS if validation_score is None else 0
+    # The check costs a few Hessians: it runs once the gradient is within
+    # sqrt(tol) (tol where no Newton iterate is tried) and, after a check that
+    # failed, once the gradient has halved.
+    gate = tol if newton_steps == 0 or not newton_checkable(objective) else math.sqrt(tol)
+    checked = math.inf  # the gradient at the last check that failed
+
+    def report_newton_step(point):
+        curve.append(point.value)
+        monitor.report(
+            name, epoch, point.value, point.measure, 1.0, unit="Newton step", theta=point.theta
+        )
+
+    while True:
+        if best.measure <= gate and best.measure <= checked / 2:
+            check = stopping_rule(objective, best, tol, newton_steps)
+            distance, newton_step = check.distance, check.step
+            if check.point is not None:
+                for point in check.path:
+                    report_newton_step(point)
+                best = check.point
+                converged, reason = True, _converged_reason(distance, len(check.path))
                 break
+            checked = best.measure
+        if epoch >= max_iter:
+            break
         epoch += 1
         anchor = best
         order = _epoch_order(n_samples, shuffle, generator, objective.device)
@@ -637,20 +719,12 @@ def minibatch(
                     f"in {n_iter_no_change} epochs"
                 )
                 break
-    if not converged and best.measure <= tol and epoch == max_iter:
-        distance, newton_step = distance_to_optimum(objective, best) or (None, None)
-        if distance is None or distance <= tol:
-            converged, reason = True, _converged_reason(distance)
-    if converged and newton_step is not None:
+    if converged and newton_step is not None and validation_score is None:
         polished = _final_step(objective, best, newton_step)
         if polished is not None:
             best = polished
-            curve.append(best.value)
             reason += "; then the Newton step, as the full-batch optimizers end"
-            monitor.report(
-                name, epoch, best.value, best.measure, 1.0, unit="final Newton step",
-                theta=best.theta,
-            )
+            report_newton_step(best)
     if not reason:
         reason = f"max_iter={max_iter} epochs reached"
     if not converged and distance is not None:
@@ -670,10 +744,17 @@ def minibatch(
     )
 
 
-def _converged_reason(distance):
+def _converged_reason(distance, newton_steps=0):
     if distance is None:
         return "max|grad| <= tol"
-    return f"max|grad| <= tol and the Newton step's largest relative entry {distance:.2g} <= tol"
+    where = (
+        f", {newton_steps} Newton step{'s' if newton_steps > 1 else ''} after the last epoch"
+        if newton_steps else ""
+    )
+    return (
+        f"max|grad| <= tol and the Newton step's largest relative entry {distance:.2g} <= tol"
+        + where
+    )
 
 
 def _report(monitor, name, epoch, snapshot, step):

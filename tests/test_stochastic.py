@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from sklearn_neuron import NeuronClassifier
-from sklearn_neuron._stochastic import STOCHASTIC_OPTIMIZERS
+from sklearn_neuron._stochastic import NEWTON_CHECK_STEPS, STOCHASTIC_OPTIMIZERS
 
 
 def _gap(coef, ref):
@@ -41,9 +41,6 @@ def references():
     return out
 
 
-#: Default fits that end within the gap but stop short of tol in the default
-#: 100 epochs (they warn); they converge with more epochs (test below).
-_SHORT_AT_DEFAULTS = {("sgd", "digits"), ("adam", "digits")}
 _FAST = [("sgd", "breast_cancer"), ("sgd", "iris"), ("sgd", "wine"), ("adam", "wine")]
 _ALL = [(o, d) for o in ["sgd", "adam"] for d in ["breast_cancer", "iris", "wine", "digits"]]
 
@@ -53,26 +50,12 @@ _ALL = [(o, d) for o in ["sgd", "adam"] for d in ["breast_cancer", "iris", "wine
     [p if p in _FAST else pytest.param(*p, marks=pytest.mark.slow) for p in _ALL],
 )
 def test_sgd_and_adam_defaults_reach_logistic_regression(references, optimizer, dataset):
-    # Issue #13: defaults, no tuning, gap <= 1e-3 from LogisticRegression(tol=1e-12).
+    # Issue #13: defaults, no tuning, gap <= 1e-3 from LogisticRegression(tol=1e-12)
+    # (they land within 2e-6: digits' reference is L-BFGS's, the rest 1e-9).
     X, y, ref = references[dataset]
     model, warned = _fit(NeuronClassifier(optimizer=optimizer, random_state=0), X, y)
-    assert warned != model.converged_
-    if (optimizer, dataset) in _SHORT_AT_DEFAULTS:
-        # Within the issue's 1e-3 all the same (sgd and adam digits: 8e-4).
-        assert warned and _gap(model.coef_, ref) <= 1e-3
-    else:
-        assert model.converged_ and _gap(model.coef_, ref) <= 1e-3
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("optimizer", "dataset"), sorted(_SHORT_AT_DEFAULTS))
-def test_short_default_fits_converge_with_more_epochs(references, optimizer, dataset):
-    X, y, ref = references[dataset]
-    model, warned = _fit(
-        NeuronClassifier(optimizer=optimizer, max_iter=300, random_state=0), X, y
-    )
     assert model.converged_ and not warned
-    assert _gap(model.coef_, ref) <= 1e-4
+    assert _gap(model.coef_, ref) <= 1e-3
 
 
 @pytest.mark.slow
@@ -122,28 +105,30 @@ def test_auto_learning_rate_gives_sgd_nesterov_momentum_unless_set():
     assert given.optimizer_state_["param_groups"][0]["momentum"] == 0.0
 
 
+@pytest.mark.parametrize("dataset", ["breast_cancer", "iris", "wine"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("loss", ["modified_huber", "squared_hinge"])
-def test_other_convex_losses_at_defaults_reach_newton_or_warn(loss, optimizer):
-    # Not met at the defaults (issue #13 asks for it): on these
-    # piecewise-quadratic losses both stop short in 100 epochs and say so.
-    X, y = classification_dataset("breast_cancer")
+def test_other_convex_losses_at_defaults_reach_newton(loss, optimizer, dataset):
+    # Issue #13: within 1e-3 of the neuron's own Newton solution (they land
+    # within 1e-14: a Newton step of the stopping rule from where the margins
+    # fall on the optimum's side of the kinks is exact for these losses).
+    X, y = classification_dataset(dataset)
     newton = NeuronClassifier(loss=loss, optimizer="newton", tol=1e-10).fit(X, y)
     model, warned = _fit(NeuronClassifier(loss=loss, optimizer=optimizer, random_state=0), X, y)
-    assert warned != model.converged_
-    if model.converged_:
-        assert _gap(model.coef_, newton.coef_) <= 1e-3
-
-
-@pytest.mark.parametrize("loss", ["modified_huber", "squared_hinge"])
-def test_other_convex_losses_sgd_reaches_newton_with_more_epochs(loss):
-    X, y = classification_dataset("breast_cancer")
-    newton = NeuronClassifier(loss=loss, optimizer="newton", tol=1e-10).fit(X, y)
-    model, warned = _fit(
-        NeuronClassifier(loss=loss, optimizer="sgd", max_iter=300, random_state=0), X, y
-    )
     assert model.converged_ and not warned
     assert _gap(model.coef_, newton.coef_) <= 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("loss", ["modified_huber", "squared_hinge"])
+def test_other_convex_losses_on_digits_stop_short_and_say_so(loss, optimizer):
+    # Not met on digits (kappa ~1e4 at the optimum): in 100 epochs the
+    # iterates do not reach the region where Newton's steps converge, and the
+    # fit says so rather than report a point 0.2-4 (relative) from Newton's.
+    X, y = classification_dataset("digits")
+    model, warned = _fit(NeuronClassifier(loss=loss, optimizer=optimizer, random_state=0), X, y)
+    assert warned and not model.converged_
 
 
 def test_stopping_short_warns_and_says_how_far():
@@ -254,20 +239,47 @@ def test_epoch_rows_are_the_augmented_design_in_the_epoch_order(fit_intercept, d
 
 
 @pytest.mark.parametrize(("optimizer", "dataset"), [("sgd", "breast_cancer"), ("adam", "iris")])
-def test_a_converged_minibatch_fit_ends_with_the_newton_step(references, optimizer, dataset):
-    # As the full-batch optimizers end: the stopping rule's Newton step (its
-    # Hessian already paid for) squares the distance tol left: from ~1e-4 to
-    # below 1e-7 of LogisticRegression(tol=1e-12). The history's last record is
-    # that step, at the fit's final objective.
+def test_a_converged_minibatch_fit_ends_with_newton_steps(references, optimizer, dataset):
+    # As the full-batch optimizers end: the stopping rule's Newton steps (the
+    # Hessians already paid for) square the distance tol left, to below 1e-7
+    # of LogisticRegression(tol=1e-12). The history holds one record per
+    # epoch and the start's, then one per Newton step (step 1.0, no new
+    # epoch), each lowering the objective.
     X, y, ref = references[dataset]
     model, warned = _fit(NeuronClassifier(optimizer=optimizer, random_state=0), X, y)
     assert model.converged_ and not warned
     assert _gap(model.coef_, ref) <= 1e-7
-    # One record per epoch, the start's, and the step's.
-    assert len(model.history_) == model.n_iter_ + 2
-    last = model.history_[-1]
-    assert last["step"] == 1.0 and last["iteration"] == model.n_iter_
-    assert last["objective"] < model.history_[-2]["objective"]
+    epochs, newton = model.history_[: model.n_iter_ + 1], model.history_[model.n_iter_ + 1 :]
+    assert [r["iteration"] for r in epochs] == list(range(model.n_iter_ + 1))
+    assert 1 <= len(newton) <= NEWTON_CHECK_STEPS + 1
+    assert all(r["step"] == 1.0 and r["iteration"] == model.n_iter_ for r in newton)
+    objectives = [r["objective"] for r in model.history_[model.n_iter_ :]]
+    assert all(np.diff(objectives) <= 0)
+    assert objectives[-1] < objectives[0]
+
+
+def test_the_stopping_rule_follows_newton_steps_only_while_they_descend():
+    # From a snapshot the minibatch steps left near the optimum, the rule
+    # meets tol after at most NEWTON_CHECK_STEPS Newton steps; from a point
+    # where the full Newton step raises the objective it follows none, and
+    # the snapshot is left as it was.
+    from sklearn_neuron._stochastic import _snapshot, stopping_rule
+
+    X, y = classification_dataset("breast_cancer")
+    for loss in ("log_loss", "squared_hinge"):
+        newton = NeuronClassifier(loss=loss, optimizer="newton", tol=1e-12).fit(X, y)
+        objective = newton._build_objective(X, y, None, reset=False)
+        optimum = torch.from_numpy(np.append(newton.coef_.ravel(), newton.intercept_))
+        near = _snapshot(objective, optimum * 1.02, None)
+        check = stopping_rule(objective, near, 1e-4)
+        assert check.point is not None and 1 <= len(check.path) <= NEWTON_CHECK_STEPS
+        assert check.point.measure <= 1e-4 and check.distance <= 1e-4
+        values = [near.value] + [p.value for p in check.path]
+        assert all(np.diff(values) < 0)
+        assert stopping_rule(objective, near, 1e-4, newton_steps=0).point is None
+    far = _snapshot(objective, torch.full_like(optimum, 50.0), None)
+    check = stopping_rule(objective, far, 1e-4)
+    assert check.point is None and check.path == []
 
 
 def test_a_fit_with_an_l1_term_takes_no_newton_step():
