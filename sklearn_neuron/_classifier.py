@@ -172,9 +172,10 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
         (1.2e-5 in float32), the accuracy of a gradient in that dtype.
         The minibatch optimizers apply the same rule at each epoch's full
         gradient, and also ask the Newton step there to be within ``tol``
-        of the coefficients' scale, where it is affordable. Up to two Newton
-        steps from the epoch's point may be taken to reach such a point (see
-        the user guide, "Optimizers").
+        of the coefficients' scale, where it is affordable. Up to four damped
+        Newton steps from the epoch's point may be taken to reach such a
+        point; if they do not, the epochs go on from where they led (see the
+        user guide, "Optimizers").
 
     max_iter : int, default=100
         Maximum number of optimizer iterations (epochs for the minibatch

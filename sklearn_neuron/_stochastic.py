@@ -28,9 +28,11 @@ of the full gradient (the pseudo-gradient with an L1 term) is at most
 cost; so ``tol`` means what it means for Newton and L-BFGS. Where the loss
 has a Hessian (and it is affordable), the rule also asks the Newton step to
 be within ``tol`` (the distance to the optimum), and it may follow up to
-:data:`NEWTON_CHECK_STEPS` Newton steps from the snapshot, each lowering the
-objective, to a point that meets it (:func:`stopping_rule`). The minibatch
-steps then only have to reach Newton's region of convergence. A fit that
+:data:`NEWTON_CHECK_STEPS` damped Newton steps from the snapshot (each halved
+until it lowers the objective) to a point that meets it
+(:func:`stopping_rule`). A check that does not get there keeps the descending
+Newton iterates it took, and the epochs go on from the last. The minibatch
+steps then only have to come near enough for a few Newton steps. A fit that
 does not meet the rule in ``max_iter`` epochs says so, with how far it is.
 A fit that meets it ends as the full-batch optimizers do: with one more
 Newton step, kept if it lowers the objective and the gradient.
@@ -295,7 +297,11 @@ def distance_to_optimum(objective, snapshot):
 
 
 #: Newton steps the stopping rule may take from an epoch's snapshot.
-NEWTON_CHECK_STEPS = 2
+NEWTON_CHECK_STEPS = 4
+
+#: A Newton step of the stopping rule that does not lower the objective is
+#: halved, at most this many times (a backtracking line search).
+NEWTON_STEP_HALVINGS = 6
 
 
 @dataclass
@@ -303,16 +309,38 @@ class StoppingCheck:
     """What :func:`stopping_rule` found.
 
     ``point`` is the snapshot that meets the rule (None if none did),
-    ``path`` the Newton iterates that led to it (empty when the epoch's
-    snapshot met it itself), ``distance`` and ``step`` the Newton step at
-    ``point`` (at the epoch's snapshot if no point met the rule; both None
-    where no Newton step is computed, :func:`newton_checkable`).
+    ``path`` the Newton iterates that led to it or, when none met the rule,
+    the descending iterates the check followed (the fit goes on from the
+    last: they are progress), ``fractions`` the fraction of the full Newton
+    step each of them took (1.0, or a halving of it), ``distance`` and
+    ``step`` the Newton step at the last point looked at (both None where
+    no Newton step is computed, :func:`newton_checkable`).
     """
 
     point: object
     path: list
+    fractions: list
     distance: object
     step: object
+
+
+def _descending_newton_point(objective, current, step):
+    """``(fraction, snapshot)`` of the longest of ``step``, ``step / 2``, ...
+    (:data:`NEWTON_STEP_HALVINGS` halvings) that lowers the objective; None if
+    none does.
+
+    The full step may leave the objective unchanged to rounding (near the
+    optimum it cannot do better); a shortened one must lower it.
+    """
+    resolution = 100 * torch.finfo(step.dtype).eps * max(abs(current.value), 1.0)
+    fraction = 1.0
+    for _ in range(NEWTON_STEP_HALVINGS + 1):
+        candidate = _snapshot(objective, current.theta + fraction * step, None)
+        bound = current.value + resolution if fraction == 1.0 else current.value
+        if candidate.value <= bound and math.isfinite(candidate.measure):  # False for NaN
+            return fraction, candidate
+        fraction /= 2
+    return None
 
 
 def stopping_rule(objective, snapshot, tol, newton_steps=NEWTON_CHECK_STEPS):
@@ -322,32 +350,33 @@ def stopping_rule(objective, snapshot, tol, newton_steps=NEWTON_CHECK_STEPS):
     most ``tol`` and, where a Newton step is computed
     (:func:`newton_checkable`), so is that step's largest relative entry
     (the distance to the optimum, :func:`distance_to_optimum`). From the
-    snapshot, up to ``newton_steps`` Newton steps are followed while each
-    lowers the objective. So the minibatch iterates need only reach the
-    region where Newton's steps converge. For the piecewise quadratic losses
-    (squared hinge, modified Huber), one step from there lands on the
-    optimum once the margins fall on the optimum's side of the loss's kinks,
-    long before the minibatch steps themselves get within ``tol``. A check
-    that fails leaves the fit where the epoch ended: the Newton iterates are
-    dropped.
+    snapshot, up to ``newton_steps`` Newton steps are followed, each
+    shortened by halving until it lowers the objective (damped Newton). So
+    the minibatch iterates need only come near enough for a few Newton
+    steps to finish. For the piecewise quadratic losses (squared hinge,
+    modified Huber), a full step lands on the optimum once the margins fall
+    on the optimum's side of the loss's kinks, long before the minibatch
+    steps themselves get within ``tol``. A check that does not meet the rule
+    returns the descending iterates it followed, and the fit goes on from
+    the last of them.
     """
     if not newton_checkable(objective):
         point = snapshot if snapshot.measure <= tol else None
-        return StoppingCheck(point, [], None, None)
-    current, path, first = snapshot, [], None
+        return StoppingCheck(point, [], [], None, None)
+    current, path, fractions = snapshot, [], []
     while True:
         distance, step = distance_to_optimum(objective, current)
-        first = first or (distance, step)
         if current.measure <= tol and distance <= tol:
-            return StoppingCheck(current, path, distance, step)
+            return StoppingCheck(current, path, fractions, distance, step)
         if len(path) >= newton_steps:
-            return StoppingCheck(None, [], *first)
-        candidate = _snapshot(objective, current.theta + step, None)
-        resolution = 100 * torch.finfo(step.dtype).eps * max(abs(current.value), 1.0)
-        if not candidate.value <= current.value + resolution:  # False for NaN
-            return StoppingCheck(None, [], *first)
-        path.append(candidate)
-        current = candidate
+            break
+        found = _descending_newton_point(objective, current, step)
+        if found is None:
+            break
+        fractions.append(found[0])
+        path.append(found[1])
+        current = found[1]
+    return StoppingCheck(None, path, fractions, distance, step)
 
 
 def _final_step(objective, snapshot, step):
@@ -637,16 +666,19 @@ def minibatch(
     # Early stopping keeps the epoch with the best validation score, so its
     # stopping rule checks the snapshot itself (no Newton iterates).
     newton_steps = NEWTON_CHECK_STEPS if validation_score is None else 0
-    # The check costs a few Hessians: it runs once the gradient is within
-    # sqrt(tol) (tol where no Newton iterate is tried) and, after a check that
-    # failed, once the gradient has halved.
+    # A check costs up to NEWTON_CHECK_STEPS + 1 Hessians: it runs once the
+    # gradient is within sqrt(tol) (tol where no Newton iterate is tried) and,
+    # after a check that failed, once the gradient has halved from where that
+    # check left the fit.
     gate = tol if newton_steps == 0 or not newton_checkable(objective) else math.sqrt(tol)
     checked = math.inf  # the gradient at the last check that failed
 
-    def report_newton_step(point):
+    def report_newton_step(point, fraction=1.0):
+        """Record a Newton iterate; return whether a callback asked to stop."""
         curve.append(point.value)
-        monitor.report(
-            name, epoch, point.value, point.measure, 1.0, unit="Newton step", theta=point.theta
+        return monitor.report(
+            name, epoch, point.value, point.measure, fraction, unit="Newton step",
+            theta=point.theta,
         )
 
     while True:
@@ -654,10 +686,27 @@ def minibatch(
             check = stopping_rule(objective, best, tol, newton_steps)
             distance, newton_step = check.distance, check.step
             if check.point is not None:
-                for point in check.path:
-                    report_newton_step(point)
+                for point, fraction in zip(check.path, check.fractions):
+                    report_newton_step(point, fraction)  # the fit ends here anyway
                 best = check.point
                 converged, reason = True, _converged_reason(distance, len(check.path))
+                break
+            stop = False
+            for point, fraction in zip(check.path, check.fractions):
+                # The Newton steps lowered the objective: the epochs go on from
+                # there (or the fit stops there, if a callback says so).
+                best = point
+                stop = report_newton_step(point, fraction)
+                if stop:
+                    if point is not check.path[-1]:
+                        distance = newton_step = None  # measured at another point
+                    break
+            if check.path:
+                with torch.no_grad():
+                    parameter.copy_(best.theta)
+                optimizer.state.clear()  # a restart, as after an undone epoch
+            if stop:
+                reason = f"{STOPPED_BY_CALLBACK} at epoch {epoch} (in its Newton steps)"
                 break
             checked = best.measure
         if epoch >= max_iter:

@@ -36,8 +36,10 @@ FITS = {
     "newton": dict(optimizer="newton"),
     "lbfgs": dict(optimizer="lbfgs"),
     "owlqn": dict(optimizer="lbfgs", l1_ratio=1.0),
-    "sgd": dict(optimizer="sgd", max_iter=30, random_state=0),
-    "adam": dict(optimizer="adam", max_iter=30, random_state=0),
+    # A tight tol keeps the stopping rule's Newton steps (which end these fits
+    # in 2-3 epochs at the default tol) away for the first dozen epochs.
+    "sgd": dict(optimizer="sgd", max_iter=30, tol=1e-10, random_state=0),
+    "adam": dict(optimizer="adam", max_iter=30, tol=1e-10, random_state=0),
 }
 
 
@@ -68,12 +70,15 @@ def test_a_callback_sees_every_iteration(binary, name):
     assert seen == model.history_
     iterations = [r["iteration"] for r in seen]
     if name in ("sgd", "adam"):
-        # A converged minibatch fit's Newton steps come after its last epoch:
-        # records at iteration n_iter_ with step 1.0.
-        newton = seen[model.n_iter_ + 1 :]
-        assert all(r["iteration"] == model.n_iter_ and r["step"] == 1.0 for r in newton)
-        assert model.converged_ == bool(newton)
-        iterations = iterations[: model.n_iter_ + 1]
+        # The stopping rule's Newton steps are records with the iteration of
+        # the epoch they follow and, as step, the fraction of the full Newton
+        # step; a converged fit ends with a full one.
+        distinct = [i for k, i in enumerate(iterations) if k == 0 or i != iterations[k - 1]]
+        newton = [r for k, r in enumerate(seen) if k and r["iteration"] == iterations[k - 1]]
+        assert all(0 < r["step"] <= 1.0 for r in newton)
+        if model.converged_:
+            assert seen[-1] in newton and seen[-1]["step"] == 1.0
+        iterations = distinct
     assert iterations == list(range(model.n_iter_ + 1))
     assert all(tuple(r) == HISTORY_KEYS for r in seen)
     assert all(r["solver"] == f"NeuronClassifier/{model.optimizer_}" for r in seen)
@@ -134,7 +139,7 @@ def test_partial_fit_appends_one_record_per_call(binary):
     assert seen == model.history_
     np.testing.assert_array_equal(history_column(model.history_, "objective"), objectives)
     # A new fit starts a new history.
-    _fit(model.set_params(callbacks=None, max_iter=2), X, y)
+    _fit(model.set_params(callbacks=None, max_iter=2, tol=1e-10), X, y)
     assert [r["iteration"] for r in model.history_] == [0, 1, 2]
 
 
@@ -280,10 +285,11 @@ def test_classifier_cv_calls_back_from_its_refit(binary):
 def test_verbose_logs_each_iteration(binary, caplog, capsys, optimizer):
     X, y = binary
     caplog.set_level(logging.INFO, logger="sklearn_neuron")
-    model = NeuronClassifier(optimizer=optimizer, verbose=1, max_iter=5, random_state=0)
+    # tol=1e-10: five epochs, no Newton step of sgd's stopping rule among them.
+    model = NeuronClassifier(optimizer=optimizer, verbose=1, max_iter=5, tol=1e-10, random_state=0)
     _fit(model, X, y)
     records = [r for r in caplog.records if r.name == "sklearn_neuron"]
-    assert len(records) == model.n_iter_ + 1
+    assert len(records) == model.n_iter_ + 1 == len(model.history_)
     assert all(r.levelno == logging.INFO for r in records)
     unit, step = ("iter", "step") if optimizer == "newton" else ("epoch", "lr")
     last = model.history_[-1]
@@ -413,3 +419,24 @@ def test_user_guide_example_runs(capsys):
     n_early, n_full = map(int, re.search(r"(\d+) of (\d+) iterations", out.out).groups())
     assert n_early < n_full
     assert "NeuronClassifier" in out.err  # the bar
+
+
+def test_a_callback_stops_a_minibatch_fit_in_its_newton_steps(binary):
+    # The stopping rule's Newton steps are reported like epochs, and a
+    # callback's stop is honoured there too: the fit ends at that check, not
+    # converged (default sgd on breast_cancer: the check after epoch 1 takes
+    # damped Newton steps without meeting tol).
+    X, y = binary
+    seen = []
+
+    def stop_at_a_newton_step(info):
+        seen.append(info)
+        return len(seen) > 1 and info["iteration"] == seen[-2]["iteration"]
+
+    model = NeuronClassifier(optimizer="sgd", random_state=0, callbacks=[stop_at_a_newton_step])
+    caught = _fit(model, X, y)
+    assert not model.converged_ and model.n_iter_ == 1
+    assert len(model.history_) == 3 and model.history_ == seen
+    assert len(caught) == 1 and "stopped by a callback" in str(caught[0].message)
+    # The fit ends at the Newton iterate the callback saw.
+    assert model.objective_curve_[-1] == seen[-1]["objective"] < seen[-2]["objective"]
