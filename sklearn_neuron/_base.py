@@ -116,7 +116,10 @@ class BaseNeuron(BaseEstimator):
         smooth = loss.twice_differentiable or isinstance(loss, HingeLoss)
         if self.optimizer == "auto" and (objective.l1 or not smooth):
             return "lbfgs"
-        name = resolve_optimizer(self.optimizer, objective.X.shape[0], objective.n_params)
+        name = resolve_optimizer(
+            self.optimizer, objective.X.shape[0], objective.n_params,
+            reads_per_evaluation=getattr(objective, "reads_per_evaluation", False),
+        )
         if name in SECOND_ORDER and not smooth:
             raise ValueError(
                 f"optimizer={name!r} needs a twice-differentiable loss, "
@@ -409,8 +412,11 @@ class BaseNeuron(BaseEstimator):
             # Newton, L-BFGS: the last value is the objective at theta (centring
             # moves only along directions the objective does not see).
             objective_value = float(result.objective_curve[-1])
+        elif np.isfinite(getattr(result, "final_value", np.nan)):
+            # A minibatch fit's last full-batch snapshot is at theta.
+            objective_value = result.final_value
         else:
-            # Minibatch epoch means, or another solver's curve: evaluate exactly.
+            # Another solver's curve, or early stopping's best epoch: evaluate.
             objective_value = objective.full_value(theta)
         if not np.isfinite(objective_value):
             raise ValueError(

@@ -460,6 +460,11 @@ def _hessian(objective, theta):
     return (_numpy(objective.hessian(theta)),)  # chunked on a large block: no raw kept
 
 
+def _value_gradient_hessian(objective, theta):
+    """Value, gradient and Hessian of a block read once (two passes in memory)."""
+    return _value_gradient(objective, theta) + _hessian(objective, theta)
+
+
 class DaskObjective:
     """:class:`~sklearn_neuron._objective.LinearObjective`'s interface on dask data.
 
@@ -656,6 +661,26 @@ class DaskObjective:
     def value(self, theta, raw=None):
         """Objective value at ``theta`` (a 0-d tensor)."""
         return self.value_gradient(theta)[0]
+
+    @property
+    def reads_per_evaluation(self):
+        """Whether each evaluation reads the blocks again (data not persisted).
+
+        Reading then costs more than the arithmetic, so Newton evaluates
+        value, gradient and Hessian in one reduction, one read of each block
+        (:meth:`value_gradient_hessian`), and ``optimizer="auto"`` prefers
+        Newton, whose iterations are fewer (see
+        :func:`~sklearn_neuron._optimizers.resolve_optimizer`).
+        """
+        return self._objectives is None
+
+    def value_gradient_hessian(self, theta):
+        """``(f, grad, None, hessian)`` at ``theta``: one reduction, each block read once."""
+        f, g, H = self.reduce(_value_gradient_hessian, self._theta(theta))
+        f, g = self._add_l2(
+            torch.as_tensor(f, dtype=self.dtype), torch.as_tensor(g, dtype=self.dtype), theta
+        )
+        return f, g, None, self._add_penalty_hessian(torch.as_tensor(H, dtype=self.dtype))
 
     def hessian(self, theta, raw=None, pointwise=None):
         """Hessian of the objective at ``theta`` (``raw`` unused): one reduction."""

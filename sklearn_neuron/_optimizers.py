@@ -141,6 +141,33 @@ def _finish(theta, it, converged, progress, grad_max, reason):
     )
 
 
+class _HessianAlongside:
+    """``objective`` whose every value-and-gradient evaluation also computes
+    the Hessian at the same point, in the same pass over the data.
+
+    For data read again at each evaluation (out-of-core dask arrays: see
+    ``reads_per_evaluation``), reading costs more than the arithmetic, and a
+    Newton iteration then reads the data once instead of twice: the Hessian
+    at an accepted point is the one computed with its value and gradient.
+    """
+
+    def __init__(self, objective):
+        self._objective = objective
+        self._last = (None, None)
+
+    def __getattr__(self, name):
+        return getattr(self._objective, name)
+
+    def value_gradient(self, theta):
+        f, g, raw, H = self._objective.value_gradient_hessian(theta)
+        self._last = (theta, H)
+        return f, g, raw
+
+    def hessian(self, theta, raw=None):
+        point, H = self._last
+        return H if point is theta else self._objective.hessian(theta, raw)
+
+
 def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor=None):
     """Damped Newton's method with Cholesky-solved steps.
 
@@ -152,7 +179,11 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor
     layer the Hessian is singular along the directions that do not change
     the probabilities; those are made positive definite by adding the
     projector onto them, which leaves the step in the identifiable subspace.
+    On data read at each evaluation the Hessian comes with the value and
+    gradient, in one read (:class:`_HessianAlongside`).
     """
+    if getattr(objective, "reads_per_evaluation", False):
+        objective = _HessianAlongside(objective)
     tol = effective_tol(tol, theta.dtype)
     f, g, raw = objective.value_gradient(theta)
     f = float(f)
@@ -463,12 +494,23 @@ def _quasi_newton_direction(g, s_hist, y_hist):
 #: this many multiply-adds (n_samples * n_params**2): there its few iterations
 #: beat L-BFGS's many cheap ones, which win beyond (benchmarks/RESULTS.md).
 AUTO_NEWTON_MAX_WORK = 2e7
+#: On data read at each evaluation (out of core) a pass costs the read, and
+#: Newton (one read per iteration, value, gradient and Hessian together) is
+#: chosen up to this many parameters: a row's Hessian terms (n_params**2 / 2
+#: multiply-adds) then cost less than reading and decoding the row.
+AUTO_NEWTON_MAX_PARAMS_READING = 64
 
 
-def resolve_optimizer(name, n_samples, n_params):
-    """Name of the optimizer to run; resolves ``"auto"`` by problem size."""
+def resolve_optimizer(name, n_samples, n_params, *, reads_per_evaluation=False):
+    """Name of the optimizer to run; resolves ``"auto"`` by problem size.
+
+    ``reads_per_evaluation``: the data are read again at each evaluation
+    (not persisted dask arrays), which favours Newton's fewer passes.
+    """
     if name != "auto":
         return name
+    if reads_per_evaluation and n_params <= AUTO_NEWTON_MAX_PARAMS_READING:
+        return "newton"
     return "newton" if n_samples * n_params**2 <= AUTO_NEWTON_MAX_WORK else "lbfgs"
 
 

@@ -119,6 +119,8 @@ class StochasticResult(OptimizeResult):
     optimizer_state: dict = field(default_factory=dict)
     n_samples_seen: int = 0
     learning_rate: float = float("nan")
+    #: The full objective (with L1) at ``theta`` where known, NaN where not.
+    final_value: float = float("nan")
 
 
 def soft_threshold(theta, threshold):
@@ -790,6 +792,7 @@ def minibatch(
         optimizer_state=optimizer.state_dict(),
         n_samples_seen=epoch * n_samples,
         learning_rate=step,
+        final_value=best.value if final is best.theta else float("nan"),
     )
 
 
@@ -872,4 +875,5 @@ def one_pass(
         optimizer_state=optimizer.state_dict(),
         n_samples_seen=n_samples,
         learning_rate=step,
+        final_value=result.value,
     )

@@ -146,6 +146,51 @@ def test_classifier_fit_equals_in_memory(no_gather, case):
         np.testing.assert_array_equal(model.coef_ == 0, memory.coef_ == 0)
 
 
+_BLOCK_READS = []  # one entry per block read, by the threads of the in-process workers
+
+
+def _read_block(block):
+    _BLOCK_READS.append(block.shape[0])
+    return block
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_out_of_core_auto_is_newton_reading_each_block_once_per_iteration(
+    no_gather, monkeypatch, n_classes
+):
+    """Data read at each evaluation (not persisted): "auto" runs Newton, and
+    each of its evaluations reads every block once for value, gradient and
+    Hessian together (one reduction); the fit equals the in-memory Newton's."""
+    from sklearn_neuron._dask import DaskObjective
+
+    X, y = _classification(n_classes)
+    X_d = da.from_array(X, chunks=CHUNK).map_blocks(_read_block, dtype=X.dtype)
+    (y_d,) = _dask(y, persist=False)
+    reductions = []
+    reduce = DaskObjective.reduce
+
+    def counting_reduce(self, function, *args, **kwargs):
+        before = len(_BLOCK_READS)
+        result = reduce(self, function, *args, **kwargs)
+        reductions.append((function.__name__, len(_BLOCK_READS) - before))
+        return result
+
+    monkeypatch.setattr(DaskObjective, "reduce", counting_reduce)
+    model = NeuronClassifier(verbose=0).fit(X_d, y_d)
+    memory = NeuronClassifier(optimizer="newton").fit(X, y)
+    assert model.optimizer_ == "newton"
+    _assert_same_fit(model, memory)
+    # The data fingerprint (for inference) is one more reduction.
+    assert reductions.pop() == ("_fingerprint_block", X_d.npartitions)
+    names = [name for name, _ in reductions]
+    assert set(names) == {"_value_gradient_hessian"}, names
+    assert all(reads == X_d.npartitions for _, reads in reductions), reductions
+    # The initial point, and one evaluation per accepted step at least.
+    assert model.n_iter_ + 1 <= len(reductions) <= model.n_iter_ + 4
+    # Persisted data keep the separate reductions (nothing is read again).
+    assert NeuronClassifier().fit(*_dask(X, y)).optimizer_ == memory.optimizer_ == "newton"
+
+
 REGRESSOR_CASES = {
     "squared_error-newton": ("squared_error", dict(optimizer="newton")),
     "squared_error-lbfgs": ("squared_error", dict(optimizer="lbfgs", alpha=0.1)),
