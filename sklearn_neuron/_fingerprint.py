@@ -18,6 +18,7 @@ of rows, the targets and the weights make unlikely in practice.
 """
 
 import numpy as np
+import scipy.sparse
 import torch
 
 #: Rows of X read by the fingerprint (evenly spaced over the data).
@@ -36,12 +37,23 @@ def _spread(n, constant, start=0):
     return 1.0 + np.remainder(np.arange(start, start + n, dtype=np.float64) * constant, 1.0)
 
 
+def _weighted_sums(u, a):
+    """``u @ a`` by elementwise products and sums, never numpy's BLAS.
+
+    A BLAS product threaded by OpenBLAS leaves its threads spinning for a
+    while after it returns (about 0.1 s), taking a core from torch's OpenMP
+    threads: on 2 cores, the fit or prediction that followed a fit ran its
+    first torch operations ~25 ms slower.
+    """
+    return (a * (u if a.ndim == 1 else u[:, None])).sum(axis=0)
+
+
 def position_sums(objective, offset=0):
     """``u @ target``, ``u @ |target|`` and ``u @ weight`` with ``u = _spread(n)``, by chunks.
 
     ``offset`` is the position of the objective's first row in the whole data
     (a block of a dask array). In numpy, chunk by chunk (a CUDA target comes
-    over a chunk at a time).
+    over a chunk at a time), without BLAS (see :func:`_weighted_sums`).
     """
     n = objective.X.shape[0]
     target_sum = np.zeros(objective.target.shape[1])
@@ -50,16 +62,19 @@ def position_sums(objective, offset=0):
         rows = slice(start, start + _CHUNK_ROWS)
         target = objective.target[rows].cpu().numpy().astype(np.float64)
         u = _spread(target.shape[0], 0.6180339887498949, offset + start)
-        target_sum += u @ target
-        scale_sum += u @ np.abs(target)
-        weight_sum += float(u @ objective.weight[rows].cpu().numpy().astype(np.float64))
+        target_sum += _weighted_sums(u, target)
+        scale_sum += _weighted_sums(u, np.abs(target))
+        weight = objective.weight[rows].cpu().numpy().astype(np.float64)
+        weight_sum += float(_weighted_sums(u, weight))
     return target_sum, scale_sum, weight_sum
 
 
 def sampled_row_products(rows):
     """``rows @ v`` and ``|rows| @ v`` for sampled rows of X (float64 numpy), ``v`` fixed."""
     v = _spread(rows.shape[1], 0.4142135623730951)
-    return rows @ v, abs(rows) @ v
+    if scipy.sparse.issparse(rows):  # scipy's sparse product: no BLAS
+        return rows @ v, abs(rows) @ v
+    return _weighted_sums(v, rows.T), _weighted_sums(v, abs(rows).T)
 
 
 def data_fingerprint(objective):
