@@ -172,12 +172,20 @@ def skorch_epoch(quick, rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller problems")
+    parser.add_argument(
+        "--only", choices=["dense", "sparse", "skorch"], action="append",
+        help="run only these parts (repeatable); all three by default",
+    )
     args = parser.parse_args()
+    parts = args.only or ["dense", "sparse", "skorch"]
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     rows = []
-    compare(dense_problem(args.quick), 1 if args.quick else 2, rows)
-    compare(sparse_problem(args.quick), 1, rows)
-    skorch_epoch(args.quick, rows)
+    if "dense" in parts:
+        compare(dense_problem(args.quick), 1 if args.quick else 2, rows)
+    if "sparse" in parts:
+        compare(sparse_problem(args.quick), 1, rows)
+    if "skorch" in parts:
+        skorch_epoch(args.quick, rows)
     print(machine_description())
     print(f"load average before/after: {LOAD_BEFORE} / {os.getloadavg()}")
     print()

@@ -98,7 +98,10 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
           number of coefficients and intercepts), ``"lbfgs"`` otherwise:
           the faster of the two on each row of ``benchmarks/RESULTS.md``.
           ``optimizer_`` tells which ran. With ``l1_ratio > 0`` or a loss
-          without Hessian, ``"lbfgs"``.
+          without Hessian, ``"lbfgs"``. On dask data that are not persisted
+          (read from storage at every evaluation), ``"newton"`` up to 64
+          parameters: it reads the data once per iteration, for value,
+          gradient and Hessian together, and needs fewer iterations.
 
         Minibatch (``max_iter`` counts epochs): ``"sgd"``, ``"adam"``,
         ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` (the torch.optim classes of

@@ -100,7 +100,10 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         (generalized) Hessian: every built-in loss but ``"absolute_error"``.
         ``"auto"`` picks Newton while one Hessian costs at most ``2e7``
         multiply-adds, L-BFGS otherwise and for losses without Hessian;
-        ``optimizer_`` tells which ran.
+        ``optimizer_`` tells which ran. On dask data that are not persisted
+        (read from storage at every evaluation), Newton up to 64 parameters:
+        it reads the data once per iteration, for value, gradient and Hessian
+        together, and needs fewer iterations.
 
     alpha : float, default=1.0
         Strength of the L2 penalty, with the meaning it has in
