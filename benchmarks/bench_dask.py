@@ -294,17 +294,17 @@ def out_of_core(args, da, dask, Client, LocalCluster, NeuronClassifier, d):
         cluster.close()
         with dask.config.set(scheduler="threads", num_workers=2):
             X_np, y_np = dask.compute(X, y)
-        memory = {}
+        in_memory = {}
         for optimizer in ("auto", "newton"):
             seconds_np, model = timed(lambda: NeuronClassifier(optimizer=optimizer).fit(X_np, y_np))
-            memory[optimizer] = seconds_np, model
+            in_memory[optimizer] = seconds_np, model
             ooc.append((f"NeuronClassifier({optimizer!r}) in memory (same data loaded)",
                         f"{seconds_np:.1f}", model.optimizer_, model.n_iter_, ""))
         print(markdown_table(["fit", "seconds", "optimizer", "iterations",
                               "driver peak RSS growth MB"], ooc))
-        seconds_np = memory["auto"][0]
+        seconds_np = in_memory["auto"][0]
         for (label, optimizer), seconds in dask_times.items():
-            same = memory["newton" if optimizer == "auto" else "auto"][1]
+            same = in_memory["newton" if optimizer == "auto" else "auto"][1]
             print(f"out of core, {label}, {optimizer}: dask / in-memory default fit = "
                   f"{seconds / seconds_np:.2f}; coef gap to the in-memory {same.optimizer_} "
                   f"fit {gap(coefs[label, optimizer], same.coef_):.1e}")
