@@ -10,6 +10,7 @@ L-BFGS, OWL-QN) and ``_stochastic.py`` (minibatch torch.optim training).
 """
 
 import functools
+import math
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -246,9 +247,10 @@ class BaseNeuron(BaseEstimator):
             spent = [0]  # minibatch epochs are counted over all stages
 
             def stage(smooth, start, tol, budget, stage_name):
+                if spent[0] >= budget:
+                    return None  # the epochs of max_iter are spent
                 result = self._run_minibatch(
-                    smooth, start, max(budget - spent[0], 1), stage_name, tol=tol,
-                    monitor=monitor,
+                    smooth, start, budget - spent[0], stage_name, tol=tol, monitor=monitor,
                 )
                 spent[0] += result.n_iter
                 return result
@@ -385,16 +387,20 @@ class BaseNeuron(BaseEstimator):
                 "epochs" if self._is_stochastic() else "iterations",
             )
         if self._is_stochastic():
+            # The hinge's continuation runs several minibatch fits and reports
+            # no single learning rate: then none is named.
+            learning_rate = getattr(result, "learning_rate", float("nan"))
+            step = f" (last learning rate {learning_rate:.3g})" if math.isfinite(learning_rate) else ""
             return (
                 f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "
                 f"{result.n_iter} epochs without reaching the tolerance: the full "
                 f"gradient's largest entry is {result.grad_max:.3g} > tol = "
                 f"{effective_tol(self.tol, dtype):.3g}, so the coefficients are not yet "
-                f"at the optimum; reason: {result.stop_reason} (last learning rate "
-                f"{getattr(result, 'learning_rate', float('nan')):.3g}). "
+                f"at the optimum; reason: {result.stop_reason}{step}. "
                 f"Increase max_iter (now {self.max_iter}), "
-                "scale the features (e.g. with StandardScaler), use "
-                "learning_rate='auto', or a full-batch optimizer ('newton', 'lbfgs')."
+                "scale the features (e.g. with StandardScaler), "
+                + ("" if self.learning_rate == "auto" else "use learning_rate='auto', ")
+                + "or use a full-batch optimizer ('newton', 'lbfgs')."
             )
         return (
             f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "

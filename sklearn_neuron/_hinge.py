@@ -152,7 +152,8 @@ def hinge_continuation(objective, theta, *, stage, tol, max_iter, verbose=0, nam
 
     ``stage(smooth_objective, theta, tol, max_iter, name)`` runs the chosen
     optimizer on one smoothed problem and returns its :class:`OptimizeResult`;
-    ``max_iter`` bounds its iterations (epochs) in each stage. Converged
+    ``max_iter`` bounds its iterations (epochs) in each stage; a stage that
+    returns None has none left, and the continuation ends. Converged
     means the optimality conditions were verified.
     """
     tol = effective_tol(tol, theta.dtype)
@@ -162,6 +163,8 @@ def hinge_continuation(objective, theta, *, stage, tol, max_iter, verbose=0, nam
     for _ in range(_MAX_STAGES):
         result = stage(smoothed(objective, delta), theta, tol * delta, max_iter,
                        f"{name}/smoothed(delta={delta:.3g})")
+        if result is None:  # no iterations left (a budget shared by the stages)
+            break
         n_iter += result.n_iter
         theta = result.theta
         if stopped_by_callback(result.stop_reason):

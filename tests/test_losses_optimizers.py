@@ -140,6 +140,21 @@ def test_hinge_with_a_minibatch_optimizer_warns_or_reaches_it(binary):
     assert adam.objective_ >= exact.objective_ - 1e-12
 
 
+@pytest.mark.parametrize("max_iter", [3, 40])
+def test_a_short_minibatch_hinge_fit_keeps_its_epoch_budget_and_names_no_nan(binary, max_iter):
+    # The continuation's stages share max_iter's epochs, and its warning
+    # names no learning rate (there is none for the whole fit) rather than NaN.
+    X, y = binary
+    with pytest.warns(ConvergenceWarning) as caught:
+        model = NeuronClassifier(loss="hinge", optimizer="sgd", max_iter=max_iter,
+                                 random_state=0).fit(X, y)
+    assert model.n_iter_ <= max_iter
+    message = " ".join(str(w.message) for w in caught)
+    assert "nan" not in message.lower(), message
+    assert f"after {model.n_iter_} epochs" in message
+    assert f"now {max_iter}" in message
+
+
 @pytest.mark.parametrize("loss", ["squared_error", "hinge"])
 def test_other_losses_are_not_logistic_regression(binary, logreg, loss):
     X, y = binary
