@@ -223,9 +223,9 @@ def main():
             print(f"dask_ml {solver} / NeuronClassifier on dask, same rows = {seconds / base:.1f}"
                   + (f" (ours on the subset: {ours:.2f} s)" if ours is not None else ""))
     print(f"gap dask vs in-memory (auto): {gap(coefs['dask auto'][0], coefs['numpy auto'][0]):.1e}")
-    del X_np, y_np
+    X_np = y_np = None  # free the gathered copy
 
-    del X, y
+    X = y = None
 
     # -- 2. driver memory against the number of rows -------------------------------
     memory_table = []
@@ -238,7 +238,7 @@ def main():
         memory_table.append((f"{m:,}", f"{m * d * 8 / 1e6:.0f}", f"{seconds:.2f}",
                              f"{memory.mb:.0f}"))
 
-        del X, y
+        X = y = None
     print("\n### Driver memory during the dask fit\n")
     print(markdown_table(["rows", "data MB", "fit seconds", "driver peak RSS growth MB"],
                          memory_table))
@@ -281,7 +281,9 @@ def out_of_core(args, da, dask, Client, LocalCluster, NeuronClassifier, d):
             y = da.from_zarr(os.path.join(store, f"y{i}"))
             for optimizer in ("auto", "lbfgs"):
                 with PeakRSS() as memory:
-                    seconds, model = timed(lambda: NeuronClassifier(optimizer=optimizer).fit(X, y))
+                    seconds, model = timed(
+                        lambda: NeuronClassifier(optimizer=optimizer).fit(X, y)  # noqa: B023
+                    )
                 dask_times[label, optimizer] = seconds
                 coefs[label, optimizer] = model.coef_
                 ooc.append((f"NeuronClassifier({optimizer!r}) on dask ({label})",
@@ -296,7 +298,9 @@ def out_of_core(args, da, dask, Client, LocalCluster, NeuronClassifier, d):
             X_np, y_np = dask.compute(X, y)
         in_memory = {}
         for optimizer in ("auto", "newton"):
-            seconds_np, model = timed(lambda: NeuronClassifier(optimizer=optimizer).fit(X_np, y_np))
+            seconds_np, model = timed(
+                lambda: NeuronClassifier(optimizer=optimizer).fit(X_np, y_np)  # noqa: B023
+            )
             in_memory[optimizer] = seconds_np, model
             ooc.append((f"NeuronClassifier({optimizer!r}) in memory (same data loaded)",
                         f"{seconds_np:.1f}", model.optimizer_, model.n_iter_, ""))

@@ -390,7 +390,9 @@ class BaseNeuron(BaseEstimator):
             # The hinge's continuation runs several minibatch fits and reports
             # no single learning rate: then none is named.
             learning_rate = getattr(result, "learning_rate", float("nan"))
-            step = f" (last learning rate {learning_rate:.3g})" if math.isfinite(learning_rate) else ""
+            step = (
+                f" (last learning rate {learning_rate:.3g})" if math.isfinite(learning_rate) else ""
+            )
             return (
                 f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "
                 f"{result.n_iter} epochs without reaching the tolerance: the full "

@@ -688,13 +688,13 @@ def minibatch(
             check = stopping_rule(objective, best, tol, newton_steps)
             distance, newton_step = check.distance, check.step
             if check.point is not None:
-                for point, fraction in zip(check.path, check.fractions):
+                for point, fraction in zip(check.path, check.fractions, strict=True):
                     report_newton_step(point, fraction)  # the fit ends here anyway
                 best = check.point
                 converged, reason = True, _converged_reason(distance, len(check.path))
                 break
             stop = False
-            for point, fraction in zip(check.path, check.fractions):
+            for point, fraction in zip(check.path, check.fractions, strict=True):
                 # The Newton steps lowered the objective: the epochs go on from
                 # there (or the fit stops there, if a callback says so).
                 best = point

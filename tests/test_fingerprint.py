@@ -18,7 +18,9 @@ def test_weighted_sums_equal_the_matrix_product(a):
     u = _spread(a.shape[0], 0.6180339887498949)
     scale = np.abs(u) @ np.abs(a) + 1.0
     np.testing.assert_array_less(np.abs(_weighted_sums(u, a) - u @ a), 1e-12 * scale)
-    np.testing.assert_allclose(_weighted_sums(u, a[:, 0]), u @ a[:, 0], rtol=1e-12, atol=1e-12 * scale[0])
+    np.testing.assert_allclose(
+        _weighted_sums(u, a[:, 0]), u @ a[:, 0], rtol=1e-12, atol=1e-12 * scale[0]
+    )
 
 
 def test_sampled_row_products_dense_and_sparse_agree():
