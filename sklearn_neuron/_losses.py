@@ -29,6 +29,12 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.multiclass import check_classification_targets
 
+try:  # scikit-learn's own cache of a label array's distinct values (private)
+    from sklearn.utils._unique import attach_unique
+except ImportError:  # pragma: no cover - another scikit-learn layout
+    def attach_unique(y):
+        return y
+
 from ._activations import Activation, Exp, Sigmoid, Softmax
 from ._validation import to_tensor
 
@@ -380,9 +386,12 @@ def fitted_classes(labels, classes=None):
     by a reduction). Refuses labels outside ``classes`` and fewer than two
     classes, with what to check.
     """
+    # The labels' distinct values, found once: the target-type check reuses them.
+    labels = attach_unique(labels)
     check_classification_targets(labels)
     if classes is None:
-        classes = np.unique(labels)
+        metadata = getattr(getattr(labels, "dtype", None), "metadata", None) or {}
+        classes = metadata["unique"] if "unique" in metadata else np.unique(labels)
     else:
         classes = np.unique(classes)
         unknown = np.setdiff1d(labels, classes)

@@ -467,17 +467,18 @@ def _set_step(optimizer, learning_rate):
 def _batch_products(objective):
     """``(design, rows, raw, gradient)`` for the minibatches of an epoch.
 
-    ``design(order)`` gathers the epoch's rows once (``order`` a permutation,
-    or None); ``rows(design, slice)`` is a minibatch of them; ``raw(theta,
+    ``design(order)`` prepares the epoch's rows (``order`` a permutation, or
+    None); ``rows(design, slice)`` is a minibatch of them; ``raw(theta,
     X_batch)`` its raw output; ``gradient(weighted_grad_raw, X_batch, base)``
     ``base`` plus the data term's gradient, laid out as ``theta``.
 
-    Dense rows are gathered as ``[X, 1]`` into one buffer kept across epochs:
-    each minibatch's raw output and gradient are then one product each, and
-    no epoch allocates (and faults in) a fresh copy of X. Sparse data on the
-    CPU stay scipy CSR matrices: a row slice of CSR is cheap, and scipy
-    multiplies both ``X_B @ W.T`` and ``X_B.T @ r`` directly, where torch
-    would need a CSR tensor and a transposed copy of each minibatch.
+    Dense rows on the CPU are gathered minibatch by minibatch as ``[X, 1]``
+    into one small buffer (:class:`_AugmentedRows`): each minibatch's raw
+    output and gradient are then one product each, and no epoch allocates
+    (and faults in) a copy of X. Sparse data on the CPU stay scipy CSR
+    matrices: a row slice of CSR is cheap, and scipy multiplies both
+    ``X_B @ W.T`` and ``X_B.T @ r`` directly, where torch would need a CSR
+    tensor and a transposed copy of each minibatch.
     """
     if objective.is_sparse and objective.device.type == "cpu":
         return (objective.reordered,) + _sparse_batch_products(objective)
@@ -487,9 +488,6 @@ def _batch_products(objective):
 
         return objective.reordered, objective.row_slice, objective.raw, gradient
     K = objective.n_outputs
-
-    def rows(design, index):
-        return design[index]
 
     def raw(theta, X_batch):
         if K == 1:
@@ -501,48 +499,62 @@ def _batch_products(objective):
             return torch.addmv(base, X_batch.T, weighted_grad_raw[:, 0])
         return torch.addmm(base.view(K, -1), weighted_grad_raw.T, X_batch).reshape(-1)
 
-    return _AugmentedRows(objective), rows, raw, gradient
+    rows = _AugmentedRows(objective)
+    return rows.epoch, rows.batch, raw, gradient
 
 
 class _AugmentedRows:
-    """``order -> [X, 1][order]`` (``[X]`` without an intercept), dense.
+    """The rows ``[X, 1][order]`` (``[X]`` without an intercept) of an
+    epoch's minibatches, dense.
 
-    On the CPU the rows are gathered by numpy's ``take`` (2-3.5x faster than
-    torch's ``index_select``) into one buffer that every epoch reuses.
+    On the CPU each minibatch is gathered by numpy's ``take`` (faster than
+    torch's ``index_select`` into a strided view) into a buffer of one
+    minibatch that every step reuses and that stays in cache: an epoch never
+    holds a copy of X. Elsewhere (a GPU) the epoch's rows are gathered once.
     """
 
     def __init__(self, objective):
         self.X = objective.X
         self.fit_intercept = objective.fit_intercept
-        self.buffer = None
-        self.in_order = False  # whether the buffer holds the rows in their own order
         self.numpy = self.X.device.type == "cpu" and self.X.dtype in (
             torch.float32, torch.float64,
         )
+        self.buffer = None
+        self.order = None
 
-    def __call__(self, order):
-        X, n, d = self.X, self.X.shape[0], self.X.shape[1]
-        if order is None and not self.fit_intercept:
+    def epoch(self, order):
+        """Prepare the rows of an epoch in ``order`` (None: their own order)."""
+        X, n = self.X, self.X.shape[0]
+        if self.numpy:
+            self.order = None if order is None else order.numpy()
             return X
-        if not self.numpy:
-            rows = X if order is None else X.index_select(0, order)
-            if not self.fit_intercept:
-                return rows
-            return torch.cat([rows, torch.ones((n, 1), dtype=X.dtype, device=X.device)], 1)
+        rows = X if order is None else X.index_select(0, order)
+        if not self.fit_intercept:
+            return rows
+        return torch.cat([rows, torch.ones((n, 1), dtype=X.dtype, device=X.device)], 1)
+
+    def batch(self, X_epoch, index):
+        """The minibatch ``index`` (a slice) of the epoch's rows."""
+        if not self.numpy or (self.order is None and not self.fit_intercept):
+            return X_epoch[index]
         if self.buffer is None:
-            self.buffer = np.empty((n, d + self.fit_intercept), dtype=X.numpy().dtype)
+            size = index.stop - index.start
+            d = self.X.shape[1]
+            self.buffer = torch.empty((size, d + self.fit_intercept), dtype=self.X.dtype)
+            self.buffer_numpy = self.buffer.numpy()
             if self.fit_intercept:
-                self.buffer[:, -1] = 1.0
-        elif order is None and self.in_order:
-            return torch.from_numpy(self.buffer)  # the rows as they are: copied once
-        self.in_order = order is None
-        if order is None:
-            self.buffer[:, :d] = X.numpy()
+                self.buffer_numpy[:, -1] = 1.0
+            self.out = self.buffer_numpy[:, :d]
+            self.source = self.X.numpy()
+        m = min(index.stop, self.source.shape[0]) - index.start
+        out = self.out if m == self.out.shape[0] else self.out[:m]
+        if self.order is None:
+            np.copyto(out, self.source[index])
         else:
             # mode="clip" (the indices are valid) lets numpy write into the
             # strided view without buffering.
-            np.take(X.numpy(), order.numpy(), axis=0, out=self.buffer[:, :d], mode="clip")
-        return torch.from_numpy(self.buffer)
+            np.take(self.source, self.order[index], axis=0, out=out, mode="clip")
+        return self.buffer if m == self.buffer.shape[0] else self.buffer[:m]
 
 
 def _sparse_batch_products(objective):
@@ -716,7 +728,6 @@ def minibatch(
         epoch += 1
         anchor = best
         order = _epoch_order(n_samples, shuffle, generator, objective.device)
-        # The epoch's rows in its order, gathered once: each minibatch is a view.
         X_epoch = epoch_design(order)
         terms = (target, anchor.grad_raw, scaled_weight)
         if order is not None:
@@ -725,11 +736,13 @@ def minibatch(
         weight_epoch = weight_epoch / per_row_size.unsqueeze(1)
         # The snapshot's term of each row's weighted gradient difference.
         anchor_epoch = -(anchor_epoch * weight_epoch)
-        for rows in batches:
+        # Each minibatch's slices of the per-row terms, cut in one call each.
+        split = [t.split(batch_size) for t in (target_epoch, anchor_epoch, weight_epoch)]
+        for rows, target_b, anchor_b, weight_b in zip(batches, *split, strict=True):
             X_batch = batch_rows(X_epoch, rows)
             current = parameter.detach()
-            grad_raw = loss.gradient(batch_raw(current, X_batch), target_epoch[rows])
-            difference = torch.addcmul(anchor_epoch[rows], grad_raw, weight_epoch[rows])
+            grad_raw = loss.gradient(batch_raw(current, X_batch), target_b)
+            difference = torch.addcmul(anchor_b, grad_raw, weight_b)
             gradient = batch_gradient(difference, X_batch, anchor.data_gradient)
             if objective.l2:
                 objective.add_l2_gradient_(gradient, current)

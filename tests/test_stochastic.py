@@ -196,9 +196,10 @@ def test_partial_fit_is_atomic():
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
 def test_epoch_rows_are_the_augmented_design_in_the_epoch_order(fit_intercept, dtype):
-    # The epoch's gathered [X, 1] (one buffer reused across epochs on the CPU,
-    # torch's gather for other dtypes) and its minibatch products equal the
-    # objective's own on the same rows.
+    # Each minibatch's [X, 1] rows (gathered into one reused minibatch buffer
+    # on the CPU, by torch's gather for other dtypes), the last shorter one
+    # included, and its minibatch products equal the objective's own on the
+    # same rows.
     from sklearn_neuron._losses import BinaryLogLoss
     from sklearn_neuron._objective import LinearObjective
     from sklearn_neuron._stochastic import _batch_products
@@ -213,19 +214,23 @@ def test_epoch_rows_are_the_augmented_design_in_the_epoch_order(fit_intercept, d
     base = torch.randn(objective.n_params, generator=generator).to(dtype)
     X_before = X.clone()
     orders = [torch.randperm(300, generator=generator), None, None, torch.randperm(300)]
+    tol = dict(rtol=1e-2, atol=1e-2) if dtype == torch.bfloat16 else {}
     for order in orders:
         index = torch.arange(300) if order is None else order
         expected = X[index]
         if fit_intercept:
             expected = torch.cat([expected, torch.ones(300, 1, dtype=dtype)], 1)
         epoch = design(order)
-        assert torch.equal(epoch, expected)
-        batch = rows(epoch, slice(10, 60))
-        tol = dict(rtol=1e-2, atol=1e-2) if dtype == torch.bfloat16 else {}
-        torch.testing.assert_close(raw(theta, batch), objective.raw(theta, X[index[10:60]]), **tol)
-        r = torch.randn(50, 1, generator=generator).to(dtype)
-        expected_gradient = objective.linear_gradient(r, X[index[10:60]]).reshape(-1) + base
-        torch.testing.assert_close(gradient(r, batch, base), expected_gradient, **tol)
+        for start in range(0, 300, 64):
+            part = slice(start, start + 64)
+            batch = rows(epoch, part)
+            assert torch.equal(batch, expected[part])
+            torch.testing.assert_close(
+                raw(theta, batch), objective.raw(theta, X[index[part]]), **tol
+            )
+            r = torch.randn(batch.shape[0], 1, generator=generator).to(dtype)
+            expected_gradient = objective.linear_gradient(r, X[index[part]]).reshape(-1) + base
+            torch.testing.assert_close(gradient(r, batch, base), expected_gradient, **tol)
     assert torch.equal(X, X_before)  # the data are never written
 
 
