@@ -101,7 +101,9 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
           without Hessian, ``"lbfgs"``. On dask data that are not persisted
           (read from storage at every evaluation), ``"newton"`` up to 64
           parameters: it reads the data once per iteration, for value,
-          gradient and Hessian together, and needs fewer iterations.
+          gradient and Hessian together, and needs fewer iterations. On
+          dask data of 1,000,000 rows or more Newton starts from its fit on a
+          subsample of the blocks (``docs/dask.md``).
 
         Minibatch (``max_iter`` counts epochs): ``"sgd"``, ``"adam"``,
         ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` (the torch.optim classes of

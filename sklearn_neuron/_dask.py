@@ -22,6 +22,7 @@ sandwich meat, log-likelihoods and separation check are reductions
 until a dask collection arrives (``pip install "sklearn-neuron[dask]"``).
 """
 
+import copy
 import functools
 import math
 import sys
@@ -43,6 +44,15 @@ from ._validation import FLOAT_DTYPES
 
 #: Per-block results are added in groups of this many, on the workers.
 _SPLIT_EVERY = 8
+#: Newton on dask data of at least this many rows starts from its fit on a
+#: subsample of the blocks (:meth:`DaskObjective.subsample`): each full
+#: iteration reads all the data, and from the subsample's optimum (an
+#: estimate of the full one) a few of them reach it.
+WARM_START_MIN_ROWS = 1_000_000
+#: The share of the rows the subsample holds, ...
+WARM_START_FRACTION = 1 / 16
+#: ... and its rows at least.
+WARM_START_SUBSAMPLE_MIN_ROWS = 100_000
 _INSTALL = 'pip install "sklearn-neuron[dask]"'
 
 
@@ -497,6 +507,8 @@ class DaskObjective:
 
     is_sparse = False
     is_small = False
+    #: ``(blocks, of blocks)`` where this objective is a :meth:`subsample`.
+    subsample_blocks = None
 
     def __init__(
         self, X, y, sample_weight, encode, loss, l2, fit_intercept, *, l1, weight_sum,
@@ -604,6 +616,43 @@ class DaskObjective:
                 for i in range(0, len(parts), _SPLIT_EVERY)
             ]
         return _add(dask.compute(*parts))
+
+    def subsample(self):
+        """The objective on evenly spread blocks, to warm-start Newton; or None.
+
+        Large data only (:data:`WARM_START_MIN_ROWS` rows and 4 blocks at
+        least): about :data:`WARM_START_FRACTION` of the rows, and
+        :data:`WARM_START_SUBSAMPLE_MIN_ROWS` at least, in whole blocks spread
+        over the array (data sorted by time or label are then sampled
+        across). Its data term is the full one's restricted to these rows
+        (normalised by the whole weight sum), so its penalty is scaled by
+        the share of rows: its minimiser estimates the full objective's.
+        """
+        rows = np.asarray(self.X.chunks[0])
+        n, n_blocks = int(rows.sum()), rows.size
+        if self.subsample_blocks is not None or n < WARM_START_MIN_ROWS or n_blocks < 4:
+            return None
+        wanted = max(n * WARM_START_FRACTION, WARM_START_SUBSAMPLE_MIN_ROWS)
+        for k in range(1, n_blocks):
+            # k blocks at the centres of k equal stretches of the array
+            chosen = np.unique(((np.arange(k) + 0.5) * n_blocks / k).astype(int))
+            if rows[chosen].sum() >= wanted:
+                break
+        else:
+            return None
+        share = float(rows[chosen].sum()) / n
+        if share > 0.5:
+            return None  # blocks too large to subsample
+        other = copy.copy(self)
+        for name in ("_l2_columns", "_l2_flat", "_penalty_hessian"):
+            other.__dict__.pop(name, None)
+        other.l2, other.l1 = self.l2 * share, self.l1 * share
+        other._blocks = [self._blocks[i] for i in chosen]
+        if self._objectives is not None:
+            other._objectives = [self._objectives[i] for i in chosen]
+        other._groups = None
+        other.subsample_blocks = (len(chosen), n_blocks)  # and no subsample of its own
+        return other
 
     def _theta(self, theta):
         return theta.detach().cpu().numpy()

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from ._callbacks import STOPPED_BY_CALLBACK, Monitor
+from ._callbacks import LOGGER, STOPPED_BY_CALLBACK, Monitor
 
 #: Armijo sufficient-decrease constant of the backtracking line search.
 _ARMIJO = 1e-4
@@ -182,6 +182,7 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor
     On data read at each evaluation the Hessian comes with the value and
     gradient, in one read (:class:`_HessianAlongside`).
     """
+    theta = _warm_start(objective, theta, tol=tol, max_iter=max_iter, verbose=verbose, name=name)
     if getattr(objective, "reads_per_evaluation", False):
         objective = _HessianAlongside(objective)
     tol = effective_tol(tol, theta.dtype)
@@ -213,6 +214,30 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor
         if stop:
             return _finish(theta, it, False, progress, grad_max, _stopped_reason(it))
     return _finish(theta, it, False, progress, grad_max, "max_iter reached")
+
+
+def _warm_start(objective, theta, *, tol, max_iter, verbose, name):
+    """Newton's start: ``theta``, or where Newton on ``objective.subsample()``
+    converges (dask data; see :meth:`~sklearn_neuron._dask.DaskObjective.subsample`).
+
+    Each full iteration on large distributed data is a pass over all of it;
+    the subsample's optimum is within sampling error of the full one, and
+    the full iterations from there are the last, quadratic ones. Only a
+    subsample fit that converged is used; the full fit's result (and its
+    iterations, ``n_iter_``) are those of the full objective either way.
+    """
+    subsample = getattr(objective, "subsample", None)
+    sub = subsample() if subsample is not None and max_iter > 1 else None
+    if sub is None:
+        return theta
+    blocks, n_blocks = sub.subsample_blocks
+    stage = f"{name}/warm start on {blocks} of {n_blocks} blocks"
+    result = newton(sub, theta, tol=tol, max_iter=max_iter, verbose=verbose, name=stage)
+    if not result.converged:
+        if verbose:
+            LOGGER.info(f"[{stage}] did not converge ({result.stop_reason}): cold start")
+        return theta
+    return result.theta
 
 
 #: After L-BFGS meets the stopping rule, the final Newton step is taken when

@@ -103,7 +103,9 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         ``optimizer_`` tells which ran. On dask data that are not persisted
         (read from storage at every evaluation), Newton up to 64 parameters:
         it reads the data once per iteration, for value, gradient and Hessian
-        together, and needs fewer iterations.
+        together, and needs fewer iterations. On dask data of 1,000,000 rows
+        or more Newton starts from its fit on a subsample of the blocks
+        (``docs/dask.md``).
 
     alpha : float, default=1.0
         Strength of the L2 penalty, with the meaning it has in

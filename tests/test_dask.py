@@ -24,6 +24,7 @@ dask_ml_wrappers = pytest.importorskip("dask_ml.wrappers")
 import dask  # noqa: E402
 import joblib  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate  # noqa: E402
 
 from sklearn_neuron import NeuronClassifier, NeuronRegressor, likelihood_ratio_test  # noqa: E402
@@ -189,6 +190,74 @@ def test_out_of_core_auto_is_newton_reading_each_block_once_per_iteration(
     assert model.n_iter_ + 1 <= len(reductions) <= model.n_iter_ + 4
     # Persisted data keep the separate reductions (nothing is read again).
     assert NeuronClassifier().fit(*_dask(X, y)).optimizer_ == memory.optimizer_ == "newton"
+
+
+@pytest.fixture
+def small_warm_start(monkeypatch):
+    """Newton's subsample warm start on the small data of these tests."""
+    import sklearn_neuron._dask as dask_module
+
+    monkeypatch.setattr(dask_module, "WARM_START_MIN_ROWS", 1000)
+    monkeypatch.setattr(dask_module, "WARM_START_SUBSAMPLE_MIN_ROWS", 200)
+
+
+def _count_reductions(monkeypatch):
+    """A list that receives ``(function name, blocks reduced over)`` per reduction."""
+    from sklearn_neuron._dask import DaskObjective
+
+    reductions = []
+    reduce = DaskObjective.reduce
+
+    def counting_reduce(self, function, *args, **kwargs):
+        reductions.append((function.__name__, len(self._blocks)))
+        return reduce(self, function, *args, **kwargs)
+
+    monkeypatch.setattr(DaskObjective, "reduce", counting_reduce)
+    return reductions
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_newton_starts_from_a_subsample_of_the_blocks(
+    no_gather, monkeypatch, small_warm_start, n_classes
+):
+    """Large data: Newton first fits a few evenly spread blocks, then the full
+    data from there; it ends where the in-memory Newton does, in fewer full
+    iterations."""
+    X, y = _classification(n_classes, n=6400)  # 16 blocks
+    reductions = _count_reductions(monkeypatch)
+    model = NeuronClassifier(optimizer="newton", tol=1e-8).fit(*_dask(X, y))
+    memory = NeuronClassifier(optimizer="newton", tol=1e-8).fit(X, y)
+    _assert_same_fit(model, memory)
+    blocks = {n for _, n in reductions}
+    assert blocks == {1, 16}, reductions  # the middle block, then all of them
+    first_full = next(i for i, (_, n) in enumerate(reductions) if n == 16)
+    assert all(n == 1 for _, n in reductions[:first_full])
+    assert all(n == 16 for _, n in reductions[first_full:])
+    assert model.n_iter_ < memory.n_iter_
+
+
+def test_a_subsample_that_does_not_converge_leaves_the_cold_start(
+    no_gather, monkeypatch, small_warm_start
+):
+    """Two iterations do not fit the subsample to tol: Newton then starts cold,
+    and its two full iterations are the in-memory Newton's."""
+    X, y = _classification(2, n=6400)
+    reductions = _count_reductions(monkeypatch)
+    with pytest.warns(ConvergenceWarning):
+        model = NeuronClassifier(optimizer="newton", max_iter=2).fit(*_dask(X, y))
+    with pytest.warns(ConvergenceWarning):
+        memory = NeuronClassifier(optimizer="newton", max_iter=2).fit(X, y)
+    assert {n for _, n in reductions} == {1, 16}
+    _assert_same_fit(model, memory)
+    assert model.n_iter_ == memory.n_iter_ == 2
+
+
+def test_small_data_have_no_subsample(client):
+    from sklearn_neuron._dask import WARM_START_MIN_ROWS
+
+    X, y = _classification(2)
+    objective = NeuronClassifier()._build_objective(*_dask(X, y), None, reset=True)
+    assert X.shape[0] < WARM_START_MIN_ROWS and objective.subsample() is None
 
 
 REGRESSOR_CASES = {
