@@ -265,8 +265,9 @@ def _regressor_encoding(y_b, w_b, dtype):
     return target, torch.as_tensor(weight, dtype=dtype)
 
 
-def _class_sums(classes, X_b, y_b, w_b):
-    """Per class: the count of samples and the sum of their weights, in one block."""
+def _class_sums(classes, y_b, w_b):
+    """Per class: the count of samples and the sum of their weights, in one block
+    (of y and the weights only: X's block is not read)."""
     from ._classifier import _class_indices
 
     y_index, _ = _class_indices(classes, y_b)
@@ -304,7 +305,7 @@ def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, chec
             f"classes are {classes.tolist()}."
         )
     sums = _compute(
-        [dask.delayed(_class_sums)(classes, xb, yb, wb) for xb, yb, wb in blocks]
+        [dask.delayed(_class_sums)(classes, yb, wb) for _, yb, wb in blocks]
     )
     counts = np.sum([s[0] for s in sums], axis=0)
     weight_sums = np.sum([s[1] for s in sums], axis=0)
@@ -334,8 +335,9 @@ def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, chec
     )
 
 
-def _regression_sums(loss, X_b, y_b, w_b, dtype):
-    """One block's check of the target's domain, weight sum and weighted sum of y."""
+def _regression_sums(loss, y_b, w_b, dtype):
+    """One block's check of the target's domain, weight sum and weighted sum of y
+    (X's block is not read)."""
     y_b = np.asarray(y_b, dtype=dtype)
     weight = np.ones(y_b.shape[0]) if w_b is None else np.asarray(w_b, dtype=np.float64)
     valid = loss.valid_target(y_b) if y_b.shape[0] else True
@@ -355,7 +357,7 @@ def regressor_objective(estimator, X, y, sample_weight, *, reset, check_finite):
     stats = [
         dask.delayed(_column_stats)(xb, yb, wb, check_finite, False) for xb, yb, wb in blocks
     ]
-    sums = [dask.delayed(_regression_sums)(loss, xb, yb, wb, X.dtype) for xb, yb, wb in blocks]
+    sums = [dask.delayed(_regression_sums)(loss, yb, wb, X.dtype) for _, yb, wb in blocks]
     results = _compute(stats + sums)
     _check_stats(results[: len(blocks)], check_finite, sample_weight)
     sums = results[len(blocks):]

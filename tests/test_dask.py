@@ -192,6 +192,18 @@ def test_out_of_core_auto_is_newton_reading_each_block_once_per_iteration(
     assert NeuronClassifier().fit(*_dask(X, y)).optimizer_ == memory.optimizer_ == "newton"
 
 
+@pytest.mark.parametrize("estimator", [NeuronClassifier(), NeuronRegressor()])
+def test_validation_reads_each_block_of_X_once(no_gather, estimator):
+    """Building the objective of data read from storage reads X's blocks once
+    (the finiteness check); the label and weight sums read y and the weights only."""
+    X, y = _classification(2)
+    X_d = da.from_array(X, chunks=CHUNK).map_blocks(_read_block, dtype=X.dtype)
+    (y_d,) = _dask(y.astype(float), persist=False)
+    _BLOCK_READS.clear()
+    estimator._build_objective(X_d, y_d, None, reset=True)
+    assert len(_BLOCK_READS) == X_d.npartitions
+
+
 @pytest.fixture
 def small_warm_start(monkeypatch):
     """Newton's subsample warm start on the small data of these tests."""
