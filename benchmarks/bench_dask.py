@@ -103,6 +103,10 @@ def main():
     parser.add_argument("--only-out-of-core", action="store_true")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument(
+        "--dask-ml-solver", action="append", choices=["admm", "lbfgs"],
+        help="run only this dask_ml solver (repeatable; default: both)",
+    )
+    parser.add_argument(
         "--dask-ml-rows", type=int, default=None,
         help="fit dask_ml (and, for the ratio, this package on dask) on the first N rows only",
     )
@@ -186,7 +190,7 @@ def main():
             seconds, model = timed(lambda: NeuronClassifier().fit(X_ml, y_ml))
             dask_ml_times["NeuronClassifier (auto) on the subset"] = seconds
             subset_note = f" (dask_ml rows: the first {m:,} rows only)"
-        for solver in ("admm", "lbfgs"):
+        for solver in args.dask_ml_solver or ("admm", "lbfgs"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 with PeakRSS() as memory:
