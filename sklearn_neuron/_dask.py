@@ -22,7 +22,6 @@ sandwich meat, log-likelihoods and separation check are reductions
 until a dask collection arrives (``pip install "sklearn-neuron[dask]"``).
 """
 
-import copy
 import functools
 import math
 import sys
@@ -558,6 +557,7 @@ class DaskObjective:
     full_value = LinearObjective.full_value
     null_mask = LinearObjective.null_mask
     center = LinearObjective.center
+    with_penalty = LinearObjective.with_penalty
     _l2_columns = LinearObjective.__dict__["_l2_columns"]
     _l2_flat = LinearObjective.__dict__["_l2_flat"]
     _penalty_hessian = LinearObjective.__dict__["_penalty_hessian"]
@@ -645,10 +645,7 @@ class DaskObjective:
         share = float(rows[chosen].sum()) / n
         if share > 0.5:
             return None  # blocks too large to subsample
-        other = copy.copy(self)
-        for name in ("_l2_columns", "_l2_flat", "_penalty_hessian"):
-            other.__dict__.pop(name, None)
-        other.l2, other.l1 = self.l2 * share, self.l1 * share
+        other = self.with_penalty(self.l2 * share, self.l1 * share)
         other._blocks = [self._blocks[i] for i in chosen]
         if self._objectives is not None:
             other._objectives = [self._objectives[i] for i in chosen]

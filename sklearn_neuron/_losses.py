@@ -30,10 +30,12 @@ import torch.nn.functional as F
 from sklearn.utils.multiclass import check_classification_targets
 
 try:  # scikit-learn's own cache of a label array's distinct values (private)
-    from sklearn.utils._unique import attach_unique
+    from sklearn.utils._unique import attach_unique, cached_unique
 except ImportError:  # pragma: no cover - another scikit-learn layout
     def attach_unique(y):
         return y
+
+    cached_unique = np.unique
 
 from ._activations import Activation, Exp, Sigmoid, Softmax
 from ._validation import to_tensor
@@ -390,8 +392,7 @@ def fitted_classes(labels, classes=None):
     labels = attach_unique(labels)
     check_classification_targets(labels)
     if classes is None:
-        metadata = getattr(getattr(labels, "dtype", None), "metadata", None) or {}
-        classes = metadata["unique"] if "unique" in metadata else np.unique(labels)
+        classes = np.asarray(cached_unique(labels))
     else:
         classes = np.unique(classes)
         unknown = np.setdiff1d(labels, classes)

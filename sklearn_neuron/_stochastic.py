@@ -519,6 +519,7 @@ class _AugmentedRows:
         self.numpy = self.X.device.type == "cpu" and self.X.dtype in (
             torch.float32, torch.float64,
         )
+        self.source = self.X.numpy() if self.numpy else None
         self.buffer = None
         self.order = None
 
@@ -541,11 +542,9 @@ class _AugmentedRows:
             size = index.stop - index.start
             d = self.X.shape[1]
             self.buffer = torch.empty((size, d + self.fit_intercept), dtype=self.X.dtype)
-            self.buffer_numpy = self.buffer.numpy()
             if self.fit_intercept:
-                self.buffer_numpy[:, -1] = 1.0
-            self.out = self.buffer_numpy[:, :d]
-            self.source = self.X.numpy()
+                self.buffer[:, -1] = 1.0
+            self.out = self.buffer.numpy()[:, :d]
         m = min(index.stop, self.source.shape[0]) - index.start
         out = self.out if m == self.out.shape[0] else self.out[:m]
         if self.order is None:
