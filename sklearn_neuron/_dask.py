@@ -476,6 +476,43 @@ def _value_gradient_hessian(objective, theta):
     return _value_gradient(objective, theta) + _hessian(objective, theta)
 
 
+def _joined_objective(objectives, l2, l1):
+    """One in-memory objective on the rows of several block objectives (same
+    normalisation), with penalty strengths ``l2`` and ``l1``."""
+    objectives = [o for o in objectives if o is not None]
+    first = objectives[0]
+    if len(objectives) == 1:
+        return first.with_penalty(l2, l1)
+    # The blocks' weights are normalised already: a weight sum of 1 keeps them.
+    return LinearObjective(
+        torch.cat([o.X for o in objectives]), torch.cat([o.target for o in objectives]),
+        torch.cat([o.weight for o in objectives]), first.loss, l2, first.fit_intercept,
+        l1=l1, weight_sum=1.0,
+    )
+
+
+def _newton_on_objectives(settings, theta, *objectives):
+    """Newton on the joined block objectives, in one task: ``(result, hessian)``,
+    the result's theta and the Hessian at it (None if not converged) as numpy."""
+    from ._optimizers import newton
+
+    l2, l1, tol, max_iter = settings
+    objective = _joined_objective(objectives, l2, l1)
+    with torch.inference_mode(not objective.loss.uses_autograd):
+        result = newton(objective, torch.from_numpy(theta), tol=tol, max_iter=max_iter)
+        hessian = _numpy(objective.hessian(result.theta)) if result.converged else None
+    result.theta = _numpy(result.theta)
+    return result, hessian
+
+
+def _newton_on_blocks(settings, spec, theta, *flat_blocks):
+    """:func:`_newton_on_objectives` on blocks read for it (data not persisted):
+    ``flat_blocks`` is ``X_b, y_b, w_b`` of each block in turn."""
+    triples = [flat_blocks[i : i + 3] for i in range(0, len(flat_blocks), 3)]
+    objectives = [_cached_block_objective(spec, *t) for t in triples]
+    return _newton_on_objectives(settings, theta, *objectives)
+
+
 class DaskObjective:
     """:class:`~sklearn_neuron._objective.LinearObjective`'s interface on dask data.
 
@@ -508,8 +545,12 @@ class DaskObjective:
 
     is_sparse = False
     is_small = False
+    #: Each evaluation is a reduction over the workers (see ``resolve_optimizer``).
+    distributed = True
     #: ``(blocks, of blocks)`` where this objective is a :meth:`subsample`.
     subsample_blocks = None
+    #: The indices of those blocks where this objective is a :meth:`subsample`.
+    subsample_indices = None
 
     def __init__(
         self, X, y, sample_weight, encode, loss, l2, fit_intercept, *, l1, weight_sum,
@@ -530,6 +571,7 @@ class DaskObjective:
         self._spec = _BlockSpec(encode, loss, self.fit_intercept, self.weight_sum)
         self._blocks = _blocks(X, y, sample_weight)
         self._abs_max = None
+        self._fingerprint_sums = None  # see fingerprint
         # Persisted data: build each block's LinearObjective once, on the
         # worker that holds the block (validation, encoding and layout are
         # then not repeated at every evaluation); it shares the block's memory.
@@ -651,7 +693,53 @@ class DaskObjective:
             other._objectives = [self._objectives[i] for i in chosen]
         other._groups = None
         other.subsample_blocks = (len(chosen), n_blocks)  # and no subsample of its own
+        other.subsample_indices = chosen
         return other
+
+    def subsample_newton(self, theta, *, tol, max_iter):
+        """Newton on :meth:`subsample`, run as one task on one worker; or None.
+
+        The subsample's blocks (a few, by design) are joined into one
+        in-memory objective there and Newton runs on it locally: a fit of
+        many small evaluations costs one round trip, not one per evaluation.
+        Returns ``(result, hessian, stage)``: the :class:`OptimizeResult`,
+        the subsample's Hessian at its optimum divided by its share of the
+        rows (an estimate of the full Hessian there), and a name for the
+        stage in log lines.
+        """
+        sub = self.subsample()
+        if sub is None:
+            return None
+        import dask
+
+        settings = (sub.l2, sub.l1, float(tol), int(max_iter))
+        theta_np = self._theta(theta)
+        if sub._objectives is not None:
+            if self._client is not None:
+                future = self._client.submit(
+                    _newton_on_objectives, settings, theta_np, *sub._objectives, pure=False
+                )
+                fitted = future.result()
+            else:
+                fitted = dask.compute(
+                    dask.delayed(_newton_on_objectives, pure=False)(
+                        settings, theta_np, *sub._objectives
+                    )
+                )[0]
+        else:
+            spec = dask.delayed(self._spec, traverse=False)
+            flat = [part for block in sub._blocks for part in block]
+            fitted = _compute([
+                dask.delayed(_newton_on_blocks, pure=False)(settings, spec, theta_np, *flat)
+            ])[0]
+        result, hessian = fitted
+        result.theta = torch.as_tensor(result.theta, dtype=self.dtype)
+        blocks, n_blocks = sub.subsample_blocks
+        rows = np.asarray(self.X.chunks[0])
+        share = sum(rows[i] for i in sub.subsample_indices) / rows.sum()
+        if hessian is not None:
+            hessian = torch.as_tensor(hessian, dtype=self.dtype) / share
+        return result, hessian, f"warm start on {blocks} of {n_blocks} blocks, on a worker"
 
     def _theta(self, theta):
         return theta.detach().cpu().numpy()
@@ -701,7 +789,7 @@ class DaskObjective:
         """``(f, grad, None)`` at ``theta``: one reduction over the blocks."""
         if index is not None:
             raise ValueError("Minibatches do not read dask blocks; see DaskObjective.")
-        f, g = self.reduce(_value_gradient, self._theta(theta))
+        f, g = self._evaluate(_value_gradient, self._theta(theta))
         f = torch.as_tensor(f, dtype=self.dtype)
         g = torch.as_tensor(g, dtype=self.dtype)
         return (*self._add_l2(f, g, theta), None)
@@ -724,7 +812,7 @@ class DaskObjective:
 
     def value_gradient_hessian(self, theta):
         """``(f, grad, None, hessian)`` at ``theta``: one reduction, each block read once."""
-        f, g, H = self.reduce(_value_gradient_hessian, self._theta(theta))
+        f, g, H = self._evaluate(_value_gradient_hessian, self._theta(theta))
         f, g = self._add_l2(
             torch.as_tensor(f, dtype=self.dtype), torch.as_tensor(g, dtype=self.dtype), theta
         )
@@ -760,22 +848,17 @@ class DaskObjective:
 
         The same sums as in memory (position-weighted targets and weights,
         sampled rows of X times a fixed vector), each block adding its rows'
-        terms at their global positions: nothing is gathered.
+        terms at their global positions: nothing is gathered. The first
+        evaluation of a fit takes them along (:meth:`_evaluate`), saving
+        the pass of their own.
         """
-        from ._fingerprint import _SAMPLED_ROWS
-
-        n, p = self.X.shape
-        index = np.unique(np.round(np.linspace(0, n - 1, min(n, _SAMPLED_ROWS))).astype(int))
-        starts = np.cumsum((0,) + self.X.chunks[0])
-        per_block = [
-            (int(a), int(b) - int(a), index)
-            for a, b in zip(starts[:-1], starts[1:], strict=True)
-        ]
-        target, target_scale, weight, rows, rows_scale = self.reduce(
-            _fingerprint_block, per_block=per_block
-        )
+        if self._fingerprint_sums is None:
+            self._fingerprint_sums = self.reduce(
+                _fingerprint_block, per_block=self._fingerprint_arguments()
+            )
+        target, target_scale, weight, rows, rows_scale = self._fingerprint_sums
         return {
-            "shape": np.array([n, p]),
+            "shape": np.array(self.X.shape),
             "weight_sum": float(self.weight_sum),
             "target": target,
             "target_scale": target_scale,
@@ -783,6 +866,29 @@ class DaskObjective:
             "rows": rows,
             "rows_scale": rows_scale,
         }
+
+    def _fingerprint_arguments(self):
+        """Per block: its first row, its rows and the sampled rows' global indices."""
+        from ._fingerprint import _SAMPLED_ROWS
+
+        n = self.X.shape[0]
+        index = np.unique(np.round(np.linspace(0, n - 1, min(n, _SAMPLED_ROWS))).astype(int))
+        starts = np.cumsum((0,) + self.X.chunks[0])
+        return [
+            (int(a), int(b) - int(a), index)
+            for a, b in zip(starts[:-1], starts[1:], strict=True)
+        ]
+
+    def _evaluate(self, function, theta):
+        """``reduce(function, theta)``; the first evaluation of the whole data
+        also takes the fingerprint's sums, in the same pass."""
+        if self._fingerprint_sums is not None or self.subsample_blocks is not None:
+            return self.reduce(function, theta)
+        sums = self.reduce(
+            _with_fingerprint, function, theta, per_block=self._fingerprint_arguments()
+        )
+        self._fingerprint_sums = sums[-5:]
+        return sums[:-5]
 
     def design(self):
         raise ValueError(
@@ -805,6 +911,11 @@ def _fingerprint_block(objective, start, n_rows, index):
     products, scales = np.zeros(index.size), np.zeros(index.size)
     products[inside], scales[inside] = sampled_row_products(rows)
     return target, target_scale, np.asarray(weight), products, scales
+
+
+def _with_fingerprint(objective, function, theta, start, n_rows, index):
+    """``function(objective, theta)`` and the block's fingerprint terms, one tuple."""
+    return function(objective, theta) + _fingerprint_block(objective, start, n_rows, index)
 
 
 def _block_abs_max(X_b):

@@ -10,6 +10,7 @@ with the in-memory fit of the same data at 1e-8 (absolute, on standardised
 data whose coefficients are O(1)).
 """
 
+import logging
 import subprocess
 import sys
 import warnings
@@ -181,10 +182,10 @@ def test_out_of_core_auto_is_newton_reading_each_block_once_per_iteration(
     memory = NeuronClassifier(optimizer="newton").fit(X, y)
     assert model.optimizer_ == "newton"
     _assert_same_fit(model, memory)
-    # The data fingerprint (for inference) is one more reduction.
-    assert reductions.pop() == ("_fingerprint_block", X_d.npartitions)
+    # The data fingerprint (for inference) comes with the first evaluation.
     names = [name for name, _ in reductions]
-    assert set(names) == {"_value_gradient_hessian"}, names
+    assert names[0] == "_with_fingerprint", names
+    assert set(names[1:]) == {"_value_gradient_hessian"}, names
     assert all(reads == X_d.npartitions for _, reads in reductions), reductions
     # The initial point, and one evaluation per accepted step at least.
     assert model.n_iter_ + 1 <= len(reductions) <= model.n_iter_ + 4
@@ -228,38 +229,49 @@ def _count_reductions(monkeypatch):
     return reductions
 
 
+def _warm_start_lines(caplog):
+    return [r.getMessage() for r in caplog.records if "warm start on" in r.getMessage()]
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_newton_starts_from_a_subsample_of_the_blocks(
-    no_gather, monkeypatch, small_warm_start, n_classes
+    no_gather, monkeypatch, caplog, small_warm_start, n_classes
 ):
-    """Large data: Newton first fits a few evenly spread blocks, then the full
-    data from there; it ends where the in-memory Newton does, in fewer full
-    iterations."""
+    """Large data: Newton first fits a few evenly spread blocks, in one task on
+    a worker, then the full data from there, its first step with the
+    subsample's Hessian (one Hessian reduction fewer than iterations); it
+    ends where the in-memory Newton does, in fewer full iterations."""
     X, y = _classification(n_classes, n=6400)  # 16 blocks
     reductions = _count_reductions(monkeypatch)
-    model = NeuronClassifier(optimizer="newton", tol=1e-8).fit(*_dask(X, y))
+    with caplog.at_level(logging.INFO, logger="sklearn_neuron"):
+        model = NeuronClassifier(optimizer="newton", tol=1e-8, verbose=1).fit(*_dask(X, y))
     memory = NeuronClassifier(optimizer="newton", tol=1e-8).fit(X, y)
     _assert_same_fit(model, memory)
-    blocks = {n for _, n in reductions}
-    assert blocks == {1, 16}, reductions  # the middle block, then all of them
-    first_full = next(i for i, (_, n) in enumerate(reductions) if n == 16)
-    assert all(n == 1 for _, n in reductions[:first_full])
-    assert all(n == 16 for _, n in reductions[first_full:])
+    (line,) = _warm_start_lines(caplog)
+    assert "warm start on 1 of 16 blocks, on a worker" in line and "max|grad| <= tol" in line
+    assert {n for _, n in reductions} == {16}, reductions  # the subsample: no reduction
+    hessians = sum(name == "_hessian" for name, _ in reductions)
+    assert hessians == model.n_iter_ - 1, reductions
     assert model.n_iter_ < memory.n_iter_
 
 
 def test_a_subsample_that_does_not_converge_leaves_the_cold_start(
-    no_gather, monkeypatch, small_warm_start
+    no_gather, monkeypatch, caplog, small_warm_start
 ):
     """Two iterations do not fit the subsample to tol: Newton then starts cold,
     and its two full iterations are the in-memory Newton's."""
     X, y = _classification(2, n=6400)
     reductions = _count_reductions(monkeypatch)
-    with pytest.warns(ConvergenceWarning):
-        model = NeuronClassifier(optimizer="newton", max_iter=2).fit(*_dask(X, y))
+    with caplog.at_level(logging.INFO, logger="sklearn_neuron"):
+        with pytest.warns(ConvergenceWarning):
+            model = NeuronClassifier(optimizer="newton", max_iter=2, verbose=1).fit(
+                *_dask(X, y)
+            )
     with pytest.warns(ConvergenceWarning):
         memory = NeuronClassifier(optimizer="newton", max_iter=2).fit(X, y)
-    assert {n for _, n in reductions} == {1, 16}
+    assert any("did not converge: cold start" in m for m in _warm_start_lines(caplog))
+    hessians = sum(name == "_hessian" for name, _ in reductions)
+    assert hessians == 2, reductions  # the exact Hessian from the first iteration
     _assert_same_fit(model, memory)
     assert model.n_iter_ == memory.n_iter_ == 2
 
