@@ -209,12 +209,28 @@ def _column_stats(X_b, y_b, w_b, check_finite, labels):
     if y_b.dtype.kind == "f":
         stats["y_finite"] = bool(np.isfinite(y_b).all())
     if labels:
-        stats["labels"] = np.unique(y_b)
+        stats["labels"], stats["counts"], stats["sums"] = _label_sums(y_b, w_b)
     if w_b is not None and w_b.shape[0]:
         w_b = np.asarray(w_b, dtype=np.float64)
         stats["w_finite"] = bool(np.isfinite(w_b).all())
         stats["w_min"] = float(w_b.min())
     return stats
+
+
+def _label_sums(y_b, w_b):
+    """The distinct labels of a block of y, with the count of each and its
+    samples' weight sum (the weights' own sum when there are none)."""
+    weight = None if w_b is None else np.asarray(w_b, dtype=np.float64)
+    y_b = np.asarray(y_b)
+    if y_b.dtype.kind in "iu" and y_b.size and 0 <= y_b.min() and y_b.max() < 1 << 16:
+        counts = np.bincount(y_b)  # small non-negative integers: no sort
+        present = np.flatnonzero(counts)
+        sums = counts if weight is None else np.bincount(y_b, weights=weight)
+        return present.astype(y_b.dtype), counts[present].astype(np.float64), sums[present]
+    labels, index = np.unique(y_b, return_inverse=True)
+    counts = np.bincount(index, minlength=labels.size).astype(np.float64)
+    sums = counts if weight is None else np.bincount(index, weights=weight, minlength=labels.size)
+    return labels, counts, np.asarray(sums, dtype=np.float64)
 
 
 def _check_stats(stats, check_finite, sample_weight):
@@ -264,19 +280,6 @@ def _regressor_encoding(y_b, w_b, dtype):
     return target, torch.as_tensor(weight, dtype=dtype)
 
 
-def _class_sums(classes, y_b, w_b):
-    """Per class: the count of samples and the sum of their weights, in one block
-    (of y and the weights only: X's block is not read)."""
-    from ._classifier import _class_indices
-
-    y_index, _ = _class_indices(classes, y_b)
-    K = classes.size
-    weight = None if w_b is None else np.asarray(w_b, dtype=np.float64)
-    counts = np.bincount(y_index, minlength=K).astype(np.float64)
-    sums = counts if weight is None else np.bincount(y_index, weights=weight, minlength=K)
-    return counts, sums
-
-
 def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, check_finite):
     """NeuronClassifier's objective on dask data: validation by reductions, then
     a :class:`DaskObjective` (the analogue of its in-memory ``_build_objective``)."""
@@ -303,11 +306,12 @@ def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, chec
             f"y has labels {unknown.tolist()} that the model was not fitted on; its "
             f"classes are {classes.tolist()}."
         )
-    sums = _compute(
-        [dask.delayed(_class_sums)(classes, yb, wb) for _, yb, wb in blocks]
-    )
-    counts = np.sum([s[0] for s in sums], axis=0)
-    weight_sums = np.sum([s[1] for s in sums], axis=0)
+    # Each block's label counts and weight sums, added up by class.
+    counts, weight_sums = np.zeros(classes.size), np.zeros(classes.size)
+    for block in stats:
+        index = np.searchsorted(classes, block["labels"])
+        np.add.at(counts, index, block["counts"])
+        np.add.at(weight_sums, index, block["sums"])
     class_weight = None
     if estimator.class_weight is not None:
         present = counts > 0

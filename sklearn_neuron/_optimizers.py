@@ -154,11 +154,15 @@ class _HessianAlongside:
     def __init__(self, objective):
         self._objective = objective
         self._last = (None, None)
+        #: False: evaluations are value and gradient only (the last Hessian kept).
+        self.active = True
 
     def __getattr__(self, name):
         return getattr(self._objective, name)
 
     def value_gradient(self, theta):
+        if not self.active:
+            return self._objective.value_gradient(theta)
         f, g, raw, H = self._objective.value_gradient_hessian(theta)
         self._last = (theta, H)
         return f, g, raw
@@ -188,6 +192,11 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor
     if getattr(objective, "reads_per_evaluation", False):
         objective = _HessianAlongside(objective)
         first_hessian = None  # the exact one comes with the first evaluation
+    elif first_hessian is not None and hasattr(objective, "value_gradient_hessian"):
+        # The point the first step reaches needs its exact Hessian (for the
+        # next step, or the final one): it comes with that point's value.
+        objective = _HessianAlongside(objective)
+        objective.active = False
     tol = effective_tol(tol, theta.dtype)
     f, g, raw = objective.value_gradient(theta)
     f = float(f)
@@ -197,9 +206,12 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor
     while it < max_iter:
         it += 1
         H = objective.hessian(theta, raw) if first_hessian is None else first_hessian
-        first_hessian = None
         direction = newton_direction(objective, H, g)
+        if first_hessian is not None:
+            objective.active = True
         accepted = _backtrack(objective, theta, f, g, direction, 1.0)
+        if first_hessian is not None:
+            objective.active, first_hessian = False, None
         if accepted is None:
             # Not a descent direction (a non-convex loss) or a kink of a
             # margin loss: fall back to a steepest-descent step.
