@@ -21,6 +21,8 @@ import numpy as np
 import scipy.sparse
 import torch
 
+from ._objective import _FUSED_CHUNK_BYTES, _fixed_mmap_threshold
+
 #: Rows of X read by the fingerprint (evenly spaced over the data).
 _SAMPLED_ROWS = 256
 #: Relative tolerance of the comparison: float32 copies of float64 data match.
@@ -58,8 +60,13 @@ def position_sums(objective, offset=0):
     n = objective.X.shape[0]
     target_sum = np.zeros(objective.target.shape[1])
     scale_sum, weight_sum = np.zeros_like(target_sum), 0.0
-    for start in range(0, n, _CHUNK_ROWS):
-        rows = slice(start, start + _CHUNK_ROWS)
+    chunk = _CHUNK_ROWS
+    if _fixed_mmap_threshold():
+        # Each temporary then is an mmap of its own (page faults at every
+        # chunk: 3x slower on dask workers, whose nanny sets the threshold).
+        chunk = max(256, _FUSED_CHUNK_BYTES // (8 * target_sum.size))
+    for start in range(0, n, chunk):
+        rows = slice(start, start + chunk)
         target = objective.target[rows].cpu().numpy().astype(np.float64)
         u = _spread(target.shape[0], 0.6180339887498949, offset + start)
         target_sum += _weighted_sums(u, target)
