@@ -278,6 +278,52 @@ def test_a_subsample_that_does_not_converge_leaves_the_cold_start(
     assert model.n_iter_ == memory.n_iter_ == 2
 
 
+def test_the_subsample_of_data_read_from_storage_is_read_once(
+    no_gather, monkeypatch, small_warm_start
+):
+    """Not persisted: the subsample's task reads its block once for all its
+    Newton iterations, and the fit equals the in-memory Newton's."""
+    from sklearn_neuron._dask import DaskObjective
+
+    X, y = _classification(2, n=6400)
+    X_d = da.from_array(X, chunks=CHUNK).map_blocks(_read_block, dtype=X.dtype)
+    (y_d,) = _dask(y, persist=False)
+    full_reads = []
+    reduce = DaskObjective.reduce
+
+    def counting_reduce(self, function, *args, **kwargs):
+        before = len(_BLOCK_READS)
+        result = reduce(self, function, *args, **kwargs)
+        full_reads.append(len(_BLOCK_READS) - before)
+        return result
+
+    monkeypatch.setattr(DaskObjective, "reduce", counting_reduce)
+    _BLOCK_READS.clear()
+    model = NeuronClassifier(optimizer="newton", tol=1e-8).fit(X_d, y_d)
+    memory = NeuronClassifier(optimizer="newton", tol=1e-8).fit(X, y)
+    _assert_same_fit(model, memory)
+    assert all(reads == X_d.npartitions for reads in full_reads), full_reads
+    # Validation reads every block once, the subsample's task its one block once.
+    assert len(_BLOCK_READS) == sum(full_reads) + X_d.npartitions + 1
+
+
+def test_the_subsample_fit_runs_without_a_distributed_client(
+    no_gather, monkeypatch, caplog, small_warm_start
+):
+    """Without a ``distributed`` client (dask's own scheduler and graphs), the
+    subsample's Newton is one delayed task; the fit is the in-memory one."""
+    import sklearn_neuron._dask as dask_module
+
+    monkeypatch.setattr(dask_module, "_client", lambda: None)
+    X, y = _classification(3, n=6400)
+    with caplog.at_level(logging.INFO, logger="sklearn_neuron"):
+        model = NeuronClassifier(optimizer="newton", tol=1e-8, verbose=1).fit(*_dask(X, y))
+    memory = NeuronClassifier(optimizer="newton", tol=1e-8).fit(X, y)
+    _assert_same_fit(model, memory)
+    (line,) = _warm_start_lines(caplog)
+    assert "max|grad| <= tol" in line
+
+
 def test_small_data_have_no_subsample(client):
     from sklearn_neuron._dask import WARM_START_MIN_ROWS
 
