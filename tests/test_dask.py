@@ -156,18 +156,10 @@ def _read_block(block):
     return block
 
 
-@pytest.mark.parametrize("n_classes", [2, 3])
-def test_out_of_core_auto_is_newton_reading_each_block_once_per_iteration(
-    no_gather, monkeypatch, n_classes
-):
-    """Data read at each evaluation (not persisted): "auto" runs Newton, and
-    each of its evaluations reads every block once for value, gradient and
-    Hessian together (one reduction); the fit equals the in-memory Newton's."""
+def _count_block_reads(monkeypatch):
+    """A list that receives ``(function name, blocks of X read)`` per reduction."""
     from sklearn_neuron._dask import DaskObjective
 
-    X, y = _classification(n_classes)
-    X_d = da.from_array(X, chunks=CHUNK).map_blocks(_read_block, dtype=X.dtype)
-    (y_d,) = _dask(y, persist=False)
     reductions = []
     reduce = DaskObjective.reduce
 
@@ -178,6 +170,21 @@ def test_out_of_core_auto_is_newton_reading_each_block_once_per_iteration(
         return result
 
     monkeypatch.setattr(DaskObjective, "reduce", counting_reduce)
+    return reductions
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_out_of_core_auto_is_newton_reading_each_block_once_per_iteration(
+    no_gather, monkeypatch, n_classes
+):
+    """Data read at each evaluation (not persisted): "auto" runs Newton, and
+    each of its evaluations reads every block once for value, gradient and
+    Hessian together (one reduction); the fit equals the in-memory Newton's."""
+
+    X, y = _classification(n_classes)
+    X_d = da.from_array(X, chunks=CHUNK).map_blocks(_read_block, dtype=X.dtype)
+    (y_d,) = _dask(y, persist=False)
+    reductions = _count_block_reads(monkeypatch)
     model = NeuronClassifier(verbose=0).fit(X_d, y_d)
     memory = NeuronClassifier(optimizer="newton").fit(X, y)
     assert model.optimizer_ == "newton"
@@ -283,25 +290,16 @@ def test_the_subsample_of_data_read_from_storage_is_read_once(
 ):
     """Not persisted: the subsample's task reads its block once for all its
     Newton iterations, and the fit equals the in-memory Newton's."""
-    from sklearn_neuron._dask import DaskObjective
 
     X, y = _classification(2, n=6400)
     X_d = da.from_array(X, chunks=CHUNK).map_blocks(_read_block, dtype=X.dtype)
     (y_d,) = _dask(y, persist=False)
-    full_reads = []
-    reduce = DaskObjective.reduce
-
-    def counting_reduce(self, function, *args, **kwargs):
-        before = len(_BLOCK_READS)
-        result = reduce(self, function, *args, **kwargs)
-        full_reads.append(len(_BLOCK_READS) - before)
-        return result
-
-    monkeypatch.setattr(DaskObjective, "reduce", counting_reduce)
+    reductions = _count_block_reads(monkeypatch)
     _BLOCK_READS.clear()
     model = NeuronClassifier(optimizer="newton", tol=1e-8).fit(X_d, y_d)
     memory = NeuronClassifier(optimizer="newton", tol=1e-8).fit(X, y)
     _assert_same_fit(model, memory)
+    full_reads = [reads for _, reads in reductions]
     assert all(reads == X_d.npartitions for reads in full_reads), full_reads
     # Validation reads every block once, the subsample's task its one block once.
     assert len(_BLOCK_READS) == sum(full_reads) + X_d.npartitions + 1
