@@ -119,7 +119,6 @@ class BaseNeuron(BaseEstimator):
             return "lbfgs"
         name = resolve_optimizer(
             self.optimizer, objective.X.shape[0], objective.n_params,
-            reads_per_evaluation=getattr(objective, "reads_per_evaluation", False),
             distributed=getattr(objective, "distributed", False),
         )
         if name in SECOND_ORDER and not smooth:

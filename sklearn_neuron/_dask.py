@@ -219,7 +219,7 @@ def _column_stats(X_b, y_b, w_b, check_finite, labels):
 
 def _label_sums(y_b, w_b):
     """The distinct labels of a block of y, with the count of each and its
-    samples' weight sum (the weights' own sum when there are none)."""
+    samples' weight sum (the count again when there are no weights)."""
     weight = None if w_b is None else np.asarray(w_b, dtype=np.float64)
     y_b = np.asarray(y_b)
     if y_b.dtype.kind in "iu" and y_b.size and 0 <= y_b.min() and y_b.max() < 1 << 16:
@@ -553,8 +553,8 @@ class DaskObjective:
     distributed = True
     #: ``(blocks, of blocks)`` where this objective is a :meth:`subsample`.
     subsample_blocks = None
-    #: The indices of those blocks where this objective is a :meth:`subsample`.
-    subsample_indices = None
+    #: The share of the rows in those blocks, where this objective is a :meth:`subsample`.
+    subsample_share = None
 
     def __init__(
         self, X, y, sample_weight, encode, loss, l2, fit_intercept, *, l1, weight_sum,
@@ -697,7 +697,7 @@ class DaskObjective:
             other._objectives = [self._objectives[i] for i in chosen]
         other._groups = None
         other.subsample_blocks = (len(chosen), n_blocks)  # and no subsample of its own
-        other.subsample_indices = chosen
+        other.subsample_share = share
         return other
 
     def subsample_newton(self, theta, *, tol, max_iter):
@@ -718,31 +718,25 @@ class DaskObjective:
 
         settings = (sub.l2, sub.l1, float(tol), int(max_iter))
         theta_np = self._theta(theta)
-        if sub._objectives is not None:
-            if self._client is not None:
-                future = self._client.submit(
-                    _newton_on_objectives, settings, theta_np, *sub._objectives, pure=False
-                )
-                fitted = future.result()
-            else:
-                fitted = dask.compute(
-                    dask.delayed(_newton_on_objectives, pure=False)(
-                        settings, theta_np, *sub._objectives
-                    )
-                )[0]
+        if sub._objectives is not None and self._client is not None:
+            fitted = self._client.submit(
+                _newton_on_objectives, settings, theta_np, *sub._objectives, pure=False
+            ).result()
+        elif sub._objectives is not None:
+            task = dask.delayed(_newton_on_objectives, pure=False)(
+                settings, theta_np, *sub._objectives
+            )
+            (fitted,) = _compute([task])
         else:
             spec = dask.delayed(self._spec, traverse=False)
             flat = [part for block in sub._blocks for part in block]
-            fitted = _compute([
-                dask.delayed(_newton_on_blocks, pure=False)(settings, spec, theta_np, *flat)
-            ])[0]
+            task = dask.delayed(_newton_on_blocks, pure=False)(settings, spec, theta_np, *flat)
+            (fitted,) = _compute([task])
         result, hessian = fitted
         result.theta = torch.as_tensor(result.theta, dtype=self.dtype)
         blocks, n_blocks = sub.subsample_blocks
-        rows = np.asarray(self.X.chunks[0])
-        share = sum(rows[i] for i in sub.subsample_indices) / rows.sum()
         if hessian is not None:
-            hessian = torch.as_tensor(hessian, dtype=self.dtype) / share
+            hessian = torch.as_tensor(hessian, dtype=self.dtype) / sub.subsample_share
         return result, hessian, f"warm start on {blocks} of {n_blocks} blocks, on a worker"
 
     def _theta(self, theta):
@@ -808,9 +802,8 @@ class DaskObjective:
 
         Reading then costs more than the arithmetic, so Newton evaluates
         value, gradient and Hessian in one reduction, one read of each block
-        (:meth:`value_gradient_hessian`), and ``optimizer="auto"`` prefers
-        Newton, whose iterations are fewer (see
-        :func:`~sklearn_neuron._optimizers.resolve_optimizer`).
+        (:meth:`value_gradient_hessian`). (``optimizer="auto"`` prefers
+        Newton on any dask data: see :attr:`distributed`.)
         """
         return self._objectives is None
 

@@ -555,20 +555,18 @@ AUTO_NEWTON_MAX_WORK = 2e7
 AUTO_NEWTON_MAX_PARAMS_READING = 64
 
 
-def resolve_optimizer(name, n_samples, n_params, *, reads_per_evaluation=False,
-                      distributed=False):
+def resolve_optimizer(name, n_samples, n_params, *, distributed=False):
     """Name of the optimizer to run; resolves ``"auto"`` by problem size.
 
-    ``reads_per_evaluation``: the data are read again at each evaluation
-    (not persisted dask arrays); ``distributed``: each evaluation is a
-    reduction over a cluster's workers (dask arrays), a round trip whatever
-    the arithmetic, and Newton starts from a subsample's fit there. Both
-    favour Newton's fewer passes (3 to 4 full ones from the warm start on
+    ``distributed``: each evaluation is a reduction over a cluster's workers
+    (dask arrays), a round trip whatever the arithmetic and, out of core, a
+    read of the data; Newton starts from a subsample's fit there. That
+    favours Newton's fewer passes (3 to 4 full ones from the warm start on
     2,000,000 x 20, against L-BFGS's 10 or more: benchmarks/RESULTS.md).
     """
     if name != "auto":
         return name
-    if (reads_per_evaluation or distributed) and n_params <= AUTO_NEWTON_MAX_PARAMS_READING:
+    if distributed and n_params <= AUTO_NEWTON_MAX_PARAMS_READING:
         return "newton"
     return "newton" if n_samples * n_params**2 <= AUTO_NEWTON_MAX_WORK else "lbfgs"
 
