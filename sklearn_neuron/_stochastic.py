@@ -432,10 +432,38 @@ def _takes_foreach(optimizer_class):
 def _step(optimizer, parameter, gradient, step, l1_weights):
     """One optimizer step on ``gradient``, then the L1 term's proximal step."""
     parameter.grad = gradient
-    optimizer.step()
+    _unobserved_step(optimizer)
     if l1_weights is not None:
         with torch.no_grad():
             parameter.copy_(soft_threshold(parameter, step * l1_weights))
+
+
+def _unobserved_step(optimizer):
+    """``optimizer.step()``, without torch's wrapper when nothing observes it.
+
+    torch wraps every optimizer's ``step`` in a profiler range and the calls
+    of its step hooks, about half of a step's time on a single neuron's few
+    parameters (10 of 22 us for SGD on 51). With no profiler running and no
+    hook registered (globally or on this optimizer) that wrapper does
+    nothing, and the step it wraps is called directly; otherwise (or for an
+    optimizer class torch did not wrap) ``step()`` itself.
+    """
+    from torch.optim import optimizer as torch_optimizer
+
+    step = type(optimizer).step
+    inner = getattr(step, "__wrapped__", None)
+    if (
+        inner is None
+        or not getattr(step, "hooked", False)
+        or torch.autograd._profiler_enabled()
+        or optimizer._optimizer_step_pre_hooks
+        or optimizer._optimizer_step_post_hooks
+        or getattr(torch_optimizer, "_global_optimizer_pre_hooks", True)
+        or getattr(torch_optimizer, "_global_optimizer_post_hooks", True)
+    ):
+        optimizer.step()
+    else:
+        inner(optimizer)
 
 
 def _undo_epoch(optimizer, parameter, theta, step, *, shrink, momentum_mu):

@@ -138,6 +138,34 @@ def test_same_seed_gives_identical_coefficients():
         np.testing.assert_array_equal(a.fit(X, y).coef_, b.fit(X, y).coef_)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_step_hooks_and_the_profiler_still_see_every_step(optimizer):
+    # Steps skip torch's hook/profiler wrapper only while nothing observes
+    # them: a registered hook then sees each step, a profiler each step's
+    # range, and the coefficients are those of the unobserved fit.
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    X, y = classification_dataset("breast_cancer")
+    params = {"optimizer": optimizer, "batch_size": 64, "max_iter": 3, "random_state": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = NeuronClassifier(**params).fit(X, y)
+        steps = []
+        handle = register_optimizer_step_post_hook(lambda *args: steps.append(1))
+        try:
+            hooked = NeuronClassifier(**params).fit(X, y)
+        finally:
+            handle.remove()
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            profiled = NeuronClassifier(**params).fit(X, y)
+    epochs = plain.n_iter_
+    assert len(steps) == epochs * -(-X.shape[0] // 64)
+    ranges = [e for e in prof.events() if e.name.startswith("Optimizer.step#")]
+    assert len(ranges) == len(steps)
+    np.testing.assert_array_equal(hooked.coef_, plain.coef_)
+    np.testing.assert_array_equal(profiled.coef_, plain.coef_)
+
+
 def test_the_objective_never_ends_above_its_start_and_a_huge_step_is_not_converged():
     # Issue #15.2: learning_rate=1e6 without penalty used to diverge silently
     # with converged_=True. Epochs that raise the objective are undone and the
