@@ -476,8 +476,9 @@ def _hessian(objective, theta):
 
 
 def _value_gradient_hessian(objective, theta):
-    """Value, gradient and Hessian of a block read once (two passes in memory)."""
-    return _value_gradient(objective, theta) + _hessian(objective, theta)
+    """Value, gradient and Hessian of a block read once (one pass over a large block)."""
+    f, g, _, H = objective.value_gradient_hessian(torch.from_numpy(theta))
+    return _numpy(f), _numpy(g), _numpy(H)
 
 
 def _joined_objective(objectives, l2, l1):

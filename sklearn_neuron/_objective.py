@@ -509,7 +509,8 @@ class LinearObjective:
             tops, side_products = torch_chunk_grams(
                 self._rows_dense, n, weights, roots, side, _HESSIAN_CHUNK_ROWS
             )
-        return self._assemble_gram(tops, side_products, c.sum(dim=0), diagonal_block, vector)
+        vector_sum = None if vector is None else vector.sum(dim=0)
+        return self._assemble_gram(tops, side_products, c.sum(dim=0), diagonal_block, vector_sum)
 
     @property
     def gram_work(self):
@@ -543,6 +544,54 @@ class LinearObjective:
         c_sum = torch.from_numpy(sum(sums[start] for start in sorted(sums))).to(**like)
         return self._assemble_gram(tops, side_products, c_sum, self._penalty_hessian)
 
+    def value_gradient_hessian(self, theta):
+        """``(f, grad, None, H)`` at ``theta``: :meth:`value_gradient` and
+        :meth:`hessian` together.
+
+        On a large dense float64 X in CPU memory it is one pass over X: each
+        chunk of rows, while in cache, gives its raw output, its share of
+        the value, and its Gram sums with the gradient's product riding
+        along (see :mod:`._gram`), where the two methods read X three
+        times. Newton takes it where every evaluation is costly (dask blocks).
+        """
+        if not (self._fused_chunk_rows and self._blas_gram and self.dtype == torch.float64):
+            f, grad, raw = self.value_gradient(theta)
+            return f, grad, None, self.hessian(theta, raw)
+        coef, intercept = self.unpack(theta)
+        coef_t = coef.T.contiguous().numpy()  # a BLAS operand
+        pairs = _upper_pairs(self.n_outputs)
+        sums = {}  # each chunk's value, sum of c and of the gradient column, by first row
+
+        def terms(rows, X_chunk):
+            raw = torch.from_numpy(X_chunk @ coef_t)
+            if intercept is not None:
+                raw += intercept
+            target, weight = self.target[rows], self._weight_column[rows]
+            pointwise, grad_raw = self.loss.value_gradient(raw, target)
+            c = (self.loss.hessian(raw, target) * self._weight_cube[rows]).numpy()
+            vector = (grad_raw * weight).numpy()
+            sums[rows.start] = (
+                torch.sum(weight.view(-1) * pointwise, dtype=torch.float64).item(),
+                c.sum(axis=0, dtype=np.float64),
+                vector.sum(axis=0, dtype=np.float64),
+            )
+            weights = [c[:, k, m, None] for k, m in pairs]
+            return weights, np.concatenate(self._side_columns(weights, vector), axis=1)
+
+        tops, side_products = blas_chunk_grams(
+            self.X, terms, self._gram_chunk_rows, torch.get_num_threads()
+        )
+        ordered = [sums[start] for start in sorted(sums)]  # a fixed order of addition
+        f = torch.tensor(sum(part[0] for part in ordered), dtype=self.dtype)
+        c_sum, vector_sum = (
+            torch.from_numpy(sum(part[i] for part in ordered)) for i in (1, 2)
+        )
+        H, grad = self._assemble_gram(
+            tops, side_products, c_sum, self._penalty_hessian, vector_sum
+        )
+        f, grad = self._add_l2(f, grad.reshape(-1), theta)
+        return f, grad, None, H
+
     def _side_columns(self, weights, vector):
         """The columns whose products with X ride along in the Gram pass.
 
@@ -554,12 +603,14 @@ class LinearObjective:
         columns = list(weights) if self.fit_intercept else []
         return columns if vector is None else [*columns, vector]
 
-    def _assemble_gram(self, tops, side_products, c_sum, diagonal_block, vector=None):
+    def _assemble_gram(self, tops, side_products, c_sum, diagonal_block, vector_sum=None):
         """The blocks of :meth:`gram` from the chunk kernels' sums.
 
         ``tops`` the (p, p) sums of each upper pair of outputs,
         ``side_products`` those of :meth:`_side_columns` and ``c_sum`` the
-        (K, K) sum of ``c`` over the rows (the intercepts' corner).
+        (K, K) sum of ``c`` over the rows (the intercepts' corner);
+        ``vector_sum`` (K,), the sum over the rows of the side ``vector``
+        (its intercept entries), if one rode along.
         """
         K, q, p = self.n_outputs, self.n_params_per_output, self.n_features
         pairs = _upper_pairs(K)
@@ -567,11 +618,11 @@ class LinearObjective:
         for (k, m), top in zip(pairs, tops, strict=True):
             G[k, :p, m, :p] = top
         projection = None
-        if vector is not None:
+        if vector_sum is not None:
             projection = torch.zeros((K, q), dtype=self.dtype, device=self.device)
             projection[:, :p] = side_products[-K:]
             if q > p:
-                projection[:, p] = vector.sum(dim=0)
+                projection[:, p] = vector_sum
         if q > p:  # the intercept's column, row and corner
             for index, (k, m) in enumerate(pairs):
                 block = G[k, :, m, :]
@@ -579,7 +630,7 @@ class LinearObjective:
                 block[p, :p] = side_products[index]
                 block[p, p] = c_sum[k, m]
         G = _finish_blocks(G, diagonal_block)
-        return G if vector is None else (G, projection)
+        return G if vector_sum is None else (G, projection)
 
     def second_order(self, theta, pointwise=None):
         """``(raw, grad, H, c)`` at ``theta``: two passes over X instead of three.
@@ -632,7 +683,7 @@ class LinearObjective:
             self.X, terms, self._gram_chunk_rows, torch.get_num_threads()
         )
         H, grad = self._assemble_gram(
-            tops, side_products, c.sum(dim=0), self._penalty_hessian, vector
+            tops, side_products, c.sum(dim=0), self._penalty_hessian, vector.sum(dim=0)
         )
         return raw, self._penalized_gradient(grad, theta), H, c
 

@@ -121,6 +121,28 @@ def test_value_gradient_pointwise_is_value_gradient_and_the_loss_gradient(
     torch.testing.assert_close(grad_raw, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("n_classes, l2, fit_intercept", OBJECTIVES)
+@pytest.mark.parametrize("n_samples", [300, 40_000])  # two calls, and the one fused pass
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_value_gradient_hessian_is_value_gradient_and_hessian(
+    n_classes, l2, fit_intercept, n_samples, dtype
+):
+    # Newton's evaluation on dask blocks: value, gradient and Hessian in one
+    # call (one pass over a large float64 X), as the two calls give them.
+    objective = make_objective(n_samples, 6, n_classes, l2, fit_intercept, dtype=dtype)
+    assert bool(objective._fused_chunk_rows) == (n_samples > 10_000)
+    theta = (torch.randn(objective.n_params, dtype=torch.float64) * 0.5).to(dtype)
+    f, grad, raw, H = objective.value_gradient_hessian(theta)
+    assert raw is None
+    f_ref, grad_ref, raw_ref = objective.value_gradient(theta)
+    H_ref = objective.hessian(theta, raw_ref)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert f.dtype == grad.dtype == H.dtype == dtype
+    torch.testing.assert_close(f, f_ref, rtol=tol, atol=tol)
+    torch.testing.assert_close(grad, grad_ref, rtol=tol, atol=tol)
+    torch.testing.assert_close(H, H_ref, rtol=tol, atol=tol)
+
+
 def test_abs_max_sees_nan():
     # (second_order in either layout, in one thread or several: test_gram.py)
     objective = make_objective(5_000, 4, 2, 0.1, True)
