@@ -22,6 +22,7 @@ sandwich meat, log-likelihoods and separation check are reductions
 until a dask collection arrives (``pip install "sklearn-neuron[dask]"``).
 """
 
+import dataclasses
 import functools
 import math
 import sys
@@ -52,6 +53,11 @@ WARM_START_MIN_ROWS = 1_000_000
 WARM_START_FRACTION = 1 / 16
 #: ... and its rows at least.
 WARM_START_SUBSAMPLE_MIN_ROWS = 100_000
+#: Newton on a subsample of at least this many rows (on its worker) starts in
+#: turn from its fit on every ``WARM_START_STRIDE``-th of them: from there two
+#: iterations on all of them remain, where a cold start takes five or six.
+WARM_START_STRIDED_MIN_ROWS = 50_000
+WARM_START_STRIDE = 4
 _INSTALL = 'pip install "sklearn-neuron[dask]"'
 
 
@@ -200,6 +206,84 @@ def _compute(tasks):
     return dask.compute(*tasks)
 
 
+def _held_blocks(client, *arrays):
+    """Per block, the client's futures of the arrays' blocks (None for a None
+    array); None unless every array is persisted on the client's cluster."""
+    from dask.core import flatten
+    from distributed import futures_of
+
+    columns = []
+    for array in arrays:
+        if array is None:
+            columns.append(None)
+            continue
+        if not _is_materialised(array):
+            return None
+        held = {future.key: future for future in futures_of(array)}
+        keys = list(flatten(array.__dask_keys__()))
+        if not keys or any(key not in held for key in keys):
+            return None
+        columns.append([held[key] for key in keys])
+    n = len(next(c for c in columns if c is not None))
+    return [tuple(None if c is None else c[i] for c in columns) for i in range(n)]
+
+
+def _holder_groups(client, futures):
+    """``(worker address, indices)``: the futures each worker holds, split into
+    one group per thread of that worker; a future whose holder is unknown forms
+    a group of its own (address None: the scheduler places it)."""
+    from distributed import wait
+
+    wait(futures)
+    who_has = client.who_has(futures)
+    threads = client.nthreads()
+    by_worker, groups = {}, []
+    for index, future in enumerate(futures):
+        holders = who_has.get(future.key, ())
+        if holders:
+            by_worker.setdefault(holders[0], []).append(index)
+        else:
+            groups.append((None, [index]))
+    for address, indices in by_worker.items():
+        n = max(1, min(threads.get(address, 1), len(indices)))
+        groups += [(address, indices[i::n]) for i in range(n)]
+    return groups
+
+
+def _map_over(function, blocks, args):
+    return [function(*block, *args) for block in blocks]
+
+
+def _per_block(function, arrays, *args):
+    """``[function(*block, *args) for each block]``, ``block`` the arrays'
+    blocks of the same rows, computed on the workers.
+
+    Data persisted on a distributed cluster go as one task per worker
+    thread, over the blocks that worker holds: a handful of tasks instead of
+    one per block (16 small tasks took twice as long, in the scheduler's
+    per-task costs). Other data by dask's graph, a task per block.
+    """
+    client = _client()
+    held = None if client is None else _held_blocks(client, *arrays)
+    if held is None:
+        dask, _ = import_dask()
+        return list(_compute([dask.delayed(function)(*b, *args) for b in _blocks(*arrays)]))
+    groups = _holder_groups(client, [block[0] for block in held])
+    parts = [
+        client.submit(
+            _map_over, function, [held[i] for i in group], args,
+            workers=None if address is None else [address], allow_other_workers=True,
+            pure=False,
+        )
+        for address, group in groups
+    ]
+    results = [None] * len(held)
+    for (_, group), part in zip(groups, client.gather(parts), strict=True):
+        for index, result in zip(group, part, strict=True):
+            results[index] = result
+    return results
+
+
 def _column_stats(X_b, y_b, w_b, check_finite, labels):
     """What validation asks of one block: finiteness, labels, the weights' range."""
     stats = {"x_finite": True, "y_finite": True, "w_finite": True, "w_min": np.inf}
@@ -267,17 +351,26 @@ def _classifier_encoding(classes, class_weight, y_b, w_b, dtype):
 
     y_index, _ = _class_indices(classes, y_b)
     target = encode_classes(y_index, classes.size, dtype, torch.device("cpu"))
+    if w_b is None and class_weight is None:
+        return target, _equal_weights(y_b.shape[0], dtype)
     weight = np.ones(y_b.shape[0]) if w_b is None else np.asarray(w_b, dtype=np.float64)
     if class_weight is not None:
         weight = weight * class_weight[y_index]
     return target, torch.as_tensor(weight, dtype=dtype)
 
 
+def _equal_weights(n, dtype):
+    """n equal weights as one number seen n times, as in memory (no n-length
+    vector to allocate, and fault in, per block)."""
+    return torch.ones(1, dtype=dtype).expand(n)
+
+
 def _regressor_encoding(y_b, w_b, dtype):
     """Target and weights of one block of a regressor's data (as in memory)."""
     target = torch.as_tensor(np.asarray(y_b), dtype=dtype).reshape(-1, 1)
-    weight = np.ones(y_b.shape[0]) if w_b is None else np.asarray(w_b, dtype=np.float64)
-    return target, torch.as_tensor(weight, dtype=dtype)
+    if w_b is None:
+        return target, _equal_weights(y_b.shape[0], dtype)
+    return target, torch.as_tensor(np.asarray(w_b, dtype=np.float64), dtype=dtype)
 
 
 def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, check_finite):
@@ -288,12 +381,7 @@ def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, chec
     from ._losses import fitted_classes, get_classification_loss
 
     X, y, sample_weight = _prepare(estimator, X, y, sample_weight, reset=reset)
-    import dask
-
-    blocks = _blocks(X, y, sample_weight)
-    stats = _compute(
-        [dask.delayed(_column_stats)(xb, yb, wb, check_finite, True) for xb, yb, wb in blocks]
-    )
+    stats = _per_block(_column_stats, (X, y, sample_weight), check_finite, True)
     _check_stats(stats, check_finite, sample_weight)
     labels = np.unique(np.concatenate([s["labels"] for s in stats]))
     if reset:
@@ -348,22 +436,22 @@ def _regression_sums(loss, y_b, w_b, dtype):
     return valid, low, float(weight.sum()), float(np.dot(weight, y_b))
 
 
+def _regression_stats(X_b, y_b, w_b, check_finite, loss):
+    """A regressor's validation of one block: :func:`_column_stats` and
+    :func:`_regression_sums`."""
+    stats = _column_stats(X_b, y_b, w_b, check_finite, False)
+    return stats, _regression_sums(loss, y_b, w_b, X_b.dtype)
+
+
 def regressor_objective(estimator, X, y, sample_weight, *, reset, check_finite):
     """NeuronRegressor's objective on dask data (its ``_build_objective``'s analogue)."""
     X, y, sample_weight = _prepare(estimator, X, y, sample_weight, reset=reset)
     if y.dtype.kind not in "biuf":
         raise ValueError(f"y has dtype {y.dtype}; a regressor needs a numeric target.")
-    import dask
-
     loss = estimator._get_loss()
-    blocks = _blocks(X, y, sample_weight)
-    stats = [
-        dask.delayed(_column_stats)(xb, yb, wb, check_finite, False) for xb, yb, wb in blocks
-    ]
-    sums = [dask.delayed(_regression_sums)(loss, yb, wb, X.dtype) for _, yb, wb in blocks]
-    results = _compute(stats + sums)
-    _check_stats(results[: len(blocks)], check_finite, sample_weight)
-    sums = results[len(blocks):]
+    results = _per_block(_regression_stats, (X, y, sample_weight), check_finite, loss)
+    _check_stats([r[0] for r in results], check_finite, sample_weight)
+    sums = [r[1] for r in results]
     if not all(s[0] for s in sums):
         raise ValueError(
             f"loss={loss.name!r} requires {loss.target_rule}; y has values outside "
@@ -423,8 +511,27 @@ def _on_objective(function, args, objective):
         return function(objective, *args)
 
 
-def _on_objectives(function, calls, objectives):
-    """The sum of :func:`_on_objective` over several block objectives of one worker."""
+class _SubsampleOptimum:
+    """In a prefetched evaluation's arguments, the place of the subsample fit's
+    theta, which the worker reads from that fit's result (see
+    :meth:`DaskObjective.subsample_newton`)."""
+
+
+def _on_objectives(function, calls, objectives, fitted=None):
+    """The sum of :func:`_on_objective` over several block objectives of one worker.
+
+    ``fitted``, the result of :func:`_newton_on_objectives`, puts its theta
+    where the calls' arguments hold a :class:`_SubsampleOptimum` (None, and
+    nothing evaluated, if that fit did not converge).
+    """
+    if fitted is not None:
+        result, _ = fitted
+        if not result.converged:
+            return None
+        calls = [
+            tuple(_numpy(result.theta) if isinstance(a, _SubsampleOptimum) else a for a in args)
+            for args in calls
+        ]
     return _add([
         _on_objective(function, args, objective)
         for args, objective in zip(calls, objectives, strict=True)
@@ -498,16 +605,61 @@ def _joined_objective(objectives, l2, l1):
 
 def _newton_on_objectives(settings, theta, *objectives):
     """Newton on the joined block objectives, in one task: ``(result, hessian)``,
-    the result's theta and the Hessian at it (None if not converged) as numpy."""
+    the result's theta and a Hessian near it (None if not converged) as numpy:
+    the last one Newton computed, one quadratically convergent step before
+    its result (all the full fit's first step needs: an estimate)."""
     from ._optimizers import newton
 
     l2, l1, tol, max_iter = settings
-    objective = _joined_objective(objectives, l2, l1)
+    objective = _KeepsLastHessian(_joined_objective(objectives, l2, l1))
+    theta = torch.from_numpy(theta)
     with torch.inference_mode(not objective.loss.uses_autograd):
-        result = newton(objective, torch.from_numpy(theta), tol=tol, max_iter=max_iter)
-        hessian = _numpy(objective.hessian(result.theta)) if result.converged else None
+        strided = _strided_objective(objective._objective)
+        if strided is not None:
+            start = newton(strided, theta, tol=tol, max_iter=max_iter)
+            if start.converged:
+                theta = start.theta
+        result = newton(objective, theta, tol=tol, max_iter=max_iter)
+        hessian = None
+        if result.converged:
+            hessian = objective.last
+            if hessian is None:  # converged where it started
+                hessian = objective.hessian(result.theta)
+            hessian = _numpy(hessian)
     result.theta = _numpy(result.theta)
     return result, hessian
+
+
+class _KeepsLastHessian:
+    """An objective that keeps the last Hessian asked of it."""
+
+    def __init__(self, objective):
+        self._objective = objective
+        self.last = None
+
+    def __getattr__(self, name):
+        return getattr(self._objective, name)
+
+    def hessian(self, theta, raw=None, pointwise=None):
+        self.last = self._objective.hessian(theta, raw, pointwise)
+        return self.last
+
+
+def _strided_objective(objective):
+    """The objective on every :data:`WARM_START_STRIDE`-th row of a large
+    in-memory one, its penalty scaled by that share (its minimiser estimates
+    the whole one's, as :meth:`DaskObjective.subsample`'s does); or None."""
+    n = objective.X.shape[0]
+    if n < WARM_START_STRIDED_MIN_ROWS or objective.is_sparse:
+        return None
+    rows = slice(None, None, WARM_START_STRIDE)
+    share = -(-n // WARM_START_STRIDE) / n
+    # Row-normalised weights already (the joined objective's): a weight sum of 1 keeps them.
+    return LinearObjective(
+        objective.X[rows].contiguous(), objective.target[rows].contiguous(), objective.weight[rows],
+        objective.loss, objective.l2 * share, objective.fit_intercept,
+        l1=objective.l1 * share, weight_sum=1.0,
+    )
 
 
 def _newton_on_blocks(settings, spec, theta, *flat_blocks):
@@ -577,13 +729,35 @@ class DaskObjective:
         self._blocks = _blocks(X, y, sample_weight)
         self._abs_max = None
         self._fingerprint_sums = None  # see fingerprint
+        self._prefetched = None  # see _evaluate
         # Persisted data: build each block's LinearObjective once, on the
         # worker that holds the block (validation, encoding and layout are
         # then not repeated at every evaluation); it shares the block's memory.
         self._objectives = None
         self._groups = None  # see _worker_groups
         self._client = _client()
-        if _is_materialised(X):
+        #: The client's futures of the blocks (persisted data), or None.
+        self._held = None if self._client is None else _held_blocks(
+            self._client, X, y, sample_weight
+        )
+        if self._held is not None:
+            # Each built on the worker holding its block, and kept there (a
+            # task the scheduler moved would take the block along, and each
+            # evaluation then the objective back): the evaluations' groups
+            # are the blocks' holders, known before the builds end.
+            self._groups = _holder_groups(self._client, [b[0] for b in self._held])
+            self._objectives = [None] * len(self._held)
+            for address, group in self._groups:
+                # One submission per worker (the scheduler's cost is per submission).
+                built = self._client.map(
+                    _cached_block_objective, [self._spec] * len(group),
+                    *zip(*(self._held[i] for i in group), strict=True), pure=False,
+                    workers=None if address is None else [address],
+                    allow_other_workers=address is None,
+                )
+                for i, future in zip(group, built, strict=True):
+                    self._objectives[i] = future
+        elif _is_materialised(X):
             import dask
 
             spec = dask.delayed(self._spec, traverse=False)
@@ -625,25 +799,10 @@ class DaskObjective:
         only the total comes to the driver.
         """
         dask, _ = import_dask()
+        if self._client is not None and self._objectives is not None:
+            return _add(self._client.gather(self._submit(function, args, per_block)))
         per_block = [()] * len(self._blocks) if per_block is None else per_block
         calls = [args + tuple(extra) for extra in per_block]
-        if self._client is not None and self._objectives is not None:
-            # One task per worker thread, over the cached block objectives that
-            # worker holds, submitted directly: no graph to build or optimise
-            # on the driver, and a few tasks per evaluation instead of one per
-            # block (the scheduler's per-task cost was half of an evaluation's
-            # time at 16 blocks of 125,000 x 20 on 2 workers).
-            client = self._client
-            parts = [
-                client.submit(
-                    _on_objectives, function, [calls[i] for i in group],
-                    [self._objectives[i] for i in group],
-                    workers=None if address is None else [address],
-                    allow_other_workers=True, pure=False,
-                )
-                for address, group in self._worker_groups()
-            ]
-            return _add(client.gather(parts))
         spec = dask.delayed(self._spec, traverse=False)
         if self._objectives is not None:
             parts = [
@@ -665,6 +824,29 @@ class DaskObjective:
                 for i in range(0, len(parts), _SPLIT_EVERY)
             ]
         return _add(dask.compute(*parts))
+
+    def _submit(self, function, args, per_block, fitted=None):
+        """:meth:`reduce`'s tasks on cached block objectives with a distributed
+        client (a list of futures); ``fitted`` as :func:`_on_objectives` takes it.
+
+        One task per worker thread, over the cached block objectives that
+        worker holds, submitted directly: no graph to build or optimise on
+        the driver, and a few tasks per evaluation instead of one per block
+        (the scheduler's per-task cost was half of an evaluation's time at 16
+        blocks of 125,000 x 20 on 2 workers).
+        """
+        per_block = [()] * len(self._blocks) if per_block is None else per_block
+        calls = [args + tuple(extra) for extra in per_block]
+        extra = {} if fitted is None else {"fitted": fitted}
+        return [
+            self._client.submit(
+                _on_objectives, function, [calls[i] for i in group],
+                [self._objectives[i] for i in group],
+                workers=None if address is None else [address],
+                allow_other_workers=True, pure=False, **extra,
+            )
+            for address, group in self._worker_groups()
+        ]
 
     def subsample(self):
         """The objective on evenly spread blocks, to warm-start Newton; or None.
@@ -696,6 +878,8 @@ class DaskObjective:
         other._blocks = [self._blocks[i] for i in chosen]
         if self._objectives is not None:
             other._objectives = [self._objectives[i] for i in chosen]
+        if self._held is not None:
+            other._held = [self._held[i] for i in chosen]
         other._groups = None
         other.subsample_blocks = (len(chosen), n_blocks)  # and no subsample of its own
         other.subsample_share = share
@@ -719,7 +903,30 @@ class DaskObjective:
 
         settings = (sub.l2, sub.l1, float(tol), int(max_iter))
         theta_np = self._theta(theta)
-        if sub._objectives is not None and self._client is not None:
+        if sub._held is not None:
+            # From the persisted blocks themselves, ahead of the block
+            # objectives still being built: it starts at once, and the
+            # first full evaluation waits on it anyway.
+            flat = [part for block in sub._held for part in block]
+            future = self._client.submit(
+                _newton_on_blocks, settings, self._spec, theta_np, *flat, pure=False,
+                priority=1,
+            )
+            prefetch = None
+            if self._objectives is not None:
+                # Newton's first full evaluation is at the subsample's optimum:
+                # submitted now, it follows that fit on the workers without a
+                # round trip to the driver between them.
+                submitted, args, per_block = self._evaluation(
+                    _value_gradient, _SubsampleOptimum()
+                )
+                prefetch = submitted, self._submit(submitted, args, per_block, fitted=future)
+            fitted = future.result()
+            if prefetch is not None and fitted[0].converged:
+                self._prefetched = (_value_gradient, fitted[0].theta, *prefetch)
+            elif prefetch is not None:
+                self._client.cancel(prefetch[1])
+        elif sub._objectives is not None and self._client is not None:
             fitted = self._client.submit(
                 _newton_on_objectives, settings, theta_np, *sub._objectives, pure=False
             ).result()
@@ -734,7 +941,8 @@ class DaskObjective:
             task = dask.delayed(_newton_on_blocks, pure=False)(settings, spec, theta_np, *flat)
             (fitted,) = _compute([task])
         result, hessian = fitted
-        result.theta = torch.as_tensor(result.theta, dtype=self.dtype)
+        # A copy: on a cluster of threads the workers share the object.
+        result = dataclasses.replace(result, theta=torch.as_tensor(result.theta, dtype=self.dtype))
         blocks, n_blocks = sub.subsample_blocks
         if hessian is not None:
             hessian = torch.as_tensor(hessian, dtype=self.dtype) / sub.subsample_share
@@ -752,22 +960,7 @@ class DaskObjective:
         of its own, which the scheduler places.
         """
         if self._groups is None:
-            from distributed import wait
-
-            wait(self._objectives)
-            who_has = self._client.who_has(self._objectives)
-            threads = self._client.nthreads()
-            by_worker, groups = {}, []
-            for index, future in enumerate(self._objectives):
-                holders = who_has.get(future.key, ())
-                if holders:
-                    by_worker.setdefault(holders[0], []).append(index)
-                else:
-                    groups.append((None, [index]))
-            for address, indices in by_worker.items():
-                n = max(1, min(threads.get(address, 1), len(indices)))
-                groups += [(address, indices[i::n]) for i in range(n)]
-            self._groups = groups
+            self._groups = _holder_groups(self._client, self._objectives)
         return self._groups
 
     # -- value and derivatives ---------------------------------------------
@@ -877,14 +1070,30 @@ class DaskObjective:
             for a, b in zip(starts[:-1], starts[1:], strict=True)
         ]
 
-    def _evaluate(self, function, theta):
-        """``reduce(function, theta)``; the first evaluation of the whole data
-        also takes the fingerprint's sums, in the same pass."""
+    def _evaluation(self, function, theta):
+        """``(function, args, per_block)`` of :meth:`reduce` for ``function`` at
+        ``theta``: the first evaluation of the whole data also takes the
+        fingerprint's sums, in the same pass."""
         if self._fingerprint_sums is not None or self.subsample_blocks is not None:
-            return self.reduce(function, theta)
-        sums = self.reduce(
-            _with_fingerprint, function, theta, per_block=self._fingerprint_arguments()
-        )
+            return function, (theta,), None
+        return _with_fingerprint, (function, theta), self._fingerprint_arguments()
+
+    def _evaluate(self, function, theta):
+        """``reduce(function, theta)``, with the fingerprint's sums on the first
+        call (:meth:`_evaluation`); or, if it is of ``function`` at ``theta``,
+        the evaluation prefetched at the subsample's optimum."""
+        prefetched, self._prefetched = self._prefetched, None
+        submitted, args, per_block = self._evaluation(function, theta)
+        if prefetched is not None:
+            inner, at, as_submitted, parts = prefetched
+            if inner is function and as_submitted is submitted and np.array_equal(at, theta):
+                return self._evaluated(submitted, _add(self._client.gather(parts)))
+            self._client.cancel(parts)
+        return self._evaluated(submitted, self.reduce(submitted, *args, per_block=per_block))
+
+    def _evaluated(self, function, sums):
+        if function is not _with_fingerprint:
+            return sums
         self._fingerprint_sums = sums[-5:]
         return sums[:-5]
 

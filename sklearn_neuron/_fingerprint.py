@@ -36,7 +36,10 @@ _CHUNK_ROWS = 1 << 16
 def _spread(n, constant, start=0):
     """Deterministic, distinct positive weights in [1, 2): ``1 + frac(i * constant)``,
     for ``i`` from ``start`` to ``start + n`` (a float64 numpy array)."""
-    return 1.0 + np.remainder(np.arange(start, start + n, dtype=np.float64) * constant, 1.0)
+    x = np.arange(start, start + n, dtype=np.float64) * constant
+    # x - floor(x) is the fractional part exactly (x >= 0), as np.remainder(x, 1)
+    # gives it, at a tenth of the time: it was nearly all of the fingerprint's.
+    return 1.0 + (x - np.floor(x))
 
 
 def _weighted_sums(u, a):
