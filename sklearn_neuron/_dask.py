@@ -739,39 +739,54 @@ class DaskObjective:
         # Persisted data: build each block's LinearObjective once, on the
         # worker that holds the block (validation, encoding and layout are
         # then not repeated at every evaluation); it shares the block's memory.
-        self._objectives = None
+        self._built = None  # see _objectives
         self._groups = None  # see _worker_groups
         self._client = _client()
         #: The client's futures of the blocks (persisted data), or None.
         self._held = None if self._client is None else _held_blocks(
             self._client, X, y, sample_weight
         )
-        if self._held is not None:
-            # Each built on the worker holding its block, and kept there (a
-            # task the scheduler moved would take the block along, and each
-            # evaluation then the objective back): the evaluations' groups
-            # are the blocks' holders, known before the builds end.
-            self._groups = _holder_groups(self._client, [b[0] for b in self._held])
-            self._objectives = [None] * len(self._held)
-            for address, group in self._groups:
-                # One submission per worker (the scheduler's cost is per submission).
-                built = self._client.map(
-                    _cached_block_objective, [self._spec] * len(group),
-                    *zip(*(self._held[i] for i in group), strict=True), pure=False,
-                    workers=None if address is None else [address],
-                    allow_other_workers=address is None,
-                )
-                for i, future in zip(group, built, strict=True):
-                    self._objectives[i] = future
-        elif _is_materialised(X):
+        if self._held is None and _is_materialised(X):
             import dask
 
             spec = dask.delayed(self._spec, traverse=False)
             objectives = [dask.delayed(_cached_block_objective)(spec, *b) for b in self._blocks]
             if self._client is not None:
-                self._objectives = self._client.compute(objectives)  # futures on the workers
+                self._built = self._client.compute(objectives)  # futures on the workers
             else:
-                self._objectives = dask.persist(*objectives)
+                self._built = dask.persist(*objectives)
+
+    @property
+    def _objectives(self):
+        """The cached block objectives (futures, or persisted delayed objects),
+        or None where each evaluation reads the blocks.
+
+        Blocks persisted on the client's cluster get theirs built at the first
+        use, submitted then: Newton's subsample fit, which reads the blocks
+        themselves, is submitted before them and so runs first.
+        """
+        if self._built is None and self._held is not None and self.subsample_blocks is None:
+            self._build_on_holders()
+        return self._built
+
+    def _build_on_holders(self):
+        """Build the block objectives of persisted blocks, each on the worker
+        holding its block, and kept there (a task the scheduler moved would
+        take the block along, and each evaluation then the objective back):
+        the evaluations' groups are the blocks' holders, known at once."""
+        self._groups = _holder_groups(self._client, [b[0] for b in self._held])
+        built = [None] * len(self._held)
+        for address, group in self._groups:
+            # One submission per worker (the scheduler's cost is per submission).
+            futures = self._client.map(
+                _cached_block_objective, [self._spec] * len(group),
+                *zip(*(self._held[i] for i in group), strict=True), pure=False,
+                workers=None if address is None else [address],
+                allow_other_workers=address is None,
+            )
+            for i, future in zip(group, futures, strict=True):
+                built[i] = future
+        self._built = built
 
     # What does not read the data is LinearObjective's own code.
     zeros = LinearObjective.zeros
@@ -882,12 +897,12 @@ class DaskObjective:
             return None  # blocks too large to subsample
         other = self.with_penalty(self.l2 * share, self.l1 * share)
         other._blocks = [self._blocks[i] for i in chosen]
-        if self._objectives is not None:
-            other._objectives = [self._objectives[i] for i in chosen]
-        if self._held is not None:
-            other._held = [self._held[i] for i in chosen]
-        other._groups = None
         other.subsample_blocks = (len(chosen), n_blocks)  # and no subsample of its own
+        if self._held is not None:
+            other._held = [self._held[i] for i in chosen]  # its fit reads these
+        elif self._built is not None:
+            other._built = [self._built[i] for i in chosen]
+        other._groups = None
         other.subsample_share = share
         return other
 
@@ -1005,7 +1020,7 @@ class DaskObjective:
         (:meth:`value_gradient_hessian`). (``optimizer="auto"`` prefers
         Newton on any dask data: see :attr:`distributed`.)
         """
-        return self._objectives is None
+        return self._held is None and self._built is None
 
     def value_gradient_hessian(self, theta):
         """``(f, grad, None, hessian)`` at ``theta``: one reduction, each block read once."""

@@ -219,6 +219,24 @@ def small_warm_start(monkeypatch):
 
     monkeypatch.setattr(dask_module, "WARM_START_MIN_ROWS", 1000)
     monkeypatch.setattr(dask_module, "WARM_START_SUBSAMPLE_MIN_ROWS", 200)
+    # and the subsample's own start on every 4th of its rows
+    monkeypatch.setattr(dask_module, "WARM_START_STRIDED_MIN_ROWS", 200)
+
+
+def _count_prefetches(monkeypatch):
+    """A list that receives, per submitted evaluation, whether it waits on the
+    subsample fit (prefetched at its optimum)."""
+    from sklearn_neuron._dask import DaskObjective
+
+    submitted = []
+    submit = DaskObjective._submit
+
+    def counting_submit(self, function, args, per_block, fitted=None):
+        submitted.append(fitted is not None)
+        return submit(self, function, args, per_block, fitted=fitted)
+
+    monkeypatch.setattr(DaskObjective, "_submit", counting_submit)
+    return submitted
 
 
 def _count_reductions(monkeypatch):
@@ -250,6 +268,7 @@ def test_newton_starts_from_a_subsample_of_the_blocks(
     ends where the in-memory Newton does, in fewer full iterations."""
     X, y = _classification(n_classes, n=6400)  # 16 blocks
     reductions = _count_reductions(monkeypatch)
+    submitted = _count_prefetches(monkeypatch)
     with caplog.at_level(logging.INFO, logger="sklearn_neuron"):
         model = NeuronClassifier(optimizer="newton", tol=1e-8, verbose=1).fit(*_dask(X, y))
     memory = NeuronClassifier(optimizer="newton", tol=1e-8).fit(X, y)
@@ -257,6 +276,8 @@ def test_newton_starts_from_a_subsample_of_the_blocks(
     (line,) = _warm_start_lines(caplog)
     assert "warm start on 1 of 16 blocks, on a worker" in line and "max|grad| <= tol" in line
     assert {n for _, n in reductions} == {16}, reductions  # the subsample: no reduction
+    # The first full evaluation went with the subsample fit, the others one by one.
+    assert submitted == [True] + [False] * len(reductions), submitted
     # The point of the first step brings its exact Hessian with its value.
     hessians = [name for name, _ in reductions if "hessian" in name]
     assert hessians[0] == "_value_gradient_hessian", reductions
@@ -279,6 +300,9 @@ def test_a_subsample_that_does_not_converge_leaves_the_cold_start(
     with pytest.warns(ConvergenceWarning):
         memory = NeuronClassifier(optimizer="newton", max_iter=2).fit(X, y)
     assert any("did not converge: cold start" in m for m in _warm_start_lines(caplog))
+    # The evaluation prefetched at the subsample's optimum was dropped: every
+    # evaluation of the fit is a reduction of its own, from the cold start.
+    assert reductions[0][0] == "_with_fingerprint", reductions
     hessians = sum(name == "_hessian" for name, _ in reductions)
     assert hessians == 2, reductions  # the exact Hessian from the first iteration
     _assert_same_fit(model, memory)
@@ -320,6 +344,54 @@ def test_the_subsample_fit_runs_without_a_distributed_client(
     _assert_same_fit(model, memory)
     (line,) = _warm_start_lines(caplog)
     assert "max|grad| <= tol" in line
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_the_subsample_task_fits_its_rows_from_their_strided_optimum(
+    small_warm_start, n_classes
+):
+    """On its worker the subsample fit starts from Newton on every 4th row,
+    then takes one step on all of them: it meets the stopping rule of its own
+    objective, and the Hessian it returns (the last one computed, one step
+    before) is that at its optimum to within a few per cent."""
+    import torch
+
+    from sklearn_neuron._dask import _joined_objective, _newton_on_objectives
+    from sklearn_neuron._optimizers import newton
+
+    X, y = _classification(n_classes, n=3200)
+    objective = NeuronClassifier()._build_objective(X, y, None, reset=True)
+    start = objective.initial_theta().numpy()
+    tol = 1e-6
+    result, hessian = _newton_on_objectives((objective.l2, 0.0, tol, 100), start, objective)
+    assert result.converged and result.grad_max <= tol
+    whole = _joined_objective([objective], objective.l2, 0.0)
+    reference = newton(whole, torch.from_numpy(start), tol=1e-12, max_iter=100)
+    theta = torch.from_numpy(result.theta)
+    # grad <= tol bounds the distance to the optimum by tol / (smallest curvature)
+    np.testing.assert_allclose(result.theta, reference.theta.numpy(), atol=1e-3)
+    exact = whole.hessian(theta).numpy()
+    assert np.abs(hessian - exact).max() <= 0.05 * np.abs(exact).max()
+
+
+def test_validation_per_worker_equals_validation_per_block(no_gather):
+    """Persisted blocks are validated by one task per worker over the blocks it
+    holds; the per-block results, in block order, are those of dask's graph
+    (a task per block) on the same data not persisted."""
+    from sklearn_neuron._dask import _client, _column_stats, _held_blocks, _per_block
+
+    X, y = _classification(3, n=2800)
+    w = np.random.default_rng(0).random(X.shape[0])
+    persisted, lazy = _dask(X, y, w), _dask(X, y, w, persist=False)
+    assert _held_blocks(_client(), *persisted) is not None
+    assert _held_blocks(_client(), *lazy) is None
+    by_worker = _per_block(_column_stats, persisted, True, True)
+    by_block = _per_block(_column_stats, lazy, True, True)
+    assert len(by_worker) == len(by_block) == persisted[0].npartitions
+    for a, b in zip(by_worker, by_block, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
 
 
 def test_small_data_have_no_subsample(client):
