@@ -269,7 +269,8 @@ def _per_block(function, arrays, *args):
     if held is None:
         dask, _ = import_dask()
         return list(_compute([dask.delayed(function)(*b, *args) for b in _blocks(*arrays)]))
-    groups = _holder_groups(client, [block[0] for block in held])
+    # Grouped by the holder of each block's first array given (X, unless X is not read).
+    groups = _holder_groups(client, [next(f for f in b if f is not None) for b in held])
     parts = [
         client.submit(
             _map_over, function, [held[i] for i in group], args,
@@ -288,9 +289,8 @@ def _per_block(function, arrays, *args):
 def _column_stats(X_b, y_b, w_b, check_finite, labels):
     """What validation asks of one block: finiteness, labels, the weights' range."""
     stats = {"x_finite": True, "y_finite": True, "w_finite": True, "w_min": np.inf}
-    if check_finite and X_b.shape[0]:
-        with np.errstate(over="ignore", invalid="ignore"):
-            stats["x_finite"] = bool(np.isfinite(X_b.sum()))
+    if check_finite:
+        stats["x_finite"] = _x_finite(X_b)
     if y_b.dtype.kind == "f":
         stats["y_finite"] = bool(np.isfinite(y_b).all())
     if labels:
@@ -300,6 +300,28 @@ def _column_stats(X_b, y_b, w_b, check_finite, labels):
         stats["w_finite"] = bool(np.isfinite(w_b).all())
         stats["w_min"] = float(w_b.min())
     return stats
+
+
+def _x_finite(X_b):
+    """Whether a block of X holds no NaN or infinity (its sum is finite)."""
+    if not X_b.shape[0]:
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(X_b.sum()))
+
+
+def _raise_x_not_finite():
+    raise ValueError(
+        "Input X contains NaN or infinity. Drop or impute those entries (e.g. with "
+        "sklearn.impute.SimpleImputer, or dask_ml.impute) before fitting."
+    )
+
+
+def _checks_x_when_read(X, check_finite):
+    """Whether X's finiteness is checked where its blocks are read for the fit,
+    not by validation: data read from storage at each evaluation (not
+    materialised) would otherwise be read once more, for that check alone."""
+    return check_finite and not _is_materialised(X)
 
 
 def _label_sums(y_b, w_b):
@@ -320,10 +342,7 @@ def _label_sums(y_b, w_b):
 
 def _check_stats(stats, check_finite, sample_weight):
     if check_finite and not all(s["x_finite"] for s in stats):
-        raise ValueError(
-            "Input X contains NaN or infinity. Drop or impute those entries (e.g. with "
-            "sklearn.impute.SimpleImputer, or dask_ml.impute) before fitting."
-        )
+        _raise_x_not_finite()
     if not all(s["y_finite"] for s in stats):
         raise ValueError("Input y contains NaN or infinity; drop or impute those samples.")
     if sample_weight is not None:
@@ -382,7 +401,11 @@ def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, chec
     from ._losses import fitted_classes, get_classification_loss
 
     X, y, sample_weight = _prepare(estimator, X, y, sample_weight, reset=reset)
-    stats = _per_block(_column_stats, (X, y, sample_weight), check_finite, True)
+    when_read = _checks_x_when_read(X, check_finite)
+    check_finite = check_finite and not when_read
+    # X's blocks are read only for validation's finiteness check.
+    X_read = X if check_finite else None
+    stats = _per_block(_column_stats, (X_read, y, sample_weight), check_finite, True)
     _check_stats(stats, check_finite, sample_weight)
     labels = np.unique(np.concatenate([s["labels"] for s in stats]))
     if reset:
@@ -424,6 +447,7 @@ def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, chec
     return DaskObjective(
         X, y, sample_weight, encode, loss, l2, estimator.fit_intercept, l1=l1,
         weight_sum=weight_sum, mean_target=torch.as_tensor(mean_target, dtype=dtype),
+        check_finite=when_read,
     )
 
 
@@ -437,11 +461,11 @@ def _regression_sums(loss, y_b, w_b, dtype):
     return valid, low, float(weight.sum()), float(np.dot(weight, y_b))
 
 
-def _regression_stats(X_b, y_b, w_b, check_finite, loss):
+def _regression_stats(X_b, y_b, w_b, check_finite, loss, dtype):
     """A regressor's validation of one block: :func:`_column_stats` and
-    :func:`_regression_sums`."""
+    :func:`_regression_sums` (``X_b`` None where X's finiteness is not checked)."""
     stats = _column_stats(X_b, y_b, w_b, check_finite, False)
-    return stats, _regression_sums(loss, y_b, w_b, X_b.dtype)
+    return stats, _regression_sums(loss, y_b, w_b, dtype)
 
 
 def regressor_objective(estimator, X, y, sample_weight, *, reset, check_finite):
@@ -450,7 +474,12 @@ def regressor_objective(estimator, X, y, sample_weight, *, reset, check_finite):
     if y.dtype.kind not in "biuf":
         raise ValueError(f"y has dtype {y.dtype}; a regressor needs a numeric target.")
     loss = estimator._get_loss()
-    results = _per_block(_regression_stats, (X, y, sample_weight), check_finite, loss)
+    when_read = _checks_x_when_read(X, check_finite)
+    check_finite = check_finite and not when_read
+    X_read = X if check_finite else None  # as in classifier_objective
+    results = _per_block(
+        _regression_stats, (X_read, y, sample_weight), check_finite, loss, X.dtype
+    )
     _check_stats([r[0] for r in results], check_finite, sample_weight)
     sums = [r[1] for r in results]
     if not all(s[0] for s in sums):
@@ -466,7 +495,7 @@ def regressor_objective(estimator, X, y, sample_weight, *, reset, check_finite):
         X, y, sample_weight, _regressor_encoding, loss,
         estimator.alpha * (1 - estimator.l1_ratio), estimator.fit_intercept,
         l1=estimator.alpha * estimator.l1_ratio, weight_sum=weight_sum,
-        mean_target=mean_target,
+        mean_target=mean_target, check_finite=when_read,
     )
 
 
@@ -479,12 +508,16 @@ class _BlockSpec:
     loss: object
     fit_intercept: bool
     weight_sum: float
+    #: Check X's block for NaN and infinity (data validated where they are read).
+    check_finite: bool = False
 
 
 def _block_objective(spec, X_b, y_b, w_b):
     """The in-memory objective on one block: no penalty, the whole set's normalisation."""
     from ._validation import to_tensor
 
+    if spec.check_finite and not _x_finite(X_b):
+        _raise_x_not_finite()
     X_t = to_tensor(X_b, torch.device("cpu"))
     target, weight = spec.encode(y_b, w_b, X_t.dtype)
     return LinearObjective(
@@ -717,7 +750,7 @@ class DaskObjective:
 
     def __init__(
         self, X, y, sample_weight, encode, loss, l2, fit_intercept, *, l1, weight_sum,
-        mean_target,
+        mean_target, check_finite=False,
     ):
         self.X, self.y, self.sample_weight = X, y, sample_weight
         self.loss = loss
@@ -731,7 +764,9 @@ class DaskObjective:
         self.mean_target = mean_target
         self.dtype = mean_target.dtype
         self.device = torch.device("cpu")
-        self._spec = _BlockSpec(encode, loss, self.fit_intercept, self.weight_sum)
+        self._spec = _BlockSpec(
+            encode, loss, self.fit_intercept, self.weight_sum, check_finite=check_finite
+        )
         self._blocks = _blocks(X, y, sample_weight)
         self._abs_max = None
         self._fingerprint_sums = None  # see fingerprint

@@ -24,6 +24,7 @@ dask_ml_wrappers = pytest.importorskip("dask_ml.wrappers")
 
 import dask  # noqa: E402
 import joblib  # noqa: E402
+from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate  # noqa: E402
@@ -201,15 +202,41 @@ def test_out_of_core_auto_is_newton_reading_each_block_once_per_iteration(
 
 
 @pytest.mark.parametrize("estimator", [NeuronClassifier(), NeuronRegressor()])
-def test_validation_reads_each_block_of_X_once(no_gather, estimator):
-    """Building the objective of data read from storage reads X's blocks once
-    (the finiteness check); the label and weight sums read y and the weights only."""
+def test_validation_of_data_read_from_storage_does_not_read_X(no_gather, estimator):
+    """Building the objective of data read from storage reads none of X's
+    blocks: its finiteness is checked where the fit reads them (one pass of
+    the store fewer); the label and weight sums read y and the weights only.
+    Materialised X is checked by validation, as before."""
     X, y = _classification(2)
     X_d = da.from_array(X, chunks=CHUNK).map_blocks(_read_block, dtype=X.dtype)
+    for persist in (False, True):  # y's blocks by dask's graph, or persisted on workers
+        (y_d,) = _dask(y.astype(float), persist=persist)
+        _BLOCK_READS.clear()
+        objective = estimator._build_objective(X_d, y_d, None, reset=True)
+        assert len(_BLOCK_READS) == 0
+        assert objective._spec.check_finite
+        assert objective.weight_sum == len(y)
+    (X_p,) = _dask(X)
+    assert not estimator._build_objective(X_p, y_d, None, reset=True)._spec.check_finite
+
+
+@pytest.mark.parametrize("estimator", [NeuronClassifier(), NeuronRegressor()])
+@pytest.mark.parametrize("optimizer", ["auto", "lbfgs"])
+@pytest.mark.parametrize("row", [5, 3200])  # a first block; the subsample's middle one
+def test_nan_in_data_read_from_storage_is_refused(
+    no_gather, small_warm_start, estimator, optimizer, row
+):
+    """X read from storage with a NaN or an infinity: the same error as from
+    validation, raised where a block is first read (the subsample's task or
+    the first full evaluation), whichever optimizer runs."""
+    X, y = _classification(2, n=6400)
+    bad = X.copy()
+    bad[row, 2] = np.nan if row == 5 else np.inf
+    X_d = da.from_array(bad, chunks=CHUNK).map_blocks(_read_block, dtype=X.dtype)
     (y_d,) = _dask(y.astype(float), persist=False)
-    _BLOCK_READS.clear()
-    estimator._build_objective(X_d, y_d, None, reset=True)
-    assert len(_BLOCK_READS) == X_d.npartitions
+    model = clone(estimator).set_params(optimizer=optimizer)
+    with pytest.raises(ValueError, match="Input X contains NaN or infinity"):
+        model.fit(X_d, y_d)
 
 
 @pytest.fixture
@@ -325,8 +352,8 @@ def test_the_subsample_of_data_read_from_storage_is_read_once(
     _assert_same_fit(model, memory)
     full_reads = [reads for _, reads in reductions]
     assert all(reads == X_d.npartitions for reads in full_reads), full_reads
-    # Validation reads every block once, the subsample's task its one block once.
-    assert len(_BLOCK_READS) == sum(full_reads) + X_d.npartitions + 1
+    # The subsample's task reads its one block once; validation reads none.
+    assert len(_BLOCK_READS) == sum(full_reads) + 1
 
 
 def test_the_subsample_fit_runs_without_a_distributed_client(
