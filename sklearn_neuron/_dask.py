@@ -317,11 +317,16 @@ def _raise_x_not_finite():
     )
 
 
-def _checks_x_when_read(X, check_finite):
-    """Whether X's finiteness is checked where its blocks are read for the fit,
-    not by validation: data read from storage at each evaluation (not
-    materialised) would otherwise be read once more, for that check alone."""
-    return check_finite and not _is_materialised(X)
+def _finiteness_check_of(X, check_finite):
+    """Where X's NaN/infinity check is made: ``(X_checked, when_read)``.
+
+    Materialised X is checked by validation (``X_checked`` is X). Data read
+    from storage at each evaluation are checked where the fit reads each
+    block (``when_read``; ``X_checked`` None, so that validation does not read
+    the store once more for that check alone).
+    """
+    when_read = check_finite and not _is_materialised(X)
+    return (X if check_finite and not when_read else None), when_read
 
 
 def _label_sums(y_b, w_b):
@@ -401,11 +406,9 @@ def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, chec
     from ._losses import fitted_classes, get_classification_loss
 
     X, y, sample_weight = _prepare(estimator, X, y, sample_weight, reset=reset)
-    when_read = _checks_x_when_read(X, check_finite)
-    check_finite = check_finite and not when_read
-    # X's blocks are read only for validation's finiteness check.
-    X_read = X if check_finite else None
-    stats = _per_block(_column_stats, (X_read, y, sample_weight), check_finite, True)
+    X_checked, when_read = _finiteness_check_of(X, check_finite)
+    check_finite = X_checked is not None
+    stats = _per_block(_column_stats, (X_checked, y, sample_weight), check_finite, True)
     _check_stats(stats, check_finite, sample_weight)
     labels = np.unique(np.concatenate([s["labels"] for s in stats]))
     if reset:
@@ -474,11 +477,10 @@ def regressor_objective(estimator, X, y, sample_weight, *, reset, check_finite):
     if y.dtype.kind not in "biuf":
         raise ValueError(f"y has dtype {y.dtype}; a regressor needs a numeric target.")
     loss = estimator._get_loss()
-    when_read = _checks_x_when_read(X, check_finite)
-    check_finite = check_finite and not when_read
-    X_read = X if check_finite else None  # as in classifier_objective
+    X_checked, when_read = _finiteness_check_of(X, check_finite)
+    check_finite = X_checked is not None
     results = _per_block(
-        _regression_stats, (X_read, y, sample_weight), check_finite, loss, X.dtype
+        _regression_stats, (X_checked, y, sample_weight), check_finite, loss, X.dtype
     )
     _check_stats([r[0] for r in results], check_finite, sample_weight)
     sums = [r[1] for r in results]
