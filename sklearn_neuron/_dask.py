@@ -39,6 +39,7 @@ from ._inference import (
     _raise_not_finite,
     _warn_separation,
 )
+from ._certificate import row_bounds
 from ._objective import LinearObjective
 from ._validation import FLOAT_DTYPES
 
@@ -596,12 +597,31 @@ def _is_materialised(array):
     return len(array.__dask_graph__()) == array.npartitions
 
 
+class _Maximum(float):
+    """An entry of a reduction's tuple that :func:`_add` combines by ``max``."""
+
+    def __reduce__(self):
+        return _Maximum, (float(self),)
+
+
+def _combine(entries):
+    if isinstance(entries[0], _Maximum):
+        return _Maximum(max(entries, key=_nan_first))
+    return functools.reduce(np.add, entries)
+
+
+def _nan_first(value):
+    """Sort key under which NaN is the largest (a NaN maximum propagates)."""
+    return (np.isnan(value), value)
+
+
 def _add(parts):
-    """Entry-wise sum of tuples of arrays (None parts skipped; None if all are)."""
+    """Entry-wise sum of tuples of arrays (None parts skipped; None if all are);
+    :class:`_Maximum` entries are combined by their maximum instead."""
     parts = [p for p in parts if p is not None]
     if not parts:
         return None
-    return tuple(functools.reduce(np.add, entries) for entries in zip(*parts, strict=True))
+    return tuple(_combine(entries) for entries in zip(*parts, strict=True))
 
 
 def _numpy(value):
@@ -772,6 +792,7 @@ class DaskObjective:
         self._blocks = _blocks(X, y, sample_weight)
         self._abs_max = None
         self._fingerprint_sums = None  # see fingerprint
+        self._row_bounds = None  # see row_bounds
         self._prefetched = None  # see _evaluate
         # Persisted data: build each block's LinearObjective once, on the
         # worker that holds the block (validation, encoding and layout are
@@ -1102,8 +1123,8 @@ class DaskObjective:
         the pass of their own.
         """
         if self._fingerprint_sums is None:
-            self._fingerprint_sums = self.reduce(
-                _fingerprint_block, per_block=self._fingerprint_arguments()
+            self._store_summaries(
+                self.reduce(_data_summaries_block, per_block=self._fingerprint_arguments())
             )
         target, target_scale, weight, rows, rows_scale = self._fingerprint_sums
         return {
@@ -1128,13 +1149,19 @@ class DaskObjective:
             for a, b in zip(starts[:-1], starts[1:], strict=True)
         ]
 
+    def row_bounds(self):
+        """``(largest |entry|, largest row L1 norm)`` of the design with its
+        intercept column (:func:`~sklearn_neuron._certificate.row_bounds`), or
+        None until the first evaluation of the whole data has found them."""
+        return self._row_bounds
+
     def _evaluation(self, function, theta):
         """``(function, args, per_block)`` of :meth:`reduce` for ``function`` at
         ``theta``: the first evaluation of the whole data also takes the
-        fingerprint's sums, in the same pass."""
+        fingerprint's sums and the row bounds, in the same pass."""
         if self._fingerprint_sums is not None or self.subsample_blocks is not None:
             return function, (theta,), None
-        return _with_fingerprint, (function, theta), self._fingerprint_arguments()
+        return _with_data_summaries, (function, theta), self._fingerprint_arguments()
 
     def _evaluate(self, function, theta):
         """``reduce(function, theta)``, with the fingerprint's sums on the first
@@ -1150,10 +1177,15 @@ class DaskObjective:
         return self._evaluated(submitted, self.reduce(submitted, *args, per_block=per_block))
 
     def _evaluated(self, function, sums):
-        if function is not _with_fingerprint:
+        if function is not _with_data_summaries:
             return sums
-        self._fingerprint_sums = sums[-5:]
-        return sums[:-5]
+        self._store_summaries(sums[-7:])
+        return sums[:-7]
+
+    def _store_summaries(self, sums):
+        """Keep :func:`_data_summaries_block`'s reduced terms."""
+        self._fingerprint_sums = sums[:5]
+        self._row_bounds = tuple(float(bound) for bound in sums[5:])
 
     def design(self):
         raise ValueError(
@@ -1178,9 +1210,17 @@ def _fingerprint_block(objective, start, n_rows, index):
     return target, target_scale, np.asarray(weight), products, scales
 
 
-def _with_fingerprint(objective, function, theta, start, n_rows, index):
-    """``function(objective, theta)`` and the block's fingerprint terms, one tuple."""
-    return function(objective, theta) + _fingerprint_block(objective, start, n_rows, index)
+def _data_summaries_block(objective, start, n_rows, index):
+    """One block's fingerprint terms and its row bounds (as :class:`_Maximum` entries)."""
+    abs_max, l1_max = row_bounds(objective.X, objective.fit_intercept)
+    return _fingerprint_block(objective, start, n_rows, index) + (
+        _Maximum(abs_max), _Maximum(l1_max),
+    )
+
+
+def _with_data_summaries(objective, function, theta, start, n_rows, index):
+    """``function(objective, theta)`` and the block's :func:`_data_summaries_block`, one tuple."""
+    return function(objective, theta) + _data_summaries_block(objective, start, n_rows, index)
 
 
 def _block_abs_max(X_b):

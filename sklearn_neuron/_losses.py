@@ -61,6 +61,11 @@ class NeuronLoss:
     #: or None where it is unbounded or unknown; sets the step of minibatch
     #: SGD (``learning_rate="auto"``).
     max_curvature = None
+    #: ``nu`` with ``|D^3 l(z)[t, t, u]| <= nu * max|u| * t' D^2 l(z) t`` for all
+    #: raw outputs ``z`` and directions ``t``, ``u`` (pseudo-self-concordance), or
+    #: None where no such bound is known; it bounds a Newton step's outcome
+    #: without an evaluation (:mod:`~sklearn_neuron._certificate`).
+    self_concordance = None
 
     def __init__(self, n_outputs, activation):
         self.n_outputs = n_outputs
@@ -113,6 +118,7 @@ class BinaryLogLoss(NeuronLoss):
 
     name = "log_loss"
     max_curvature = 0.25  # p (1 - p)
+    self_concordance = 1.0  # third derivative p (1 - p) (1 - 2p): at most the second
     is_log_likelihood = True
 
     def __init__(self):
@@ -148,6 +154,9 @@ class MultinomialLogLoss(NeuronLoss):
 
     name = "log_loss"
     max_curvature = 0.5  # largest eigenvalue of diag(p) - p p^T
+    # D^3 l[t, t, u] = E_p[(t - E_p t)^2 (u - E_p u)], at most range(u) <= 2 max|u|
+    # times Var_p(t) = t' D^2 l t.
+    self_concordance = 2.0
     is_log_likelihood = True
     shift_invariant = True
 
@@ -474,6 +483,7 @@ class HalfSquaredError(RegressionLoss):
 
     name = "squared_error"
     max_curvature = 1.0
+    self_concordance = 0.0  # quadratic: its Taylor expansion is exact
     is_log_likelihood = True
 
     def __init__(self):

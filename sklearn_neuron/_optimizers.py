@@ -20,6 +20,7 @@ import scipy.linalg
 import torch
 
 from ._callbacks import LOGGER, STOPPED_BY_CALLBACK, Monitor
+from ._certificate import certify_newton_step
 
 #: Armijo sufficient-decrease constant of the backtracking line search.
 _ARMIJO = 1e-4
@@ -276,6 +277,12 @@ FINAL_STEP_WORK_RATIO = 16
 FINAL_STEP_MAX_PARAMS = 2048
 
 
+#: A final Newton step is certified (not evaluated) only where the objective
+#: it reports is known to this relative precision (it is the quadratic
+#: model's value, off the true one by at most the certified remainder).
+CERTIFIED_VALUE_RTOL = 1e-12
+
+
 def _takes_final_step(objective, n_evaluations):
     """Whether a converged fit ends with one Newton step (see :func:`_final_newton_step`).
 
@@ -301,18 +308,57 @@ def _final_newton_step(objective, theta, f, g, raw, grad_max, it, progress):
     criterion. In float32 it also takes the fit from the gradient floor
     (``effective_tol``) down to the dtype's rounding. The step is kept only if
     it lowers the objective (to rounding) and the largest gradient entry.
+    On distributed data, where that check is one more pass over all of it,
+    the step is certified instead where the loss allows it
+    (:func:`~sklearn_neuron._certificate.certify_newton_step`): bounds from
+    its Taylor remainders guarantee both conditions without an evaluation,
+    and the point's gradient (None) and largest entry (that bound) and its
+    objective (the quadratic model's, within ``CERTIFIED_VALUE_RTOL`` of the
+    true one) are reported instead of measured ones. An uncertified step is
+    evaluated; a point whose gradient is already at the rounding of its
+    coefficients takes no step (it could not be told from rounding).
     Returns ``(theta, f, g, grad_max, it)``.
     """
-    direction = newton_direction(objective, objective.hessian(theta, raw), g)
+    hessian = objective.hessian(theta, raw)
+    direction = newton_direction(objective, hessian, g)
     candidate = theta + direction
+    resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(f), 1.0)
+    certificate = _certificate_of(objective, theta, f, g, hessian, direction)
+    if certificate is not None and grad_max <= certificate.rounding:
+        # Already at the coefficients' resolution (an exact quadratic's
+        # first step, say): the step could not be told from rounding.
+        return theta, f, g, grad_max, it
+    if (
+        certificate is not None
+        and certificate.value_error <= CERTIFIED_VALUE_RTOL * max(abs(f), 1.0)
+        and certificate.value + certificate.value_error <= f + resolution
+        and certificate.grad_max <= grad_max
+    ):
+        if progress.monitor.verbose:
+            LOGGER.info(
+                f"[{progress.name}] final step certified without a pass: max|grad| <= "
+                f"{certificate.grad_max:.3e}, objective within "
+                f"{certificate.value_error:.1e} of {certificate.value:.10g}"
+            )
+        progress.step(it + 1, certificate.value, certificate.grad_max, 1.0)
+        return candidate, certificate.value, None, certificate.grad_max, it + 1
     f_new, g_new, _ = objective.value_gradient(candidate)
     f_new = float(f_new)
     g_max_new = _max_abs(g_new)
-    resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(f), 1.0)
     if not (f_new <= f + resolution and g_max_new <= grad_max):
         return theta, f, g, grad_max, it
     progress.step(it + 1, f_new, g_max_new, 1.0)
     return candidate, f_new, g_new, g_max_new, it + 1
+
+
+def _certificate_of(objective, theta, f, g, hessian, direction):
+    """The step's :class:`~sklearn_neuron._certificate.StepCertificate` on
+    distributed data whose row bounds are known; None elsewhere (evaluating
+    the step in memory costs less than a Hessian)."""
+    if not getattr(objective, "distributed", False):
+        return None
+    row_bound = objective.row_bounds()
+    return certify_newton_step(objective, theta, f, g, hessian, direction, row_bound)
 
 
 def newton_direction(objective, H, g):

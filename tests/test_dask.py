@@ -192,13 +192,84 @@ def test_out_of_core_auto_is_newton_reading_each_block_once_per_iteration(
     _assert_same_fit(model, memory)
     # The data fingerprint (for inference) comes with the first evaluation.
     names = [name for name, _ in reductions]
-    assert names[0] == "_with_fingerprint", names
+    assert names[0] == "_with_data_summaries", names
     assert set(names[1:]) == {"_value_gradient_hessian"}, names
     assert all(reads == X_d.npartitions for _, reads in reductions), reductions
-    # The initial point, and one evaluation per accepted step at least.
-    assert model.n_iter_ + 1 <= len(reductions) <= model.n_iter_ + 4
+    # The initial point, and one evaluation per accepted step at least but
+    # the final one, certified without a pass (test_the_final_step_is_certified...).
+    assert model.n_iter_ <= len(reductions) <= model.n_iter_ + 4
     # Persisted data keep the separate reductions (nothing is read again).
     assert NeuronClassifier().fit(*_dask(X, y)).optimizer_ == memory.optimizer_ == "newton"
+
+
+CERTIFIED_CASES = {
+    "binary": (NeuronClassifier, {}, lambda: _classification(2)),
+    "multinomial": (NeuronClassifier, {}, lambda: _classification(3)),
+    "weighted-unpenalized": (
+        NeuronClassifier, dict(C=np.inf, class_weight="balanced"), lambda: _classification(3)
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CERTIFIED_CASES))
+def test_the_final_step_is_certified_without_a_pass(no_gather, monkeypatch, caplog, case):
+    """On dask data the converged fit's final Newton step is certified by
+    the loss's Taylor-remainder bounds instead of evaluated: one pass fewer
+    than the same fit with the step evaluated, the same coefficients (and
+    the in-memory fit's to 1e-8), an objective within its stated error, and
+    a reported max|grad| that bounds the one measured at the coefficients."""
+    import sklearn_neuron._optimizers as optimizers
+
+    Estimator, params, data = CERTIFIED_CASES[case]
+    X, y = data()
+    X_d = da.from_array(X, chunks=CHUNK).map_blocks(_read_block, dtype=X.dtype)
+    (y_d,) = _dask(y, persist=False)
+    reductions = _count_block_reads(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="sklearn_neuron"):
+        model = Estimator(verbose=1, **params).fit(X_d, y_d)
+    assert any("final step certified" in r.getMessage() for r in caplog.records)
+    certified_passes = len(reductions)
+    # The same fit with its final step evaluated.
+    monkeypatch.setattr(optimizers, "_certificate_of", lambda *args: None)
+    reductions.clear()
+    evaluated = Estimator(**params).fit(X_d, y_d)
+    assert len(reductions) == certified_passes + 1, reductions
+    assert model.n_iter_ == evaluated.n_iter_
+    np.testing.assert_allclose(model.coef_, evaluated.coef_, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(model.intercept_, evaluated.intercept_, rtol=0, atol=1e-14)
+    _assert_same_fit(model, Estimator(**params).fit(X, y))
+    # The model's objective: within 1e-12 (CERTIFIED_VALUE_RTOL) of the evaluated one.
+    assert abs(model.objective_ - evaluated.objective_) <= 1e-12 * max(1, abs(model.objective_))
+    # The reported bound holds for the gradient measured at those coefficients
+    # (up to that measurement's rounding), and meets the stopping rule.
+    reported = model.history_[-1]["grad_max"]
+    assert evaluated.history_[-1]["grad_max"] <= reported + 1e-15
+    assert reported <= model.tol
+
+
+def test_a_loss_without_a_constant_evaluates_its_final_step(no_gather, caplog):
+    """Poisson's third derivative is not bounded by its second: the final
+    step is evaluated, as before, and the fit equals the in-memory one."""
+    X, y = _regression("poisson")
+    X_d = da.from_array(X, chunks=CHUNK).map_blocks(_read_block, dtype=X.dtype)
+    with caplog.at_level(logging.INFO, logger="sklearn_neuron"):
+        model = NeuronRegressor(loss="poisson", verbose=1).fit(X_d, *_dask(y, persist=False))
+    assert not any("certified" in r.getMessage() for r in caplog.records)
+    _assert_same_fit(model, NeuronRegressor(loss="poisson").fit(X, y))
+
+
+def test_least_squares_takes_no_final_pass(no_gather, monkeypatch):
+    """Squared error is an exact quadratic: Newton's first step reaches the
+    optimum to rounding, and the final step (which the certificate shows
+    could not be told from rounding) is neither taken nor evaluated: two
+    passes, the start's and the step's."""
+    X, y = _regression("squared_error")
+    X_d = da.from_array(X, chunks=CHUNK).map_blocks(_read_block, dtype=X.dtype)
+    reductions = _count_block_reads(monkeypatch)
+    model = NeuronRegressor().fit(X_d, *_dask(y, persist=False))
+    assert model.n_iter_ == 1
+    assert len(reductions) == 2, reductions
+    _assert_same_fit(model, NeuronRegressor().fit(X, y))
 
 
 @pytest.mark.parametrize("estimator", [NeuronClassifier(), NeuronRegressor()])
@@ -329,7 +400,7 @@ def test_a_subsample_that_does_not_converge_leaves_the_cold_start(
     assert any("did not converge: cold start" in m for m in _warm_start_lines(caplog))
     # The evaluation prefetched at the subsample's optimum was dropped: every
     # evaluation of the fit is a reduction of its own, from the cold start.
-    assert reductions[0][0] == "_with_fingerprint", reductions
+    assert reductions[0][0] == "_with_data_summaries", reductions
     hessians = sum(name == "_hessian" for name, _ in reductions)
     assert hessians == 2, reductions  # the exact Hessian from the first iteration
     _assert_same_fit(model, memory)
