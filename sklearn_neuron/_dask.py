@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._certificate import row_bounds
 from ._inference import (
     _MARGIN_STEP,
     _SATURATED_MARGIN,
@@ -39,7 +40,6 @@ from ._inference import (
     _raise_not_finite,
     _warn_separation,
 )
-from ._certificate import row_bounds
 from ._objective import LinearObjective
 from ._validation import FLOAT_DTYPES
 

@@ -94,7 +94,8 @@ def test_the_bounds_are_not_vacuous():
     f, g, _ = objective.value_gradient(theta)
     H = objective.hessian(theta)
     _, g_new, _ = objective.value_gradient(theta + direction)
-    grad_bound, _ = taylor_remainders(1.0, abs_max, l1_max, direction, float(direction @ H @ direction))
+    curvature = float(direction @ H @ direction)
+    grad_bound, _ = taylor_remainders(1.0, abs_max, l1_max, direction, curvature)
     remainder = float((g_new - g - H @ direction).abs().max())
     assert 0 < remainder <= grad_bound < 1000 * remainder
 
@@ -132,8 +133,8 @@ def test_no_certificate_without_a_constant_in_float32_or_for_a_long_step():
     small = -1e-6 * g
     assert certify_newton_step(objective, theta, float(f), g, H, small, bounds) is not None
     assert certify_newton_step(objective, theta, float(f), g, H, small, None) is None
-    assert certify_newton_step(objective, theta.float(), float(f), g.float(), H.float(), small.float(),
-                               bounds) is None
+    single = [t.float() for t in (theta, g, H, small)]
+    assert certify_newton_step(objective, single[0], float(f), *single[1:], bounds) is None
     long_step = g / float(g.abs().max()) * 2.0 / bounds[1]  # nu * s = 2
     assert certify_newton_step(objective, theta, float(f), g, H, long_step, bounds) is None
     poisson, _ = _objective("squared_error", 50, 2, 2, 1.0, 0.0, True, False)
