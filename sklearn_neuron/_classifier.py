@@ -244,6 +244,9 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
     objective_ : float
         Final objective, ``sum_i s_i loss_i / S + ||W||^2 / (2 C S)`` with
         ``S = sum_i s_i`` (LogisticRegression's objective divided by ``C S``).
+        On dask data a final Newton step may be certified instead of
+        evaluated (docs/dask.md): the value is then the step's quadratic
+        model, within 1e-9 relative of the objective at ``coef_``.
     objective_curve_ : ndarray
         Full batch: the objective at the start and after each iteration.
         Minibatch: the mean objective of each epoch (as ``loss_curve_``).

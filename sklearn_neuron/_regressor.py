@@ -174,6 +174,9 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         Final value of the objective above (half the mean deviance plus the
         penalty; each loss includes its constant terms, so it is 0 for a
         perfect fit without penalty).
+        On dask data a final Newton step may be certified instead of
+        evaluated (docs/dask.md): the value is then the step's quadratic
+        model, within 1e-9 relative of the objective at ``coef_``.
     objective_curve_ : ndarray of shape (n_iter_ + 1,)
         Objective at the start and after each iteration (for the exact
         absolute-error solver, ``optimizer_ == "lad"``, after each stage).

@@ -238,13 +238,50 @@ def test_the_final_step_is_certified_without_a_pass(no_gather, monkeypatch, capl
     np.testing.assert_allclose(model.coef_, evaluated.coef_, rtol=0, atol=1e-14)
     np.testing.assert_allclose(model.intercept_, evaluated.intercept_, rtol=0, atol=1e-14)
     _assert_same_fit(model, Estimator(**params).fit(X, y))
-    # The model's objective: within 1e-12 (CERTIFIED_VALUE_RTOL) of the evaluated one.
-    assert abs(model.objective_ - evaluated.objective_) <= 1e-12 * max(1, abs(model.objective_))
+    # The model's objective: within CERTIFIED_VALUE_RTOL of the evaluated one.
+    rtol = optimizers.CERTIFIED_VALUE_RTOL
+    assert abs(model.objective_ - evaluated.objective_) <= rtol * max(1, abs(model.objective_))
     # The reported bound holds for the gradient measured at those coefficients
     # (up to that measurement's rounding), and meets the stopping rule.
     reported = model.history_[-1]["grad_max"]
     assert evaluated.history_[-1]["grad_max"] <= reported + 1e-15
     assert reported <= model.tol
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_warm_started_default_fit_certifies_its_final_step(
+    no_gather, monkeypatch, caplog, small_warm_start, seed
+):
+    """The default fit on large data (tol=1e-4, Newton from the subsample's
+    optimum) ends with the certified step, not a pass: a logistic model's
+    data, Gaussian features, with the in-memory fit's coefficients to 1e-8."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(6400, 8))  # 16 blocks
+    y = (X @ np.linspace(-1, 1, 8) + 0.3 + rng.logistic(size=6400) > 0).astype(int)
+    reductions = _count_reductions(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="sklearn_neuron"):
+        model = NeuronClassifier(verbose=1).fit(*_dask(X, y))
+    assert model.optimizer_ == "newton"
+    assert _warm_start_lines(caplog)
+    assert any("final step certified" in r.getMessage() for r in caplog.records)
+    # No evaluation after the last Hessian: it was the final step's.
+    assert reductions[-1][0] == "_hessian", reductions
+    # The same fit with that step evaluated: one pass more, the same point.
+    import sklearn_neuron._optimizers as optimizers
+
+    certified_passes = len(reductions)
+    monkeypatch.setattr(optimizers, "_certificate_of", lambda *args: None)
+    reductions.clear()
+    evaluated = NeuronClassifier().fit(*_dask(X, y))
+    assert len(reductions) == certified_passes + 1, reductions
+    np.testing.assert_allclose(model.coef_, evaluated.coef_, rtol=0, atol=1e-14)
+    assert evaluated.history_[-1]["grad_max"] <= model.history_[-1]["grad_max"] + 1e-15
+    # Near the optimum (the in-memory Newton fit to tol=1e-12), as the default
+    # fits in memory are: within the default tol over the curvature.
+    optimum = NeuronClassifier(optimizer="newton", tol=1e-12).fit(X, y)
+    memory = NeuronClassifier().fit(X, y)
+    for fit in (model, memory):
+        np.testing.assert_allclose(fit.coef_, optimum.coef_, rtol=0, atol=1e-5)
 
 
 def test_a_loss_without_a_constant_evaluates_its_final_step(no_gather, caplog):
