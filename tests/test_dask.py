@@ -254,7 +254,8 @@ def test_a_warm_started_default_fit_certifies_its_final_step(
 ):
     """The default fit on large data (tol=1e-4, Newton from the subsample's
     optimum) ends with the certified step, not a pass: a logistic model's
-    data, Gaussian features, with the in-memory fit's coefficients to 1e-8."""
+    data, Gaussian features; the coefficients those of the same fit with the
+    step evaluated, as near the optimum as the in-memory default fit's."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(6400, 8))  # 16 blocks
     y = (X @ np.linspace(-1, 1, 8) + 0.3 + rng.logistic(size=6400) > 0).astype(int)
