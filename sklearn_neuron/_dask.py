@@ -335,15 +335,28 @@ def _label_sums(y_b, w_b):
     samples' weight sum (the count again when there are no weights)."""
     weight = None if w_b is None else np.asarray(w_b, dtype=np.float64)
     y_b = np.asarray(y_b)
-    if y_b.dtype.kind in "iu" and y_b.size and 0 <= y_b.min() and y_b.max() < 1 << 16:
-        counts = np.bincount(y_b)  # small non-negative integers: no sort
+    index = _small_integer_labels(y_b)
+    if index is not None:
+        counts = np.bincount(index)  # small non-negative integers: no sort
         present = np.flatnonzero(counts)
-        sums = counts if weight is None else np.bincount(y_b, weights=weight)
+        sums = counts if weight is None else np.bincount(index, weights=weight)
         return present.astype(y_b.dtype), counts[present].astype(np.float64), sums[present]
     labels, index = np.unique(y_b, return_inverse=True)
     counts = np.bincount(index, minlength=labels.size).astype(np.float64)
     sums = counts if weight is None else np.bincount(index, weights=weight, minlength=labels.size)
     return labels, counts, np.asarray(sums, dtype=np.float64)
+
+
+def _small_integer_labels(y_b):
+    """``y_b`` as bincount's indices where every label is an integer in
+    [0, 65536) (0/1 labels stored as floats too: 30x faster than a sort of
+    250,000 of them); else None."""
+    if y_b.dtype.kind not in "iuf" or not y_b.size or not 0 <= y_b.min() <= y_b.max() < 1 << 16:
+        return None  # (a NaN fails the comparison)
+    if y_b.dtype.kind in "iu":
+        return y_b
+    index = y_b.astype(np.intp)
+    return index if np.array_equal(index, y_b) else None
 
 
 def _check_stats(stats, check_finite, sample_weight):

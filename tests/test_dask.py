@@ -17,6 +17,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -528,6 +530,32 @@ def test_validation_per_worker_equals_validation_per_block(no_gather):
         assert a.keys() == b.keys()
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    labels=st.lists(
+        st.sampled_from([0, 1, 2, 7, 65535, 65536, -1, 0.5, 1e300]), min_size=1, max_size=40
+    ),
+    dtype=st.sampled_from([np.int64, np.int32, np.uint16, np.float64, np.float32]),
+    weighted=st.booleans(),
+)
+def test_label_sums_equal_a_sort_of_the_labels(labels, dtype, weighted):
+    """A block's distinct labels, their counts and weight sums (bincount where
+    the labels are small non-negative integers, of any numeric dtype; a sort
+    otherwise) equal np.unique's, with the labels in y's dtype."""
+    from sklearn_neuron._dask import _label_sums
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = np.asarray(labels).astype(dtype)  # out-of-range values wrap or round
+    w = np.linspace(0.5, 2.0, y.size) if weighted else None
+    got_labels, counts, sums = _label_sums(y, w)
+    expected, index = np.unique(y, return_inverse=True)
+    assert got_labels.dtype == y.dtype
+    np.testing.assert_array_equal(got_labels, expected)
+    np.testing.assert_array_equal(counts, np.bincount(index))
+    weight = np.ones(y.size) if w is None else w
+    np.testing.assert_allclose(sums, np.bincount(index, weights=weight), rtol=1e-15)
 
 
 def test_small_data_have_no_subsample(client):
