@@ -145,24 +145,18 @@ def test_no_certificate_without_a_constant_in_float32_or_for_a_long_step():
     assert certify_newton_step(objective, theta, float(f), g, H, small, nan_bounds) is None
 
 
-@pytest.mark.parametrize("fixed_mmap_threshold", [False, True])
+@pytest.mark.parametrize("chunk_rows", [64, 1170, 8192])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_row_bounds_are_the_design_maxima_in_any_chunking(
-    monkeypatch, fit_intercept, fixed_mmap_threshold
-):
-    """Small chunks, or (as on a dask worker, whose nanny fixes glibc's mmap
-    threshold) chunks of at most 64 KiB: 1170 rows of these 5000."""
+def test_row_bounds_are_the_design_maxima_in_any_chunking(monkeypatch, fit_intercept, chunk_rows):
+    """Chunks of 64 or 1170 rows of these 5000 (the last one shorter, its
+    buffers' leading rows only), or one chunk of them all."""
     rng = np.random.default_rng(3)
     X = rng.normal(size=(5000, 7)) * rng.uniform(0.1, 10, size=7)
+    X[-1] = 100 * np.sign(X[-1])  # the largest row last, in the last (shortest) chunk
     design = np.hstack([X, np.ones((5000, 1))]) if fit_intercept else X
+    monkeypatch.setattr(certificate_module, "_CHUNK_ROWS", chunk_rows)
     expected = (np.abs(design).max(), np.abs(design).sum(axis=1).max())
-    for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
-        monkeypatch.delenv(name, raising=False)
-    if fixed_mmap_threshold:
-        monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
-    else:
-        monkeypatch.setattr(certificate_module, "_CHUNK_ROWS", 64)
     np.testing.assert_allclose(row_bounds(torch.as_tensor(X), fit_intercept), expected, rtol=1e-15)
-    X[4517, 3] = np.nan  # in the last chunk
+    X[4517, 3] = np.nan  # in a later chunk than the first
     assert all(math.isnan(b) for b in row_bounds(torch.as_tensor(X), fit_intercept))
     assert row_bounds(torch.zeros((0, 3), dtype=torch.float64), fit_intercept) == (0.0, 0.0)
