@@ -149,7 +149,8 @@ def main():
     # One untimed fit first: the workers' first tasks (imports, caches) are not the fit's.
     NeuronClassifier().fit(X, y)
     # The two optimizers' fits interleaved: a slow spell of the machine falls on both.
-    times, peaks, models = {"auto": [], "newton": []}, {"auto": 0.0, "newton": 0.0}, {}
+    times, models = {"auto": [], "newton": []}, {}
+    peaks = dict.fromkeys(times, 0.0)
     for _ in range(args.repeats):
         for optimizer in times:
             with PeakRSS() as memory:

@@ -104,7 +104,7 @@ def row_bounds(X, fit_intercept):
             if math.isnan(chunk_abs) or math.isnan(chunk_l1):
                 return math.nan, math.nan
             abs_max, l1_max = max(abs_max, chunk_abs), max(l1_max, chunk_l1)
-    if X.shape[0] and fit_intercept:
+    if n and fit_intercept:
         abs_max, l1_max = max(abs_max, 1.0), l1_max + 1.0
     return abs_max, l1_max
 
