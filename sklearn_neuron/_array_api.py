@@ -17,6 +17,7 @@ dispatch the fitted state stays numpy, which pickle and skops save.
 """
 
 import functools
+import inspect
 import warnings
 
 import numpy as np
@@ -27,10 +28,19 @@ from sklearn import get_config
 _SPARSE_LAYOUTS = (torch.sparse_coo, torch.sparse_csr, torch.sparse_csc)
 
 
-def to_numpy(value):
-    """``value`` as numpy (or scipy sparse) when it is a torch tensor; else unchanged."""
+def to_numpy(value, name="X"):
+    """``value`` as numpy (or scipy sparse) when it is a torch tensor; else unchanged.
+
+    ``name`` is the argument it was passed as, for the error on a tensor
+    that holds no data (torch's "meta" device).
+    """
     if not isinstance(value, torch.Tensor):
         return value
+    if value.is_meta:
+        raise ValueError(
+            f"{name} is a torch tensor on the 'meta' device, which holds shapes but "
+            f"no data; pass {name} with its data on a real device ('cpu' or 'cuda')."
+        )
     tensor = value.detach()
     if tensor.layout in _SPARSE_LAYOUTS:
         with warnings.catch_warnings():  # torch: "Sparse CSR tensor support is in beta"
@@ -74,7 +84,7 @@ def tensor_outputs(method):
     def wrapper(self, X, *args, **kwargs):
         if not isinstance(X, torch.Tensor):
             return method(self, X, *args, **kwargs)
-        return like_input(method(self, to_numpy(X), *args, **kwargs), X)
+        return like_input(method(self, to_numpy(X, "X"), *args, **kwargs), X)
 
     return wrapper
 
@@ -86,11 +96,15 @@ def tensor_inputs(method):
     arrays move to X's namespace and device (see the module docstring).
     """
 
+    # The names of the positional arguments after X, for the errors of to_numpy.
+    names = list(inspect.signature(method).parameters)[2:]
+
     @functools.wraps(method)
     def wrapper(self, X, *args, **kwargs):
-        args = [to_numpy(a) for a in args]
-        kwargs = {key: to_numpy(a) for key, a in kwargs.items()}
-        result = method(self, to_numpy(X), *args, **kwargs)
+        padded = names + ["argument"] * len(args)
+        args = [to_numpy(a, name) for a, name in zip(args, padded, strict=False)]
+        kwargs = {key: to_numpy(a, key) for key, a in kwargs.items()}
+        result = method(self, to_numpy(X, "X"), *args, **kwargs)
         if result is self and method.__name__ in ("fit", "partial_fit"):
             if isinstance(X, torch.Tensor) and get_config()["array_api_dispatch"]:
                 fitted_arrays_to_tensors(self, X.device)

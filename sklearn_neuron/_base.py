@@ -27,11 +27,25 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._array_api import to_numpy
 from ._callbacks import Monitor, stopped_by_callback, stopped_message
+from ._diagnostics import (
+    check_newton_memory,
+    check_penalty_scale,
+    check_separation,
+    check_underflow,
+    newton_fits_memory,
+    not_finite_message,
+)
 from ._fingerprint import data_fingerprint
-from ._hinge import hinge_continuation
-from ._losses import HingeLoss
+from ._hinge import HINGE_UNVERIFIED, hinge_continuation, smoothed_newton
+from ._losses import HingeLoss, loss_for_pickle
 from ._module import NeuronModule
-from ._optimizers import OPTIMIZERS, SECOND_ORDER, effective_tol, resolve_optimizer
+from ._optimizers import (
+    OPTIMIZERS,
+    PRECISION_LIMIT,
+    SECOND_ORDER,
+    effective_tol,
+    resolve_optimizer,
+)
 from ._state import state_from_numpy, state_to_numpy
 from ._stochastic import STOCHASTIC_OPTIMIZERS, minibatch, one_pass
 from ._validation import design_tensor, resolve_device, single_threaded, validate_arrays
@@ -120,6 +134,7 @@ class BaseNeuron(BaseEstimator):
         name = resolve_optimizer(
             self.optimizer, objective.X.shape[0], objective.n_params,
             distributed=getattr(objective, "distributed", False),
+            newton_fits=self.optimizer != "auto" or newton_fits_memory(objective),
         )
         if name in SECOND_ORDER and not smooth:
             raise ValueError(
@@ -129,8 +144,10 @@ class BaseNeuron(BaseEstimator):
         if name in SECOND_ORDER and objective.l1:
             raise ValueError(
                 f"optimizer={name!r} does not handle the L1 term of l1_ratio > 0; "
-                "use optimizer='lbfgs' (OWL-QN) or a stochastic optimizer (proximal steps)."
+                "use optimizer='lbfgs' (OWL-QN) or optimizer='sgd' (proximal steps)."
             )
+        if name in SECOND_ORDER and self.optimizer != "auto":  # ("auto" checked it)
+            check_newton_memory(objective, name)
         return name
 
     def _refuse_optimizer_kwargs(self):
@@ -156,6 +173,7 @@ class BaseNeuron(BaseEstimator):
         """(l2, l1) of the objective for an inverse strength ``C * sum(s_i)``."""
         if np.isinf(C_times_weight_sum):
             return 0.0, 0.0
+        check_penalty_scale(C_times_weight_sum, type(self).__name__)
         return (1.0 - self.l1_ratio) / C_times_weight_sum, self.l1_ratio / C_times_weight_sum
 
     def _generator(self):
@@ -186,7 +204,7 @@ class BaseNeuron(BaseEstimator):
     def _initial_theta(self, objective):
         """The previous solution when ``warm_start`` allows it, else a cold start."""
         if self.warm_start and hasattr(self, "coef_"):
-            coef = to_numpy(self.coef_)
+            coef = self._dense_coef()
             if coef.size == objective.n_outputs * objective.n_features:
                 intercept = to_numpy(self.intercept_) if objective.fit_intercept else None
                 return objective.center(objective.pack(coef, intercept))
@@ -210,13 +228,17 @@ class BaseNeuron(BaseEstimator):
                     objective, theta, type(self).__name__, monitor
                 )
         monitor.end(result)
-        if not result.converged:
+        # A non-finite end is refused by _store, which says why (not "iterate more").
+        if not result.converged and np.isfinite(result.objective_curve[-1:]).all():
             warnings.warn(
                 self._convergence_message(optimizer, result, theta.dtype),
                 ConvergenceWarning,
                 stacklevel=3,
             )
         self._store(objective, result, optimizer)
+        # Unpenalized fits whose stopping rule holds away from an optimum.
+        check_underflow(objective, type(self).__name__, stacklevel=4)
+        check_separation(self, objective, result.theta, type(self).__name__, stacklevel=4)
         self.n_iter_ = int(result.n_iter)
         self.history_ = monitor.history
         self.training_fingerprint_ = data_fingerprint(objective)  # inference checks it
@@ -244,30 +266,37 @@ class BaseNeuron(BaseEstimator):
         """The hinge solved exactly, each smoothed stage by the chosen optimizer."""
         if self._is_stochastic():
             optimizer = self._optimizer_label()
-            spent = [0]  # minibatch epochs are counted over all stages
 
             def stage(smooth, start, tol, budget, stage_name):
-                if spent[0] >= budget:
-                    return None  # the epochs of max_iter are spent
-                result = self._run_minibatch(
-                    smooth, start, budget - spent[0], stage_name, tol=tol, monitor=monitor,
+                # budget: the epochs of max_iter the earlier stages left
+                return self._run_minibatch(
+                    smooth, start, budget, stage_name, tol=tol, monitor=monitor,
                 )
-                spent[0] += result.n_iter
-                return result
 
         else:
             optimizer = self._resolve_optimizer(objective)
+            if self.optimizer == "auto" and not objective.l1:
+                # Each output is solved as its own problem (per_output below):
+                # a Hessian is of one output's parameters.
+                optimizer = resolve_optimizer(
+                    "auto", objective.X.shape[0], objective.n_params_per_output,
+                    distributed=getattr(objective, "distributed", False),
+                )
+            # Newton with an exact line search (the smoothed hinge is piecewise quadratic).
+            function = (
+                smoothed_newton if optimizer == "newton" else self._optimizer_function(optimizer)
+            )
 
             def stage(smooth, start, tol, budget, stage_name):
                 with torch.inference_mode():
-                    return self._optimizer_function(optimizer)(
+                    return function(
                         smooth, start, tol=tol, max_iter=budget, verbose=self.verbose,
                         name=stage_name, monitor=monitor,
                     )
 
         result = hinge_continuation(
             objective, theta, stage=stage, tol=self.tol, max_iter=self.max_iter,
-            verbose=self.verbose, name=name,
+            verbose=self.verbose, name=name, per_output=not self._is_stochastic(),
         )
         return optimizer, result
 
@@ -277,18 +306,22 @@ class BaseNeuron(BaseEstimator):
         Atomic: the fitted state (coefficients, optimizer state, counters)
         changes only once the pass has completed.
         """
+        label = self._optimizer_label()
         if first_call:
             theta = self._first_partial_fit_theta(objective)
             state, n_calls, t = None, 0, 0
         else:
             theta = self._fitted_theta(objective)
-            state = state_from_numpy(self.optimizer_state_)
-            n_calls, t = self.n_iter_, self.t_
+            # After a fit by another optimizer (set_params in between) there is
+            # no state to continue: this one starts afresh from the coefficients.
+            state = None
+            if self.optimizer_ == label and hasattr(self, "optimizer_state_"):
+                state = state_from_numpy(self.optimizer_state_)
+            n_calls, t = self.n_iter_, getattr(self, "t_", 0)
         # One record per call, after the previous calls' (a copy: atomic).
         monitor = Monitor.for_estimator(
             self, history=None if first_call else list(getattr(self, "history_", []))
         )
-        label = self._optimizer_label()
         name = f"{type(self).__name__}/{label}"
         with single_threaded(True, objective.device):
             result = one_pass(
@@ -363,12 +396,21 @@ class BaseNeuron(BaseEstimator):
         """Hold out ``validation_fraction`` of the rows (stratified where it applies)."""
         index = np.arange(objective.X.shape[0])
         seed = int(torch.randint(np.iinfo(np.int32).max, (1,), generator=generator))
-        train, validation = train_test_split(
-            index,
-            test_size=self.validation_fraction,
-            random_state=seed,
-            stratify=self._stratify_labels(objective),
-        )
+        try:
+            train, validation = train_test_split(
+                index,
+                test_size=self.validation_fraction,
+                random_state=seed,
+                stratify=self._stratify_labels(objective),
+            )
+        except ValueError as exc:  # too few rows (of a class) for the split
+            raise ValueError(
+                f"early_stopping=True cannot hold out validation_fraction="
+                f"{self.validation_fraction} of {index.size} samples ("
+                f"{str(exc).rstrip('.')}). Choose a validation_fraction that leaves "
+                "samples (of every class) in both parts, fit on more samples, or set "
+                "early_stopping=False."
+            ) from exc
         return objective.subset(torch.from_numpy(train)), objective.subset(
             torch.from_numpy(validation)
         )
@@ -385,6 +427,19 @@ class BaseNeuron(BaseEstimator):
             return stopped_message(
                 type(self).__name__, optimizer, result, effective_tol(self.tol, dtype),
                 "epochs" if self._is_stochastic() else "iterations",
+            )
+        if result.stop_reason.startswith(HINGE_UNVERIFIED):
+            # The hinge's fit is certified by its optimality conditions, not
+            # by a gradient (its minimum is at a kink, where none exists).
+            advice = (
+                "Use a finite C." if "C=inf" in result.stop_reason else
+                f"Increase max_iter (now {self.max_iter})"
+                + (", or use optimizer='newton'." if optimizer != "newton" else ".")
+            )
+            return (
+                f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "
+                f"{result.n_iter} {'epochs' if self._is_stochastic() else 'iterations'} "
+                f"without certifying the minimum: {result.stop_reason}. {advice}"
             )
         if self._is_stochastic():
             # The hinge's continuation runs several minibatch fits and reports
@@ -409,6 +464,25 @@ class BaseNeuron(BaseEstimator):
             f"{result.n_iter} iterations without reaching the tolerance: "
             f"max|gradient| = {result.grad_max:.3g} > tol = "
             f"{effective_tol(self.tol, dtype):.3g}; reason: {result.stop_reason}. "
+            + self._convergence_advice(optimizer, result, dtype)
+        )
+
+    def _convergence_advice(self, optimizer, result, dtype):
+        """What to change after a full-batch fit that stopped before ``tol``."""
+        if result.stop_reason.startswith(PRECISION_LIMIT):
+            # No step changes the coefficients: more iterations cannot help.
+            options = ["loosen tol"]
+            if dtype == torch.float32:
+                options.append("pass float64 X (float32 X is fitted in float32)")
+            if optimizer != "newton" and self.optimizer != "newton":
+                options.append("try optimizer='newton'")
+            return (
+                "More iterations would not help: "
+                + (", ".join(options[:-1]) + " or " + options[-1] if len(options) > 1
+                   else options[0])
+                + "."
+            )
+        return (
             f"Increase max_iter (now {self.max_iter}), scale the features (e.g. with "
             "StandardScaler), or loosen tol."
         )
@@ -427,11 +501,11 @@ class BaseNeuron(BaseEstimator):
             # Another solver's curve, or early stopping's best epoch: evaluate.
             objective_value = objective.full_value(theta)
         if not np.isfinite(objective_value):
-            raise ValueError(
-                f"The objective of {type(self).__name__} is not finite "
-                f"({objective_value}) after fitting; the data may overflow the "
-                "dtype. Scale the features, e.g. with StandardScaler."
-            )
+            raise ValueError(not_finite_message(
+                objective,
+                f"The objective of {type(self).__name__} is not finite ({objective_value}) "
+                "after fitting",
+            ))
         coef, intercept = objective.unpack(theta)
         self._set_coefficients(coef, intercept, objective.loss.activation.name)
         self.objective_curve_ = np.asarray(result.objective_curve, dtype=float)
@@ -472,17 +546,22 @@ class BaseNeuron(BaseEstimator):
         """The fitted coefficients and intercepts as ``objective``'s flat ``theta``."""
         check_is_fitted(self)
         intercept = self.intercept_ if objective.fit_intercept else None
-        return objective.pack(self.coef_, intercept)
+        return objective.pack(self._dense_coef(), intercept)
+
+    def _dense_coef(self):
+        """``coef_`` as a numpy array, also after ``sparsify`` (a dense copy then)."""
+        coef = to_numpy(self.coef_)
+        return coef.toarray() if scipy.sparse.issparse(coef) else coef
 
     # -- the torch module and prediction -------------------------------------------
     def _coefficient_arrays(self):
         """``coef_`` as (n_outputs, n_features) and the intercepts (n_outputs,) or None.
 
-        Views of the fitted arrays where their shapes allow (always ``coef_``;
-        the classifier's ``intercept_``); the regressor's float ``intercept_``
-        is a new one-element array.
+        Views of the fitted arrays where their shapes allow (``coef_`` unless
+        sparsified; the classifier's ``intercept_``); the regressor's float
+        ``intercept_`` is a new one-element array.
         """
-        coef = to_numpy(self.coef_).reshape(-1, self.n_features_in_)
+        coef = self._dense_coef().reshape(-1, self.n_features_in_)
         if not self.fit_intercept:
             return coef, None
         intercept = to_numpy(self.intercept_)
@@ -516,7 +595,12 @@ class BaseNeuron(BaseEstimator):
 
     def __getstate__(self):
         state = super().__getstate__()
-        return {name: value for name, value in state.items() if name != "_module"}
+        return {
+            # A lambda loss is carried by value, or refused by name (loss_for_pickle).
+            name: loss_for_pickle(value) if name == "loss" else value
+            for name, value in state.items()
+            if name != "_module"
+        }
 
     def _prediction_device(self):
         """The device of the fit, or the CPU where this machine lacks it."""

@@ -10,7 +10,9 @@ optimizer, which reports every iteration (epoch) to it. The monitor then
   ``early_stopping`` computes one, the time since the fit began and the
   solver that ran;
 - logs the iteration through ``logging.getLogger("sklearn_neuron")`` at
-  INFO level when ``verbose > 0``;
+  INFO level when ``verbose > 0`` (:func:`log_verbose`: once, through the
+  handlers the application configured, or on stderr where it configured
+  none; the package installs no handler and sets no level);
 - calls each callback with a copy of the record. A callback that returns a
   true value stops the fit after that iteration: the estimator keeps the
   parameters reached, and a :class:`~sklearn.exceptions.ConvergenceWarning`
@@ -31,7 +33,8 @@ import time
 
 import numpy as np
 
-#: The package's logger; ``verbose > 0`` logs each iteration to it at INFO level.
+#: The package's logger; ``verbose > 0`` logs each iteration to it at INFO level
+#: (through :func:`log_verbose`).
 LOGGER = logging.getLogger("sklearn_neuron")
 
 #: How an optimizer's ``stop_reason`` starts when a callback stopped it.
@@ -43,31 +46,37 @@ HISTORY_KEYS = (
 )
 
 
-class _StderrHandler(logging.Handler):
-    """Writes each record to the current ``sys.stderr`` (which may be replaced later)."""
+def log_verbose(message):
+    """Log one line that ``verbose > 0`` asked for, at INFO, exactly once.
 
-    def emit(self, record):
-        try:
-            sys.stderr.write(self.format(record) + "\n")
-            sys.stderr.flush()
-        except Exception:  # logging's convention: never raise from a handler
-            self.handleError(record)
+    Where the application configured logging (a handler on the
+    ``"sklearn_neuron"`` logger or above it), the line is a record of that
+    logger and goes to those handlers, in their format; where it configured
+    none, the line goes to the current ``sys.stderr``, as scikit-learn's
+    ``verbose`` prints. The package adds no handler and sets no level, so
+    nothing is left behind after a fit and no line is shown twice.
 
+    ``verbose`` is the request for the lines, so a level on the root logger
+    (``logging.basicConfig()`` leaves WARNING) does not hide them; a level
+    above INFO set on the ``"sklearn_neuron"`` logger itself, or
+    ``logging.disable``, does.
 
-_HANDLER = _StderrHandler()
-_HANDLER.setFormatter(logging.Formatter("%(message)s"))
-
-
-def _ensure_visible():
-    """With ``verbose > 0`` and no logging configured at all, show the lines on stderr.
-
-    An application that configured logging (any handler on the package's
-    logger or above it) decides itself where the lines go and at which level.
+    Parameters
+    ----------
+    message : str
+        The line, without a newline.
     """
+    if LOGGER.disabled or LOGGER.level > logging.INFO or LOGGER.manager.disable >= logging.INFO:
+        return
     if not LOGGER.hasHandlers():
-        LOGGER.addHandler(_HANDLER)
-        if LOGGER.level == logging.NOTSET:
-            LOGGER.setLevel(logging.INFO)
+        # logging.lastResort would show only warnings and above.
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+        return
+    fn, lno, func, _ = LOGGER.findCaller(stacklevel=2)
+    # handle() rather than info(): info() would drop the line below an
+    # ancestor's level, which verbose overrides (see above).
+    LOGGER.handle(LOGGER.makeRecord(LOGGER.name, logging.INFO, fn, lno, message, None, None, func))
 
 
 def stopped_by_callback(stop_reason):
@@ -160,8 +169,6 @@ class Monitor:
         self._validation = None
         self._scored = (None, None)
         self._start = time.perf_counter()
-        if verbose:
-            _ensure_visible()
 
     @classmethod
     def for_estimator(cls, estimator, history=None):
@@ -214,7 +221,7 @@ class Monitor:
         }
         self.history.append(record)
         if self.verbose:
-            LOGGER.info(_message(record, unit))
+            log_verbose(_message(record, unit))
         stop = False
         for on_iteration, _, _ in self._hooks:
             answer = on_iteration(dict(record))

@@ -3,13 +3,15 @@
 from numbers import Real
 
 import numpy as np
+import scipy.sparse
 import torch
+from sklearn import get_config
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
 
-from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs
+from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs, to_numpy
 from ._base import BaseNeuron
 from ._dask import any_dask, classifier_objective, maps_dask_blocks
 from ._inference import InferenceMixin
@@ -21,9 +23,10 @@ from ._losses import (
 )
 from ._objective import LinearObjective
 from ._validation import (
-    check_class_weight,
+    check_labels,
     check_sample_weight,
     check_weight_sum,
+    class_weights_of_labels,
     to_tensor,
     validate_arrays,
 )
@@ -34,7 +37,90 @@ except ImportError:  # pragma: no cover
     from sklearn.utils._param_validation import _fit_context
 
 
-class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNeuron):
+class SparseCoefMixin:
+    """``sparsify`` and ``densify``: ``coef_`` as a scipy sparse matrix and back.
+
+    As scikit-learn's LogisticRegression and SGDClassifier have them. Only
+    the storage of ``coef_`` changes: every method that reads the
+    coefficients (predictions, ``partial_fit``, warm starts, inference,
+    export) reads a dense copy of a sparse ``coef_``.
+    """
+
+    def sparsify(self):
+        """Store ``coef_`` as a scipy sparse CSR matrix.
+
+        For coefficients that are mostly zeros (``l1_ratio > 0``), a sparse
+        ``coef_`` takes less memory and storage; for others it may take
+        more. Predictions are unchanged. ``intercept_`` stays dense, and
+        ``module_`` is rebuilt from a dense copy, so that it no longer
+        shares memory with ``coef_``. The sparse class follows
+        scikit-learn's ``sparse_interface`` configuration (``csr_matrix``
+        by default).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator, with a sparse ``coef_``.
+
+        See Also
+        --------
+        densify : Store ``coef_`` as a dense array again.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.preprocessing import StandardScaler
+        >>> from sklearn_neuron import NeuronClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> X = StandardScaler().fit_transform(X)
+        >>> model = NeuronClassifier(C=0.05, l1_ratio=1.0).fit(X, y)
+        >>> dense = model.predict_proba(X)
+        >>> type(model.sparsify().coef_).__name__
+        'csr_matrix'
+        >>> bool((model.predict_proba(X) == dense).all())
+        True
+        """
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before sparsifying.")
+        coef = scipy.sparse.csr_matrix(to_numpy(self.coef_))
+        if get_config().get("sparse_interface") == "sparray":
+            coef = scipy.sparse.csr_array(coef)
+        vars(self).pop("_module", None)  # it shared the dense coef_'s memory
+        self.coef_ = coef
+        return self
+
+    def densify(self):
+        """Store ``coef_`` as a dense numpy array again (after :meth:`sparsify`).
+
+        A no-op on a dense ``coef_``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator, with ``coef_`` a numpy array.
+
+        See Also
+        --------
+        sparsify : Store ``coef_`` as a scipy sparse matrix.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_neuron import NeuronClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> model = NeuronClassifier().fit(X, y).sparsify()
+        >>> type(model.densify().coef_).__name__
+        'ndarray'
+        """
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before densifying.")
+        if scipy.sparse.issparse(self.coef_):
+            vars(self).pop("_module", None)
+            self.coef_ = self.coef_.toarray()
+        return self
+
+
+class NeuronClassifier(
+    SparseCoefMixin, TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNeuron
+):
     """One torch neuron as a classifier: logistic regression under log loss.
 
     A network with no hidden layer: one sigmoid unit for two classes, or K
@@ -67,8 +153,9 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
           margin is ``(2y - 1) * z``; for K classes the
           margins are one-vs-rest, ``sum_k phi(s_k z_k)`` with ``s_k = +1``
           for the true class and ``-1`` for the others (as SGDClassifier),
-          which keeps them differentiable. ``"hinge"`` is not differentiable
-          (no Newton); the other two have a generalized Hessian.
+          which keeps them differentiable. ``"hinge"`` is not differentiable:
+          it is solved exactly through smoothed problems (see the user
+          guide); the other two have a generalized Hessian.
         - a callable ``loss(logits, target) -> per-sample losses`` taking
           torch tensors: ``logits`` of shape (n_samples, 1) with a float 0/1
           ``target`` of the same shape for two classes, or (n_samples, K)
@@ -108,8 +195,9 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
         Minibatch (``max_iter`` counts epochs): ``"sgd"``, ``"adam"``,
         ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` (the torch.optim classes of
         those names) or any ``torch.optim.Optimizer`` subclass, with
-        ``learning_rate`` as ``lr`` and ``optimizer_kwargs`` for the rest.
-        The penalty is ``C``'s alone: AdamW's decoupled weight decay is set
+        ``learning_rate`` as ``lr`` and ``optimizer_kwargs`` for the rest
+        (one whose ``step`` needs a closure, as ``torch.optim.LBFGS``, is
+        refused: use "lbfgs"). The penalty is ``C``'s alone: AdamW's decoupled weight decay is set
         to 0 unless ``optimizer_kwargs`` gives one.
 
     optimizer_kwargs : dict, default=None
@@ -152,8 +240,9 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
     l1_ratio : float, default=0.0
         Elastic-net mixing, as in LogisticRegression: the penalty is
         ``(1 - l1_ratio) / 2 * ||W||^2 + l1_ratio * ||W||_1``. ``l1_ratio > 0``
-        gives exact zeros: OWL-QN for "lbfgs", a proximal step for the
-        minibatch optimizers ("newton" refuses it).
+        gives exact zeros: OWL-QN for "lbfgs", a proximal step after plain
+        "sgd" steps ("newton", the adaptive optimizers, a momentum and any
+        other ``torch.optim`` class refuse it: they stop short of the optimum).
 
     C : float, default=1.0
         Inverse regularization strength, as in LogisticRegression: smaller
@@ -164,7 +253,12 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
 
     class_weight : dict or "balanced", default=None
         Weights of the classes, multiplied into ``sample_weight``.
-        ``"balanced"`` uses ``n_samples / (n_classes * np.bincount(y))``.
+        ``"balanced"`` uses ``n_samples / (n_classes * np.bincount(y))``;
+        with ``sample_weight``, the weighted counts:
+        ``sum(sample_weight) / (n_classes * np.bincount(y, sample_weight))``,
+        as scikit-learn's ``compute_class_weight`` and LogisticRegression
+        compute it (the same on dask data). ``n_classes`` counts the classes
+        present in y.
 
     tol : float, default=1e-4
         Full-batch optimizers stop when the largest absolute entry of the
@@ -384,8 +478,10 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of minibatch training on (X, y), continuing the previous ones.
 
-        Only for the minibatch optimizers. The optimizer's state (momentum,
-        Adam's moments) carries over between calls.
+        Only for the minibatch optimizers. Plain steps (``optimizer_kwargs``'
+        momentum only, not ``fit``'s automatic one); the optimizer's state
+        (momentum, Adam's moments) carries over between calls of the same
+        optimizer, and starts afresh after a fit by another.
 
         Parameters
         ----------
@@ -434,6 +530,7 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
                 check_finite=check_finite,
             )
         X, y = validate_arrays(self, X, y, reset=reset, ensure_all_finite=check_finite)
+        check_labels(y)
         if reset:
             classes = fitted_classes(y, classes)
             self.classes_ = classes
@@ -447,12 +544,10 @@ class NeuronClassifier(TensorScoreMixin, ClassifierMixin, InferenceMixin, BaseNe
             )
         sample_weight = check_sample_weight(sample_weight, X, X.dtype)
         if self.class_weight is not None:
-            present = np.isin(classes, y)
-            class_weight = np.ones(classes.size)
-            class_weight[present] = compute_class_weight(
-                self.class_weight, classes=classes[present], y=y
+            class_weight = class_weights_of_labels(
+                self.class_weight, classes, y_index, sample_weight
             )
-            sample_weight = sample_weight * check_class_weight(class_weight, classes)[y_index]
+            sample_weight = sample_weight * class_weight[y_index]
             check_weight_sum(sample_weight, "sample_weight times class_weight")
 
         device = self._device()

@@ -11,6 +11,7 @@ between fits (:meth:`LinearObjective.with_penalty`). Folds run in parallel
 threads with ``n_jobs``.
 """
 
+import inspect
 import warnings
 from numbers import Integral, Real
 
@@ -19,11 +20,12 @@ import torch
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import ClassifierMixin, clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import get_scorer, get_scorer_names
+from sklearn.metrics import get_scorer, get_scorer_names, make_scorer
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metadata_routing import (
+    UNUSED,
     MetadataRouter,
     MethodMapping,
     _raise_for_params,
@@ -36,10 +38,17 @@ from sklearn.utils.validation import _check_method_params
 from ._array_api import tensor_inputs
 from ._base import BaseNeuron
 from ._callbacks import Monitor
-from ._classifier import NeuronClassifier
+from ._classifier import NeuronClassifier, SparseCoefMixin
 from ._losses import CLASSIFICATION_LOSSES
 from ._optimizers import OPTIMIZERS
-from ._validation import check_sample_weight, design_tensor, single_threaded, validate_arrays
+from ._validation import (
+    check_labels,
+    check_sample_weight,
+    class_weights_of_labels,
+    design_tensor,
+    single_threaded,
+    validate_arrays,
+)
 
 try:  # scikit-learn >= 1.6 names the decorator this way
     from sklearn.base import _fit_context
@@ -51,7 +60,7 @@ except ImportError:  # pragma: no cover
 _FAST_SCORES = {None: "accuracy", "accuracy": "accuracy", "neg_log_loss": "log_loss"}
 
 
-class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
+class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
     """NeuronClassifier with ``C`` and ``l1_ratio`` chosen by cross-validation.
 
     The analogue of :class:`~sklearn.linear_model.LogisticRegressionCV`: every
@@ -111,8 +120,10 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
 
     class_weight : dict or "balanced", default=None
         Weights of the classes, as in NeuronClassifier. ``"balanced"`` is
-        computed on each training fold's labels (as GridSearchCV over
-        NeuronClassifier does), and on all labels for the refit.
+        computed once, on all of y (weighted by ``sample_weight``), and the
+        same class weights serve every fold and the refit, as in
+        LogisticRegressionCV (GridSearchCV over NeuronClassifier computes
+        them on each training fold instead).
 
     tol : float, default=1e-4
         Gradient tolerance of each fit, as in NeuronClassifier.
@@ -214,6 +225,11 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
     array([0, 0, 0])
     """
 
+    # score's sample_weight goes to the scorer only, as in LogisticRegressionCV:
+    # with metadata routing on, a scorer that does not request it is an error,
+    # not a silent unweighted score.
+    __metadata_request__score = {"sample_weight": UNUSED}
+
     _parameter_constraints: dict = {
         "Cs": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "l1_ratios": ["array-like"],
@@ -294,6 +310,7 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
         Cs, l1_ratios = self._grid()
         with self._discard_state_on_error():
             X, y = validate_arrays(self, X, y, reset=True)
+            check_labels(y)  # mixed label types: what to do, not numpy's sort error
             check_classification_targets(y)
             classes = np.unique(y)
             if classes.size < 2:
@@ -307,7 +324,13 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
             routed = self._route(sample_weight, params)
             folds = list(check_cv(self.cv, y, classifier=True).split(X, y, **routed.splitter.split))
             builder = self._builder()
-            scorer = get_scorer("accuracy" if self.scoring is None else self.scoring)
+            if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+                # As LogisticRegressionCV: computed once on all of y and sample_weight,
+                # then the same weights in every fold and the refit (the scorers
+                # keep the plain sample_weight).
+                sample_weight = _balanced_sample_weight(classes, y, sample_weight)
+                builder.set_params(class_weight=None)
+            scorer = _scorer_with_labels(self._get_scorer(), classes)
             n_jobs = effective_n_jobs(self.n_jobs)
             # torch's thread count is process-wide: set once here for parallel
             # folds, per fold (small or sparse data) otherwise.
@@ -495,6 +518,42 @@ class NeuronClassifierCV(ClassifierMixin, BaseNeuron):
         )
 
 
+def _scorer_with_labels(scorer, classes):
+    """``scorer`` told all the classes, as LogisticRegressionCV tells it.
+
+    A test fold may lack a class (unshuffled folds of sorted labels); a
+    metric that takes ``labels`` (log loss, Brier score, F1, ...) then
+    refuses the fold or sizes its classes from it. Such a scorer is rebuilt
+    with ``labels=classes`` and, for two classes, ``pos_label=classes[-1]``,
+    as :func:`sklearn.linear_model._logistic._log_reg_scoring_path` does;
+    arguments the scorer already has take precedence. Other scorers are
+    returned as they are.
+    """
+    score_func = getattr(scorer, "_score_func", None)
+    if score_func is None:
+        return scorer
+    signature = inspect.signature(score_func).parameters
+    if "labels" not in signature:
+        return scorer
+    kwargs = {"labels": classes}
+    if classes.size <= 2 and "pos_label" in signature:
+        kwargs["pos_label"] = classes[-1]
+    kwargs.update(getattr(scorer, "_kwargs", {}))
+    return make_scorer(
+        score_func,
+        greater_is_better=scorer._sign == 1,
+        response_method=scorer._response_method,
+        **kwargs,
+    )
+
+
+def _balanced_sample_weight(classes, y, sample_weight):
+    """``sample_weight`` times the "balanced" weight of each sample's class in all of y."""
+    y_index = np.searchsorted(classes, y)
+    weight = np.ones(y.shape[0]) if sample_weight is None else sample_weight
+    return weight * class_weights_of_labels("balanced", classes, y_index, weight)[y_index]
+
+
 def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios, scorer,
                score_params, *, fast_kind, per_fold_threads):
     """Fit and score the whole grid on one fold.
@@ -555,8 +614,10 @@ class _FastScore:
     and each point is scored from its raw output, computed as scikit-learn
     computes them: ``accuracy_score`` (``np.average`` of the hits) and
     ``log_loss`` (probabilities clipped to ``[eps, 1 - eps]`` of their
-    dtype). Any other scorer, extra scoring parameters, or a test fold
-    missing a class (where scikit-learn's log loss refuses) take the scorer.
+    dtype). Both are per-sample sums over all of ``classes``, so a test
+    fold missing a class is scored as scikit-learn scores it when told
+    ``labels=classes`` (see :func:`_scorer_with_labels`). Any other scorer
+    or extra scoring parameters take the scorer.
     """
 
     def __init__(self, kind, X_test, y_index, weights):
@@ -567,8 +628,6 @@ class _FastScore:
         if kind is None or set(score_params) - {"sample_weight"}:
             return None
         y_index = np.searchsorted(classes, y_test)
-        if kind == "log_loss" and np.unique(y_index).size < classes.size:
-            return None
         weights = score_params.get("sample_weight")
         X_t = design_tensor(X_test, objective.device)
         return cls(kind, X_t, torch.as_tensor(y_index, device=objective.device), weights)

@@ -13,13 +13,17 @@ status 2, as argparse does for bad arguments.
 
 import argparse
 import base64
+import errno
 import html
 import json
 import math
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from . import _study
 from ._regressor import NeuronRegressor
@@ -347,6 +351,20 @@ def check_out(out):
     The study takes minutes; a report that cannot be written must say so at
     once, not in a traceback at the end. Nothing is created here.
     """
+    try:
+        _check_out(out)
+    except OSError as exc:  # a path the system refuses to look at, e.g. too long
+        raise _UsageError(f"--out {str(out)!r}: {_os_reason(exc)}") from None
+
+
+def _os_reason(exc):
+    """What an OSError on a path given on the command line says to do, in words."""
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"{exc.strerror}; give a shorter path (or names of fewer characters)"
+    return f"cannot be used ({exc.strerror or exc}); give another path"
+
+
+def _check_out(out):
     path = Path(out)
     if path.exists():
         if not path.is_dir():
@@ -368,10 +386,42 @@ def check_out(out):
         )
 
 
+#: Feature columns with entries beyond this are divided by a power of two
+#: before the study: StandardScaler squares and sums them, which overflows
+#: float64 from about 1e154 / sqrt(n_samples) on (and leaves NaN or zeros).
+_LARGEST_FEATURE = 2.0**100
+
+
+def rescale_large_features(dataset):
+    """Divide the feature columns too large to standardize by a power of two.
+
+    The study sees the features only through ``StandardScaler``, whose output
+    a column's scale does not change; dividing by a power of two is exact
+    (no rounding), so the results are those of the data as given, without
+    the overflow. Each such column is brought to a largest magnitude in
+    [0.5, 1); the dataset's notes say which.
+    """
+    X = np.asarray(dataset.X, dtype=float)
+    largest = np.abs(X).max(axis=0)
+    large = largest > _LARGEST_FEATURE
+    if not large.any():
+        return dataset
+    _, exponent = np.frexp(largest)
+    X = np.ldexp(X, np.where(large, -exponent, 0))
+    names = [name for name, is_large in zip(dataset.feature_names, large, strict=True)
+             if is_large]
+    note = (
+        f"divided the columns {', '.join(names)} (values beyond {_LARGEST_FEATURE:.3g}, "
+        "too large for float64 standardization) by powers of two: the standardized "
+        "data, and so every result, are unchanged"
+    )
+    return replace(dataset, X=X, notes=[*dataset.notes, note])
+
+
 def run(args, progress):
     """Load the data, run the study, write figures and report; return the outputs."""
     check_out(args.out)
-    dataset = _study.load_dataset(args.data, args.target, args.task)
+    dataset = rescale_large_features(_study.load_dataset(args.data, args.target, args.task))
     for note in dataset.notes:
         progress(f"note: {note}")
     if dataset.task == "regression":

@@ -41,7 +41,7 @@ from ._inference import (
     _warn_separation,
 )
 from ._objective import LinearObjective
-from ._validation import FLOAT_DTYPES
+from ._validation import FLOAT_DTYPES, class_weights
 
 #: Per-block results are added in groups of this many, on the workers.
 _SPLIT_EVERY = 8
@@ -415,8 +415,6 @@ def _regressor_encoding(y_b, w_b, dtype):
 def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, check_finite):
     """NeuronClassifier's objective on dask data: validation by reductions, then
     a :class:`DaskObjective` (the analogue of its in-memory ``_build_objective``)."""
-    from sklearn.utils.class_weight import compute_class_weight
-
     from ._losses import fitted_classes, get_classification_loss
 
     X, y, sample_weight = _prepare(estimator, X, y, sample_weight, reset=reset)
@@ -442,16 +440,8 @@ def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, chec
         np.add.at(counts, index, block["counts"])
         np.add.at(weight_sums, index, block["sums"])
     class_weight = None
-    if estimator.class_weight is not None:
-        present = counts > 0
-        class_weight = np.ones(classes.size)
-        if estimator.class_weight == "balanced":
-            # compute_class_weight's n_samples / (n_classes * bincount(y)).
-            class_weight[present] = counts.sum() / (present.sum() * counts[present])
-        else:
-            class_weight[present] = compute_class_weight(
-                estimator.class_weight, classes=classes[present], y=classes[present]
-            )
+    if estimator.class_weight is not None:  # from the summed weights, as in memory
+        class_weight = class_weights(estimator.class_weight, classes, counts, weight_sums)
         weight_sums = weight_sums * class_weight
     weight_sum = float(weight_sums.sum())
     _check_weight_sum(weight_sum)
@@ -844,7 +834,14 @@ class DaskObjective:
         """Build the block objectives of persisted blocks, each on the worker
         holding its block, and kept there (a task the scheduler moved would
         take the block along, and each evaluation then the objective back):
-        the evaluations' groups are the blocks' holders, known at once."""
+        the evaluations' groups are the blocks' holders, known at once.
+
+        The restriction to the holder is loose: a worker lost during a fit
+        takes its objectives with it, and a nanny restarts it under another
+        address, so a strict restriction would leave them waiting for a
+        worker that never returns; loose, the scheduler rebuilds them
+        elsewhere (from the blocks, recomputed too) and the fit goes on.
+        """
         self._groups = _holder_groups(self._client, [b[0] for b in self._held])
         built = [None] * len(self._held)
         for address, group in self._groups:
@@ -852,8 +849,7 @@ class DaskObjective:
             futures = self._client.map(
                 _cached_block_objective, [self._spec] * len(group),
                 *zip(*(self._held[i] for i in group), strict=True), pure=False,
-                workers=None if address is None else [address],
-                allow_other_workers=address is None,
+                workers=None if address is None else [address], allow_other_workers=True,
             )
             for i, future in zip(group, futures, strict=True):
                 built[i] = future
@@ -1049,7 +1045,10 @@ class DaskObjective:
 
         Found once (where the block objectives live does not change while
         they are kept); an objective whose worker is unknown forms a group
-        of its own, which the scheduler places.
+        of its own, which the scheduler places. The restriction of each
+        group to its worker is loose: the objectives of a worker lost since
+        are rebuilt elsewhere (:meth:`_build_on_holders`), and the scheduler
+        takes the group's task to them.
         """
         if self._groups is None:
             self._groups = _holder_groups(self._client, self._objectives)
@@ -1152,10 +1151,10 @@ class DaskObjective:
 
     def _fingerprint_arguments(self):
         """Per block: its first row, its rows and the sampled rows' global indices."""
-        from ._fingerprint import _SAMPLED_ROWS
+        from ._fingerprint import sampled_rows
 
         n = self.X.shape[0]
-        index = np.unique(np.round(np.linspace(0, n - 1, min(n, _SAMPLED_ROWS))).astype(int))
+        index = sampled_rows(n)  # the rows the in-memory fingerprint reads
         starts = np.cumsum((0,) + self.X.chunks[0])
         return [
             (int(a), int(b) - int(a), index)

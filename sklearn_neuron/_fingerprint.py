@@ -79,6 +79,23 @@ def position_sums(objective, offset=0):
     return target_sum, scale_sum, weight_sum
 
 
+def sampled_rows(n):
+    """The indices of the rows of X the fingerprint reads: at most
+    :data:`_SAMPLED_ROWS`, evenly spaced from the first row to the last.
+
+    ``round(i (n - 1) / (k - 1))`` in integers (halves rounded up): exact, so
+    that the fit and inference, in memory or over dask blocks, under any
+    default floating dtype of torch, read the same rows (a float32
+    ``linspace`` rounds some of them to other rows than a float64 one).
+    """
+    k = min(n, _SAMPLED_ROWS)
+    if k < 2:
+        return np.zeros(k, dtype=np.int64)
+    i = np.arange(k, dtype=np.int64)
+    # Distinct: consecutive indices are at least (n - 1) / (k - 1) >= 1 apart.
+    return (2 * i * (n - 1) + (k - 1)) // (2 * (k - 1))
+
+
 def sampled_row_products(rows):
     """``rows @ v`` and ``|rows| @ v`` for sampled rows of X (float64 numpy), ``v`` fixed."""
     v = _spread(rows.shape[1], 0.4142135623730951)
@@ -107,11 +124,12 @@ def data_fingerprint(objective):
     n, p = objective.X.shape
     device = objective.device
     target, target_scale, weight = position_sums(objective)
-    index = torch.unique(torch.linspace(0, n - 1, min(n, _SAMPLED_ROWS)).round().long())
+    index = sampled_rows(n)
     if objective.is_sparse:
-        rows = objective._sparse_rows[index.numpy()].astype(np.float64)
+        rows = objective._sparse_rows[index].astype(np.float64)
     else:
-        rows = objective.X.index_select(0, index.to(device)).cpu().numpy().astype(np.float64)
+        index = torch.from_numpy(index).to(device)
+        rows = objective.X.index_select(0, index).cpu().numpy().astype(np.float64)
     products, scales = sampled_row_products(rows)
     return {
         "shape": np.array([n, p]),

@@ -45,6 +45,33 @@ _POLISH_RTOL = 1.5e-8
 _MAX_POLISH_STEPS = 8
 
 
+def check_df_resid(nobs, n_params, what, remedy):
+    """Refuse a statistic that divides by non-positive residual degrees of freedom.
+
+    statsmodels divides anyway and reports ``inf`` or ``nan`` with a
+    RuntimeWarning (an OLS on as many samples as parameters); here no
+    statistic is silently NaN, so this is a ValueError saying what to do.
+
+    Parameters
+    ----------
+    nobs : float
+        Number of observations (the sum of the frequency weights).
+    n_params : int
+        Number of estimated parameters.
+    what : str
+        The statistic, and how it uses ``df_resid``, as the message's subject.
+    remedy : str
+        What to do instead, as the message's end.
+    """
+    df_resid = nobs - n_params
+    if not df_resid > 0:
+        raise ValueError(
+            f"{what} divides by the residual degrees of freedom, df_resid = nobs - "
+            f"n_params = {nobs:g} - {n_params} = {df_resid:g}, which must be positive: "
+            f"{remedy}."
+        )
+
+
 class PenalizedInferenceWarning(UserWarning):
     """Wald statistics were computed for a penalized fit, where they are not valid."""
 
@@ -161,6 +188,12 @@ class InferenceResults:
         self.note = par.note
         # Every sample is seen weight times: S is the number of observations.
         self._sum_weight = float(model._inference_nobs(objective))
+        if cov_type == "HC1":
+            check_df_resid(
+                self._sum_weight, par.matrix.shape[0],
+                "cov_type='HC1' (HC0 times nobs / df_resid)",
+                "use cov_type='HC0', or fit on more samples than parameters",
+            )
         # The fitted raw output, then the information with the gradient (for
         # the separation check) in the same pass over X. The sandwich's
         # bread is the observed Hessian, as in statsmodels' robust
@@ -872,7 +905,10 @@ class InferenceMixin:
             against ``training_fingerprint_``), or a model trained by
             ``partial_fit`` (no one training set). For an elastic-net fit
             (``l1_ratio > 0``); for a loss that is not a log-likelihood with
-            ``cov_type="nonrobust"``; for a singular Fisher information.
+            ``cov_type="nonrobust"``; for a singular Fisher information. For
+            ``cov_type="HC1"``, or a dispersion estimated by Pearson's chi2
+            (when the covariance is asked for), with no residual degrees of
+            freedom (``nobs <= n_params``).
 
         Warns
         -----

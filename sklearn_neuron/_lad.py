@@ -37,7 +37,7 @@ import scipy.sparse
 import torch
 from scipy.optimize import linprog
 
-from ._callbacks import LOGGER, stopped_by_callback
+from ._callbacks import log_verbose, stopped_by_callback
 from ._losses import HuberLoss
 from ._objective import LinearObjective
 from ._optimizers import OptimizeResult, effective_tol, newton, stopped_stage_result
@@ -206,7 +206,7 @@ def _linear_program(objective, theta, *, verbose=0, name="lad"):
         solution[:] = -result.eqlin.marginals
     theta = torch.as_tensor(solution, dtype=theta.dtype, device=theta.device)
     if verbose:
-        LOGGER.info(f"{name}: HiGHS dual simplex, {result.nit} iterations, {result.message}")
+        log_verbose(f"{name}: HiGHS dual simplex, {result.nit} iterations, {result.message}")
     return theta, int(result.nit)
 
 

@@ -24,6 +24,8 @@ this keeps squared_hinge and modified_huber differentiable for K classes,
 so that Newton and L-BFGS converge on them.
 """
 
+import pickle
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -381,6 +383,53 @@ CLASSIFICATION_LOSSES = {
     "squared_hinge": SquaredHingeLoss,
     "modified_huber": ModifiedHuberLoss,
 }
+
+
+def loss_for_pickle(loss):
+    """The ``loss`` parameter as an estimator's pickle holds it.
+
+    Names, torch loss objects and module-level functions are pickled as they
+    are (a function by its name). A callable that pickle cannot find by
+    name - a lambda, a function defined inside another - is carried by
+    value with cloudpickle, as joblib and dask send such functions to their
+    workers: it unpickles as the function again, under the same Python
+    version. One that cannot be pickled even so is refused, naming ``loss``.
+    """
+    if isinstance(loss, str) or not callable(loss):
+        return loss
+    failures = (pickle.PicklingError, AttributeError, TypeError)
+    try:
+        pickle.dumps(loss)
+        return loss
+    except failures:
+        pass
+    try:
+        return _PickledByValue(_cloudpickle().dumps(loss))
+    except failures as exc:
+        raise pickle.PicklingError(
+            f"loss={loss!r} cannot be pickled ({exc}), so neither can the estimator. "
+            "A callable loss must be picklable: a function defined at the top level "
+            "of a module, or a torch loss object such as "
+            "torch.nn.BCEWithLogitsLoss(reduction='none')."
+        ) from exc
+
+
+class _PickledByValue:
+    """A callable pickled by cloudpickle, which unpickles as the callable itself."""
+
+    def __init__(self, payload):
+        self.payload = payload
+
+    def __reduce__(self):
+        return pickle.loads, (self.payload,)
+
+
+def _cloudpickle():
+    try:
+        import cloudpickle
+    except ImportError:  # pragma: no cover - older joblib vendors it instead
+        from joblib.externals import cloudpickle
+    return cloudpickle
 
 
 def get_classification_loss(loss, n_classes):

@@ -24,7 +24,13 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from ._gram import blas_chunk_grams, sparse_gram_work, sparse_grams, torch_chunk_grams
+from ._gram import (
+    _MAX_THREADS,
+    blas_chunk_grams,
+    sparse_gram_work,
+    sparse_grams,
+    torch_chunk_grams,
+)
 from ._validation import sparse_tensor
 
 
@@ -520,6 +526,19 @@ class LinearObjective:
             K = self.n_outputs
             return sparse_gram_work(self._sparse_rows) * K * (K + 1) / 2
         return self.X.shape[0] * self.n_params**2
+
+    @property
+    def hessian_rows(self):
+        """Rows whose pointwise Hessians (n, K, K) a :meth:`hessian` holds at once.
+
+        The fused pass over a large dense CPU X takes them by chunks, one
+        chunk per thread (see :func:`~sklearn_neuron._gram.blas_chunk_grams`);
+        elsewhere all rows (read by the memory estimate of ``_diagnostics``).
+        """
+        n = self.X.shape[0]
+        if self._fused_chunk_rows and self._blas_gram and self._augmented is None:
+            return min(n, self._gram_chunk_rows * min(torch.get_num_threads(), _MAX_THREADS))
+        return n
 
     def _fused_hessian(self, theta):
         """:meth:`hessian` of a large dense CPU X in one pass, nothing n-length kept."""

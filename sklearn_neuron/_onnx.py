@@ -16,6 +16,8 @@ skl2onnx and onnxruntime are optional: ``pip install "sklearn-neuron[onnx]"``.
 import numbers
 
 import numpy as np
+import scipy.sparse
+from sklearn.utils.validation import check_is_fitted
 
 _INSTALL = 'pip install "sklearn-neuron[onnx]" (or: pip install skl2onnx onnxruntime)'
 
@@ -84,9 +86,11 @@ def to_onnx(estimator, X, *, options=None, target_opset=None):
     ----------
     estimator : NeuronClassifier, NeuronRegressor or Pipeline
         A fitted estimator.
-    X : ndarray of shape (n_samples, n_features)
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         A sample of the input, float32 or float64: its dtype and width fix
-        the graph's input type (only its first row is read).
+        the graph's input type (only its first row is read). A sparse sample
+        gives the same model: ONNX's input is a dense tensor (pass
+        ``X.toarray()`` to the session).
     options : dict, optional
         skl2onnx conversion options. For a classifier the default is
         ``{"zipmap": False}``: the probabilities are a tensor of shape
@@ -103,6 +107,8 @@ def to_onnx(estimator, X, *, options=None, target_opset=None):
 
     Raises
     ------
+    NotFittedError
+        When ``estimator`` is not fitted.
     ImportError
         When skl2onnx is not installed, naming the command that installs it.
 
@@ -122,8 +128,13 @@ def to_onnx(estimator, X, *, options=None, target_opset=None):
     >>> bool((label == clf.predict(X)).all())
     True
     """
+    # skl2onnx would fail on the missing fitted attributes with its own words.
+    check_is_fitted(estimator)
     skl2onnx = _skl2onnx()
     register_onnx_converters()
+    if scipy.sparse.issparse(X):
+        # Only the sample's dtype and width matter: one dense row has both.
+        X = X[:1].toarray()
     X = np.asarray(X)
     if X.dtype not in (np.float32, np.float64):
         raise ValueError(
@@ -175,7 +186,7 @@ def _convert_classifier(scope, operator, container):
     from skl2onnx.proto import onnx_proto
 
     model = operator.raw_operator
-    coef, intercept = np.asarray(model.coef_), np.asarray(model.intercept_)
+    coef, intercept = model._dense_coef(), np.asarray(model.intercept_)  # sparsify()'d too
     if coef.shape[0] == 1:  # two classes: logits [-z, z], probabilities sigmoid of each
         coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
     scores = _linear_scores(scope, operator, container, coef, intercept, "logits")

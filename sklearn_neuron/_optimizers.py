@@ -19,8 +19,9 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from ._callbacks import LOGGER, STOPPED_BY_CALLBACK, Monitor
+from ._callbacks import STOPPED_BY_CALLBACK, Monitor, log_verbose
 from ._certificate import certify_newton_step
+from ._diagnostics import newton_fits_memory
 
 #: Armijo sufficient-decrease constant of the backtracking line search.
 _ARMIJO = 1e-4
@@ -97,7 +98,10 @@ def _backtrack(objective, theta, f, g, direction, step):
     directional derivative instead: near the optimum, differences of
     objective values are rounding noise while gradients still carry
     information. Returns ``(theta, f, grad, raw, step)``, or None when no step
-    was accepted (or ``direction`` is not a descent direction).
+    was accepted (or ``direction`` is not a descent direction). A step too
+    short to change ``theta`` in its dtype is never accepted: the objective
+    there equals ``f`` and passes the Armijo test, and an optimizer taking
+    it would repeat it until ``max_iter``.
     """
     slope = float(torch.dot(g, direction))
     if not slope < 0:
@@ -105,6 +109,8 @@ def _backtrack(objective, theta, f, g, direction, step):
     resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(f), 1.0)
     for _ in range(_MAX_HALVINGS):
         candidate = theta + direction if step == 1.0 else theta + step * direction
+        if torch.equal(candidate, theta):
+            return None  # every shorter step leaves theta where it is too
         f_new, g_new, raw = objective.value_gradient(candidate)
         f_new = float(f_new)
         # A NaN objective fails both tests and shortens the step.
@@ -258,13 +264,13 @@ def _warm_start(objective, theta, *, tol, max_iter, verbose, name):
     stage = f"{name}/{stage}"
     if verbose:
         curve = result.objective_curve
-        LOGGER.info(
+        log_verbose(
             f"[{stage}] {result.n_iter} iterations: objective {curve[0]:.10g} -> "
             f"{curve[-1]:.10g}, max|grad|={result.grad_max:.3e} ({result.stop_reason})"
         )
     if not result.converged:
         if verbose:
-            LOGGER.info(f"[{stage}] did not converge: cold start")
+            log_verbose(f"[{stage}] did not converge: cold start")
         return theta, None
     return result.theta, hessian
 
@@ -299,7 +305,7 @@ def _takes_final_step(objective, n_evaluations):
     if not objective.loss.twice_differentiable or objective.l1:
         return False
     n_params = objective.n_params
-    if n_params > FINAL_STEP_MAX_PARAMS:
+    if n_params > FINAL_STEP_MAX_PARAMS or not newton_fits_memory(objective):
         return False
     return not n_evaluations or n_params <= FINAL_STEP_WORK_RATIO * n_evaluations
 
@@ -342,7 +348,7 @@ def _final_newton_step(objective, theta, f, g, raw, grad_max, it, progress):
         and certificate.grad_max <= grad_max
     ):
         if progress.monitor.verbose:
-            LOGGER.info(
+            log_verbose(
                 f"[{progress.name}] final step certified without a pass: max|grad| <= "
                 f"{certificate.grad_max:.3e}, objective within "
                 f"{certificate.value_error:.1e} of {certificate.value:.10g}"
@@ -410,11 +416,12 @@ def _stopped_reason(it):
     return f"{STOPPED_BY_CALLBACK} at iteration {it}"
 
 
+#: How the ``stop_reason`` starts when no step could change the parameters.
+PRECISION_LIMIT = "the line search could not decrease the objective any further"
+
+
 def _precision_reason(theta):
-    return (
-        "the line search could not decrease the objective any further, "
-        f"the limit of {str(theta.dtype).replace('torch.', '')} precision"
-    )
+    return f"{PRECISION_LIMIT}, the limit of {str(theta.dtype).replace('torch.', '')} precision"
 
 
 def lbfgs(
@@ -608,8 +615,12 @@ AUTO_NEWTON_MAX_WORK = 2e7
 AUTO_NEWTON_MAX_PARAMS_READING = 64
 
 
-def resolve_optimizer(name, n_samples, n_params, *, distributed=False):
+def resolve_optimizer(name, n_samples, n_params, *, distributed=False, newton_fits=True):
     """Name of the optimizer to run; resolves ``"auto"`` by problem size.
+
+    ``newton_fits``: whether one Newton iteration's temporaries fit the
+    memory budget (:func:`~sklearn_neuron._diagnostics.newton_fits_memory`);
+    where they do not, ``"auto"`` is L-BFGS whatever the sizes.
 
     ``distributed``: each evaluation is a reduction over a cluster's workers
     (dask arrays), a round trip whatever the arithmetic and, out of core, a
@@ -619,6 +630,8 @@ def resolve_optimizer(name, n_samples, n_params, *, distributed=False):
     """
     if name != "auto":
         return name
+    if not newton_fits:
+        return "lbfgs"
     if distributed and n_params <= AUTO_NEWTON_MAX_PARAMS_READING:
         return "newton"
     return "newton" if n_samples * n_params**2 <= AUTO_NEWTON_MAX_WORK else "lbfgs"

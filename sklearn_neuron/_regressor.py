@@ -15,7 +15,7 @@ from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs
 from ._base import BaseNeuron
 from ._dask import any_dask, maps_dask_blocks, regressor_objective
 from ._families import FAMILIES, TWEEDIE_LOGLIKE_POWERS, tweedie_loglike
-from ._inference import InferenceMixin
+from ._inference import InferenceMixin, check_df_resid
 from ._lad import least_absolute_deviations
 from ._losses import (
     REGRESSION_LOSSES,
@@ -328,7 +328,8 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch of minibatch training on (X, y), continuing the previous ones.
 
-        Only for the minibatch optimizers; their state carries over.
+        Only for the minibatch optimizers; plain steps, whose state carries
+        over between calls of the same optimizer (a fit by another leaves none).
 
         Parameters
         ----------
@@ -494,6 +495,10 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
             residual2 = residual2 / mu**power
         S = float(objective.weight_sum)
         k = objective.n_params_per_output
+        check_df_resid(
+            S, k, "The dispersion (Pearson's chi2 / df_resid) in the covariance",
+            "fit on more samples than parameters (or on fewer features)",
+        )
         return S * float(torch.dot(objective.weight, residual2)) / (S - k)
 
     def _inference_scale(self, objective, raw):

@@ -18,9 +18,12 @@ an unbiased estimate of the full gradient whose noise vanishes as
 snapshot term needs no second pass over ``X_B``: it is
 ``X_B^T (w_B * (r_B(theta) - r_B(theta_s)))``, one product per minibatch as in
 plain SGD (the per-sample ``r_i`` are ``n_samples x n_outputs`` numbers). The
-L2 term's gradient is exact. Any ``torch.optim.Optimizer`` steps on these
-gradients; an L1 term is a proximal step (soft-thresholding by
-``lr * l1``) after each step (prox-SVRG, Xiao & Zhang, 2014).
+L2 term's gradient is exact. Any ``torch.optim.Optimizer`` whose ``step``
+takes no closure steps on these gradients. An L1 term is a proximal step
+(soft-thresholding by ``lr * l1``) after each step (prox-SVRG, Xiao & Zhang,
+2014), which is the proximal gradient method only after a plain gradient
+step: with an L1 term only SGD without momentum is offered
+(:func:`check_optimizer`).
 
 The stopping rule is the full-batch optimizers': the largest absolute entry
 of the full gradient (the pseudo-gradient with an L1 term) is at most
@@ -56,7 +59,13 @@ epochs, and the best parameters are restored.
 
 ``partial_fit`` (:func:`one_pass`) makes one pass of plain minibatch steps per
 call over the data it is given (a stream has no full gradient to reduce the
-variance with), with the step decreasing as ``1 / sqrt(k)`` over calls.
+variance with), with the step decreasing as ``1 / sqrt(k)`` over calls: the
+optimizer's hyperparameters are the call's own, and only the per-parameter
+state of an optimizer of the same kind carries over.
+
+torch imports its compiler stack (``torch._dynamo``) lazily, in the first
+optimizer's constructor of a process; that import is made with Ctrl-C held
+(:func:`_import_compiler_stack`), so an interrupt cannot leave it half done.
 
 The data stay where they are: each epoch shuffles row indices and slices the
 design matrix directly (never through a DataLoader).
@@ -66,6 +75,10 @@ import copy
 import functools
 import inspect
 import math
+import signal
+import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,6 +86,7 @@ import scipy.sparse
 import torch
 
 from ._callbacks import STOPPED_BY_CALLBACK, Monitor
+from ._diagnostics import not_finite_message
 from ._optimizers import OptimizeResult, _pseudo_gradient, effective_tol, newton_direction
 
 #: The stochastic optimizers by public name.
@@ -174,8 +188,8 @@ def smoothness(objective):
     for _ in range(_POWER_ITERATIONS):
         w = product(v)
         eigenvalue = float(torch.linalg.vector_norm(w))
-        if not eigenvalue > 0:
-            break
+        if not (eigenvalue > 0 and math.isfinite(eigenvalue)):
+            break  # zero, or overflowed (inf or NaN, which the caller refuses)
         v = w / eigenvalue
     curvature = objective.loss.max_curvature
     if curvature is None:
@@ -187,9 +201,9 @@ def smoothness(objective):
     return curvature * eigenvalue + objective.l2
 
 
-def auto_learning_rate(objective, optimizer_class):
+def auto_learning_rate(objective, optimizer_class, name="minibatch"):
     """The step of ``learning_rate="auto"``: ``1 / L`` for SGD, else the class's default."""
-    return _auto_settings(objective, optimizer_class, {})[0]
+    return _auto_settings(objective, optimizer_class, {}, name)[0]
 
 
 #: Largest momentum that ``learning_rate="auto"`` gives SGD.
@@ -205,18 +219,31 @@ def nesterov_momentum(step, strong_convexity):
     return min((root - 1.0) / (root + 1.0), MAX_AUTO_MOMENTUM)
 
 
-def _auto_settings(objective, optimizer_class, optimizer_kwargs):
+def _auto_settings(objective, optimizer_class, optimizer_kwargs, name="minibatch"):
     """``learning_rate="auto"``'s step, optimizer keyword arguments, and
     whether the momentum is automatic (then it follows the step).
 
     SGD: step ``1 / L`` (:func:`smoothness`) and, unless the user set a
     momentum (and without an L1 term), Nesterov's momentum for the condition number ``L / l2``
     (:func:`nesterov_momentum`; the L2 penalty bounds the objective's strong
-    convexity from below, up to the unpenalized intercept).
+    convexity from below, up to the unpenalized intercept). An ``L`` that
+    overflows the dtype is refused as the full-batch fits refuse a
+    non-finite objective: no step follows from it.
     """
     kwargs = dict(optimizer_kwargs)
     if issubclass(optimizer_class, torch.optim.SGD):
-        step = 1.0 / smoothness(objective)
+        lipschitz = smoothness(objective)
+        if not math.isfinite(lipschitz):
+            dtype = str(objective.dtype).replace("torch.", "")
+            raise ValueError(
+                f"{name}: the features' scale (max |X| = {objective.abs_max():.3g}) "
+                f"overflows {dtype} in the objective's smoothness (the largest eigenvalue "
+                "of the rows' Gram matrix), which sets the automatic step. Scale the "
+                "features, e.g. with StandardScaler."
+            )
+        # Zero only where the objective is flat (all-zero rows, no intercept
+        # or penalty): any step is as good, and the first epoch ends the fit.
+        step = 1.0 / lipschitz if lipschitz > 0 else 1.0
         # No automatic momentum with an L1 term: the proximal step is made
         # for plain (prox-SVRG) steps, and momentum carries the iterates
         # through the exact zeros it would set.
@@ -397,7 +424,115 @@ def _final_step(objective, snapshot, step):
     return None
 
 
+def _optimizer_label(optimizer_class):
+    """How the user named ``optimizer_class``: its name among
+    :data:`STOCHASTIC_OPTIMIZERS`, else the class's full name."""
+    for name, cls in STOCHASTIC_OPTIMIZERS.items():
+        if cls is optimizer_class:
+            return repr(name)
+    module = optimizer_class.__module__
+    if module.startswith("torch.optim.") and hasattr(torch.optim, optimizer_class.__name__):
+        module = "torch.optim"  # as torch documents it: torch.optim.LBFGS
+    return f"{module}.{optimizer_class.__qualname__}"
+
+
+def _step_needs_closure(optimizer_class):
+    """Whether ``optimizer_class.step`` has a required ``closure`` argument
+    (torch.optim.LBFGS: it re-evaluates the objective itself)."""
+    try:
+        parameters = inspect.signature(optimizer_class.step).parameters
+    except (TypeError, ValueError):
+        return False
+    closure = parameters.get("closure")
+    return closure is not None and closure.default is inspect.Parameter.empty
+
+
+def _plain_steps(optimizer_class, optimizer_kwargs):
+    """Whether the optimizer steps along the gradient by ``lr`` (SGD's own
+    ``step`` without momentum), the step a proximal step completes."""
+    return optimizer_class.step is torch.optim.SGD.step and not optimizer_kwargs.get(
+        "momentum", 0
+    )
+
+
+def check_optimizer(optimizer_class, optimizer_kwargs, l1):
+    """Refuse an optimizer the minibatch loop cannot take to the optimum.
+
+    The loop hands each step a gradient, so a ``step`` that needs a closure
+    cannot run. With an L1 term, soft-thresholding by ``lr * l1`` after each
+    step is the proximal gradient step (prox-SVRG) only after a plain
+    gradient step of length ``lr``: after Adam's, RMSprop's or Adagrad's
+    per-parameter steps, or a momentum step, the iterates hover around the
+    exact zeros and the fit stops short of the optimum (on
+    ``make_classification(100, 20)`` with ``l1_ratio=1``, Adam stopped at an
+    objective 31% above OWL-QN's, with 20 nonzeros for its 9).
+    """
+    label = _optimizer_label(optimizer_class)
+    if _step_needs_closure(optimizer_class):
+        raise ValueError(
+            f"optimizer={label} needs a closure in step() (it re-evaluates the "
+            "objective itself), and minibatch training hands each step a gradient; "
+            "use optimizer='lbfgs' (full-batch L-BFGS) or an optimizer whose step() "
+            "takes no closure."
+        )
+    if l1 and not _plain_steps(optimizer_class, optimizer_kwargs):
+        if optimizer_class.step is torch.optim.SGD.step:
+            what = "momentum"
+        elif issubclass(optimizer_class, tuple(AUTO_LEARNING_RATES)):
+            what = "adaptive per-parameter steps"
+        else:
+            what = "own step()"
+        raise ValueError(
+            f"optimizer={label} does not reach the optimum of an L1 term (l1_ratio > 0): "
+            f"the proximal step's exact zeros need plain gradient steps, and its {what} "
+            "undo them. Use optimizer='lbfgs' (OWL-QN) or optimizer='sgd' without "
+            "momentum, or set l1_ratio=0."
+        )
+
+
+@contextmanager
+def _sigint_held():
+    """Hold Ctrl-C (SIGINT) while the block runs, and deliver it after.
+
+    Signals reach Python in the main thread only, so elsewhere there is
+    nothing to hold; nor where the handler was not installed from Python
+    (it could not be put back).
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is None
+    ):
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            signal.raise_signal(signal.SIGINT)
+
+
+def _import_compiler_stack():
+    """Import ``torch._dynamo`` with Ctrl-C held until the import is done.
+
+    torch imports it lazily, on the first call of an optimizer's
+    constructor (``add_param_group`` is wrapped by ``torch._disable_dynamo``),
+    so the first minibatch fit of a process spends most of its time in that
+    import. A KeyboardInterrupt inside it leaves half-initialised modules in
+    ``sys.modules`` and every later minibatch fit in the process fails;
+    held, the Ctrl-C stops the fit as soon as the import is complete.
+    Importing it with the package instead would make every
+    ``import sklearn_neuron`` pay for it.
+    """
+    if "torch._dynamo" not in sys.modules:
+        with _sigint_held():
+            import torch._dynamo  # noqa: F401
+
+
 def _make_optimizer(parameter, optimizer_class, optimizer_kwargs, learning_rate, state):
+    _import_compiler_stack()
     if "foreach" not in optimizer_kwargs and _takes_foreach(optimizer_class):
         # One parameter tensor: the multi-tensor kernels have nothing to
         # batch, and choosing between them costs each step ~8 us.
@@ -412,13 +547,30 @@ def _make_optimizer(parameter, optimizer_class, optimizer_kwargs, learning_rate,
             "keyword arguments its constructor takes (see its documentation); the "
             "learning rate is set by learning_rate."
         ) from exc
-    if state:
+    if state and _same_kind(optimizer, state):
         # A copy: the optimizer updates its state tensors in place, and the
-        # caller's state must stay as it was if this call fails.
-        optimizer.load_state_dict(copy.deepcopy(state))
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate
+        # caller's state must stay as it was if this call fails. The
+        # hyperparameters are this call's: the saved ones may be a fit's
+        # automatic momentum, which partial_fit's plain steps do not take.
+        state = copy.deepcopy(state)
+        state["param_groups"] = [
+            {**group, "params": saved["params"]}
+            for group, saved in zip(
+                optimizer.state_dict()["param_groups"], state["param_groups"], strict=True
+            )
+        ]
+        optimizer.load_state_dict(state)
     return optimizer
+
+
+def _same_kind(optimizer, state):
+    """Whether ``state`` (a state dict) was saved by an optimizer of this
+    kind: the same hyperparameter names (SGD's state loaded into Adam fails
+    on its first step)."""
+    saved, groups = state.get("param_groups", []), optimizer.param_groups
+    return len(saved) == len(groups) and all(
+        set(a) == set(b) for a, b in zip(saved, groups, strict=True)
+    )
 
 
 @functools.cache
@@ -669,10 +821,11 @@ def minibatch(
         accepted epoch; ``grad_max`` the largest gradient entry at ``theta``.
     """
     tol = effective_tol(tol, theta.dtype)
+    check_optimizer(optimizer_class, optimizer_kwargs, objective.l1)
     automatic_momentum = False
     if learning_rate == "auto":
         learning_rate, optimizer_kwargs, automatic_momentum = _auto_settings(
-            objective, optimizer_class, optimizer_kwargs
+            objective, optimizer_class, optimizer_kwargs, name
         )
     step = first_step = float(learning_rate)
     parameter = torch.nn.Parameter(theta.detach().clone())
@@ -693,8 +846,7 @@ def minibatch(
     best = _snapshot(objective, parameter.detach().clone(), l1_weights)
     if not math.isfinite(best.value):
         raise ValueError(
-            f"{name}: the objective is not finite at the starting point; the data "
-            "may overflow the dtype. Scale the features, e.g. with StandardScaler."
+            not_finite_message(objective, f"{name}: the objective is not finite at the start")
         )
     rejected = 0
     accepted_last = True
@@ -877,11 +1029,16 @@ def one_pass(
     The step is ``learning_rate / sqrt(n_calls + 1)``: it decreases over
     calls, so that the iterates settle instead of hovering in a noise ball of
     fixed size. ``optimizer_state`` (a previous call's) is copied, never
-    changed. Returns a :class:`StochasticResult` whose ``objective_curve``
+    changed; only its per-parameter state (moment estimates, a momentum
+    buffer) carries over, and only into an optimizer of the same kind: the
+    hyperparameters are this call's (``optimizer_kwargs``), so the steps are
+    plain ones even after a ``fit`` whose automatic momentum the state records.
+    Returns a :class:`StochasticResult` whose ``objective_curve``
     is the objective after the pass (on this call's data).
     """
+    check_optimizer(optimizer_class, optimizer_kwargs, objective.l1)
     if learning_rate == "auto":
-        learning_rate = auto_learning_rate(objective, optimizer_class)
+        learning_rate = auto_learning_rate(objective, optimizer_class, name)
     step = float(learning_rate) / math.sqrt(n_calls + 1)
     parameter = torch.nn.Parameter(theta.detach().clone())
     optimizer = _make_optimizer(

@@ -195,7 +195,13 @@ def load_dataset(data, target=None, task="auto"):
 def _read_csv(path, target):
     names = ", ".join(BUNDLED_DATASETS)
     path = Path(path)
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # a path the system refuses to look at, e.g. too long
+        raise StudyInputError(
+            f"--data {str(path)!r}: {exc.strerror or exc}; give another path"
+        ) from None
+    if not is_file:
         raise StudyInputError(
             f"--data {str(path)!r}: no such file, and not a bundled dataset ({names})"
         )
@@ -235,6 +241,15 @@ def _read_csv(path, target):
         raise StudyInputError(
             f"feature columns with missing values: {', '.join(map(str, missing))}; "
             "impute or drop them first"
+        )
+    numeric = frame.select_dtypes("number")
+    infinite = numeric.columns[np.isinf(numeric.to_numpy(dtype=float)).any(axis=0)].tolist()
+    if pd.api.types.is_numeric_dtype(y) and np.isinf(y.to_numpy(dtype=float)).any():
+        infinite.append(f"{target} (the target)")
+    if infinite:
+        raise StudyInputError(
+            f"columns with infinite values: {', '.join(map(str, infinite))}; "
+            "replace or drop them first"
         )
     notes = []
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]

@@ -1,4 +1,10 @@
-"""Input checks and the conversion of validated arrays into torch tensors."""
+"""Input checks and the conversion of validated arrays into torch tensors.
+
+The checks cover X and y, the labels of a classifier, ``sample_weight`` and the
+``class_weight`` parameter, whose weights (``"balanced"`` included) are computed
+here for every storage: from y in memory, or from the per-class sums that dask
+reductions return.
+"""
 
 import threading
 import warnings
@@ -8,6 +14,8 @@ import numpy as np
 import scipy.sparse
 import torch
 from sklearn import get_config
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 #: The dtypes the estimators fit in; anything else is converted to the first.
@@ -96,7 +104,12 @@ def check_sample_weight(sample_weight, X, dtype):
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=dtype, ensure_non_negative=True, copy=True
         )
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
+        if "could not convert" in str(exc) or isinstance(exc, TypeError):
+            raise ValueError(
+                f"sample_weight must hold numbers, but {exc}. Pass a numeric array "
+                "of one weight per sample (e.g. sample_weight.astype(float))."
+            ) from exc
         if "Negative values" in str(exc):
             raise ValueError(
                 "sample_weight has negative values; weights must be >= 0. "
@@ -116,6 +129,85 @@ def check_weight_sum(weight, what):
         raise ValueError(
             f"{what} sums to zero: every sample has weight 0, so there is nothing to "
             "fit. Give at least one sample of a present class a positive weight."
+        )
+
+
+def class_weights(class_weight, classes, counts, weight_sums):
+    """The weight of each class under the ``class_weight`` parameter.
+
+    The one place where ``"balanced"`` is computed, for data in memory and
+    on dask alike: ``counts`` is the number of samples of each of
+    ``classes`` and ``weight_sums`` their summed ``sample_weight`` (the
+    counts again when there is none), computed from y in memory or by
+    reductions over dask blocks. ``"balanced"`` is scikit-learn's
+    ``compute_class_weight("balanced", ..., sample_weight=...)``, as
+    LogisticRegression applies it: ``sum(weight_sums) / (n_present *
+    weight_sums)``, with ``n_present`` the number of classes present in y.
+    A dict gives its values (scikit-learn's own lookup of the labels), and
+    must hold numbers.
+
+    Classes absent from y (named by ``partial_fit``'s ``classes``, or a
+    cross-validation fold's) weigh 1: no sample carries them. A present
+    class whose samples all weigh 0 weighs 0 (scikit-learn's ``"balanced"``
+    divides by zero there); its samples carry nothing either way.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_classes,)
+        Finite and non-negative (checked by :func:`check_class_weight`).
+    """
+    present = np.asarray(counts) > 0
+    weights = np.ones(classes.size)
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        sums = np.asarray(weight_sums, dtype=np.float64)[present]
+        with np.errstate(divide="ignore"):
+            balanced = sums.sum() / (present.sum() * sums)
+        weights[present] = np.where(sums > 0, balanced, 0.0)
+    elif class_weight:
+        for label, value in class_weight.items():
+            try:
+                float(value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"class_weight has the non-numeric weight {value!r} for class "
+                    f"{label!r}; class weights must be numbers >= 0, e.g. "
+                    f"class_weight={{{label!r}: 2.0, ...}}."
+                ) from exc
+        weights[present] = compute_class_weight(
+            class_weight, classes=classes, y=classes[present]
+        )[present]
+    return check_class_weight(weights, classes)
+
+
+def class_weights_of_labels(class_weight, classes, y_index, sample_weight):
+    """:func:`class_weights` of labels in memory: ``y_index`` indexes ``classes``."""
+    counts = np.bincount(y_index, minlength=classes.size)
+    weight_sums = np.bincount(y_index, weights=sample_weight, minlength=classes.size)
+    return class_weights(class_weight, classes, counts, weight_sums)
+
+
+def check_labels(y):
+    """Refuse labels that cannot be classes with scikit-learn's errors, said plainly.
+
+    Only object arrays can hold them: labels of mixed types (strings and
+    numbers) or None. As in scikit-learn, an object y whose first label is
+    not a string is of an unknown label type (its ValueError); one that
+    mixes strings with other labels cannot be sorted into classes: a
+    TypeError, as scikit-learn's, that says so rather than numpy's
+    "'<' not supported".
+    """
+    if y.dtype != object or not y.size:
+        return
+    if not isinstance(y.flat[0], str):
+        check_classification_targets(y)  # "Unknown label type", scikit-learn's words
+        return
+    kinds = {type(label) for label in y.ravel()}
+    if not all(issubclass(kind, str) for kind in kinds):
+        names = sorted(kind.__name__ for kind in kinds)
+        raise TypeError(
+            f"y mixes labels of types {names}, which cannot be sorted into classes. "
+            "Give labels of one type, all strings or all numbers, with no None: drop "
+            "or impute the missing labels, or convert them (e.g. y.astype(str))."
         )
 
 

@@ -298,7 +298,8 @@ def test_verbose_logs_each_iteration(binary, caplog, capsys, optimizer):
         f"objective={last['objective']:.10g}  max|grad|={last['grad_max']:.3e}  "
         f"{step}={last['step']:.3g}"
     )
-    assert capsys.readouterr().out == ""  # nothing printed
+    captured = capsys.readouterr()
+    assert captured.out == captured.err == ""  # through logging only, not printed as well
 
 
 def test_not_verbose_logs_nothing(binary, caplog):
@@ -326,6 +327,48 @@ def test_verbose_shows_on_stderr_without_logging_configured():
     lines = done.stderr.splitlines()
     assert len(lines) == n_iter + 1
     assert lines[0].startswith("[NeuronClassifier/newton] iter 0: objective=")
+
+
+def test_verbose_lines_show_once_and_leave_no_handler():
+    # Issue #36, item 13: a verbose fit used to leave a stderr handler (and
+    # the INFO level) on the package's logger, so that once the application
+    # configured logging every line showed twice. A fresh process: nothing
+    # configured first, then logging.basicConfig (the root at WARNING).
+    code = (
+        "import json, logging, sys\n"
+        "from sklearn.datasets import load_iris\n"
+        "from sklearn_neuron import NeuronClassifier\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        "logger = logging.getLogger('sklearn_neuron')\n"
+        "first = NeuronClassifier(optimizer='newton', verbose=1).fit(X, y)\n"
+        "left = repr([logger.handlers, logger.level, logging.getLogger().handlers])\n"
+        "print('-- configured --', file=sys.stderr, flush=True)\n"
+        "logging.basicConfig(format='LOG %(message)s')\n"
+        "second = NeuronClassifier(optimizer='newton', verbose=1).fit(X, y)\n"
+        "print(json.dumps([first.n_iter_, second.n_iter_, left]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    first, second, left = json.loads(done.stdout)
+    assert left == "[[], 0, []]"  # no handler, no level left behind
+    before, after = done.stderr.split("-- configured --\n")
+    before, after = before.splitlines(), after.splitlines()
+    assert len(before) == first + 1
+    assert all(line.startswith("[NeuronClassifier/newton] iter ") for line in before)
+    # Each line once, through the application's handler and in its format.
+    assert len(after) == second + 1
+    assert [line.removeprefix("LOG ") for line in after] == before
+
+
+def test_the_package_logger_level_silences_verbose(binary, caplog, capsys):
+    X, y = binary
+    caplog.set_level(logging.WARNING, logger="sklearn_neuron")
+    NeuronClassifier(optimizer="newton", verbose=1).fit(X, y)
+    assert not [r for r in caplog.records if r.name == "sklearn_neuron"]
+    assert capsys.readouterr().err == ""
 
 
 # -- progress bars --------------------------------------------------------------------

@@ -16,7 +16,7 @@ from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_neuron import NeuronClassifier, NeuronClassifierCV
@@ -244,3 +244,108 @@ def test_no_penalty_in_the_grid(iris):
         model = NeuronClassifierCV([0.1, np.inf], cv=3, scoring="neg_log_loss").fit(X, y)
     assert np.isfinite(model.scores_).all()
     assert model.C_ in (0.1, np.inf)
+
+
+def sorted_by_label(X, y):
+    """The samples ordered by label: unshuffled KFold's test folds then lack classes."""
+    order = np.argsort(y, kind="stable")
+    return X[order], y[order]
+
+
+@pytest.mark.parametrize("data", ["iris", "cancer"])
+@pytest.mark.parametrize(
+    "scoring",
+    [
+        "neg_log_loss",  # _FastScore
+        get_scorer("neg_log_loss"),  # a scorer object: the scorer call
+        "neg_brier_score",
+        "accuracy",
+    ],
+    ids=["neg_log_loss", "neg_log_loss_scorer", "neg_brier_score", "accuracy"],
+)
+def test_test_folds_missing_classes_score_as_logistic_regression_cv(
+    iris, cancer, data, scoring
+):
+    # Unshuffled 5-fold on label-sorted data: some test folds hold one class
+    # only, every training fold holds all, so the objective has one optimum.
+    # LogisticRegressionCV scores such folds with labels=classes.
+    X, y = sorted_by_label(*{"iris": iris, "cancer": cancer}[data])
+    weights = np.random.RandomState(2).uniform(0.1, 3.0, y.size)
+    cv = KFold(5)
+    assert min(np.unique(y[test]).size for _, test in cv.split(X)) == 1
+    Cs = np.logspace(-2, 1, 4)
+    model = NeuronClassifierCV(Cs, cv=cv, scoring=scoring, **TIGHT).fit(
+        X, y, sample_weight=weights
+    )
+    logreg = LogisticRegressionCV(
+        Cs=Cs, cv=cv, scoring=scoring, solver="newton-cholesky", tol=1e-10,
+        max_iter=500, l1_ratios=(0.0,), use_legacy_attributes=False,
+    ).fit(X, y, sample_weight=weights)
+    assert model.C_ == logreg.C_
+    # 1e-7: at C = 10 on breast_cancer the two optima's log losses differ by 2e-8.
+    np.testing.assert_allclose(model.scores_, logreg.scores_, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("scoring", ["accuracy", "neg_log_loss"])
+def test_fast_score_equals_the_scorer_on_folds_missing_classes(iris, scoring):
+    # A scorer object bypasses _FastScore: the same path, scored both ways.
+    X, y = sorted_by_label(*iris)
+    weights = np.random.RandomState(4).uniform(0.1, 3.0, y.size)
+    settings = {"Cs": 4, "cv": KFold(5)}
+    fast = NeuronClassifierCV(scoring=scoring, **settings).fit(X, y, sample_weight=weights)
+    called = NeuronClassifierCV(scoring=get_scorer(scoring), **settings).fit(
+        X, y, sample_weight=weights
+    )
+    np.testing.assert_array_equal(fast.coefs_paths_, called.coefs_paths_)
+    np.testing.assert_allclose(fast.scores_, called.scores_, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("scoring", ["neg_log_loss", "neg_brier_score"])
+def test_issue_example_with_a_class_missing_from_each_fold(scoring):
+    X, y = np.arange(6.0)[:, None], np.array(["a", "a", "b", "b", "c", "c"])
+    # Each training fold lacks the test fold's class. With an (unpenalized)
+    # intercept that class's intercept has no finite optimum, so the
+    # comparison with LogisticRegressionCV is made without one.
+    assert np.isfinite(NeuronClassifierCV(cv=KFold(3), scoring=scoring).fit(X, y).scores_).all()
+    Cs = [0.1, 1.0, 10.0]
+    model = NeuronClassifierCV(
+        Cs, cv=KFold(3), scoring=scoring, fit_intercept=False, **TIGHT
+    ).fit(X, y)
+    logreg = LogisticRegressionCV(
+        Cs=Cs, cv=KFold(3), scoring=scoring, fit_intercept=False,
+        solver="newton-cholesky", tol=1e-10, max_iter=500, l1_ratios=(0.0,),
+        use_legacy_attributes=False,
+    ).fit(X, y)
+    assert model.C_ == logreg.C_
+    np.testing.assert_allclose(model.scores_, logreg.scores_, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("request_weights", [True, False, None])
+def test_score_sample_weight_routed_as_logistic_regression_cv(iris, request_weights):
+    X, y = iris
+    weights = np.random.RandomState(3).uniform(0.1, 3.0, y.size)
+    scorer = get_scorer("neg_log_loss")
+    settings = {"cv": 3, "scoring": scorer}
+    model = NeuronClassifierCV(Cs=3, **settings).fit(X, y)
+    logreg = LogisticRegressionCV(
+        Cs=3, l1_ratios=(0.0,), use_legacy_attributes=False, **settings
+    ).fit(X, y)
+    weighted = scorer(model, X, y, sample_weight=weights)
+    assert weighted != scorer(model, X, y)
+    # Routing off: sample_weight is the scorer's, as before.
+    assert model.score(X, y, sample_weight=weights) == weighted
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed = get_scorer("neg_log_loss")
+        if request_weights is not None:
+            routed = routed.set_score_request(sample_weight=request_weights)
+        model.set_params(scoring=routed)
+        logreg.set_params(scoring=routed)
+        if request_weights:
+            assert model.score(X, y, sample_weight=weights) == weighted
+            logreg.score(X, y, sample_weight=weights)
+            return
+        # Not requested (False) or left unset (None): both refuse alike.
+        with pytest.raises(Exception) as expected:
+            logreg.score(X, y, sample_weight=weights)
+        with pytest.raises(type(expected.value), match="sample_weight"):
+            model.score(X, y, sample_weight=weights)

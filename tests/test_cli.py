@@ -297,6 +297,25 @@ BAD_INPUTS = {
         ],
         "fewer than the 3 folds",
     ),
+    # Issue #36, item 20: these gave a traceback and exit status 1.
+    "an infinite feature": (
+        lambda d: [
+            "--data", _write_csv(d / "i.csv", "a,b,y\n1,2,0\ninf,1,1\n3,0,0\n-inf,1,1\n"),
+            "--target", "y",
+        ],
+        "columns with infinite values: a; replace or drop them first",
+    ),
+    "an infinite target": (
+        lambda d: [
+            "--data", _write_csv(d / "i.csv", "a,y\n1,0.5\n2,inf\n3,1.5\n4,2.5\n"),
+            "--target", "y",
+        ],
+        "columns with infinite values: y (the target)",
+    ),
+    "a --data name over 255 characters": (
+        lambda d: ["--data", str(d / ("a" * 300 + ".csv")), "--target", "y"],
+        "File name too long; give another path",
+    ),
 }
 
 
@@ -372,6 +391,10 @@ def _out_cases(tmp_path):
     cases = {
         "a file": (a_file, "is a file, not a folder"),
         "a path under a file": (a_file / "sub" / "out", "is a file, not a folder"),
+        "a name over 255 characters": (tmp_path / ("o" * 300), "give a shorter path"),
+        "a name over 255 characters above": (
+            tmp_path / ("o" * 300) / "out", "give a shorter path"
+        ),
     }
     if os.geteuid() != 0:  # root writes anywhere: no unwritable folder for it
         locked = tmp_path / "locked"
@@ -434,3 +457,64 @@ def test_peers_refused(tmp_path, args, message):
     result = run_command(*args, "--out", str(tmp_path))
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def _signs_csv(path, magnitude):
+    """A CSV whose feature ``a`` is +-``magnitude`` (the sign is informative)."""
+    rng = np.random.default_rng(0)
+    b = rng.normal(size=60)
+    sign = np.where(rng.normal(size=60) > 0, 1.0, -1.0)
+    y = (sign + b + rng.normal(size=60) > 0).astype(int)
+    rows = "".join(
+        f"{float(s * magnitude)!r},{float(v)!r},{t}\n"
+        for s, v, t in zip(sign, b, y, strict=True)
+    )
+    return _write_csv(path, "a,b,y\n" + rows)
+
+
+def test_features_of_1e308_are_studied_as_their_standardization(tmp_path, capsys):
+    # Issue #36, item 20: StandardScaler's sums of squares overflow at such
+    # values (NaN, then a traceback). The study only sees standardized
+    # features, which the column's scale does not change: the same table as
+    # for +-1 (to rounding: 1e-9 relative).
+    from sklearn_neuron._cli import main
+
+    tables = []
+    for name, magnitude in [("huge", 1e308), ("unit", 1.0)]:
+        args = ["--data", _signs_csv(tmp_path / f"{name}.csv", magnitude), "--target", "y",
+                "--cv", "2", "--losses", "log_loss", "--optimizers", "newton",
+                "--no-figures", "--format", "json", "--out", str(tmp_path / name), "-q"]
+        assert main(args) == 0
+        captured = capsys.readouterr()
+        assert captured.err == ""
+        tables.append(json.loads(captured.out))
+    huge, unit = tables
+    assert huge["dataset"]["notes"] == [
+        "divided the columns a (values beyond 1.27e+30, too large for float64 "
+        "standardization) by powers of two: the standardized data, and so every "
+        "result, are unchanged"
+    ]
+    assert unit["dataset"]["notes"] == []
+    keys = ["accuracy", "log_loss", "brier", "objective_gap"]
+    for h, u in zip(huge["rows"], unit["rows"], strict=True):
+        np.testing.assert_allclose([h[k] for k in keys], [u[k] for k in keys], rtol=1e-9)
+        assert h["coef_diff"] == pytest.approx(u["coef_diff"], rel=1e-6, abs=1e-9)
+
+
+def test_rescaling_by_powers_of_two_is_exact():
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_neuron._cli import rescale_large_features
+    from sklearn_neuron._study import Dataset
+
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    scaled = X * [2.0**1020, 1.0, 2.0**-20]  # exact products
+    dataset = Dataset("d", scaled, np.zeros(50), ["a", "b", "c"], "regression")
+    rescaled = rescale_large_features(dataset)
+    assert rescaled.notes and "columns a " in rescaled.notes[0]
+    np.testing.assert_array_equal(rescaled.X[:, 1:], scaled[:, 1:])
+    assert 0.5 <= np.abs(rescaled.X[:, 0]).max() < 1
+    np.testing.assert_array_equal(  # bit for bit
+        StandardScaler().fit_transform(rescaled.X), StandardScaler().fit_transform(X)
+    )
+    np.testing.assert_array_equal(dataset.X, scaled)  # the input is not modified

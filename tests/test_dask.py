@@ -151,6 +151,21 @@ def test_classifier_fit_equals_in_memory(no_gather, case):
         np.testing.assert_array_equal(model.coef_ == 0, memory.coef_ == 0)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_balanced_with_sample_weight_is_logistic_regressions(no_gather, n_classes):
+    """class_weight="balanced" with sample_weight on dask data: the weighted
+    class counts, as LogisticRegression (and the in-memory fit) use them."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _classification(n_classes)
+    w = np.random.default_rng(1).uniform(0.2, 3.0, size=len(y)) * (1 + (y == 0))
+    params = dict(class_weight="balanced", tol=1e-10, max_iter=100)
+    model = NeuronClassifier(optimizer="newton", **params).fit(*_dask(X, y, w))
+    reference = LogisticRegression(solver="newton-cholesky", **params).fit(X, y, w)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=0, atol=ATOL)
+
+
 _BLOCK_READS = []  # one entry per block read, by the threads of the in-process workers
 
 
@@ -705,6 +720,32 @@ def test_classifier_inference_equals_in_memory(no_gather, n_classes):
             memory.inference(X, y, w, cov_type=cov_type),
         )
     assert str(model.summary(X_d, y_d, w_d)) == str(memory.summary(X, y, w))
+
+
+@pytest.mark.parametrize("default_dtype", ["float32", "float64"])
+def test_inference_in_memory_on_the_data_of_a_dask_fit(no_gather, default_dtype):
+    """Issue 36, item 15: the dask fit's fingerprint reads the same rows as the
+    in-memory one, under either default dtype of torch (at this row count a
+    float32 linspace rounds one sampled row to another than float64's)."""
+    import torch
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((33_087, 2))
+    y = (X[:, 0] + rng.standard_normal(X.shape[0]) > 0).astype(int)
+    X_d, y_d = (da.from_array(a, chunks=4_000) for a in (X, y))
+    X_d, y_d = dask.persist(X_d, y_d)
+    model = NeuronClassifier(C=np.inf).fit(X_d, y_d)
+    on_blocks = str(model.summary(X_d, y_d))
+    default = torch.get_default_dtype()
+    try:
+        torch.set_default_dtype(getattr(torch, default_dtype))
+        assert str(model.summary(X, y)) == on_blocks
+        memory = NeuronClassifier(C=np.inf).fit(X, y).training_fingerprint_
+    finally:
+        torch.set_default_dtype(default)
+    # The same sampled rows: the sums agree to rounding (blocks summed in another order).
+    for name, value in model.training_fingerprint_.items():
+        np.testing.assert_allclose(value, memory[name], rtol=1e-12, atol=0, err_msg=name)
 
 
 @pytest.mark.parametrize("loss", ["squared_error", "poisson", "gamma", "tweedie"])

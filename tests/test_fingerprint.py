@@ -33,3 +33,40 @@ def test_sampled_row_products_dense_and_sparse_agree():
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
     for got, want in zip(sparse, dense, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+def test_sampled_rows_are_the_rounded_even_spacing():
+    # Exact: round(i (n - 1) / (k - 1)), halves up, by rational arithmetic.
+    from fractions import Fraction
+
+    from sklearn_neuron._fingerprint import _SAMPLED_ROWS, sampled_rows
+
+    for n in (1, 2, 3, 255, 256, 257, 33_087, 200_000, 10**9 + 7):
+        k = min(n, _SAMPLED_ROWS)
+        want = [int(Fraction(i * (n - 1), max(k - 1, 1)) + Fraction(1, 2)) for i in range(k)]
+        np.testing.assert_array_equal(sampled_rows(n), want)
+        assert np.unique(sampled_rows(n)).size == k
+
+
+def test_inference_accepts_its_training_data_under_another_default_dtype():
+    # Issue 36, item 15: at this row count a float32 linspace rounds one
+    # sampled row to another than a float64 one did.
+    import torch
+
+    from sklearn_neuron import NeuronClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((33_087, 2))
+    y = (X[:, 0] + rng.standard_normal(X.shape[0]) > 0).astype(int)
+    default = torch.get_default_dtype()
+    try:
+        torch.set_default_dtype(torch.float32)
+        model = NeuronClassifier(C=np.inf).fit(X, y)
+        under_float32 = str(model.summary(X, y))
+        torch.set_default_dtype(torch.float64)
+        assert str(model.summary(X, y)) == under_float32
+        refit = NeuronClassifier(C=np.inf).fit(X, y)
+        torch.set_default_dtype(torch.float32)
+        refit.summary(X, y)  # fit under float64, inference under float32
+    finally:
+        torch.set_default_dtype(default)

@@ -672,3 +672,42 @@ def test_default_glm_fit_summary_matches_statsmodels():
     ref = sm.GLM(y, sm.add_constant(X), family=sm.families.Poisson()).fit(tol=1e-12)
     np.testing.assert_allclose(res.params, ref.params, rtol=0, atol=PARAMS_ATOL)
     np.testing.assert_allclose(res.bse, ref.bse, rtol=BSE_RTOL)
+
+
+# -- issue #36, item 16: no residual degrees of freedom ------------------------
+def _ols_data(n):
+    """``n`` samples of two features: with the intercept, three parameters."""
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 3.0], [3.0, 1.0]])[:n]
+    return X, np.array([1.0, 2.0, 4.0, 3.5])[:n]
+
+
+@pytest.mark.parametrize("cov_type", ["nonrobust", "HC1"])
+def test_no_residual_df_is_refused_where_statsmodels_divides_by_zero(cov_type):
+    from sklearn_neuron import NeuronRegressor
+
+    X, y = _ols_data(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # statsmodels: 0 / 0
+        ref = sm.OLS(y, sm.add_constant(X)).fit(cov_type=cov_type)
+        assert ref.df_resid == 0 and not np.isfinite(ref.bse).all()
+    model = NeuronRegressor(alpha=0, optimizer="newton", tol=1e-10).fit(X, y)
+    with pytest.raises(ValueError, match=r"df_resid = nobs - n_params = 3 - 3 = 0"):
+        model.summary(X, y, cov_type=cov_type)
+    # One more sample: statsmodels' numbers (1e-5 relative, as everywhere here).
+    X, y = _ols_data(4)
+    ref = sm.OLS(y, sm.add_constant(X)).fit(cov_type=cov_type)
+    res = NeuronRegressor(alpha=0, optimizer="newton", tol=1e-10).fit(X, y).inference(
+        X, y, cov_type=cov_type
+    )
+    assert res.df_resid == ref.df_resid == 1
+    np.testing.assert_allclose(res.bse, ref.bse, rtol=BSE_RTOL)
+
+
+def test_hc1_without_residual_df_is_refused():
+    X, y = [[0.0], [1.0]], [0, 1]
+    clf = NeuronClassifier().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PenalizedInferenceWarning)
+        with pytest.raises(ValueError, match=r"cov_type='HC1'.*2 - 2 = 0.*cov_type='HC0'"):
+            clf.inference(X, y, cov_type="HC1")
+        assert np.isfinite(clf.inference(X, y, cov_type="HC0").bse).all()

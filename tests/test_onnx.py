@@ -7,6 +7,7 @@ float64 (reached: ~1e-7 in float32, ~1e-15 in float64); labels identical.
 
 import numpy as np
 import pytest
+import scipy.sparse
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -86,3 +87,48 @@ def test_integer_input_is_refused_with_the_fix():
     clf = NeuronClassifier().fit(X, y)
     with pytest.raises(ValueError, match="astype"):
         to_onnx(clf, X.astype(np.int64))
+
+
+# -- issue #36, item 24 -------------------------------------------------------------
+@pytest.mark.parametrize(
+    "estimator",
+    [NeuronClassifier(), NeuronRegressor(), make_pipeline(StandardScaler(), NeuronClassifier())],
+    ids=["classifier", "regressor", "pipeline"],
+)
+def test_unfitted_is_not_fitted_error(estimator):
+    from sklearn.exceptions import NotFittedError
+
+    X = np.zeros((2, 3), dtype=np.float32)
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        to_onnx(estimator, X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("container", [scipy.sparse.csr_matrix, scipy.sparse.csc_array])
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_sparse_sample_gives_the_dense_model(dtype, container, kind):
+    # A sparse sample fixes the dtype and width as a dense one does; the
+    # session takes the rows dense, and answers as the model does on the
+    # sparse rows (same tolerances as above).
+    if kind == "classifier":
+        X, y = _standardized(load_iris)
+        estimator = NeuronClassifier()
+    else:
+        X, y = _standardized(load_diabetes)
+        estimator = NeuronRegressor()
+    X = np.where(np.abs(X) < 0.5, 0.0, X).astype(dtype)  # a third of the entries are 0
+    X_sparse = container(X)
+    estimator.fit(X_sparse, y)
+    model = to_onnx(estimator, X_sparse)
+    (onnx_input,) = model.graph.input
+    assert onnx_input.type.tensor_type.shape.dim[1].dim_value == X.shape[1]
+    outputs = _run(model, X)
+    if kind == "classifier":
+        label, proba = outputs
+        np.testing.assert_allclose(proba, estimator.predict_proba(X_sparse), rtol=0, atol=TOL)
+        np.testing.assert_array_equal(label, estimator.predict(X_sparse))
+    else:
+        expected = estimator.predict(X_sparse)
+        np.testing.assert_allclose(
+            outputs[0][:, 0], expected, rtol=0, atol=TOL * np.abs(expected).max()
+        )

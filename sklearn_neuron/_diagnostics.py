@@ -1,0 +1,301 @@
+"""Checks around a fit: whether Newton fits in memory, and whether a result is an optimum.
+
+Before the optimizer runs, :func:`newton_peak_bytes` estimates the largest
+memory a Newton iteration's Hessian and step take, and :func:`memory_budget`
+says how much a fit may use: ``optimizer="newton"`` is refused above it and
+``"auto"`` avoids Newton there (:func:`check_newton_memory`). After an
+unpenalized fit, two results that the gradient test calls converged are told
+apart from an optimum: classes the fitted coefficients separate, where the
+maximum-likelihood estimate does not exist (:func:`check_separation`), and
+columns whose squared scale underflows the dtype, whose coefficients the
+curvature cannot see (:func:`check_underflow`). The input checks that name a
+cause instead of "scale the features" live here too
+(:func:`check_penalty_scale`, :func:`not_finite_message`).
+"""
+
+import math
+import os
+import warnings
+
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+#: Share of the available memory (host RAM, or the GPU's free memory) that a
+#: Newton iteration's temporaries may take: the rest is left to the data, the
+#: caller and the rest of the machine.
+MEMORY_FRACTION = 0.5
+
+
+# -- memory ----------------------------------------------------------------------
+def available_memory(device=None):
+    """Bytes of memory available now on ``device`` (None or a CPU: host RAM).
+
+    A CUDA device's free memory; on the host ``psutil``'s available memory
+    where it is installed, else the free physical pages of ``os.sysconf``;
+    ``inf`` where neither can be read.
+    """
+    device = torch.device("cpu") if device is None else torch.device(device)
+    if device.type == "cuda":
+        return float(torch.cuda.mem_get_info(device)[0])
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        return float(psutil.virtual_memory().available)
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return math.inf
+
+
+def memory_budget(device=None):
+    """Bytes a Newton iteration's temporaries may take: ``MEMORY_FRACTION`` of
+    :func:`available_memory`."""
+    return MEMORY_FRACTION * available_memory(device)
+
+
+def newton_peak_bytes(n_rows, n_params_per_output, n_outputs, itemsize, *, curvature_rows=None):
+    """Upper estimate of the bytes one Newton iteration allocates beyond its data.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows of the data (each has an n_outputs-long raw output, loss
+        gradient and probabilities).
+    n_params_per_output : int
+        ``q``: features plus the intercept.
+    n_outputs : int
+        ``K``: output units (classes of a softmax).
+    itemsize : int
+        Bytes per number of the working dtype.
+    curvature_rows : int, optional
+        Rows whose pointwise Hessians are held at once (the Hessian pass
+        may take the rows by chunks); all rows by default.
+
+    Returns
+    -------
+    float
+        ``itemsize * (3 m K^2 + 5 (K q)^2 + 4 n K)``: the pointwise Hessian
+        of ``m`` rows, (m, K, K), is made from two such temporaries
+        (softmax's ``diag(p) - p p^T``) and then weighted; the Hessian,
+        (Kq, Kq), is held with the previous one, the softmax's projector,
+        their sum and its Cholesky factor; the raw output, probabilities and
+        gradients are n-by-K.
+    """
+    n, q, K = float(n_rows), float(n_params_per_output), float(n_outputs)
+    m = n if curvature_rows is None else float(min(curvature_rows, n_rows))
+    return float(itemsize) * (3.0 * m * K * K + 5.0 * (K * q) ** 2 + 4.0 * n * K)
+
+
+def objective_newton_bytes(objective):
+    """:func:`newton_peak_bytes` of a Newton iteration on ``objective``.
+
+    Distributed data hold one block's pointwise Hessians at a time (the
+    largest block is counted); in-memory data as many rows as the
+    objective's Hessian pass takes at once (``hessian_rows``).
+    """
+    n = objective.X.shape[0]
+    if getattr(objective, "distributed", False):
+        rows = max(objective.X.chunks[0])
+    else:
+        rows = getattr(objective, "hessian_rows", n)
+    itemsize = torch.finfo(objective.dtype).bits // 8
+    return newton_peak_bytes(
+        n, objective.n_params_per_output, objective.n_outputs, itemsize, curvature_rows=rows
+    )
+
+
+def newton_fits_memory(objective):
+    """Whether a Newton iteration on ``objective`` stays within :func:`memory_budget`."""
+    return objective_newton_bytes(objective) <= memory_budget(objective.device)
+
+
+def check_newton_memory(objective, name):
+    """Refuse Newton (``name``, the option's value) where its Hessian would not fit.
+
+    Raises a :class:`MemoryError` that gives the estimate, the budget and
+    the alternative, before anything of that size is allocated.
+    """
+    needed = objective_newton_bytes(objective)
+    budget = memory_budget(objective.device)
+    if needed > budget:
+        raise MemoryError(
+            f"optimizer={name!r} would need about {needed / 1e9:.3g} GB for its Hessian "
+            f"and pointwise curvature ({objective.n_outputs} outputs x "
+            f"{objective.n_params_per_output} parameters each, {objective.X.shape[0]} rows), "
+            f"more than the {budget / 1e9:.3g} GB budget ({MEMORY_FRACTION:.0%} of the "
+            "available memory); use optimizer='lbfgs' (or 'auto'), whose memory grows "
+            "with n_samples * n_outputs only."
+        )
+
+
+# -- the penalty's scale and non-finite objectives --------------------------------
+def check_penalty_scale(C_times_weight_sum, estimator_name):
+    """Refuse a finite ``C * sum(sample_weight)`` whose inverse overflows float64.
+
+    The objective is the public one divided by ``C * sum(sample_weight)``;
+    where that product is below the smallest normal float64 (all-subnormal
+    weights, say) the L2 strength is infinite and the fit would end in NaN.
+    """
+    if math.isfinite(C_times_weight_sum) and not (
+        C_times_weight_sum >= torch.finfo(torch.float64).tiny
+    ):
+        raise ValueError(
+            f"{estimator_name}: C * sum(sample_weight) = {C_times_weight_sum:.3g} is so "
+            "small that the L2 strength 1 / (C * sum(sample_weight)) overflows float64 "
+            "(every coefficient would be zero to float64 precision). Increase C or the "
+            "sample weights: the objective is C * sum(sample_weight * loss) + "
+            "||coef||^2 / 2, as LogisticRegression's."
+        )
+
+
+def not_finite_message(objective, head):
+    """``head`` (a sentence saying the objective is not finite) and its cause, in one line.
+
+    Names what overflows: the target (y) of a regression, the features, or
+    neither, where the features are fine.
+    """
+    finfo = torch.finfo(objective.dtype)
+    target_max = float(objective.target.abs().max()) if objective.target.numel() else 0.0
+    dtype = str(objective.dtype).replace("torch.", "")
+    # (Compared with square roots: a Python float's square raises on overflow.)
+    largest = math.sqrt(finfo.max)
+    if target_max > largest and objective.loss.activation.name == "identity":
+        return (
+            f"{head}: the target's scale (max |y| = {target_max:.3g}) makes the squared "
+            f"error overflow {dtype}; the features are fine. Divide y by its scale and "
+            "multiply the predictions back, e.g. with sklearn.compose."
+            "TransformedTargetRegressor(regressor, transformer=MaxAbsScaler())."
+        )
+    if not objective.abs_max() <= largest:
+        return (
+            f"{head}: the features' scale (max |X| = {objective.abs_max():.3g}) overflows "
+            f"{dtype}. Scale the features, e.g. with StandardScaler."
+        )
+    return (
+        f"{head}, though X (max |X| = {objective.abs_max():.3g}) and the target are "
+        f"within {dtype}'s range; check sample_weight and the penalty for extreme values."
+    )
+
+
+# -- after an unpenalized fit ----------------------------------------------------
+def _unpenalized(objective):
+    return objective.l2 == 0 and objective.l1 == 0
+
+
+def column_abs_max(objective):
+    """Largest absolute entry of each column of X, a (n_features,) tensor."""
+    X = objective.X
+    if objective.is_sparse:
+        values = X.values().abs()
+        out = torch.zeros(X.shape[1], dtype=X.dtype, device=X.device)
+        return out.scatter_reduce(0, X.col_indices(), values, "amax")
+    low, high = torch.aminmax(X, dim=0)
+    return torch.maximum(-low, high)
+
+
+def check_underflow(objective, estimator_name, stacklevel=3):
+    """Warn where a column's square underflows: an unpenalized fit cannot see it.
+
+    The curvature (Gram) of a column ``j``, ``sum_i s_i x_ij^2``, is at most
+    ``max_i |x_ij|^2``; below the dtype's smallest normal number it is
+    subnormal or zero, the gradient along that column is of the same order,
+    and the optimizer stops at the intercept-only model with every test
+    passed. Returns whether it warned.
+    """
+    if not _unpenalized(objective) or getattr(objective, "distributed", False):
+        return False
+    scale = column_abs_max(objective)
+    tiny = torch.finfo(objective.dtype).tiny
+    under = (scale > 0) & (scale * scale < tiny)
+    if not bool(under.any()):
+        return False
+    columns = torch.nonzero(under).squeeze(1).tolist()
+    shown = ", ".join(str(j) for j in columns[:5]) + (", ..." if len(columns) > 5 else "")
+    dtype = str(objective.dtype).replace("torch.", "")
+    warnings.warn(
+        f"{estimator_name}: {len(columns)} feature column(s) ({shown}) have entries so "
+        f"small (largest {float(scale[columns].max()):.3g}) that their squares underflow "
+        f"{dtype}: the fit cannot estimate their coefficients and they stay near zero. "
+        "Scale the features, e.g. with StandardScaler.",
+        ConvergenceWarning,
+        stacklevel=stacklevel,
+    )
+    return True
+
+
+def check_separation(model, objective, theta, estimator_name, stacklevel=3):
+    """Warn where an unpenalized log-loss fit separates the classes.
+
+    Every sample with positive weight on the right side of the fitted
+    boundary, with a margin above rounding, is a certificate: scaling the
+    coefficients up lowers the loss further, so the maximum-likelihood
+    estimate does not exist and the optimizer stopped on a ray to infinity.
+    Where only some samples are separated (quasi-complete separation), the
+    test of :meth:`~sklearn_neuron._inference.InferenceResults._check_separation`
+    is used (a Newton step still raises saturated margins), where one Newton
+    step fits in memory. Returns whether it warned.
+    """
+    # (Imported here: _inference imports _optimizers, which imports this module.)
+    from ._inference import SeparationWarning
+
+    loss = objective.loss
+    if (
+        not _unpenalized(objective)
+        or not loss.is_log_likelihood
+        or getattr(objective, "distributed", False)
+        or not hasattr(model, "_inference_has_margins")
+        or not model._inference_has_margins(objective)
+    ):
+        return False
+    raw = objective.raw(theta)
+    margins = model._inference_margins(objective, raw)
+    positive = objective.weight > 0
+    if not bool(positive.any()) or not bool(torch.isfinite(raw).all()):
+        return False
+    resolution = 1e3 * torch.finfo(raw.dtype).eps * max(float(raw.abs().max()), 1.0)
+    separated = margins > resolution
+    if bool(separated[positive].all()):
+        kind, count = "perfectly separated", int(positive.sum())
+    else:
+        count = _quasi_separated(model, objective, theta, raw, margins, positive)
+        if not count:
+            return False
+        kind = "quasi-completely separated"
+    coef, _ = objective.unpack(theta)
+    warnings.warn(
+        f"{estimator_name}: the classes are {kind} by the fitted coefficients "
+        f"({count} of {int(positive.sum())} samples on their class's side with a "
+        "margin that grows with the coefficients), so the unpenalized "
+        "maximum-likelihood estimate does not exist: the coefficients (largest "
+        f"|coef| = {float(coef.abs().max()):.3g}) only reflect where the optimizer "
+        "stopped. Use a finite C (e.g. C=1.0) for a finite, penalized solution, or "
+        "drop or merge the separating feature(s).",
+        SeparationWarning,
+        stacklevel=stacklevel,
+    )
+    return True
+
+
+def _quasi_separated(model, objective, theta, raw, margins, positive):
+    """Samples a Newton step still pushes away (inference's separation test); 0 if none."""
+    from ._inference import _MARGIN_STEP, _SATURATED_MARGIN
+    from ._optimizers import FINAL_STEP_MAX_PARAMS, newton_direction
+
+    candidates = (margins > _SATURATED_MARGIN) & positive
+    if (
+        not bool(candidates.any())
+        or not objective.loss.twice_differentiable
+        or objective.n_params > FINAL_STEP_MAX_PARAMS
+        or not newton_fits_memory(objective)
+    ):
+        return 0
+    _, gradient, _ = objective.value_gradient(theta)
+    # (No raw: the Hessian pass then takes the rows by chunks where it can.)
+    step = newton_direction(objective, objective.hessian(theta), gradient)
+    index = torch.nonzero(candidates).squeeze(1)
+    stepped = raw.clone()
+    stepped[index] += objective.raw(step, objective.rows(index))
+    rise = (model._inference_margins(objective, stepped) - margins)[candidates]
+    return int((rise > _MARGIN_STEP).sum())
