@@ -245,7 +245,13 @@ class BaseNeuron(BaseEstimator):
         return self
 
     def _run_full_batch(self, objective, theta, name, monitor=None):
-        """Run the resolved full-batch optimizer on ``objective``; ``(name, result)``."""
+        """Run the resolved full-batch optimizer on ``objective``; ``(name, result)``.
+
+        The hinge goes through its exact solver (:meth:`_fit_hinge`), so every
+        caller (fit, NeuronClassifierCV's path and refit) solves it alike.
+        """
+        if isinstance(objective.loss, HingeLoss):
+            return self._fit_hinge(objective, theta, name, monitor)
         optimizer = self._resolve_optimizer(objective)
         # Closed-form derivatives need no autograd bookkeeping: inference
         # mode cuts torch's per-call overhead by ~15%, which is what small

@@ -21,9 +21,11 @@ from _datasets import classification_dataset
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from sklearn_neuron import NeuronClassifier
+from sklearn_neuron import NeuronClassifier, NeuronClassifierCV
 
 
 def _fit_without_warnings(model, X, y, **fit_params):
@@ -179,3 +181,21 @@ def test_hinge_with_all_the_weight_on_one_class_is_solved_exactly(optimizer, n_c
     expected = [-1.0] if n_classes == 2 else [1.0] + [-1.0] * (n_classes - 1)
     np.testing.assert_allclose(model.intercept_, expected, atol=1e-12)
     assert (model.predict(X) == 0).all()
+
+
+def test_classifier_cv_solves_the_hinge_as_grid_search_does():
+    """NeuronClassifierCV(loss="hinge") runs the hinge's exact solver on each
+    fold's path and in the refit: the scores, the choice of C and the refit
+    equal GridSearchCV over NeuronClassifier(loss="hinge") on the same folds
+    (the path's warm starts reach the same certified minimiser)."""
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    folds, Cs = StratifiedKFold(3), [0.1, 1.0, 10.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every fit certified: no ConvergenceWarning
+        model = NeuronClassifierCV(loss="hinge", Cs=Cs, cv=folds).fit(X, y)
+        grid = GridSearchCV(NeuronClassifier(loss="hinge"), {"C": Cs}, cv=folds).fit(X, y)
+    np.testing.assert_allclose(model.scores_.mean(axis=0)[0], grid.cv_results_["mean_test_score"])
+    assert model.C_ == grid.best_params_["C"]
+    np.testing.assert_allclose(model.coef_, grid.best_estimator_.coef_, atol=1e-8)
+    np.testing.assert_allclose(model.intercept_, grid.best_estimator_.intercept_, atol=1e-8)
