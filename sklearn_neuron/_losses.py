@@ -127,7 +127,14 @@ class BinaryLogLoss(NeuronLoss):
         super().__init__(n_outputs=1, activation=Sigmoid())
 
     def value(self, raw, target):
-        return (F.softplus(raw) - target * raw).sum(dim=1)
+        # log(1 + exp(z)) - y z = (max(z, 0) - y z) + log1p(exp(-|z|)): the
+        # first term is exactly 0 for a well-classified row (y = 1, z > 0, or
+        # y = 0, z < 0), so its small loss keeps full relative precision
+        # (torch's softplus returns z above its threshold of 20, dropping
+        # exp(-z), and z - y z then cancels).
+        return (
+            (torch.clamp(raw, min=0) - target * raw) + torch.log1p(torch.exp(-raw.abs()))
+        ).sum(dim=1)
 
     def baseline_raw(self, target, weight):
         p = torch.clamp(weight @ target, 1e-12, 1 - 1e-12)  # weighted positive rate

@@ -307,3 +307,24 @@ def test_grid_search_over_loss_optimizer_and_C_against_logistic_regression():
         scoring="neg_log_loss",
     )
     np.testing.assert_allclose(neuron["test_score"], logreg["test_score"], rtol=1e-6)
+
+
+def test_binary_log_loss_value_is_exact_beyond_softplus_threshold():
+    """log(1 + exp(z)) - y z to rounding for every z, also where torch's
+    softplus switches to z (above 20) and drops exp(-z), and where exp(z)
+    overflows: the small loss of a well-classified row keeps its relative
+    precision (1e-15 relative, 1e-300 absolute)."""
+    from sklearn_neuron._losses import BinaryLogLoss
+
+    z = np.concatenate([np.linspace(-800, 800, 4001), [19.5, 20.5, 25.0, 36.0, 40.0]])
+    for y in (0.0, 1.0):
+        target = np.full_like(z, y)
+        value = BinaryLogLoss().value(
+            torch.from_numpy(z[:, None]), torch.from_numpy(target[:, None])
+        ).numpy()
+        # The exact value without cancellation: log1p(exp(-|z|)) plus the
+        # margin's linear part, zero on the well-classified side.
+        expected = np.log1p(np.exp(-np.abs(z))) + np.where(
+            (z > 0) == (y == 1.0), 0.0, np.abs(z)
+        )
+        np.testing.assert_allclose(value, expected, rtol=1e-15, atol=1e-300)
