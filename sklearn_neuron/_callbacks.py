@@ -25,6 +25,19 @@ optional dependency of the ``progress`` extra).
 
 Iteration 0 (the starting point) is reported too; what a callback returns
 there is ignored: a fit takes at least one step.
+
+Where the installed scikit-learn has its callback protocol
+(``sklearn.callback``, scikit-learn >= 1.9), the estimators also take its
+callbacks through ``set_callbacks`` (:class:`CallbackSupportMixin`), directly
+or propagated by a meta-estimator such as
+:class:`~sklearn.model_selection.GridSearchCV`. A fit is then one task of the
+protocol (:class:`FitTask`), and the monitor reports each iteration as one of
+its subtasks, as :class:`~sklearn.linear_model.LogisticRegression` does
+(iteration ``k`` begins when iteration ``k - 1`` is reported and ends when
+``k`` is; the one begun after the last is ended empty when the fit stops).
+A hook ``on_fit_task_end`` that returns True stops the fit as a callback of
+``callbacks`` does. With an older scikit-learn the estimators have no
+``set_callbacks`` and everything else is unchanged.
 """
 
 import logging
@@ -32,6 +45,22 @@ import sys
 import time
 
 import numpy as np
+from sklearn.utils import _safe_indexing
+
+try:  # scikit-learn >= 1.9: its callback protocol
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+except ImportError:  # pragma: no cover - exercised on scikit-learn < 1.9 only
+
+    class CallbackSupportMixin:
+        """Stand-in where scikit-learn has no ``sklearn.callback``: no ``set_callbacks``."""
+
+    def with_callbacks(method):
+        """Stand-in where scikit-learn has no ``sklearn.callback``: ``method`` itself."""
+        return method
+
+
+#: Whether the installed scikit-learn has its callback protocol (``set_callbacks``).
+SKLEARN_CALLBACKS = hasattr(CallbackSupportMixin, "set_callbacks")
 
 #: The package's logger; ``verbose > 0`` logs each iteration to it at INFO level
 #: (through :func:`log_verbose`).
@@ -142,6 +171,137 @@ def _hooks(callbacks):
     return hooks
 
 
+class FitTask:
+    """One task of scikit-learn's callback protocol: a fit, a fold, a refit.
+
+    It holds the task's :class:`~sklearn.callback.CallbackContext` and what
+    the hooks receive (the estimator and the data of the fit as the user
+    passed them), and reports iterations as its subtasks
+    (:meth:`iteration`). :meth:`root` builds the task of a fit, or gives None
+    where no callback could see it (a scikit-learn without the protocol, or
+    no callback set and no meta-estimator's task to join); :meth:`subtask`
+    builds the tasks below it.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        The estimator whose fit this is (the hooks' ``estimator``).
+    context : sklearn.callback.CallbackContext
+        The task's context.
+    X, y, sample_weight : array-like or None, default=None
+        The data of the fit (the hooks' ``X``, ``y`` and ``metadata``).
+    rows : array-like of int, default=None
+        The rows of the data that are this task's (a fold's training rows);
+        None for all of them.
+    """
+
+    def __init__(self, estimator, context, X=None, y=None, sample_weight=None, rows=None):
+        self.estimator = estimator
+        self.context = context
+        self._data = {"X": X, "y": y, "sample_weight": sample_weight}
+        self._rows = rows
+        self._iteration = None
+
+    @classmethod
+    def root(
+        cls, estimator, X=None, y=None, sample_weight=None, *, max_subtasks=None,
+        sequential_subtasks=True,
+    ):
+        """The task of ``estimator``'s fit, begun; None where no callback could see it.
+
+        Once per fit, from a method that scikit-learn's ``_fit_context`` or
+        ``with_callbacks`` wraps (they tear the callbacks down).
+        ``max_subtasks=None``: how many iterations a fit runs is not known
+        in advance (a minibatch fit's Newton steps come on top of its epochs).
+        """
+        init = getattr(estimator, "_init_callback_context", None)
+        # No callback set here nor a meta-estimator's task to join: nobody
+        # would see the task (LogisticRegression skips its bridge alike).
+        if init is None or not (
+            hasattr(estimator, "_skl_callbacks") or hasattr(estimator, "_parent_callback_ctx")
+        ):
+            return None
+        context = init(max_subtasks=max_subtasks, sequential_subtasks=sequential_subtasks)
+        return cls(estimator, context, X, y, sample_weight).begin()
+
+    def subtask(self, name, *, task_id=None, max_subtasks=None, rows=None):
+        """A subtask named ``name``, not begun, on this task's data or its ``rows``.
+
+        ``rows`` (a fold's training rows) are taken from the data only when
+        a hook asks for ``X``, ``y`` or ``metadata``; without them the
+        subtask has this task's rows.
+        """
+        context = self.context.subcontext(
+            task_name=name, task_id=task_id, max_subtasks=max_subtasks
+        )
+        rows = self._rows if rows is None else rows
+        return FitTask(self.estimator, context, **self._data, rows=rows)
+
+    def _hook_data(self):
+        def data(key):
+            value = self._data[key]
+            if value is None or self._rows is None:
+                return value
+            # A callable is evaluated by the protocol when a hook asks for it.
+            return lambda: _safe_indexing(value, self._rows)
+
+        weight = data("sample_weight")
+        return {
+            "X": data("X"),
+            "y": data("y"),
+            "metadata": None if weight is None else lambda: {
+                "sample_weight": weight() if callable(weight) else weight
+            },
+        }
+
+    def begin(self):
+        """Call the hooks' ``on_fit_task_begin``; return the task."""
+        self.context.call_on_fit_task_begin(estimator=self.estimator, **self._hook_data())
+        return self
+
+    def end(self, *, fitted=False):
+        """End the task (an open iteration first); return whether a hook asked to stop.
+
+        ``fitted``: the estimator holds the task's result, so the hooks may
+        have a ``fitted_estimator`` (a copy of it).
+        """
+        self.close_iterations()
+        return bool(
+            self.context.call_on_fit_task_end(
+                estimator=self.estimator,
+                **self._hook_data(),
+                reconstruction_attributes={} if fitted else None,
+            )
+        )
+
+    def iteration(self, iteration):
+        """Report ``iteration`` (0: a starting point); return whether a hook asked to stop.
+
+        It ends the iteration subtask begun at the previous report and
+        begins the next one; a leaf task (``max_subtasks=0``) has none.
+        """
+        if self.context.max_subtasks == 0:
+            return False
+        stop = False
+        if self._iteration is not None and iteration > 0:
+            stop = bool(
+                self._iteration.call_on_fit_task_end(
+                    estimator=self.estimator, **self._hook_data()
+                )
+            )
+            self._iteration = None
+        if self._iteration is None:
+            self._iteration = self.context.subcontext(task_name="iteration")
+            self._iteration.call_on_fit_task_begin(estimator=self.estimator, **self._hook_data())
+        return stop
+
+    def close_iterations(self):
+        """End the iteration begun after the last one reported: it never ran (empty)."""
+        if self._iteration is not None:
+            self._iteration.call_on_fit_task_end(estimator=self.estimator)
+            self._iteration = None
+
+
 class Monitor:
     """What a fit reports to: history, logging and callbacks (see the module docstring).
 
@@ -157,10 +317,16 @@ class Monitor:
         Name of the estimator, for the callbacks' ``on_fit_begin``.
     max_iter : int, default=None
         The iteration budget, for the callbacks' ``on_fit_begin``.
+    task : FitTask, default=None
+        The task of scikit-learn's callback protocol whose subtasks the
+        iterations are; None reports to no such task.
     """
 
-    def __init__(self, verbose=0, callbacks=None, history=None, estimator="", max_iter=None):
+    def __init__(
+        self, verbose=0, callbacks=None, history=None, estimator="", max_iter=None, task=None
+    ):
         self.verbose = verbose
+        self.task = task
         self.history = [] if history is None else history
         self.stopped = False
         self._hooks = _hooks(callbacks)
@@ -171,14 +337,23 @@ class Monitor:
         self._start = time.perf_counter()
 
     @classmethod
-    def for_estimator(cls, estimator, history=None):
-        """The monitor of one fit of ``estimator`` (its ``verbose`` and ``callbacks``)."""
+    def for_estimator(cls, estimator, history=None, *, data=(), task=None):
+        """The monitor of one fit of ``estimator`` (its ``verbose`` and ``callbacks``).
+
+        Its iterations are subtasks of ``task``; by default of the fit's own
+        task of scikit-learn's callback protocol, begun here with ``data``
+        (``(X, y, sample_weight)`` as passed to ``fit``) and ended by
+        :meth:`fitted`.
+        """
+        if task is None:
+            task = FitTask.root(estimator, *data)
         return cls(
             verbose=estimator.verbose,
             callbacks=getattr(estimator, "callbacks", None),
             history=history,
             estimator=type(estimator).__name__,
             max_iter=getattr(estimator, "max_iter", None),
+            task=task,
         )
 
     def validation_score(self, function):
@@ -226,6 +401,8 @@ class Monitor:
         for on_iteration, _, _ in self._hooks:
             answer = on_iteration(dict(record))
             stop = stop or (answer is not None and bool(answer))
+        if self.task is not None:
+            stop = self.task.iteration(iteration) or stop
         if stop and iteration > 0:
             self.stopped = True
             return True
@@ -233,6 +410,8 @@ class Monitor:
 
     def end(self, result):
         """Tell the callbacks that the fit ended, with how (``result``: OptimizeResult)."""
+        if self.task is not None:
+            self.task.close_iterations()
         if not self._begun:
             return
         info = {
@@ -243,6 +422,11 @@ class Monitor:
         for _, _, on_fit_end in self._hooks:
             if on_fit_end is not None:
                 on_fit_end(dict(info))
+
+    def fitted(self):
+        """End the protocol's task, the estimator now fitted (after :meth:`end`)."""
+        if self.task is not None:
+            self.task.end(fitted=True)
 
 
 def _message(record, unit):
