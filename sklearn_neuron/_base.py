@@ -26,7 +26,13 @@ from sklearn.utils._param_validation import Interval, StrOptions, make_constrain
 from sklearn.utils.validation import check_is_fitted
 
 from ._array_api import to_numpy
-from ._callbacks import Monitor, stopped_by_callback, stopped_message
+from ._callbacks import (
+    CallbackSupportMixin,
+    FitTask,
+    Monitor,
+    stopped_by_callback,
+    stopped_message,
+)
 from ._diagnostics import (
     check_newton_memory,
     check_penalty_scale,
@@ -48,7 +54,13 @@ from ._optimizers import (
 )
 from ._state import state_from_numpy, state_to_numpy
 from ._stochastic import STOCHASTIC_OPTIMIZERS, minibatch, one_pass
-from ._validation import design_tensor, resolve_device, single_threaded, validate_arrays
+from ._validation import (
+    check_offset,
+    design_tensor,
+    resolve_device,
+    single_threaded,
+    validate_arrays,
+)
 
 
 @functools.cache
@@ -67,7 +79,7 @@ def _constraint_objects(cls):
     )
 
 
-class BaseNeuron(BaseEstimator):
+class BaseNeuron(CallbackSupportMixin, BaseEstimator):
     """Base class of the neuron estimators (not for direct use)."""
 
     _parameter_constraints: dict = {
@@ -210,11 +222,15 @@ class BaseNeuron(BaseEstimator):
                 return objective.center(objective.pack(coef, intercept))
         return objective.initial_theta()
 
-    def _fit_objective(self, objective):
-        """Minimise ``objective`` and store the fitted state on ``self``."""
+    def _fit_objective(self, objective, data=()):
+        """Minimise ``objective`` and store the fitted state on ``self``.
+
+        ``data``: ``(X, y, sample_weight)`` as passed to ``fit``, for
+        scikit-learn's callbacks (``set_callbacks``).
+        """
         name = f"{type(self).__name__}/{self._optimizer_label()}"
         theta = self._initial_theta(objective)
-        monitor = Monitor.for_estimator(self)
+        monitor = Monitor.for_estimator(self, data=data)
         one_thread = objective.is_sparse or self._is_stochastic() or objective.is_small
         with single_threaded(one_thread, objective.device):
             if isinstance(objective.loss, HingeLoss):
@@ -242,6 +258,7 @@ class BaseNeuron(BaseEstimator):
         self.n_iter_ = int(result.n_iter)
         self.history_ = monitor.history
         self.training_fingerprint_ = data_fingerprint(objective)  # inference checks it
+        monitor.fitted()
         return self
 
     def _run_full_batch(self, objective, theta, name, monitor=None):
@@ -306,11 +323,12 @@ class BaseNeuron(BaseEstimator):
         )
         return optimizer, result
 
-    def _partial_fit_objective(self, objective, first_call):
+    def _partial_fit_objective(self, objective, first_call, data=()):
         """One pass of minibatch steps over this call's data, continuing the previous ones.
 
         Atomic: the fitted state (coefficients, optimizer state, counters)
-        changes only once the pass has completed.
+        changes only once the pass has completed. ``data`` as for
+        :meth:`_fit_objective`.
         """
         label = self._optimizer_label()
         if first_call:
@@ -326,7 +344,10 @@ class BaseNeuron(BaseEstimator):
             n_calls, t = self.n_iter_, getattr(self, "t_", 0)
         # One record per call, after the previous calls' (a copy: atomic).
         monitor = Monitor.for_estimator(
-            self, history=None if first_call else list(getattr(self, "history_", []))
+            self, history=None if first_call else list(getattr(self, "history_", [])),
+            # One pass is one leaf task of scikit-learn's callback protocol
+            # (as StandardScaler.partial_fit's), with no iteration subtasks.
+            task=FitTask.root(self, *data, max_subtasks=0),
         )
         name = f"{type(self).__name__}/{label}"
         with single_threaded(True, objective.device):
@@ -346,6 +367,7 @@ class BaseNeuron(BaseEstimator):
         vars(self).pop("training_fingerprint_", None)  # a stream: no one training set
         self.n_iter_ = n_calls + 1
         self.t_ = t + result.n_samples_seen
+        monitor.fitted()
         return self
 
     def _first_partial_fit_theta(self, objective):
@@ -615,11 +637,35 @@ class BaseNeuron(BaseEstimator):
         except ValueError:
             return torch.device("cpu")
 
-    def _raw_output(self, X):
-        """Validated X times the fitted coefficients: raw output, numpy (n_samples, n_outputs)."""
+    def _offset_array(self, offset, exposure, n_samples, n_outputs, dtype):
+        """The validated offset (n_samples, n_outputs) as numpy, or None (see ``check_offset``).
+
+        ``exposure`` is taken only by estimators whose ``_exposure_refusal``
+        is None (log links, where it is the offset ``log(exposure)``).
+        """
+        if exposure is not None:
+            refusal = self._exposure_refusal()
+            if refusal is not None:
+                raise ValueError(refusal)
+        return check_offset(
+            to_numpy(offset, "offset"), n_samples, n_outputs, dtype,
+            exposure=to_numpy(exposure, "exposure"),
+        )
+
+    def _exposure_refusal(self):
+        """Why ``exposure`` is refused, or None where the link is the log."""
+        return (
+            f"exposure is for models with a log link, where it is the offset "
+            f"log(exposure); {type(self).__name__} has none. Pass offset= instead."
+        )
+
+    def _raw_output(self, X, offset=None, exposure=None):
+        """Validated X times the fitted coefficients, plus ``offset``: raw output,
+        numpy (n_samples, n_outputs)."""
         check_is_fitted(self)
         X = validate_arrays(self, X, reset=False)
         coef, intercept = self._coefficient_arrays()
+        offset = self._offset_array(offset, exposure, X.shape[0], coef.shape[0], coef.dtype)
         device = self._prediction_device()
         weight = torch.from_numpy(coef).to(device)
         bias = None if intercept is None else torch.from_numpy(intercept).to(device)
@@ -627,6 +673,8 @@ class BaseNeuron(BaseEstimator):
         with torch.no_grad():
             raw = X_t @ weight.T
             raw = raw if bias is None else raw + bias
+            if offset is not None:
+                raw = raw + torch.from_numpy(offset).to(device)
         return raw.cpu().numpy()
 
     def _device(self):

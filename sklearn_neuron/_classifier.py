@@ -13,7 +13,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs, to_numpy
 from ._base import BaseNeuron
+from ._callbacks import with_callbacks
 from ._dask import any_dask, classifier_objective, maps_dask_blocks
+from ._diagnostics import check_newton_memory
+from ._firth import check_firth_settings, firth_objective
 from ._inference import InferenceMixin
 from ._losses import (
     CLASSIFICATION_LOSSES,
@@ -260,6 +263,20 @@ class NeuronClassifier(
         compute it (the same on dask data). ``n_classes`` counts the classes
         present in y.
 
+    firth : bool, default=False
+        Fit Firth's bias-reduced logistic regression: maximise the
+        log-likelihood plus ``1/2 log det I(beta)`` (the Jeffreys prior),
+        whose estimate is finite also where the classes are (quasi-)separated
+        and the maximum-likelihood one does not exist, with less small-sample
+        bias (Firth, 1993; R's logistf and brglm2). Fitted by Newton (Fisher
+        scoring on the modified score) on dense, sparse, torch and dask
+        data; needs ``C=np.inf``, ``loss="log_loss"``, ``optimizer`` "auto"
+        or "newton" and two classes, and refuses anything else with a
+        ValueError. ``inference`` and ``summary`` then report Wald standard
+        errors, profile penalized-likelihood intervals and penalized
+        likelihood-ratio tests, as logistf; ``objective_`` is the penalized
+        objective.
+
     tol : float, default=1e-4
         Full-batch optimizers stop when the largest absolute entry of the
         gradient (the pseudo-gradient with an L1 term) of the
@@ -402,6 +419,7 @@ class NeuronClassifier(
         "loss": [StrOptions(set(CLASSIFICATION_LOSSES)), callable],
         "C": [Interval(Real, 0, None, closed="right")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "firth": ["boolean"],
     }
 
     def __init__(
@@ -420,6 +438,7 @@ class NeuronClassifier(
         validation_fraction=0.1,
         fit_intercept=True,
         class_weight=None,
+        firth=False,
         tol=1e-4,
         max_iter=100,
         warm_start=False,
@@ -441,6 +460,7 @@ class NeuronClassifier(
         self.validation_fraction = validation_fraction
         self.fit_intercept = fit_intercept
         self.class_weight = class_weight
+        self.firth = firth
         self.tol = tol
         self.max_iter = max_iter
         self.warm_start = warm_start
@@ -451,7 +471,7 @@ class NeuronClassifier(
 
     @tensor_inputs
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, offset=None):
         """Fit the neuron to the training data.
 
         Parameters
@@ -463,6 +483,12 @@ class NeuronClassifier(
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the samples; ``None`` weighs all equally.
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            A known term added to each sample's logit with coefficient 1
+            (statsmodels' ``Logit(y, X, offset=o)``): shape (n_samples,) for
+            two classes (the second class's log-odds), (n_samples, n_classes)
+            for more, one column per class of ``classes_`` (only differences
+            between the columns matter).
 
         Returns
         -------
@@ -470,12 +496,13 @@ class NeuronClassifier(
             The fitted estimator.
         """
         with self._discard_state_on_error():
-            objective = self._build_objective(X, y, sample_weight, reset=True)
-            return self._fit_objective(objective)
+            objective = self._build_objective(X, y, sample_weight, reset=True, offset=offset)
+            return self._fit_objective(objective, data=(X, y, sample_weight))
 
     @available_if(BaseNeuron._is_stochastic)
     @tensor_inputs
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    @with_callbacks
+    def partial_fit(self, X, y, classes=None, sample_weight=None, offset=None):
         """One epoch of minibatch training on (X, y), continuing the previous ones.
 
         Only for the minibatch optimizers. Plain steps (``optimizer_kwargs``'
@@ -491,6 +518,8 @@ class NeuronClassifier(
             All the classes; required on the first call, optional (and
             checked) afterwards.
         sample_weight : array-like of shape (n_samples,), default=None
+        offset : array-like, default=None
+            This batch's offsets, as in :meth:`fit`.
 
         Returns
         -------
@@ -505,18 +534,27 @@ class NeuronClassifier(
                     "list of all classes, since one batch may not contain them all."
                 )
             with self._discard_state_on_error():
-                objective = self._build_objective(X, y, sample_weight, reset=True, classes=classes)
-                return self._partial_fit_objective(objective, first_call=True)
+                objective = self._build_objective(
+                    X, y, sample_weight, reset=True, classes=classes, offset=offset
+                )
+                return self._partial_fit_objective(
+                    objective, first_call=True, data=(X, y, sample_weight)
+                )
         if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
                 f"classes={np.unique(classes).tolist()} differs from the classes of the "
                 f"first partial_fit call, {self.classes_.tolist()}; a neuron's outputs "
                 "are fixed at the first call. Refit from scratch to change them."
             )
-        objective = self._build_objective(X, y, sample_weight, reset=False)
-        return self._partial_fit_objective(objective, first_call=False)
+        objective = self._build_objective(X, y, sample_weight, reset=False, offset=offset)
+        return self._partial_fit_objective(
+            objective, first_call=False, data=(X, y, sample_weight)
+        )
 
-    def _build_objective(self, X, y, sample_weight, *, reset, classes=None, check_finite=True):
+    def _build_objective(
+        self, X, y, sample_weight, *, reset, classes=None, check_finite=True, offset=None,
+        exposure=None,
+    ):
         """Validate the data and build the objective this estimator minimises.
 
         With ``reset=True`` (fit) the classes and features are learnt; with
@@ -524,11 +562,16 @@ class NeuronClassifier(
         is how inference rebuilds the fitted objective on the training data.
         ``check_finite=False`` leaves the finiteness of X to the caller.
         """
-        if any_dask(X, y, sample_weight):  # data on a cluster: reductions, never gathered
-            return classifier_objective(
+        if exposure is not None:
+            raise ValueError(self._exposure_refusal())
+        if self.firth:
+            check_firth_settings(self)
+        if any_dask(X, y, sample_weight, offset):  # reductions, never gathered
+            objective = classifier_objective(
                 self, X, y, sample_weight, reset=reset, classes=classes,
-                check_finite=check_finite,
+                check_finite=check_finite, offset=offset,
             )
+            return firth_objective(self, objective) if self.firth else objective
         X, y = validate_arrays(self, X, y, reset=reset, ensure_all_finite=check_finite)
         check_labels(y)
         if reset:
@@ -556,9 +599,18 @@ class NeuronClassifier(
         target = encode_classes(y_index, classes.size, X_t.dtype, device)
         weight = to_tensor(sample_weight, device, X_t.dtype)
         l2, l1 = self._penalty_strengths(self.C * float(sample_weight.sum()))
-        return LinearObjective(
-            X_t, target, weight, loss, l2, self.fit_intercept, l1=l1, sparse_rows=sparse_rows
+        offset = self._offset_array(offset, None, X.shape[0], loss.n_outputs, X.dtype)
+        objective = LinearObjective(
+            X_t, target, weight, loss, l2, self.fit_intercept, l1=l1, sparse_rows=sparse_rows,
+            offset=None if offset is None else to_tensor(offset, device, X_t.dtype),
         )
+        return firth_objective(self, objective) if self.firth else objective
+
+    def _resolve_optimizer(self, objective):
+        if self.firth:  # Firth's fit is Fisher scoring: Newton whatever the size
+            check_newton_memory(objective, "newton")
+            return "newton"
+        return super()._resolve_optimizer(objective)
 
     def _first_partial_fit_theta(self, objective):
         # The first batch's class frequencies start the intercepts only when
@@ -585,12 +637,14 @@ class NeuronClassifier(
 
     @tensor_outputs
     @maps_dask_blocks
-    def decision_function(self, X):
+    def decision_function(self, X, offset=None):
         """Raw output of the neuron (logits) for each sample.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            The samples' offsets, as in :meth:`fit`.
 
         Returns
         -------
@@ -598,40 +652,44 @@ class NeuronClassifier(
             The logit of the second class for two classes; the logit of each
             class otherwise.
         """
-        raw = self._raw_output(X)
+        raw = self._raw_output(X, offset)
         return raw[:, 0] if raw.shape[1] == 1 else raw
 
     @tensor_outputs
     @maps_dask_blocks
-    def predict(self, X):
+    def predict(self, X, offset=None):
         """Predict the class of each sample.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            The samples' offsets, as in :meth:`fit`.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        raw = self._raw_output(X)
+        raw = self._raw_output(X, offset)
         index = (raw[:, 0] > 0).astype(int) if raw.shape[1] == 1 else raw.argmax(axis=1)
         return self.classes_[index]
 
     @tensor_outputs
     @maps_dask_blocks
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X, offset=None):
         """Log of the neuron's sigmoid / softmax output, computed stably.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            The samples' offsets, as in :meth:`fit`.
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
-        raw = torch.from_numpy(self._raw_output(X))
+        raw = torch.from_numpy(self._raw_output(X, offset))
         if raw.shape[1] == 1:
             raw = torch.cat([-raw, raw], dim=1)
             return torch.nn.functional.logsigmoid(raw).numpy()
@@ -639,7 +697,7 @@ class NeuronClassifier(
 
     @tensor_outputs
     @maps_dask_blocks
-    def predict_proba(self, X):
+    def predict_proba(self, X, offset=None):
         """The neuron's sigmoid / softmax output: class probabilities.
 
         Calibrated probabilities only for ``loss="log_loss"``.
@@ -647,13 +705,15 @@ class NeuronClassifier(
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            The samples' offsets, as in :meth:`fit`.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        raw = torch.from_numpy(self._raw_output(X))
+        raw = torch.from_numpy(self._raw_output(X, offset))
         if raw.shape[1] == 1:
             return torch.sigmoid(torch.cat([-raw, raw], dim=1)).numpy()
         return torch.softmax(raw, dim=1).numpy()

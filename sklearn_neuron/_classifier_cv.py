@@ -37,9 +37,9 @@ from sklearn.utils.validation import _check_method_params
 
 from ._array_api import tensor_inputs
 from ._base import BaseNeuron
-from ._callbacks import Monitor
+from ._callbacks import FitTask, Monitor
 from ._classifier import NeuronClassifier, SparseCoefMixin
-from ._losses import CLASSIFICATION_LOSSES
+from ._losses import CLASSIFICATION_LOSSES, get_classification_loss
 from ._optimizers import OPTIMIZERS
 from ._validation import (
     check_labels,
@@ -285,7 +285,7 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
 
     @tensor_inputs
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, **params):
+    def fit(self, X, y, sample_weight=None, offset=None, **params):
         """Cross-validate the grid of ``Cs`` and ``l1_ratios``, then refit the best.
 
         Parameters
@@ -297,6 +297,10 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the samples, used by every fit and, as in
             LogisticRegressionCV, by the scoring of each test fold.
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            The samples' offsets (see :meth:`NeuronClassifier.fit`), split
+            with the rows: each fold is fitted with its training rows'
+            offsets and scored with its test rows'.
         **params : dict
             Parameters of the splitter (e.g. ``groups``) and the scorer, with
             metadata routing enabled.
@@ -321,9 +325,17 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
                 )
             if sample_weight is not None:
                 sample_weight = check_sample_weight(sample_weight, X, X.dtype)
+            builder = self._builder()
+            n_outputs = get_classification_loss(self.loss, classes.size).n_outputs
+            offset = builder._offset_array(offset, None, X.shape[0], n_outputs, X.dtype)
             routed = self._route(sample_weight, params)
             folds = list(check_cv(self.cv, y, classifier=True).split(X, y, **routed.splitter.split))
-            builder = self._builder()
+            # scikit-learn's callback protocol: the folds (their grid points
+            # below them), then the refit, are the subtasks of the fit.
+            task = FitTask.root(
+                self, X, y, sample_weight, max_subtasks=len(folds) + bool(self.refit),
+                sequential_subtasks=False,
+            )
             if isinstance(self.class_weight, str) and self.class_weight == "balanced":
                 # As LogisticRegressionCV: computed once on all of y and sample_weight,
                 # then the same weights in every fold and the refit (the scorers
@@ -339,12 +351,16 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
                     delayed(_fold_path)(
                         builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios,
                         scorer, _check_method_params(X, routed.scorer.score, indices=test),
+                        offset=offset,
                         fast_kind=_FAST_SCORES.get(self.scoring)
                         if self.scoring is None or isinstance(self.scoring, str)
                         else None,
                         per_fold_threads=n_jobs == 1,
+                        task=None if task is None else task.subtask(
+                            "fold", task_id=k, max_subtasks=Cs.size * l1_ratios.size, rows=train
+                        ),
                     )
-                    for train, test in folds
+                    for k, (train, test) in enumerate(folds)
                 )
             self.classes_ = classes
             self.Cs_ = Cs
@@ -354,10 +370,13 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
             self.n_iter_ = np.stack([path.n_iter for path in paths])
             self._warn_path_convergence(np.stack([path.converged for path in paths]))
             if self.refit:
-                self._refit(builder, X, y, sample_weight)
+                refit_task = None if task is None else task.subtask("refit", task_id=len(folds))
+                self._refit(builder, X, y, sample_weight, offset, refit_task)
             else:
                 optimizers = np.stack([path.optimizers for path in paths])
                 self._average_best(paths[0].activation, optimizers)
+            if task is not None:
+                task.end(fitted=True)
         return self
 
     def _grid(self):
@@ -414,22 +433,25 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
             stacklevel=3,
         )
 
-    def _refit(self, builder, X, y, sample_weight):
-        """Refit the best grid point on all the data, from the folds' mean coefficients."""
+    def _refit(self, builder, X, y, sample_weight, offset=None, task=None):
+        """Refit the best grid point on all the data, from the folds' mean coefficients.
+
+        ``task``: the refit's task of scikit-learn's callback protocol (not begun), or None.
+        """
         totals = self.scores_.sum(axis=0).T  # (n_cs, n_l1_ratios): C-major ties, as sklearn
         best_c, best_l1 = np.unravel_index(np.argmax(totals), totals.shape)
         self.C_ = float(self.Cs_[best_c])
         self.l1_ratio_ = float(self.l1_ratios_[best_l1])
         builder = clone(builder).set_params(C=self.C_, l1_ratio=self.l1_ratio_)
         objective = builder._build_objective(
-            X, y, sample_weight, reset=True, classes=self.classes_
+            X, y, sample_weight, reset=True, classes=self.classes_, offset=offset
         )
         start = np.mean(self.coefs_paths_[:, best_l1, best_c], axis=0)
         theta = objective.center(
             torch.as_tensor(start.reshape(-1), dtype=objective.dtype, device=objective.device)
         )
         with single_threaded(objective.is_sparse or objective.is_small, objective.device):
-            monitor = Monitor.for_estimator(self)
+            monitor = Monitor.for_estimator(self, task=None if task is None else task.begin())
             optimizer, result = builder._run_full_batch(
                 objective, theta, type(self).__name__, monitor
             )
@@ -442,6 +464,7 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
             )
         self._store(objective, result, optimizer)
         self.history_ = monitor.history
+        monitor.fitted()
 
     def _average_best(self, activation, optimizers):
         """``refit=False``: the mean over folds of each fold's best coefficients."""
@@ -469,7 +492,7 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
     predict_proba = NeuronClassifier.predict_proba
 
     @tensor_inputs
-    def score(self, X, y, sample_weight=None, **score_params):
+    def score(self, X, y, sample_weight=None, offset=None, **score_params):
         """Score of the fitted model on (X, y) by ``scoring`` (accuracy for None).
 
         Parameters
@@ -477,6 +500,8 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            The samples' offsets, added to the logits the scorer reads.
         **score_params : dict
             Parameters of the scorer, with metadata routing enabled.
 
@@ -490,7 +515,7 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
         scorer = self._get_scorer()
         if _routing_enabled():
             score_params = process_routing(self, "score", **score_params).scorer.score
-        return scorer(self, X, y, **score_params)
+        return scorer(self if offset is None else _WithOffset(self, offset), X, y, **score_params)
 
     def _get_scorer(self):
         return get_scorer("accuracy" if self.scoring is None else self.scoring)
@@ -555,17 +580,24 @@ def _balanced_sample_weight(classes, y, sample_weight):
 
 
 def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios, scorer,
-               score_params, *, fast_kind, per_fold_threads):
+               score_params, *, fast_kind, per_fold_threads, offset=None, task=None):
     """Fit and score the whole grid on one fold.
 
     The fold's objective is built once; for each ``l1_ratio`` the ``Cs`` run
     from the smallest (strongest penalty) to the largest, each fit starting
     where the previous one ended. Returns the coefficients, scores, iteration
-    counts and convergence of every grid point, in the grid's order.
+    counts and convergence of every grid point, in the grid's order. ``task``:
+    the fold's task of scikit-learn's callback protocol (not begun), or None;
+    each grid point is a subtask of it, with its iterations below.
     """
+    if task is not None:
+        task.begin()
     builder = clone(builder)
     weights = None if sample_weight is None else sample_weight[train]
-    objective = builder._build_objective(X[train], y[train], weights, reset=True, classes=classes)
+    offsets = (None, None) if offset is None else (offset[train], offset[test])
+    objective = builder._build_objective(
+        X[train], y[train], weights, reset=True, classes=classes, offset=offsets[0]
+    )
     K, q = objective.n_outputs, objective.n_params_per_output
     shape = (l1_ratios.size, Cs.size)
     coefs = np.empty((*shape, K, q), dtype=objective.zeros().cpu().numpy().dtype)
@@ -574,7 +606,10 @@ def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios
     optimizers = np.empty(shape, dtype=object)
     X_test, y_test = X[test], y[test]
     activation = objective.loss.activation.name
-    fast = _FastScore.make(fast_kind, score_params, X_test, y_test, classes, objective)
+    fast = _FastScore.make(
+        fast_kind, score_params, X_test, y_test, classes, objective, offsets[1]
+    )
+    scored = builder if offset is None else _WithOffset(builder, offsets[1])
     one_thread = per_fold_threads and (objective.is_sparse or objective.is_small)
     with single_threaded(one_thread, objective.device):
         for i, l1_ratio in enumerate(l1_ratios):
@@ -583,7 +618,15 @@ def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios
             for j in np.argsort(Cs, kind="stable"):
                 l2, l1 = builder._penalty_strengths(Cs[j] * objective.weight_sum)
                 point = objective.with_penalty(l2, l1)
-                optimizer, result = builder._run_full_batch(point, theta, "NeuronClassifierCV")
+                point_task = None if task is None else task.subtask(
+                    f"C={Cs[j]:.4g}, l1_ratio={l1_ratio:g}"
+                ).begin()
+                optimizer, result = builder._run_full_batch(
+                    point, theta, "NeuronClassifierCV",
+                    None if point_task is None else Monitor(builder.verbose, task=point_task),
+                )
+                if point_task is not None:
+                    point_task.end()
                 theta = result.theta
                 fitted = point.center(theta)
                 coefs[i, j] = fitted.view(K, q).cpu().numpy()
@@ -594,7 +637,9 @@ def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios
                     continue
                 coef, intercept = point.unpack(fitted)
                 builder._set_coefficients(coef, intercept, activation)
-                scores[i, j] = scorer(builder, X_test, y_test, **score_params)
+                scores[i, j] = scorer(scored, X_test, y_test, **score_params)
+    if task is not None:
+        task.end()
     return Bunch(
         coefs=coefs,
         scores=scores,
@@ -620,20 +665,25 @@ class _FastScore:
     or extra scoring parameters take the scorer.
     """
 
-    def __init__(self, kind, X_test, y_index, weights):
+    def __init__(self, kind, X_test, y_index, weights, offset=None):
         self.kind, self.X_test, self.y_index, self.weights = kind, X_test, y_index, weights
+        self.offset = offset
 
     @classmethod
-    def make(cls, kind, score_params, X_test, y_test, classes, objective):
+    def make(cls, kind, score_params, X_test, y_test, classes, objective, offset=None):
         if kind is None or set(score_params) - {"sample_weight"}:
             return None
         y_index = np.searchsorted(classes, y_test)
         weights = score_params.get("sample_weight")
         X_t = design_tensor(X_test, objective.device)
-        return cls(kind, X_t, torch.as_tensor(y_index, device=objective.device), weights)
+        if offset is not None:
+            offset = torch.as_tensor(offset, dtype=objective.dtype, device=objective.device)
+        return cls(kind, X_t, torch.as_tensor(y_index, device=objective.device), weights, offset)
 
     def __call__(self, objective, theta):
         raw = objective.raw(theta, self.X_test)
+        if self.offset is not None:
+            raw = raw + self.offset
         if raw.shape[1] == 1:  # softmax of (0, z) is (1 - sigmoid(z), sigmoid(z))
             raw = torch.cat([torch.zeros_like(raw), raw], dim=1)
         if self.kind == "accuracy":
@@ -643,3 +693,30 @@ class _FastScore:
         proba = torch.softmax(raw, dim=1).gather(1, self.y_index.unsqueeze(1))[:, 0]
         loss = -torch.log(proba.clamp(eps, 1 - eps)).cpu().numpy()
         return -float(np.average(loss, weights=self.weights))
+
+
+class _WithOffset:
+    """A fitted classifier as a scorer sees it, its predictions on a test set
+    made with that set's offsets (a scorer passes only X to the estimator)."""
+
+    def __init__(self, estimator, offset):
+        self.estimator, self.offset = estimator, offset
+
+    @property
+    def classes_(self):
+        return self.estimator.classes_
+
+    def __sklearn_tags__(self):
+        return self.estimator.__sklearn_tags__()
+
+    def decision_function(self, X):
+        return self.estimator.decision_function(X, offset=self.offset)
+
+    def predict(self, X):
+        return self.estimator.predict(X, offset=self.offset)
+
+    def predict_proba(self, X):
+        return self.estimator.predict_proba(X, offset=self.offset)
+
+    def predict_log_proba(self, X):
+        return self.estimator.predict_log_proba(X, offset=self.offset)

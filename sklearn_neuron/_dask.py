@@ -37,10 +37,15 @@ from ._inference import (
     _MARGIN_STEP,
     _SATURATED_MARGIN,
     InferenceResults,
+    _check_leverage,
     _raise_not_finite,
     _warn_separation,
+    cluster_score_sums,
+    drop_empty_groups,
+    group_labels,
+    leverage_meat,
 )
-from ._objective import LinearObjective
+from ._objective import LinearObjective, fit_constant
 from ._validation import FLOAT_DTYPES, class_weights
 
 #: Per-block results are added in groups of this many, on the workers.
@@ -172,7 +177,8 @@ def _prepare(estimator, X, y, sample_weight, *, reset):
     """Validated dask X, y and sample_weight (None for equal weights)."""
     if not is_dask_collection(X):
         raise TypeError(
-            f"X is a {type(X).__name__} but y or sample_weight is a dask collection; "
+            f"X is a {type(X).__name__} but y, sample_weight or offset is a dask "
+            "collection; "
             "pass X as a dask array too (dask.array.from_array(X, chunks=...)), or all "
             "of them in memory."
         )
@@ -187,6 +193,57 @@ def _prepare(estimator, X, y, sample_weight, *, reset):
         raise ValueError("Dask inputs are fitted on the workers' CPUs; use device='cpu'.")
     X = _as_rows(X, estimator, reset=reset)
     return X, _as_column(y, X, "y"), _as_column(sample_weight, X, "sample_weight")
+
+
+def _as_offset(estimator, offset, exposure, X, n_outputs):
+    """The offset (or log exposure) as a dask array (n_samples, n_outputs)
+    chunked as X's rows, validated by one reduction; None for none.
+
+    An in-memory offset of dask X is validated in memory, then chunked.
+    """
+    from ._validation import check_offset
+
+    if offset is None and exposure is None:
+        return None
+    if exposure is not None and estimator._exposure_refusal() is not None:
+        raise ValueError(estimator._exposure_refusal())
+    dask, da = import_dask()
+    values, name = (offset, "offset") if exposure is None else (exposure, "exposure")
+    if hasattr(values, "to_dask_array"):
+        values = values.to_dask_array(lengths=True)
+    if offset is not None and exposure is not None or not isinstance(values, da.Array):
+        values = check_offset(
+            None if offset is None else np.asarray(offset), X.shape[0], n_outputs, X.dtype,
+            exposure=None if exposure is None else np.asarray(exposure),
+        )
+        return da.from_array(values, chunks=(X.chunks[0], n_outputs))
+    if any(math.isnan(c) for c in values.chunks[0]):
+        values = values.compute_chunk_sizes()
+    if values.ndim == 1 and n_outputs == 1:
+        values = values[:, None]
+    if values.ndim != 2 or values.shape != (X.shape[0], n_outputs):
+        expected = f"({X.shape[0]},)" if n_outputs == 1 else f"({X.shape[0]}, {n_outputs})"
+        raise ValueError(
+            f"{name} has shape {values.shape}, but X has {X.shape[0]} rows: expected "
+            f"shape {expected}. Pass one {name} value per sample."
+        )
+    values = values.astype(X.dtype)
+    if exposure is not None:
+        (bad,) = dask.compute((~(values > 0)).sum())
+        if bad:
+            raise ValueError(
+                f"exposure must be positive (it enters the model as log(exposure)); it "
+                f"has {int(bad)} entries <= 0 or NaN. Drop those samples or pass the "
+                "offset directly."
+            )
+        values = da.log(values)
+    (bad,) = dask.compute((~da.isfinite(values)).sum())
+    if bad:
+        raise ValueError(
+            f"{name} has {int(bad)} non-finite entries (NaN or inf); every sample needs "
+            f"a finite {name}. Drop those samples or fill them."
+        )
+    return values.rechunk((X.chunks[0], n_outputs))
 
 
 def _blocks(*arrays):
@@ -412,7 +469,9 @@ def _regressor_encoding(y_b, w_b, dtype):
     return target, torch.as_tensor(np.asarray(w_b, dtype=np.float64), dtype=dtype)
 
 
-def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, check_finite):
+def classifier_objective(
+    estimator, X, y, sample_weight, *, reset, classes, check_finite, offset=None
+):
     """NeuronClassifier's objective on dask data: validation by reductions, then
     a :class:`DaskObjective` (the analogue of its in-memory ``_build_objective``)."""
     from ._losses import fitted_classes, get_classification_loss
@@ -454,7 +513,7 @@ def classifier_objective(estimator, X, y, sample_weight, *, reset, classes, chec
     return DaskObjective(
         X, y, sample_weight, encode, loss, l2, estimator.fit_intercept, l1=l1,
         weight_sum=weight_sum, mean_target=torch.as_tensor(mean_target, dtype=dtype),
-        check_finite=when_read,
+        check_finite=when_read, offset=_as_offset(estimator, offset, None, X, loss.n_outputs),
     )
 
 
@@ -475,7 +534,9 @@ def _regression_stats(X_b, y_b, w_b, check_finite, loss, dtype):
     return stats, _regression_sums(loss, y_b, w_b, dtype)
 
 
-def regressor_objective(estimator, X, y, sample_weight, *, reset, check_finite):
+def regressor_objective(
+    estimator, X, y, sample_weight, *, reset, check_finite, offset=None, exposure=None
+):
     """NeuronRegressor's objective on dask data (its ``_build_objective``'s analogue)."""
     X, y, sample_weight = _prepare(estimator, X, y, sample_weight, reset=reset)
     if y.dtype.kind not in "biuf":
@@ -502,6 +563,7 @@ def regressor_objective(estimator, X, y, sample_weight, *, reset, check_finite):
         estimator.alpha * (1 - estimator.l1_ratio), estimator.fit_intercept,
         l1=estimator.alpha * estimator.l1_ratio, weight_sum=weight_sum,
         mean_target=mean_target, check_finite=when_read,
+        offset=_as_offset(estimator, offset, exposure, X, 1),
     )
 
 
@@ -518,29 +580,32 @@ class _BlockSpec:
     check_finite: bool = False
 
 
-def _block_objective(spec, X_b, y_b, w_b):
-    """The in-memory objective on one block: no penalty, the whole set's normalisation."""
+def _block_objective(spec, X_b, y_b, w_b, o_b=None):
+    """The in-memory objective on one block: no penalty, the whole set's normalisation
+    (``o_b`` the block's offset, or None)."""
     from ._validation import to_tensor
 
     if spec.check_finite and not _x_finite(X_b):
         _raise_x_not_finite()
     X_t = to_tensor(X_b, torch.device("cpu"))
     target, weight = spec.encode(y_b, w_b, X_t.dtype)
+    offset = None if o_b is None else to_tensor(np.asarray(o_b), torch.device("cpu"), X_t.dtype)
     return LinearObjective(
-        X_t, target, weight, spec.loss, 0.0, spec.fit_intercept, weight_sum=spec.weight_sum
+        X_t, target, weight, spec.loss, 0.0, spec.fit_intercept, weight_sum=spec.weight_sum,
+        offset=offset,
     )
 
 
-def _cached_block_objective(spec, X_b, y_b, w_b):
+def _cached_block_objective(spec, X_b, y_b, w_b, o_b=None):
     """The block's objective, kept on its worker (None for an empty block)."""
     if X_b.shape[0] == 0:
         return None
-    return _block_objective(spec, X_b, y_b, w_b)
+    return _block_objective(spec, X_b, y_b, w_b, o_b)
 
 
-def _on_block(function, args, X_b, y_b, w_b, spec):
+def _on_block(function, args, X_b, y_b, w_b, o_b, spec):
     """``function(block_objective, *args)`` on the worker; None for an empty block."""
-    return _on_objective(function, args, _cached_block_objective(spec, X_b, y_b, w_b))
+    return _on_objective(function, args, _cached_block_objective(spec, X_b, y_b, w_b, o_b))
 
 
 def _on_objective(function, args, objective):
@@ -655,10 +720,11 @@ def _joined_objective(objectives, l2, l1):
     if len(objectives) == 1:
         return first.with_penalty(l2, l1)
     # The blocks' weights are normalised already: a weight sum of 1 keeps them.
+    offset = None if first.offset is None else torch.cat([o.offset for o in objectives])
     return LinearObjective(
         torch.cat([o.X for o in objectives]), torch.cat([o.target for o in objectives]),
         torch.cat([o.weight for o in objectives]), first.loss, l2, first.fit_intercept,
-        l1=l1, weight_sum=1.0,
+        l1=l1, weight_sum=1.0, offset=offset,
     )
 
 
@@ -719,18 +785,20 @@ def _strided_objective(objective):
     rows = slice(None, None, WARM_START_STRIDE)
     share = -(-n // WARM_START_STRIDE) / n
     # Row-normalised weights already (the joined objective's): a weight sum of 1 keeps them.
+    offset = objective.offset
     return LinearObjective(
         objective.X[rows].contiguous(), objective.target[rows].contiguous(), objective.weight[rows],
         objective.loss, objective.l2 * share, objective.fit_intercept,
         l1=objective.l1 * share, weight_sum=1.0,
+        offset=None if offset is None else offset[rows].contiguous(),
     )
 
 
 def _newton_on_blocks(settings, spec, theta, *flat_blocks):
     """:func:`_newton_on_objectives` on blocks read for it (data not persisted):
-    ``flat_blocks`` is ``X_b, y_b, w_b`` of each block in turn."""
-    triples = [flat_blocks[i : i + 3] for i in range(0, len(flat_blocks), 3)]
-    objectives = [_cached_block_objective(spec, *t) for t in triples]
+    ``flat_blocks`` is ``X_b, y_b, w_b, o_b`` of each block in turn."""
+    blocks = [flat_blocks[i : i + 4] for i in range(0, len(flat_blocks), 4)]
+    objectives = [_cached_block_objective(spec, *b) for b in blocks]
     return _newton_on_objectives(settings, theta, *objectives)
 
 
@@ -762,6 +830,8 @@ class DaskObjective:
         Sum of the (class-weighted) sample weights.
     mean_target : torch.Tensor of shape (n_outputs,)
         Weighted mean of the encoded target (the best constant model's).
+    offset : dask.array.Array of shape (n_samples, n_outputs) or None
+        Chunked as X's rows; each block's objective adds its rows' offsets.
     """
 
     is_sparse = False
@@ -775,9 +845,11 @@ class DaskObjective:
 
     def __init__(
         self, X, y, sample_weight, encode, loss, l2, fit_intercept, *, l1, weight_sum,
-        mean_target, check_finite=False,
+        mean_target, check_finite=False, offset=None,
     ):
         self.X, self.y, self.sample_weight = X, y, sample_weight
+        #: A dask array (n_samples, n_outputs) chunked as X's rows, or None.
+        self.offset = offset
         self.loss = loss
         self.l2, self.l1 = float(l2), float(l1)
         self.fit_intercept = bool(fit_intercept)
@@ -792,7 +864,16 @@ class DaskObjective:
         self._spec = _BlockSpec(
             encode, loss, self.fit_intercept, self.weight_sum, check_finite=check_finite
         )
-        self._blocks = _blocks(X, y, sample_weight)
+        self._client = _client()
+        if (
+            offset is not None and self._client is not None and _is_materialised(X)
+            and _held_blocks(self._client, offset) is None
+        ):
+            # Persisted X with an offset made for it (validated, rechunked): the
+            # offset is persisted too (n x K numbers), so that the blocks keep
+            # the persisted data's path (one task per worker, objectives kept).
+            offset = self.offset = self._client.persist(offset)
+        self._blocks = _blocks(X, y, sample_weight, offset)
         self._abs_max = None
         self._fingerprint_sums = None  # see fingerprint
         self._row_bounds = None  # see row_bounds
@@ -802,10 +883,9 @@ class DaskObjective:
         # then not repeated at every evaluation); it shares the block's memory.
         self._built = None  # see _objectives
         self._groups = None  # see _worker_groups
-        self._client = _client()
         #: The client's futures of the blocks (persisted data), or None.
         self._held = None if self._client is None else _held_blocks(
-            self._client, X, y, sample_weight
+            self._client, X, y, sample_weight, offset
         )
         if self._held is None and _is_materialised(X):
             import dask
@@ -1056,17 +1136,35 @@ class DaskObjective:
 
     # -- value and derivatives ---------------------------------------------
     def initial_theta(self):
-        """Cold start: zero coefficients, intercepts of the best constant model."""
+        """Cold start: zero coefficients, intercepts of the best constant model
+        (less the offset's mean, as in memory)."""
         theta = self.zeros()
         if self.fit_intercept:
-            theta.view(self.n_outputs, -1)[:, -1] = self.null_raw()
+            theta.view(self.n_outputs, -1)[:, -1] = self._baseline(centred=True)
         return theta
 
-    def null_raw(self):
-        """Raw output of the best constant model (n_outputs,): the loss's own rule,
-        on the weighted mean target (every built-in rule reads only that)."""
+    def _baseline(self, centred=False):
+        """The loss's own rule for the best constant, on the weighted mean target
+        (every built-in rule reads only that); ``centred``, less the offset's mean."""
         one = torch.ones(1, dtype=self.dtype)
-        return self.loss.baseline_raw(self.mean_target.reshape(1, -1), one)
+        baseline = self.loss.baseline_raw(self.mean_target.reshape(1, -1), one)
+        if centred and self.offset is not None:
+            (mean,) = _compute([self.offset.mean(axis=0)])
+            baseline = baseline - torch.as_tensor(mean, dtype=self.dtype)
+        return baseline
+
+    def null_raw(self):
+        """The best constant raw output (n_outputs,): without an offset the
+        loss's rule; with one, fitted with the offset in place by Newton's
+        method, each step one reduction (the blocks add their offsets to it)."""
+        if self.offset is None:
+            return self._baseline()
+        start = self._baseline(centred=True)
+
+        def terms(constant):
+            return self.reduce(_constant_terms, constant.numpy())
+
+        return fit_constant(terms, start.to(torch.float64)).to(self.dtype)
 
     def value_gradient(self, theta, index=None):
         """``(f, grad, None)`` at ``theta``: one reduction over the blocks."""
@@ -1121,7 +1219,7 @@ class DaskObjective:
         if self._abs_max is None:
             import dask
 
-            parts = [dask.delayed(_block_abs_max)(xb) for xb, _, _ in self._blocks]
+            parts = [dask.delayed(_block_abs_max)(block[0]) for block in self._blocks]
             self._abs_max = float(max(_compute(parts)))  # NaN propagates
         return self._abs_max
 
@@ -1139,6 +1237,11 @@ class DaskObjective:
                 self.reduce(_data_summaries_block, per_block=self._fingerprint_arguments())
             )
         target, target_scale, weight, rows, rows_scale = self._fingerprint_sums
+        offset = offset_scale = np.zeros(self.n_outputs)
+        if self.offset is not None:
+            offset, offset_scale = self.reduce(
+                _offset_sums_block, per_block=self._fingerprint_arguments()
+            )
         return {
             "shape": np.array(self.X.shape),
             "weight_sum": float(self.weight_sum),
@@ -1147,6 +1250,8 @@ class DaskObjective:
             "weight": float(weight),
             "rows": rows,
             "rows_scale": rows_scale,
+            "offset": offset,
+            "offset_scale": offset_scale,
         }
 
     def _fingerprint_arguments(self):
@@ -1222,6 +1327,13 @@ def _fingerprint_block(objective, start, n_rows, index):
     return target, target_scale, np.asarray(weight), products, scales
 
 
+def _offset_sums_block(objective, start, n_rows, index):
+    """One block's terms of the fingerprint's offset sums."""
+    from ._fingerprint import offset_sums
+
+    return offset_sums(objective, start)
+
+
 def _data_summaries_block(objective, start, n_rows, index):
     """One block's fingerprint terms and its row bounds (as :class:`_Maximum` entries)."""
     abs_max, l1_max = row_bounds(objective.X, objective.fit_intercept)
@@ -1240,12 +1352,45 @@ def _block_abs_max(X_b):
 
 
 # -- predictions ---------------------------------------------------------------------
-def _predict_block(X_b, estimator, name, feature_names):
+def _predict_block(X_b, *rest):
+    """The prediction ``name`` on one block; ``rest`` the blocks of the per-row
+    arguments (offsets, as 2-D blocks), then ``estimator, name, feature_names, keys``."""
+    *columns, estimator, name, feature_names, keys = rest
     if feature_names is not None:
         import pandas as pd
 
         X_b = pd.DataFrame(X_b, columns=feature_names)
-    return getattr(estimator, name)(X_b)
+    per_row = {key: np.asarray(column) for key, column in zip(keys, columns, strict=True)}
+    return getattr(estimator, name)(X_b, **per_row)
+
+
+def _per_row_arguments(method, estimator, X, args, kwargs):
+    """The per-row arguments (offset, exposure) of a prediction on dask X, as
+    2-D dask arrays chunked as X's rows: ``(keys, arrays)``."""
+    import inspect
+
+    _, da = import_dask()
+    bound = inspect.signature(method).bind(estimator, X, *args, **kwargs).arguments
+    keys, arrays = [], []
+    for key, value in list(bound.items())[2:]:
+        if value is None:
+            continue
+        if hasattr(value, "to_dask_array"):
+            value = value.to_dask_array(lengths=True)
+        if not isinstance(value, da.Array):
+            value = da.from_array(np.asarray(value))
+        if value.ndim == 1:
+            value = value[:, None]
+        if any(math.isnan(c) for c in value.chunks[0]):
+            value = value.compute_chunk_sizes()
+        if value.ndim != 2 or value.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"{key} has shape {value.shape}, but X has {X.shape[0]} rows; pass one "
+                f"{key} value per sample."
+            )
+        keys.append(key)
+        arrays.append(value.rechunk((X.chunks[0], -1)))
+    return tuple(keys), arrays
 
 
 def maps_dask_blocks(method):
@@ -1263,19 +1408,27 @@ def maps_dask_blocks(method):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self)
+        _, da = import_dask()
         X = _as_rows(X, self, reset=False) if not hasattr(X, "to_dask_array") else _frame_rows(
             X, self
         )
         names = getattr(self, "feature_names_in_", None)
-        probe = _predict_block(np.zeros((1, X.shape[1]), dtype=X.dtype), self, name, names)
+        keys, per_row = _per_row_arguments(method, self, X, args, kwargs)
+        probe_rows = [np.zeros((1, a.shape[1]), dtype=a.dtype) for a in per_row]
+        if "exposure" in keys:
+            probe_rows[keys.index("exposure")] += 1.0  # a valid exposure
+        probe = _predict_block(
+            np.zeros((1, X.shape[1]), dtype=X.dtype), *probe_rows, self, name, names, keys
+        )
         if probe.ndim == 1:
-            return X.map_blocks(
-                _predict_block, self, name, names, drop_axis=1, dtype=probe.dtype,
-                meta=np.empty((0,), dtype=probe.dtype),
+            return da.map_blocks(
+                _predict_block, X, *per_row, self, name, names, keys, drop_axis=1,
+                dtype=probe.dtype, meta=np.empty((0,), dtype=probe.dtype),
             )
-        return X.map_blocks(
-            _predict_block, self, name, names, chunks=(X.chunks[0], (probe.shape[1],)),
-            dtype=probe.dtype, meta=np.empty((0, 0), dtype=probe.dtype),
+        return da.map_blocks(
+            _predict_block, X, *per_row, self, name, names, keys,
+            chunks=(X.chunks[0], (probe.shape[1],)), dtype=probe.dtype,
+            meta=np.empty((0, 0), dtype=probe.dtype),
         )
 
     return wrapper
@@ -1308,8 +1461,14 @@ def _hook_value(objective, theta, model, hook, null_raw, kwargs):
         raw = objective.raw(torch.from_numpy(theta))
     else:
         raw = torch.from_numpy(null_raw).expand(objective.X.shape[0], objective.n_outputs)
+        if objective.offset is not None:
+            raw = raw + objective.offset
     value = getattr(model, hook)(objective, raw, **kwargs)
     return None if value is None else (np.asarray(float(value)),)
+
+
+def _constant_terms(objective, constant):
+    return objective.constant_terms(torch.from_numpy(constant))
 
 
 def _meat(objective, theta):
@@ -1318,6 +1477,26 @@ def _meat(objective, theta):
     _, grad_raw = objective.loss.value_gradient(raw, objective.target)
     weighted = grad_raw * (objective.weight * objective.weight_sum).unsqueeze(1)
     return (_numpy(objective.gram(weighted.unsqueeze(2) * grad_raw.unsqueeze(1))),)
+
+
+def _cluster_sums(objective, theta, n_groups, codes):
+    """One block's share of the per-group score sums (``codes``: its rows' groups)."""
+    raw = objective.raw(torch.from_numpy(theta))
+    return (_numpy(cluster_score_sums(objective, raw, codes, n_groups)),)
+
+
+def _positive_rows(objective, n_labels, codes):
+    """One block's count of rows of positive weight per group."""
+    positive = (objective.weight > 0).cpu().numpy()
+    return (np.bincount(codes[positive], minlength=n_labels),)
+
+
+def _leverage_meat(objective, theta, inverse, cov_type):
+    """One block's share of the HC2/HC3 meat, and its count of rows of leverage 1."""
+    raw = objective.raw(torch.from_numpy(theta))
+    inverse = torch.from_numpy(inverse)
+    meat, n_high = leverage_meat(objective, raw, lambda B: inverse @ B, cov_type)
+    return _numpy(meat), np.array(n_high)
 
 
 def _separation(objective, theta, model, step):
@@ -1426,6 +1605,39 @@ class DaskInferenceResults(InferenceResults):
     def _sandwich(self):
         objective = self.objective
         (meat,) = objective.reduce(_meat, objective._theta(self.theta))
+        M = self._cov_theta_factor
+        return M.T @ torch.as_tensor(meat, dtype=torch.float64) @ M
+
+    def _block_codes(self, codes):
+        """``codes`` split as X's blocks of rows, one tuple of arguments per block."""
+        bounds = np.cumsum((0, *self.objective.X.chunks[0]))
+        return [(codes[a:b],) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    def _group_codes(self, groups):
+        """The labels (a dask array or in memory) are brought to the driver, one
+        per row, to be numbered; the weights stay on the workers."""
+        labels = groups.compute() if hasattr(groups, "compute") else groups
+        codes, n_labels = group_labels(labels, int(self.objective.X.shape[0]))
+        per_block = self._block_codes(codes)
+        (counts,) = self.objective.reduce(_positive_rows, n_labels, per_block=per_block)
+        return drop_empty_groups(codes, counts)
+
+    def _cluster_scores(self):
+        objective = self.objective
+        (sums,) = objective.reduce(
+            _cluster_sums, objective._theta(self.theta), self.n_groups,
+            per_block=self._block_codes(self._groups),
+        )
+        return torch.as_tensor(sums, dtype=torch.float64)
+
+    def _leverage_sandwich(self):
+        objective = self.objective
+        eye = torch.eye(self._cholesky.shape[0], dtype=torch.float64)
+        inverse = _numpy(self._solve(eye))
+        meat, n_high = objective.reduce(
+            _leverage_meat, objective._theta(self.theta), inverse, self.cov_type
+        )
+        _check_leverage(int(n_high), self.cov_type)
         M = self._cov_theta_factor
         return M.T @ torch.as_tensor(meat, dtype=torch.float64) @ M
 

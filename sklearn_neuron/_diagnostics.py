@@ -245,6 +245,7 @@ def check_separation(model, objective, theta, estimator_name, stacklevel=3):
         not _unpenalized(objective)
         or not loss.is_log_likelihood
         or getattr(objective, "distributed", False)
+        or getattr(objective, "firth", False)  # finite under separation: the remedy
         or not hasattr(model, "_inference_has_margins")
         or not model._inference_has_margins(objective)
     ):
@@ -270,8 +271,9 @@ def check_separation(model, objective, theta, estimator_name, stacklevel=3):
         "margin that grows with the coefficients), so the unpenalized "
         "maximum-likelihood estimate does not exist: the coefficients (largest "
         f"|coef| = {float(coef.abs().max()):.3g}) only reflect where the optimizer "
-        "stopped. Use a finite C (e.g. C=1.0) for a finite, penalized solution, or "
-        "drop or merge the separating feature(s).",
+        "stopped. Use firth=True (with C=np.inf) for Firth's finite, bias-reduced "
+        "estimate with valid inference, a finite C (e.g. C=1.0) for a finite, "
+        "penalized solution, or drop or merge the separating feature(s).",
         SeparationWarning,
         stacklevel=stacklevel,
     )

@@ -79,6 +79,21 @@ def position_sums(objective, offset=0):
     return target_sum, scale_sum, weight_sum
 
 
+def offset_sums(objective, offset=0):
+    """``u @ offset`` and ``u @ |offset|`` with ``u = _spread(n)`` (zeros without
+    an offset: no offset and an offset of zeros are the same model).
+
+    ``offset`` is the position of the objective's first row, as in
+    :func:`position_sums`.
+    """
+    values = objective.offset
+    if values is None:
+        return np.zeros(objective.n_outputs), np.zeros(objective.n_outputs)
+    values = values.cpu().numpy().astype(np.float64)
+    u = _spread(values.shape[0], 0.7548776662466927, offset)
+    return _weighted_sums(u, values), _weighted_sums(u, np.abs(values))
+
+
 def sampled_rows(n):
     """The indices of the rows of X the fingerprint reads: at most
     :data:`_SAMPLED_ROWS`, evenly spaced from the first row to the last.
@@ -131,6 +146,7 @@ def data_fingerprint(objective):
         index = torch.from_numpy(index).to(device)
         rows = objective.X.index_select(0, index).cpu().numpy().astype(np.float64)
     products, scales = sampled_row_products(rows)
+    offset, offset_scale = offset_sums(objective)
     return {
         "shape": np.array([n, p]),
         "weight_sum": float(objective.weight_sum),
@@ -139,6 +155,8 @@ def data_fingerprint(objective):
         "weight": weight,
         "rows": np.asarray(products),
         "rows_scale": np.asarray(scales),
+        "offset": offset,
+        "offset_scale": offset_scale,
     }
 
 
@@ -175,6 +193,11 @@ def check_training_data(estimator, objective):
     checks = [
         ("sample_weight", same_weights),
         ("y", _close(given["target"], fitted["target"], fitted["target_scale"])),
+        # (A fingerprint kept before offsets existed is of a fit without one.)
+        ("offset", _close(
+            given["offset"], fitted.get("offset", 0.0),
+            np.maximum(fitted.get("offset_scale", 0.0), given["offset_scale"]),
+        )),
         # Non-finite sampled rows are left to inference's own check, which names them.
         ("X", not np.isfinite(given["rows"]).all()
          or _close(given["rows"], fitted["rows"], fitted["rows_scale"])),

@@ -101,6 +101,7 @@ def smoothed(objective, delta):
         objective.l2,
         objective.fit_intercept,
         sparse_rows=objective._sparse_rows,
+        offset=objective.offset,
     )
 
 
@@ -121,6 +122,7 @@ def output_problem(objective, k):
         objective.l2,
         objective.fit_intercept,
         sparse_rows=objective._sparse_rows,
+        offset=None if objective.offset is None else objective.offset[:, k : k + 1].contiguous(),
     )
 
 
@@ -142,7 +144,13 @@ def _one_signed_minimiser(objective, theta):
     """The minimum-norm minimiser where every output is :func:`_one_signed`: exact."""
     minimiser = torch.zeros_like(theta)
     first = objective.target[objective.weight > 0][0]
-    minimiser.view(objective.n_outputs, -1)[:, -1] = 2.0 * first - 1.0
+    sign = 2.0 * first - 1.0
+    intercept = sign
+    if objective.offset is not None:
+        # The smallest intercept that puts every margin s (b + o_i) at 1 or above.
+        lowest = (sign * objective.offset[objective.weight > 0]).amin(dim=0)
+        intercept = sign * (1.0 - lowest)
+    minimiser.view(objective.n_outputs, -1)[:, -1] = intercept
     return minimiser
 
 
@@ -181,12 +189,14 @@ def _kkt_solution(objective, theta, delta):
             A_F = torch.cat([A_F, torch.ones((A_F.shape[0], 1), dtype=w.dtype,
                                              device=w.device)], dim=1)
         s_F = sign[index]
+        # On the margin s_i (a_i theta + o_i) = 1, so a_i theta = s_i - o_i.
+        target_F = s_F if objective.offset is None else s_F - objective.offset[index, 0]
         m = A_F.shape[0]
         system = torch.zeros((q + m, q + m), dtype=w.dtype, device=w.device)
         system[:q, :q] = torch.diag(objective._l2_columns)
         system[:q, q:] = -A_F.T
         system[q:, :q] = A_F
-        rhs = torch.cat([rhs_b, s_F])
+        rhs = torch.cat([rhs_b, target_F])
         # Minimum norm with a rank cut: repeated samples on the margin make
         # the system singular; the minimum norm splits their multipliers.
         solution = torch.linalg.lstsq(
@@ -292,7 +302,7 @@ def smoothed_newton(objective, theta, *, tol, max_iter, verbose=0, name="newton"
         it += 1
         direction = newton_direction(objective, objective.hessian(theta, raw), g)
         margins = sign * raw[:, 0]
-        margin_step = sign * objective.raw(direction)[:, 0]
+        margin_step = sign * objective.raw(direction, objective.X)[:, 0]  # no offset: a direction
         step = _line_minimum(
             objective.loss, margins, margin_step, weight,
             float(torch.dot(theta * penalty, direction)),

@@ -3,7 +3,8 @@
 This module owns what a statistician asks of a fitted model after the fit:
 the covariance of the coefficients (the inverse Fisher information, i.e. the
 inverse Hessian of the total negative log-likelihood at the optimum, or a
-sandwich HC0/HC1 covariance), standard errors, Wald z statistics, p-values and
+sandwich: HC0/HC1, the leverage-corrected HC2/HC3 and the cluster-robust
+CR1), standard errors, Wald z statistics, p-values and
 confidence intervals, the log-likelihood of the fit and of the intercept-only
 model, deviance, AIC, BIC, McFadden's pseudo-R2, likelihood-ratio tests and a
 ``summary()``. :class:`InferenceMixin` gives an estimator the ``inference``
@@ -37,7 +38,11 @@ _SATURATED_MARGIN = math.log(999.0)
 #: A Newton step that raises a candidate's margin by more than this shows the
 #: fit still moving along a separating ray.
 _MARGIN_STEP = 0.5
-COV_TYPES = ("nonrobust", "HC0", "HC1")
+COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
+#: Covariances whose meat divides each score by its leverage ``1 - h_i``.
+_LEVERAGE_COV_TYPES = ("HC2", "HC3")
+#: Rows of X densified at once for the cluster sums and the leverages.
+_CHUNK_ROWS = 4096
 #: Newton steps of the polish stop once no parameter moves by more than this
 #: share of its magnitude (at least 1): sqrt(eps) of float64, where
 #: quadratic convergence puts the next step at rounding level.
@@ -118,7 +123,10 @@ class InferenceResults:
     Attributes
     ----------
     cov_type : str
-        ``"nonrobust"`` (inverse Fisher information), ``"HC0"`` or ``"HC1"``.
+        ``"nonrobust"`` (inverse Fisher information), ``"HC0"``, ``"HC1"``,
+        ``"HC2"``, ``"HC3"`` or ``"cluster"`` (see :meth:`InferenceMixin.inference`).
+    n_groups : int or None
+        Number of clusters (with positive weight) for ``cov_type="cluster"``.
     param_names : list of str
         Label of each entry of ``params`` (``"equation: term"`` with several
         equations).
@@ -150,10 +158,12 @@ class InferenceResults:
     (-12.8896, 0.374)
     """
 
-    def __init__(self, model, objective, theta, *, cov_type="nonrobust"):
+    def __init__(self, model, objective, theta, *, cov_type="nonrobust", groups=None):
         if cov_type not in COV_TYPES:
             raise ValueError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}.")
         loss = objective.loss
+        if cov_type in _LEVERAGE_COV_TYPES:
+            _check_leverage_model(objective, cov_type)
         if not loss.is_log_likelihood:
             if cov_type == "nonrobust":
                 raise ValueError(
@@ -193,6 +203,15 @@ class InferenceResults:
                 self._sum_weight, par.matrix.shape[0],
                 "cov_type='HC1' (HC0 times nobs / df_resid)",
                 "use cov_type='HC0', or fit on more samples than parameters",
+            )
+        #: Group code of each row (0 .. n_groups - 1) for cov_type="cluster".
+        self._groups, self.n_groups = None, None
+        if cov_type == "cluster":
+            self._groups, self.n_groups = self._group_codes(groups)
+            check_df_resid(
+                self._sum_weight, par.matrix.shape[0],
+                "cov_type='cluster' (its correction G/(G-1) * (nobs-1) / df_resid)",
+                "fit on more samples than parameters",
             )
         # The fitted raw output, then the information with the gradient (for
         # the separation check) in the same pass over X. The sandwich's
@@ -393,6 +412,12 @@ class InferenceResults:
         J = self._parametrisation.matrix.to(torch.float64)
         if self.cov_type == "nonrobust":
             cov = J @ self._cov_theta_factor * self.scale
+        elif self.cov_type == "cluster":
+            M = self._cov_theta_factor  # A^-1 J^T
+            sums = self._cluster_scores()
+            cov = (sums @ M).T @ (sums @ M) * self.cluster_correction
+        elif self.cov_type in _LEVERAGE_COV_TYPES:
+            cov = self._leverage_sandwich()
         else:
             cov = self._sandwich()
             if self.cov_type == "HC1":
@@ -400,6 +425,39 @@ class InferenceResults:
                 cov = cov * (n / (n - k))
         cov = 0.5 * (cov + cov.T)
         return cov.cpu().numpy()
+
+    @cached_property
+    def cluster_correction(self):
+        """Small-sample factor of ``cov_type="cluster"``: ``G/(G-1) (N-1)/(N-K)``.
+
+        ``G`` groups (with positive weight), ``N = nobs`` observations and
+        ``K`` parameters: CR1, the default of statsmodels (``use_correction=
+        True``) and Stata, and R's ``sandwich::vcovCL(type="HC1")``; R's
+        default for a ``glm``, ``type="HC0"``, is ``G/(G-1)`` alone. None for
+        the other covariance types.
+        """
+        if self.cov_type != "cluster":
+            return None
+        G, n, k = self.n_groups, self.nobs, self.params.size
+        return G / (G - 1.0) * (n - 1.0) / (n - k)
+
+    def _group_codes(self, groups):
+        """``(codes, n_groups)`` of ``groups`` (see :func:`group_labels`)."""
+        objective = self.objective
+        codes, n_labels = group_labels(groups, objective.X.shape[0])
+        positive = (objective.weight > 0).cpu().numpy()
+        return drop_empty_groups(codes, np.bincount(codes[positive], minlength=n_labels))
+
+    def _cluster_scores(self):
+        """Per-group sums of the frequency-weighted scores, shape (G, n_params) in theta."""
+        return cluster_score_sums(self.objective, self._raw, self._groups, self.n_groups)
+
+    def _leverage_sandwich(self):
+        """HC2/HC3: ``A^-1 B A^-1`` mapped by J, B's scores divided by their leverage."""
+        meat, n_high = leverage_meat(self.objective, self._raw, self._solve, self.cov_type)
+        _check_leverage(n_high, self.cov_type)
+        M = self._cov_theta_factor  # A^-1 J^T
+        return M.T @ meat @ M
 
     def _sandwich(self):
         """``A^-1 B A^-1`` mapped by J, with B the frequency-weighted score products.
@@ -666,7 +724,16 @@ def _same_observations(restricted, full):
         and a.target.shape == b.target.shape
         and bool(torch.equal(a.target, b.target))
         and bool(torch.allclose(a.weight, b.weight))
+        and _same_offset(a.offset, b.offset)
     )
+
+
+def _same_offset(a, b):
+    """Whether two offsets (None: zeros) are the same: nested models share theirs."""
+    if a is None or b is None:
+        other = b if a is None else a
+        return other is None or not bool(other.any())
+    return a.shape == b.shape and bool(torch.equal(a, b))
 
 
 class InferenceSummary:
@@ -721,6 +788,8 @@ class InferenceSummary:
             ("Df residuals", f"{r.df_resid:g}"),
             ("Covariance type", r.cov_type),
         ]
+        if r.cov_type == "cluster":
+            self.header.append(("No. groups", f"{r.n_groups:d}"))
         if likelihood and refusal is None:
             self.header += [
                 ("Log-likelihood", f"{r.llf:.6g}"),
@@ -736,10 +805,29 @@ class InferenceSummary:
         self.notes = [
             "Sample weights are frequency weights: No. observations is their sum."
         ]
+        if r.cov_type == "cluster":
+            self.notes.append(
+                f"Standard errors are robust to correlation within the {r.n_groups} "
+                "clusters (CR1), with the small-sample correction G/(G-1) * "
+                f"(N-1)/(N-K) = {r.cluster_correction:.6g} (statsmodels' default; R "
+                "sandwich::vcovCL type='HC1')."
+            )
+        elif r.cov_type in _LEVERAGE_COV_TYPES:
+            self.notes.append(
+                f"Standard errors are heteroscedasticity robust ({r.cov_type}): each "
+                "score divided by "
+                + ("sqrt(1 - h_i)" if r.cov_type == "HC2" else "1 - h_i")
+                + ", h_i the leverage from the IRLS hat matrix."
+            )
         if refusal is not None:
             self.notes.append(f"No log-likelihood statistics: {refusal}")
         if r.note:
             self.notes.append(r.note)
+        if getattr(r.objective, "offset", None) is not None:
+            self.notes.append(
+                "The linear predictor includes an offset (its coefficient fixed at 1), "
+                "as statsmodels' offset= / exposure= (exposure: offset = log(exposure))."
+            )
         if r.penalized:
             self.notes.append(
                 "Penalized fit: standard errors use the penalized Hessian; the Wald "
@@ -824,12 +912,173 @@ def _warn_separation(n_separated, n_positive, all_correct):
     warnings.warn(
         f"{kind} detected: {what}. The maximum-likelihood estimate does not "
         "exist (some coefficients diverge), so the reported coefficients, "
-        "standard errors, p-values and intervals are meaningless. Drop or merge "
-        "the separating feature(s), or penalize the fit (finite C) and treat "
-        "the results as descriptive.",
+        "standard errors, p-values and intervals are meaningless. Refit with "
+        "firth=True (and C=np.inf) for Firth's finite estimate with valid "
+        "inference, drop or merge the separating feature(s), or penalize the fit "
+        "(finite C) and treat the results as descriptive.",
         SeparationWarning,
         stacklevel=4,
     )
+
+
+def _check_leverage_model(objective, cov_type):
+    """Refuse HC2/HC3 where the model has no hat matrix to take leverages from."""
+    loss = objective.loss
+    if objective.n_outputs != 1:
+        raise ValueError(
+            f"cov_type={cov_type!r} needs the leverages of one linear predictor (the "
+            "hat matrix of a GLM's IRLS step), which a multinomial model with "
+            f"{objective.n_outputs} outputs does not have (statsmodels' MNLogit "
+            "silently returns HC0 for it): use cov_type='HC0', 'HC1' or 'cluster'."
+        )
+    if not loss.is_log_likelihood:
+        raise ValueError(
+            f"cov_type={cov_type!r} corrects the scores by the leverages of a GLM's "
+            f"hat matrix, and loss={loss.name!r} is not a GLM's negative "
+            "log-likelihood: use cov_type='HC0' or 'HC1'."
+        )
+
+
+def check_groups(groups, cov_type):
+    """Refuse ``groups`` without ``cov_type="cluster"``, and the reverse."""
+    if cov_type == "cluster" and groups is None:
+        raise ValueError(
+            "cov_type='cluster' needs groups: pass groups=g, an array of shape "
+            "(n_samples,) with the cluster label of each training sample."
+        )
+    if cov_type != "cluster" and groups is not None:
+        raise ValueError(
+            f"groups is used only by cov_type='cluster', got cov_type={cov_type!r}: "
+            "pass cov_type='cluster' for cluster-robust standard errors, or drop "
+            "groups."
+        )
+
+
+def group_labels(groups, n_samples):
+    """``(codes, n_labels)``: each sample's cluster as 0 .. n_labels - 1.
+
+    Refuses groups of another shape than ``(n_samples,)``, missing labels
+    (NaN, None) and labels that cannot be ordered.
+    """
+    labels = np.asarray(groups)
+    if labels.ndim != 1 or labels.shape[0] != n_samples:
+        raise ValueError(
+            f"groups must have shape (n_samples,) = ({n_samples},), one cluster label "
+            f"per training sample, got shape {labels.shape}."
+        )
+    if labels.dtype.kind == "O":
+        missing = np.array([g is None or g != g for g in labels.tolist()], dtype=bool)
+    elif labels.dtype.kind in "fc":
+        missing = np.isnan(labels)
+    else:
+        missing = np.zeros(n_samples, dtype=bool)
+    if missing.any():
+        raise ValueError(
+            f"groups contains {int(missing.sum())} missing labels (NaN or None); "
+            "every training sample needs its cluster: impute them or drop those "
+            "rows and refit."
+        )
+    try:
+        values, codes = np.unique(labels, return_inverse=True)
+    except TypeError as exc:
+        raise ValueError(
+            "groups mixes labels that cannot be compared (e.g. strings and "
+            "numbers): give every sample a label of one type."
+        ) from exc
+    return codes.reshape(-1).astype(np.int64), values.size
+
+
+def drop_empty_groups(codes, positive_counts):
+    """``(codes, n_groups)`` without the groups that have no row of positive weight.
+
+    Such groups are absent from the data (frequency weights), so they neither
+    count in ``G`` nor add a score sum; their rows (of zero weight, adding
+    nothing) go to group 0. ``positive_counts``: rows of positive weight per code.
+    """
+    keep = np.asarray(positive_counts) > 0
+    n_groups = int(keep.sum())
+    if n_groups < 2:
+        raise ValueError(
+            f"groups has {n_groups} cluster with positive weight; cluster-robust "
+            "covariance needs at least 2 (its score sums vary between clusters): "
+            "pass finer groups, or use cov_type='HC0' or 'HC1'."
+        )
+    if n_groups < keep.size:
+        remap = np.cumsum(keep) - 1
+        codes = np.where(keep[codes], remap[codes], 0)
+    return codes, n_groups
+
+
+def cluster_score_sums(objective, raw, codes, n_groups):
+    """Per-group sums of the frequency-weighted scores, (n_groups, n_params) float64.
+
+    A group's score sum is ``sum_i f_i r_i (x) [x_i, 1]`` over its rows
+    (``codes``, a numpy array of 0 .. n_groups - 1 per row of ``objective``),
+    ``r_i`` the loss's gradient in the raw output ``raw``: by chunks of rows
+    (densified one at a time), added into their groups. On Dask data, a
+    block's share of the sums.
+    """
+    _, grad_raw = objective.loss.value_gradient(raw, objective.target)
+    frequency = objective.weight * objective.weight_sum
+    weighted = (grad_raw * frequency.unsqueeze(1)).to(torch.float64)
+    K, q, p = objective.n_outputs, objective.n_params_per_output, objective.n_features
+    codes = torch.as_tensor(codes, device=weighted.device)
+    sums = torch.zeros((n_groups, K, q), dtype=torch.float64, device=weighted.device)
+    n = objective.X.shape[0]
+    for start in range(0, n, _CHUNK_ROWS):
+        rows = slice(start, min(start + _CHUNK_ROWS, n))
+        X = objective._rows_dense(rows).to(torch.float64)
+        for k in range(K):
+            sums[:, k, :p].index_add_(0, codes[rows], X * weighted[rows, k : k + 1])
+    if objective.fit_intercept:
+        for k in range(K):
+            sums[:, k, p].index_add_(0, codes, weighted[:, k])
+    return sums.reshape(n_groups, K * q)
+
+
+def leverage_meat(objective, raw, solve, cov_type):
+    """The meat of HC2/HC3 and the number of rows with leverage 1.
+
+    Each row's score products are divided by ``1 - h_i`` (HC2) or ``(1 -
+    h_i)^2`` (HC3), with ``h_i = c_i [x_i, 1]^T A^-1 [x_i, 1]`` the diagonal
+    of the hat matrix of the Newton (IRLS) step, ``c_i`` the loss's
+    pointwise Hessian and ``solve(B) = A^-1 B`` with ``A`` the information
+    (the bread). Per observation, so a row of frequency weight f is f
+    observations of leverage ``h_i`` each (the data with the row repeated).
+    For a canonical link ``h_i`` is R's ``hatvalues`` of a ``glm``;
+    otherwise statsmodels' ``get_hat_matrix_diag(observed=True)``. On Dask
+    data, a block's share (with its count).
+    """
+    grad_raw, h = objective.loss.gradient_hessian(raw, objective.target)
+    curvature = h[:, 0, 0].to(torch.float64)
+    n = objective.X.shape[0]
+    quadratic = torch.empty(n, dtype=torch.float64, device=curvature.device)
+    for start in range(0, n, _CHUNK_ROWS):
+        rows = slice(start, min(start + _CHUNK_ROWS, n))
+        X = objective._rows_dense(rows).to(torch.float64)
+        if objective.fit_intercept:
+            X = torch.cat([X, torch.ones_like(X[:, :1])], dim=1)
+        quadratic[rows] = (X * solve(X.T).T).sum(dim=1)
+    leverage = curvature * quadratic
+    high = (leverage >= 1.0 - 1e3 * torch.finfo(torch.float64).eps) & (objective.weight > 0)
+    divisor = torch.where(high, 1.0, 1.0 - leverage)
+    if cov_type == "HC3":
+        divisor = divisor**2
+    grad_raw = grad_raw.to(torch.float64)
+    frequency = (objective.weight * objective.weight_sum).to(torch.float64)
+    weighted = grad_raw * (frequency / divisor).unsqueeze(1)
+    meat = objective.gram((weighted.unsqueeze(2) * grad_raw.unsqueeze(1)).to(objective.dtype))
+    return meat.to(torch.float64), int(high.sum())
+
+
+def _check_leverage(n_high, cov_type):
+    """Refuse HC2/HC3 when a row has leverage 1 (its score would be divided by 0)."""
+    if n_high:
+        raise ValueError(
+            f"cov_type={cov_type!r} divides each score by 1 - h_i, and {n_high} rows "
+            "have leverage h_i = 1 (a parameter is determined by one observation "
+            "alone): use cov_type='HC0' or 'HC1'."
+        )
 
 
 def _raise_not_finite(objective):
@@ -860,7 +1109,10 @@ class InferenceMixin:
     """
 
     @tensor_inputs
-    def inference(self, X, y, sample_weight=None, *, cov_type="nonrobust"):
+    def inference(
+        self, X, y, sample_weight=None, *, offset=None, exposure=None, cov_type="nonrobust",
+        groups=None,
+    ):
         """Statistical inference on the fitted coefficients.
 
         Parameters
@@ -875,7 +1127,11 @@ class InferenceMixin:
             The training targets.
         sample_weight : array-like of shape (n_samples,), default=None
             The weights of the fit, taken as frequency weights.
-        cov_type : {"nonrobust", "HC0", "HC1"}, default="nonrobust"
+        offset, exposure : array-like, default=None
+            The offset (or, for log-link regressors, exposure) of the fit:
+            part of the training data, checked with them.
+        cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster"}, \
+                default="nonrobust"
             ``"nonrobust"``: the inverse Fisher information (inverse Hessian
             of the total negative log-likelihood; for a GLM the expected
             information times the dispersion, as statsmodels' GLM). ``"HC0"``:
@@ -886,6 +1142,23 @@ class InferenceMixin:
             statsmodels' OLS; its maximum-likelihood models (Logit, MNLogit,
             GLM) apply it only when asked, through
             ``cov_kwds={"scaling_factor": nobs / (nobs - n_params)}``.
+            ``"HC2"``, ``"HC3"``: each score divided by ``sqrt(1 - h_i)``
+            (HC2) or ``1 - h_i`` (HC3), ``h_i`` the leverage (the diagonal of
+            the IRLS hat matrix), as R's ``sandwich::vcovHC`` of a ``glm``
+            and statsmodels' OLS; for one linear predictor with a
+            log-likelihood loss only (statsmodels' Logit and GLM return HC0
+            under these names). ``"cluster"``: cluster-robust (CR1), ``B``
+            the sum over the ``G`` groups of the outer products of the
+            groups' score sums, times ``G/(G-1) (nobs-1)/(nobs-n_params)``:
+            statsmodels' ``cov_type="cluster"`` (``use_correction=True``)
+            and R's ``sandwich::vcovCL(type="HC1")``.
+        groups : array-like of shape (n_samples,), default=None
+            The cluster label of each sample, for ``cov_type="cluster"``
+            only (any comparable labels; no missing ones). A sample of
+            frequency weight f counts as f samples of its group. With Dask
+            data, a dask array (or an in-memory one) of the same rows: its
+            labels are brought to the driver to be numbered, and the scores
+            are summed per group on the workers.
 
         Returns
         -------
@@ -906,9 +1179,13 @@ class InferenceMixin:
             ``partial_fit`` (no one training set). For an elastic-net fit
             (``l1_ratio > 0``); for a loss that is not a log-likelihood with
             ``cov_type="nonrobust"``; for a singular Fisher information. For
-            ``cov_type="HC1"``, or a dispersion estimated by Pearson's chi2
-            (when the covariance is asked for), with no residual degrees of
-            freedom (``nobs <= n_params``).
+            ``cov_type="HC1"`` or ``"cluster"``, or a dispersion estimated by
+            Pearson's chi2 (when the covariance is asked for), with no
+            residual degrees of freedom (``nobs <= n_params``). For
+            ``groups`` missing with ``cov_type="cluster"`` or given with
+            another one, of the wrong length, with missing labels or one
+            group only; for ``"HC2"``/``"HC3"`` on a multinomial model or a
+            loss that is not a log-likelihood.
 
         Warns
         -----
@@ -919,6 +1196,7 @@ class InferenceMixin:
             When the data are perfectly or quasi-completely separated.
         """
         check_is_fitted(self)
+        check_groups(groups, cov_type)
         if getattr(self, "l1_ratio", 0) or 0:
             raise ValueError(
                 f"{type(self).__name__} was fitted with an L1 penalty (l1_ratio="
@@ -929,7 +1207,8 @@ class InferenceMixin:
         # X's finiteness is checked on the fitted values instead (a NaN or
         # infinite entry makes its row's non-finite): one pass over X less.
         objective = self._build_objective(
-            X, y, sample_weight, reset=False, check_finite=False
+            X, y, sample_weight, reset=False, check_finite=False, offset=offset,
+            exposure=exposure,
         )
         check_training_data(self, objective)
         self._inference_validate(objective, cov_type)
@@ -947,18 +1226,21 @@ class InferenceMixin:
             )
         # Data spread over a cluster (a DaskObjective) bring their own results class.
         results = getattr(objective, "inference_results_class", InferenceResults)
-        return results(self, objective, theta, cov_type=cov_type)
+        return results(self, objective, theta, cov_type=cov_type, groups=groups)
 
     @tensor_inputs
-    def summary(self, X, y, sample_weight=None, *, cov_type="nonrobust", alpha=0.05):
+    def summary(
+        self, X, y, sample_weight=None, *, offset=None, exposure=None, cov_type="nonrobust",
+        groups=None, alpha=0.05,
+    ):
         """Summary table of the fit on its training data.
 
-        Shorthand for ``self.inference(X, y, sample_weight,
-        cov_type=cov_type).summary(alpha)``.
+        Shorthand for ``self.inference(X, y, sample_weight, offset=offset,
+        exposure=exposure, cov_type=cov_type, groups=groups).summary(alpha)``.
 
         Parameters
         ----------
-        X, y, sample_weight, cov_type
+        X, y, sample_weight, offset, exposure, cov_type, groups
             As in :meth:`inference`.
         alpha : float, default=0.05
             One minus the level of the confidence intervals.
@@ -967,7 +1249,65 @@ class InferenceMixin:
         -------
         InferenceSummary
         """
-        return self.inference(X, y, sample_weight, cov_type=cov_type).summary(alpha)
+        return self.inference(
+            X, y, sample_weight, offset=offset, exposure=exposure, cov_type=cov_type,
+            groups=groups,
+        ).summary(alpha)
+
+    @tensor_inputs
+    def marginal_effects(
+        self, X, y, sample_weight=None, *, offset=None, exposure=None, at="overall",
+        method="dydx", cov_type="nonrobust", groups=None, alpha=0.05,
+    ):
+        """Marginal effects on the predicted mean, with delta-method standard errors.
+
+        statsmodels' ``get_margeff``: the derivative of the predicted
+        probability of each class (classifier) or of the predicted mean
+        (regressor) in each feature, averaged over the training observations
+        with their frequency weights. The numerics are in
+        :mod:`sklearn_neuron._margins`.
+
+        Parameters
+        ----------
+        X, y, sample_weight, offset, exposure, cov_type, groups
+            As in :meth:`inference`, whose covariance the standard errors
+            come from. An offset is part of each observation's predicted mean.
+        at : {"overall", "mean"}, default="overall"
+            ``"overall"``: the average of the effects at each observation
+            (average marginal effects); ``"mean"``: the effects at the
+            (weighted) mean observation.
+        method : {"dydx", "eydx", "dyex", "eyex"}, default="dydx"
+            ``dy/dx``; the semi-elasticities ``d(ln y)/dx`` and
+            ``dy/d(ln x)``; the elasticity ``d(ln y)/d(ln x)``, transformed at
+            each observation before averaging, as statsmodels.
+        alpha : float, default=0.05
+            One minus the level of the confidence intervals.
+
+        Returns
+        -------
+        MarginalEffects
+            The table: ``str()`` gives the text, ``.frame`` a DataFrame;
+            ``effects``, ``bse``, ``cov_effects``, ``pvalues``, ``conf_int()``.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`inference`; for an unknown ``at`` or ``method``; for
+            ``"eydx"``/``"eyex"`` where a predicted mean is zero.
+
+        Warns
+        -----
+        PenalizedInferenceWarning, SeparationWarning
+            As :meth:`inference`.
+        """
+        from ._margins import MarginalEffects, check_margins_options
+
+        check_margins_options(at, method, alpha)
+        results = self.inference(
+            X, y, sample_weight, offset=offset, exposure=exposure, cov_type=cov_type,
+            groups=groups,
+        )
+        return MarginalEffects(results, at=at, method=method, alpha=alpha)
 
     # -- hooks ------------------------------------------------------------------
     def _inference_validate(self, objective, cov_type):
@@ -1101,7 +1441,7 @@ class InferenceMixin:
         return 0.0
 
     def _inference_null_raw(self, objective):
-        return objective.loss.baseline_raw(objective.target, objective.weight)
+        return objective.null_raw()
 
     def _inference_scale(self, objective, raw):
         return 1.0

@@ -32,6 +32,8 @@ block: the dual is ~15x faster on 5000 x 20 and ~30x on 20,000 x 20
 as a fallback should HiGHS fail), the smoothing for ``l2 > 0``.
 """
 
+import copy
+
 import numpy as np
 import scipy.sparse
 import torch
@@ -228,6 +230,10 @@ def least_absolute_deviations(
         solves exactly.
     """
     tol = effective_tol(tol, theta.dtype)
+    if objective.offset is not None:
+        # |x_i theta + o_i - y_i| = |x_i theta - (y_i - o_i)|: the offset moves into y.
+        objective = copy.copy(objective)
+        objective.target, objective.offset = objective.target - objective.offset, None
     if objective.l1 and objective.l2:
         raise ValueError(
             "loss='absolute_error' is solved exactly with an L2 penalty "

@@ -2,9 +2,10 @@
 
 For coefficients ``W`` (n_outputs x n_features) and intercepts ``b``::
 
-    f(W, b) = 1/S * sum_i s_i * loss(x_i @ W.T + b, y_i) + l2 / 2 * ||W||_F^2
+    f(W, b) = 1/S * sum_i s_i * loss(x_i @ W.T + b + o_i, y_i) + l2 / 2 * ||W||_F^2
 
-with ``S = sum_i s_i``. The intercept is never penalized. The estimators
+with ``S = sum_i s_i`` and ``o_i`` a fixed offset (none by default: GLM
+offsets, log exposures). The intercept is never penalized. The estimators
 choose ``l2`` so that this is their public objective divided by a positive
 constant (for the classifier ``l2 = 1 / (C * S)``, which makes ``f`` equal to
 LogisticRegression's ``C * sum_i s_i loss_i + ||W||^2 / 2`` divided by
@@ -58,6 +59,8 @@ _FUSED_CHUNK_ENTRIES = 1 << 19
 #: 125,000 x 20 float64 ran 2.4x slower there. Elsewhere the threshold adapts
 #: and longer chunks are faster (2M x 20 float64: 82 against 97 ms a pass).
 _FUSED_CHUNK_BYTES = 1 << 16
+#: Newton iterations of the null model's constants under an offset (each is cheap).
+_NULL_MAX_ITER = 100
 
 
 def _fixed_mmap_threshold():
@@ -93,13 +96,18 @@ class LinearObjective:
         of rows of a larger data set (see :mod:`._dask`) passes the whole
         set's, so that its value, gradient and Hessian are its share of the
         whole objective's.
+    offset : torch.Tensor of shape (n_samples, n_outputs), optional
+        A known term added to every raw output, ``x_i @ W.T + b + o_i``
+        (GLM offsets: log exposure, a prior model's raw output). It travels
+        with the rows wherever they are sliced (minibatches, blocks).
     """
 
     def __init__(
         self, X, target, sample_weight, loss, l2, fit_intercept, *, l1=0.0, sparse_rows=None,
-        weight_sum=None,
+        weight_sum=None, offset=None,
     ):
         self.X = X
+        self.offset = offset
         self.is_sparse = X.layout == torch.sparse_csr
         self._sparse_rows = sparse_rows
         # Sparse X also keeps X^T as CSR: torch multiplies CSR by dense fast,
@@ -178,13 +186,46 @@ class LinearObjective:
         return torch.zeros(self.n_params, dtype=self.dtype, device=self.device)
 
     def initial_theta(self):
-        """Cold start: zero coefficients, intercepts of the best constant model."""
+        """Cold start: zero coefficients, intercepts of the best constant model.
+
+        With an offset, the constant less the offset's weighted mean (the
+        offset then starts centred on the constant model).
+        """
         theta = self.zeros()
         if self.fit_intercept:
-            theta.view(self.n_outputs, -1)[:, -1] = self.loss.baseline_raw(
-                self.target, self.weight
-            )
+            baseline = self.loss.baseline_raw(self.target, self.weight)
+            if self.offset is not None:
+                baseline = baseline - self.weight @ self.offset
+            theta.view(self.n_outputs, -1)[:, -1] = baseline
         return theta
+
+    def null_raw(self):
+        """Raw output of the best constant model (intercepts alone).
+
+        Without an offset the loss's own rule, shape (n_outputs,). With one,
+        the constant is fitted with the offset in place (as statsmodels'
+        GLM fits its null model), by Newton's method on the K constants, and
+        the result is the constant plus the offset, (n_samples, n_outputs).
+        """
+        baseline = self.loss.baseline_raw(self.target, self.weight)
+        if self.offset is None:
+            return baseline
+        start = baseline.to(torch.float64) - self.weight.to(torch.float64) @ self.offset.to(
+            torch.float64
+        )
+        constant = fit_constant(self.constant_terms, start.cpu())
+        return constant.to(dtype=self.dtype, device=self.device) + self.offset
+
+    def constant_terms(self, constant):
+        """``(value, gradient, Hessian)`` of the data term at raw outputs
+        ``constant + offset`` (constant (K,) float64): float64 numpy, (), (K,), (K, K)."""
+        like = {"dtype": torch.float64, "device": self.device}
+        raw = constant.to(**like) + (0.0 if self.offset is None else self.offset.to(**like))
+        target, weight = self.target.to(**like), self.weight.to(**like)
+        value = weight @ self.loss.value(raw, target)
+        grad_raw, h = self.loss.gradient_hessian(raw, target)
+        terms = value, weight @ grad_raw, torch.einsum("i,ikm->km", weight, h)
+        return tuple(term.cpu().numpy() for term in terms)
 
     def unpack(self, theta):
         """Split ``theta`` into coefficients (K, p) and intercepts (K,)."""
@@ -203,13 +244,24 @@ class LinearObjective:
         return coef.reshape(-1).clone()
 
     def raw(self, theta, X=None):
-        """Raw output ``X @ W.T + b`` of shape (n_samples, n_outputs)."""
+        """Raw output ``X @ W.T + b`` of shape (n_samples, n_outputs).
+
+        Of all rows (``X`` None) it includes the offset; of other rows
+        ``X`` (a minibatch, a step's direction) it does not.
+        """
         if X is None:
             if self._augmented is not None:
                 if self.n_outputs == 1:
-                    return torch.mv(self._augmented, theta).unsqueeze(1)
-                return (theta.view(self.n_outputs, -1) @ self._augmented.T).T
-            X = self.X
+                    raw = torch.mv(self._augmented, theta).unsqueeze(1)
+                else:
+                    raw = (theta.view(self.n_outputs, -1) @ self._augmented.T).T
+            else:
+                raw = self._linear_raw(theta, self.X)
+            return raw if self.offset is None else raw + self.offset
+        return self._linear_raw(theta, X)
+
+    def _linear_raw(self, theta, X):
+        """``X @ W.T + b`` for the rows ``X``, no offset."""
         coef, intercept = self.unpack(theta)
         if X.layout == torch.sparse_csr and self.n_outputs == 1:
             raw = torch.mv(X, coef[0]).unsqueeze(1)  # the fast sparse kernel
@@ -262,6 +314,7 @@ class LinearObjective:
             self.fit_intercept,
             l1=self.l1,
             sparse_rows=sparse_rows,
+            offset=None if self.offset is None else self.offset.index_select(0, index),
         )
 
     def with_penalty(self, l2, l1=0.0):
@@ -341,6 +394,8 @@ class LinearObjective:
             weight = self.weight.index_select(0, index)
             weight_column = (weight / weight.sum()).unsqueeze(1)
         raw = self.raw(theta, X)
+        if X is not None and self.offset is not None:
+            raw = raw + self.offset.index_select(0, index)
         pointwise, grad_raw = self.loss.value_gradient(raw, target)
         f = torch.dot(weight_column.view(-1), pointwise)
         grad = self.linear_gradient(grad_raw * weight_column, X).reshape(-1)
@@ -398,6 +453,8 @@ class LinearObjective:
             torch.matmul(X_chunk, coef_t, out=raw)
             if intercept is not None:
                 raw += intercept
+            if self.offset is not None:
+                raw += self.offset[rows]
             pointwise, grad_raw = loss.value_gradient(raw, self.target[rows])
             if grad_raw_out is not None:
                 grad_raw_out[rows] = grad_raw
@@ -552,6 +609,8 @@ class LinearObjective:
             raw = torch.from_numpy(X_chunk @ coef_t)
             if intercept is not None:
                 raw += intercept
+            if self.offset is not None:
+                raw += self.offset[rows]
             c = (self.loss.hessian(raw, self.target[rows]) * self._weight_cube[rows]).numpy()
             sums[rows.start] = c.sum(axis=0, dtype=np.float64)
             weights = [c[:, k, m, None] for k, m in pairs]
@@ -585,6 +644,8 @@ class LinearObjective:
             raw = torch.from_numpy(X_chunk @ coef_t)
             if intercept is not None:
                 raw += intercept
+            if self.offset is not None:
+                raw += self.offset[rows]
             target, weight = self.target[rows], self._weight_column[rows]
             pointwise, grad_raw = self.loss.value_gradient(raw, target)
             c = (self.loss.hessian(raw, target) * self._weight_cube[rows]).numpy()
@@ -683,6 +744,7 @@ class LinearObjective:
         coef, intercept = self.unpack(theta)
         coef_t = coef.T.contiguous().numpy()  # a BLAS operand
         shift = None if intercept is None else intercept.numpy()
+        offset = None if self.offset is None else self.offset.numpy()
         # numpy views of the outputs, written by torch through the tensors.
         raw_array, c_array, vector_array = raw.numpy(), c.numpy(), vector.numpy()
         pairs = _upper_pairs(K)
@@ -691,6 +753,8 @@ class LinearObjective:
             np.matmul(X_chunk, coef_t, out=raw_array[rows])
             if shift is not None:
                 raw_array[rows] += shift
+            if offset is not None:
+                raw_array[rows] += offset[rows]
             grad_raw, h = self._pointwise_terms(raw[rows], self.target[rows], pointwise)
             torch.mul(h, self._weight_cube[rows], out=c[rows])
             torch.mul(grad_raw, self._weight_column[rows], out=vector[rows])
@@ -819,6 +883,36 @@ class LinearObjective:
             return theta
         W = theta.view(self.n_outputs, self.n_params_per_output)
         return (W - mask * W.mean(dim=0, keepdim=True)).reshape(-1)
+
+
+def fit_constant(terms, start):
+    """The constants (K,) minimising a data term of raw outputs ``constant + offset``.
+
+    ``terms(constant)`` gives the value, gradient and Hessian there (float64
+    numpy, as :meth:`LinearObjective.constant_terms`; summed over the blocks
+    of dask data). Newton's method with halving steps from ``start``; the
+    least-squares solve leaves a softmax's free direction (one number added
+    to every class) alone.
+    """
+    constant = torch.as_tensor(start, dtype=torch.float64).reshape(-1)
+    value, grad, hessian = terms(constant)
+    for _ in range(_NULL_MAX_ITER):
+        step = torch.from_numpy(
+            np.linalg.lstsq(np.atleast_2d(hessian), np.atleast_1d(grad), rcond=None)[0]
+        )
+        size = 1.0
+        while size > 1e-10:
+            candidate = constant - size * step
+            candidate_terms = terms(candidate)
+            if float(candidate_terms[0]) <= float(value):
+                break
+            size /= 2
+        else:
+            break
+        constant, (value, grad, hessian) = candidate, candidate_terms
+        if float(step.abs().max()) * size <= 1e-13 * max(1.0, float(constant.abs().max())):
+            break
+    return constant
 
 
 def _upper_pairs(K):

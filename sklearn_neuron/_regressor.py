@@ -13,6 +13,7 @@ from sklearn.utils.metaestimators import available_if
 from ._activations import get_activation
 from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs
 from ._base import BaseNeuron
+from ._callbacks import with_callbacks
 from ._dask import any_dask, maps_dask_blocks, regressor_objective
 from ._families import FAMILIES, TWEEDIE_LOGLIKE_POWERS, tweedie_loglike
 from ._inference import InferenceMixin, check_df_resid
@@ -302,7 +303,7 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
 
     @tensor_inputs
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, offset=None, exposure=None):
         """Fit the neuron to the training data.
 
         Parameters
@@ -313,6 +314,14 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the samples; ``None`` weighs all equally.
+        offset : array-like of shape (n_samples,), default=None
+            A known term added to each sample's linear predictor, with
+            coefficient 1 (statsmodels' GLM ``offset``): the mean is
+            ``inverse_link(X @ coef_ + intercept_ + offset)``.
+        exposure : array-like of shape (n_samples,), default=None
+            For the log-link losses ("poisson", "gamma", "tweedie"): positive
+            exposures (time at risk, population), the offset ``log(exposure)``,
+            so that the model is of the rate ``y / exposure``. Not with ``offset``.
 
         Returns
         -------
@@ -320,12 +329,15 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
             The fitted estimator.
         """
         with self._discard_state_on_error():
-            objective = self._build_objective(X, y, sample_weight, reset=True)
-            return self._fit_objective(objective)
+            objective = self._build_objective(
+                X, y, sample_weight, reset=True, offset=offset, exposure=exposure
+            )
+            return self._fit_objective(objective, data=(X, y, sample_weight))
 
     @available_if(BaseNeuron._is_stochastic)
     @tensor_inputs
-    def partial_fit(self, X, y, sample_weight=None):
+    @with_callbacks
+    def partial_fit(self, X, y, sample_weight=None, offset=None):
         """One epoch of minibatch training on (X, y), continuing the previous ones.
 
         Only for the minibatch optimizers; plain steps, whose state carries
@@ -336,6 +348,8 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
+        offset : array-like, default=None
+            This batch's offsets, as in :meth:`fit`.
 
         Returns
         -------
@@ -345,17 +359,34 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         if first_call:
             self._validate_params()
             with self._discard_state_on_error():
-                objective = self._build_objective(X, y, sample_weight, reset=True)
-                return self._partial_fit_objective(objective, first_call=True)
-        objective = self._build_objective(X, y, sample_weight, reset=False)
-        return self._partial_fit_objective(objective, first_call=False)
+                objective = self._build_objective(
+                    X, y, sample_weight, reset=True, offset=offset
+                )
+                return self._partial_fit_objective(
+                    objective, first_call=True, data=(X, y, sample_weight)
+                )
+        objective = self._build_objective(X, y, sample_weight, reset=False, offset=offset)
+        return self._partial_fit_objective(
+            objective, first_call=False, data=(X, y, sample_weight)
+        )
+
+    def _exposure_refusal(self):
+        if self._get_loss().activation.name == "exp":
+            return None
+        return (
+            f"exposure is the offset log(exposure) of a log link; loss={self.loss!r} "
+            "has the identity link. Pass offset= (on the scale of y) instead, or use "
+            "a log-link loss ('poisson', 'gamma', 'tweedie')."
+        )
 
     def _shape_coefficients(self):
         """One output unit: scikit-learn regressors' shapes for coef_ and intercept_."""
         self.coef_ = self.coef_.reshape(-1)
         self.intercept_ = float(self.intercept_.reshape(-1)[0])
 
-    def _build_objective(self, X, y, sample_weight, *, reset, check_finite=True):
+    def _build_objective(
+        self, X, y, sample_weight, *, reset, check_finite=True, offset=None, exposure=None
+    ):
         """Validate the data and build the objective this estimator minimises.
 
         With ``reset=True`` (fit) the features are learnt; with
@@ -363,9 +394,12 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         inference rebuilds the fitted objective on the training data).
         ``check_finite=False`` leaves the finiteness of X to the caller.
         """
-        if any_dask(X, y, sample_weight):  # data on a cluster: reductions, never gathered
+        if exposure is not None and self._exposure_refusal() is not None:
+            raise ValueError(self._exposure_refusal())
+        if any_dask(X, y, sample_weight, offset, exposure):  # reductions, never gathered
             return regressor_objective(
-                self, X, y, sample_weight, reset=reset, check_finite=check_finite
+                self, X, y, sample_weight, reset=reset, check_finite=check_finite,
+                offset=offset, exposure=exposure,
             )
         X, y = validate_arrays(
             self, X, y, reset=reset, ensure_all_finite=check_finite, y_numeric=True
@@ -379,6 +413,7 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         X_t, sparse_rows = self._design(X, device, reset=reset)
         target = to_tensor(y, device).reshape(-1, 1)  # y may be read-only (pandas 3)
         weight = to_tensor(sample_weight, device, X_t.dtype)
+        offset = self._offset_array(offset, exposure, X.shape[0], 1, X.dtype)
         # sum_i s_i loss_i / S + alpha/2 ||w||^2 is the GLM objective itself;
         # l1_ratio splits alpha as in ElasticNet.
         return LinearObjective(
@@ -390,6 +425,7 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
             self.fit_intercept,
             l1=self.alpha * self.l1_ratio,
             sparse_rows=sparse_rows,
+            offset=None if offset is None else to_tensor(offset, device, X_t.dtype),
         )
 
     def _resolve_optimizer(self, objective):
@@ -405,18 +441,23 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
 
     @tensor_outputs
     @maps_dask_blocks
-    def predict(self, X):
+    def predict(self, X, offset=None, exposure=None):
         """Predicted mean of y: the neuron's activated output.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        offset : array-like of shape (n_samples,), default=None
+            Added to the linear predictor, as in :meth:`fit`.
+        exposure : array-like of shape (n_samples,), default=None
+            The offset ``log(exposure)`` (log-link losses), as in :meth:`fit`:
+            the predicted mean count is then the rate times the exposure.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        raw = torch.from_numpy(self._raw_output(X)[:, 0])
+        raw = torch.from_numpy(self._raw_output(X, offset, exposure)[:, 0])
         mean = get_activation(self._activation)(raw)
         if not bool(torch.isfinite(mean).all()):
             overflow = int((torch.isfinite(raw) & ~torch.isfinite(mean)).sum())

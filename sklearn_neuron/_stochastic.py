@@ -908,19 +908,26 @@ def minibatch(
         anchor = best
         order = _epoch_order(n_samples, shuffle, generator, objective.device)
         X_epoch = epoch_design(order)
-        terms = (target, anchor.grad_raw, scaled_weight)
+        # The offset (if any) is a per-row term like the target: sliced with the rows.
+        terms = (target, anchor.grad_raw, scaled_weight, objective.offset)
         if order is not None:
-            terms = tuple(t.index_select(0, order) for t in terms)
-        target_epoch, anchor_epoch, weight_epoch = terms
+            terms = tuple(None if t is None else t.index_select(0, order) for t in terms)
+        target_epoch, anchor_epoch, weight_epoch, offset_epoch = terms
         weight_epoch = weight_epoch / per_row_size.unsqueeze(1)
         # The snapshot's term of each row's weighted gradient difference.
         anchor_epoch = -(anchor_epoch * weight_epoch)
         # Each minibatch's slices of the per-row terms, cut in one call each.
         split = [t.split(batch_size) for t in (target_epoch, anchor_epoch, weight_epoch)]
-        for rows, target_b, anchor_b, weight_b in zip(batches, *split, strict=True):
+        offsets = [None] * len(batches) if offset_epoch is None else offset_epoch.split(batch_size)
+        for rows, target_b, anchor_b, weight_b, offset_b in zip(
+            batches, *split, offsets, strict=True
+        ):
             X_batch = batch_rows(X_epoch, rows)
             current = parameter.detach()
-            grad_raw = loss.gradient(batch_raw(current, X_batch), target_b)
+            raw_b = batch_raw(current, X_batch)
+            if offset_b is not None:
+                raw_b = raw_b + offset_b
+            grad_raw = loss.gradient(raw_b, target_b)
             difference = torch.addcmul(anchor_b, grad_raw, weight_b)
             gradient = batch_gradient(difference, X_batch, anchor.data_gradient)
             if objective.l2:

@@ -123,6 +123,68 @@ def check_sample_weight(sample_weight, X, dtype):
     return sample_weight
 
 
+def check_offset(offset, n_samples, n_outputs, dtype, *, exposure=None):
+    """Validate ``offset`` (or ``exposure``, whose log it then is) against the rows.
+
+    Returns a float array of shape (n_samples, n_outputs), a copy, or None
+    for no offset. A single-output model takes shape (n_samples,) (or
+    (n_samples, 1)); a softmax over K classes takes (n_samples, K), one
+    column per class (a shared column would cancel in the softmax).
+    """
+    if exposure is not None:
+        if offset is not None:
+            raise ValueError(
+                "Pass offset or exposure, not both: exposure is the offset "
+                "log(exposure). Add log(exposure) to the offset and pass that alone."
+            )
+        exposure = _offset_array(exposure, "exposure", dtype)
+        if exposure.size and not (exposure > 0).all():
+            raise ValueError(
+                "exposure must be positive (it enters the model as log(exposure)); "
+                f"it has {int((~(exposure > 0)).sum())} entries <= 0 or NaN. Drop "
+                "those samples or pass the offset directly."
+            )
+        offset, name = np.log(exposure), "exposure"
+    elif offset is None:
+        return None
+    else:
+        offset, name = _offset_array(offset, "offset", dtype), "offset"
+    shape = offset.shape
+    if offset.ndim == 1 and n_outputs == 1:
+        offset = offset.reshape(-1, 1)
+    if offset.shape != (n_samples, n_outputs):
+        expected = f"({n_samples},)" if n_outputs == 1 else f"({n_samples}, {n_outputs})"
+        per_class = (
+            "" if n_outputs == 1 else
+            f" and one column per class ({n_outputs}, in the order of classes_; a "
+            "column shared by every class would cancel in the softmax)"
+        )
+        raise ValueError(
+            f"{name} has shape {shape}; expected {expected}: one "
+            f"{'value' if n_outputs == 1 else 'row'} per sample of X"
+            f"{per_class}."
+        )
+    if not np.isfinite(offset).all():
+        raise ValueError(
+            f"{name} has {int((~np.isfinite(offset)).sum())} non-finite entries (NaN or "
+            f"inf); every sample needs a finite {name}. Drop those samples or fill them."
+        )
+    return offset
+
+
+def _offset_array(values, name, dtype):
+    """``values`` as a float array of ``dtype`` (a copy), or a ValueError naming ``name``."""
+    if scipy.sparse.issparse(values):
+        values = values.toarray()
+    try:
+        return np.array(values, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must hold numbers, but {exc}. Pass a numeric array of one "
+            f"{name} value per sample."
+        ) from exc
+
+
 def check_weight_sum(weight, what):
     """Refuse weights that sum to zero (nothing to fit), naming where they came from."""
     if not weight.sum() > 0:

@@ -332,7 +332,7 @@ def test_l1_penalty_refused():
 def test_invalid_cov_type():
     X, y = spector()
     with pytest.raises(ValueError, match="cov_type"):
-        unpenalized().fit(X, y).inference(X, y, cov_type="HC3")
+        unpenalized().fit(X, y).inference(X, y, cov_type="HC4")
 
 
 def separated_data(kind):
