@@ -10,8 +10,10 @@ scikit-learn's GLM regressors.
 """
 
 from ._callbacks import ProgressBar, history_column
+from ._certify import CertificateResult, certify
 from ._classifier import NeuronClassifier
 from ._classifier_cv import NeuronClassifierCV
+from ._hidden import OutputLayerCertificate, certify_output_layer
 from ._inference import (
     InferenceResults,
     InferenceSummary,
@@ -19,21 +21,27 @@ from ._inference import (
     SeparationWarning,
     likelihood_ratio_test,
 )
+from ._margins import MarginalEffects
 from ._module import NeuronModule
 from ._onnx import register_onnx_converters, to_onnx
 from ._regressor import NeuronRegressor
 from ._skorch import from_skorch, to_skorch
 
 __all__ = [
+    "CertificateResult",
     "InferenceResults",
     "InferenceSummary",
+    "MarginalEffects",
     "NeuronClassifier",
     "NeuronClassifierCV",
     "NeuronModule",
     "NeuronRegressor",
+    "OutputLayerCertificate",
     "PenalizedInferenceWarning",
     "ProgressBar",
     "SeparationWarning",
+    "certify",
+    "certify_output_layer",
     "from_skorch",
     "history_column",
     "likelihood_ratio_test",

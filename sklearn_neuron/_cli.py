@@ -158,7 +158,9 @@ def build_parser():
         default=[],
         help="comma-separated other libraries to add as rows, when installed: "
         f"{', '.join(_study.PEERS)} (skorch trains the same module under the log loss "
-        "with SGD as the neuron's sgd: same batch size, step and epochs; "
+        "with SGD as the neuron's sgd: same batch size, step and epochs; mlp fits "
+        "MLPClassifier with one hidden layer at alpha=1/C from several seeds and "
+        "certifies each output layer as logistic regression on its hidden layer; "
         "classification only)",
     )
     parser.add_argument(

@@ -53,6 +53,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ._certify import certify
 from ._classifier import NeuronClassifier
 from ._losses import CLASSIFICATION_LOSSES
 from ._regressor import NeuronRegressor
@@ -85,8 +86,18 @@ SEED = 0
 #: A combination "is" the reference model when its coefficients are this close.
 DEFAULT_MATCH_TOL = 1e-3
 
-#: Other libraries the study can add as rows (``peers=``), each when installed.
-PEERS = ("skorch",)
+#: Other models the study can add as rows (``peers=``), each when installed:
+#: skorch training the neuron's module, and scikit-learn's MLPClassifier (a
+#: network with a hidden layer: not logistic regression, but its output layer
+#: is, at a stationary point, on the hidden layer's activations).
+PEERS = ("skorch", "mlp")
+
+#: The library each peer needs.
+_PEER_MODULES = {"skorch": "skorch", "mlp": "sklearn"}
+
+#: The MLP peer: hidden layer sizes, and how many seeds it is fitted from.
+MLP_HIDDEN_LAYER_SIZES = (8,)
+MLP_SEEDS = 5
 
 #: Losses that are not convex in the coefficients: their optimizers may stop
 #: at different points, and the verdict says by how much.
@@ -363,7 +374,7 @@ def peer_available(name):
     """Whether the library of peer ``name`` is installed."""
     import importlib.util
 
-    return importlib.util.find_spec(name) is not None
+    return importlib.util.find_spec(_PEER_MODULES.get(name, name)) is not None
 
 
 class SkorchPeer(ClassifierMixin, BaseEstimator):
@@ -444,6 +455,82 @@ class SkorchPeer(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
+def mlp_peer(C, random_state=SEED):
+    """scikit-learn's MLPClassifier as the study fits it: one hidden layer, its
+    penalty at the study's ``C``.
+
+    Full-batch L-BFGS with ``alpha = 1 / C`` (``0`` for ``C=inf``): its
+    objective, the mean log loss plus ``alpha / (2 n)`` times the squared
+    weights, is for the output layer LogisticRegression's at ``C`` divided
+    by ``C n`` (see :func:`~sklearn_neuron.certify_output_layer`), the scale
+    of the neuron's ``objective_``.
+    """
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier(
+        MLP_HIDDEN_LAYER_SIZES,
+        solver="lbfgs",
+        alpha=0.0 if np.isinf(C) else 1.0 / C,
+        tol=1e-10,
+        max_iter=1000,
+        random_state=random_state,
+    )
+
+
+def _mlp_row(X, y, X_std, y_index, C, folds, classes, f_ref, details, progress):
+    """The MLP peer's row: CV scores of seed ``SEED``, and its fits from
+    :data:`MLP_SEEDS` seeds on the whole standardized data, each output layer
+    certified as logistic regression on its own hidden layer."""
+    from ._hidden import certify_output_layer
+
+    scores, fit_time, oof = _cross_validate_classifier(
+        mlp_peer(C), X, y, folds, classes
+    )
+    fits, certificates, seed_time = [], [], 0.0
+    for seed in range(SEED, SEED + MLP_SEEDS):
+        model = mlp_peer(C, seed)
+        seed_time += _quiet_fit(model, X_std, y)
+        fits.append(model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            certificates.append(certify_output_layer(model, X_std, y))
+    proba = np.stack([model.predict_proba(X_std) for model in fits])
+    # The MLP's loss_ is its objective at the end, on the neuron's scale:
+    # LogisticRegression's objective divided by C n (n for C=inf).
+    objectives = [float(model.loss_) for model in fits]
+    scale = len(y_index) * (1.0 if np.isinf(C) else C)
+    heads = sum(c.is_logistic_regression for c in certificates)
+    row = {
+        "model": f"MLPClassifier{MLP_HIDDEN_LAYER_SIZES}",
+        "loss": "log_loss",
+        "optimizer": "lbfgs",
+        "status": "peer",
+        "peer": "mlp",
+        **scores,
+        "fit_time": fit_time,
+        "n_iter": int(fits[0].n_iter_),
+        "coef_diff": None,  # another model: no coefficients to set against LR's
+        "objective_gap": None,
+        "converged": heads == len(fits),
+        "note": f"{MLP_SEEDS} seeds; output layer logistic regression on its hidden "
+        f"layer in {heads} of {len(fits)}",
+        "seeds": MLP_SEEDS,
+        "proba_spread": float(np.max(proba.max(axis=0) - proba.min(axis=0))),
+        "objectives": objectives,
+        "neuron_objective": f_ref / scale,
+        "head_distances": [c.coef_distance for c in certificates],
+        "head_distance_bounds": [c.certificate.coef_distance_bound for c in certificates],
+        "heads_logistic_regression": int(heads),
+    }
+    details["oof_proba"][(row["model"], "lbfgs")] = oof
+    details["mlp_certificates"] = certificates
+    progress(
+        f"peer MLPClassifier: {len(folds)} folds in {fit_time * len(folds):.2f} s, "
+        f"{MLP_SEEDS} seeds in {seed_time:.2f} s"
+    )
+    return row
+
+
 def _centred(coef):
     """Softmax coefficients shifted to sum to zero over classes (LogisticRegression's)."""
     coef = np.atleast_2d(coef)
@@ -466,6 +553,33 @@ def logistic_objective(coef, intercept, X, y_index, C):
     if np.isinf(C):
         return float(data)
     return float(C * data + 0.5 * np.sum(coef**2))
+
+
+def _proved(model, X, y, C):
+    """Row fields of a log-loss fit's certificate (:func:`~sklearn_neuron.certify`):
+    its coefficients' proved distance from logistic regression's at ``C``, from above
+    and from below."""
+    result = certify(model, X, y, C=C)
+    return {
+        "proved_within": result.coef_distance_bound,
+        "proved_at_least": result.coef_distance_lower,
+    }
+
+
+def _proof(rows, reached):
+    """The clause the certificates of log-loss fits add to a verdict ("" without them):
+    the largest distance proved for fits that reached the optimum, else the
+    smallest proved from below (and the largest from above, where one is proved)."""
+    rows = [r for r in rows if "proved_within" in r]
+    if not rows:
+        return ""
+    within = max(r["proved_within"] for r in rows)
+    if reached and within < np.inf:
+        return f"; proved within {within:.0e} of its optimum"
+    least = min(r["proved_at_least"] for r in rows)
+    if within < np.inf:
+        return f"; proved {least:.2g} to {within:.2g} from its optimum"
+    return f"; proved at least {least:.2g} from its optimum"
 
 
 def _classification_scores(y_true, proba, classes):
@@ -522,7 +636,10 @@ def run_classification_study(
     peers : list of str, default=()
         Other libraries to add as rows, from :data:`PEERS`: ``"skorch"``
         trains the same module under the log loss as NeuronClassifier's
-        ``"sgd"`` is trained (:class:`SkorchPeer`). Each must be installed.
+        ``"sgd"`` is trained (:class:`SkorchPeer`); ``"mlp"`` fits
+        MLPClassifier with one hidden layer (:func:`mlp_peer`) from
+        :data:`MLP_SEEDS` seeds and certifies each output layer as logistic
+        regression on its hidden layer. Each must be installed.
     progress : callable(str), default=None
         Called with a line after each step.
     advance : callable(), default=None
@@ -611,6 +728,7 @@ def run_classification_study(
                 "objective_gap": float(f - f_ref),
                 "converged": bool(neuron.converged_),
                 "note": "" if neuron.converged_ else "stopped before tol",
+                **(_proved(neuron, X_std, y, C) if loss == "log_loss" else {}),
             }
         )
         details["coef"][(loss, optimizer)] = neuron.coef_.copy()
@@ -643,10 +761,16 @@ def run_classification_study(
                 "converged": None,
                 "note": f"batch {model.batch_size_}, lr {model.learning_rate_:.3g}, "
                 f"{model.n_iter_} epochs",
+                **_proved((model.coef_, model.intercept_), X_std, y, C),
             }
         )
         details["oof_proba"][(f"skorch {net_name}", "sgd")] = oof
         progress(f"peer skorch ({net_name}): {cv} folds in {fit_time * cv:.2f} s")
+
+    if "mlp" in peers:
+        rows.append(
+            _mlp_row(X, y, X_std, y_index, C, folds, classes, f_ref, details, progress)
+        )
 
     settings = {
         "C": C,
@@ -715,7 +839,7 @@ def classification_verdict(rows, details, match_tol=DEFAULT_MATCH_TOL):
             gap = max(abs(r["objective_gap"]) for r in same)
             parts.append(
                 f"{loss} with {who}: logistic regression to within {diff:.0e} in "
-                f"coefficients (objective gap {gap:.0e})"
+                f"coefficients (objective gap {gap:.0e}{_proof(same, True)})"
             )
         if other:
             diff = max(r["coef_diff"] for r in other)
@@ -725,7 +849,7 @@ def classification_verdict(rows, details, match_tol=DEFAULT_MATCH_TOL):
                 parts.append(
                     f"{loss} with {names}: logistic regression's objective, not "
                     f"reached — coefficients off by up to {diff:.2g}, objective "
-                    f"gap at least {gap:.2g}"
+                    f"gap at least {gap:.2g}{_proof(other, False)}"
                 )
             else:
                 worst = max(other, key=lambda r: r["log_loss"])
@@ -748,11 +872,14 @@ def classification_verdict(rows, details, match_tol=DEFAULT_MATCH_TOL):
             parts.append(f"with {r['optimizer']}: not run ({r['note']})")
         sentences.append("; ".join(parts) + ".")
     for r in peers:
+        if r.get("peer") == "mlp":
+            sentences.append(_mlp_sentence(r))
+            continue
         sentence = (
             f"{r['model']} (the same module and log loss, trained by SGD as the "
             f"neuron's sgd: {r['note']}): coefficients within {r['coef_diff']:.2g} of "
-            f"LogisticRegression's, objective gap {r['objective_gap']:.2g}, "
-            f"{1000 * r['fit_time']:.0f} ms a fit"
+            f"LogisticRegression's, objective gap {r['objective_gap']:.2g}"
+            f"{_proof([r], r['coef_diff'] <= match_tol)}, {1000 * r['fit_time']:.0f} ms a fit"
         )
         sgd = [row for row in rows if row.get("optimizer") == "sgd"
                and row["loss"] == "log_loss" and row["status"] == "ok"]
@@ -763,6 +890,30 @@ def classification_verdict(rows, details, match_tol=DEFAULT_MATCH_TOL):
             )
         sentences.append(sentence + ".")
     return sentences
+
+
+def _mlp_sentence(row):
+    """The verdict on the MLP peer: non-convex fits, and where it is still logistic regression."""
+    low, high = min(row["objectives"]), max(row["objectives"])
+    heads = row["heads_logistic_regression"]
+    sentence = (
+        f"{row['model']} (a hidden layer; not convex in its weights): from "
+        f"{row['seeds']} seeds its training objectives end between {low:.6g} and "
+        f"{high:.6g} (logistic regression's one optimum: {row['neuron_objective']:.6g} "
+        f"on the same scale) and its predicted probabilities differ by up to "
+        f"{row['proba_spread']:.2g}; "
+    )
+    if heads == row["seeds"]:
+        return sentence + (
+            "each output layer is logistic regression on its own hidden layer's "
+            f"activations (proved within {max(row['head_distance_bounds']):.2g})."
+        )
+    who = "no fit's output layer is" if heads == 0 else f"{heads} of {row['seeds']} are"
+    return sentence + (
+        f"{who} proved logistic regression on its own hidden layer's activations: "
+        f"the fits stopped up to {max(row['head_distances']):.2g} (in coefficients) "
+        "from it, short of a stationary point."
+    )
 
 
 # -- figures' data (classification) ------------------------------------------------

@@ -446,6 +446,22 @@ def test_peers_skorch_adds_a_row(tmp_path):
     assert "skorch NeuralNetClassifier" in report and "LogisticRegression" in report
 
 
+@pytest.mark.slow
+def test_peers_mlp_adds_a_row(tmp_path):
+    result = run_command(
+        "--data", "iris", "--cv", "2", "--losses", "log_loss", "--optimizers", "newton",
+        "--peers", "mlp", "--format", "json", "--out", str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert [r["status"] for r in payload["rows"]] == ["reference", "ok", "peer"]
+    assert payload["rows"][2]["model"] == "MLPClassifier(8,)"
+    assert payload["settings"]["peers"] == ["mlp"]
+    assert any(s.startswith("MLPClassifier(8,)") for s in payload["verdict"])
+    report = (tmp_path / "report.html").read_text()
+    assert "MLPClassifier(8,)" in report and "<figure" in report
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

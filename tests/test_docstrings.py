@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 MODULES = [
-    "_callbacks", "_classifier", "_classifier_cv", "_regressor", "_inference", "_module", "_onnx",
+    "_callbacks", "_classifier", "_classifier_cv", "_regressor", "_inference", "_margins",
+    "_module", "_onnx", "_hidden", "_certify",
     "_skorch",
 ]
 #: Optional dependencies an example needs (the test is skipped without them).
