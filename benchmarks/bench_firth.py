@@ -13,7 +13,7 @@ the default ``tol``:
   Cholesky factor's log-determinant and one pass over X for the hat
   diagonal.
 
-The issue's target is a ratio (Firth / plain) of at most 3.
+The target is a ratio (Firth / plain) of at most 3 (benchmarks/RESULTS.md).
 
 Run from the repository root (so that this checkout is imported):
 ``PYTHONPATH=. python benchmarks/bench_firth.py [--quick]``
