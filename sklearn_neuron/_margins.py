@@ -22,7 +22,7 @@ import scipy.sparse
 import torch
 from scipy import special, stats
 
-from ._inference import InferenceSummary
+from ._inference import InferenceSummary, format_count
 
 #: Where the effects are evaluated.
 AT = ("overall", "mean")
@@ -408,16 +408,17 @@ class MarginalEffects(InferenceSummary):
         model, objective = results.model, results.objective
         terms = model._inference_term_names(objective)[int(objective.fit_intercept):]
         outcomes = model._inference_output_names(objective)
+        y = results.endog_name  # the name of a y Series, else "y"
         if single:
             classes = getattr(model, "classes_", None)
             dependent = (
-                f"P(y={classes[-1]})" if classes is not None
-                else model._inference_dependent(objective)
+                f"P({y}={classes[-1]})" if classes is not None
+                else model._inference_dependent(objective, y)
             )
             equations = [None] * len(terms)
         else:
-            dependent = "P(y=class) of each class"
-            equations = [f"P(y={out})" for out in outcomes for _ in terms]
+            dependent = f"P({y}=class) of each class"
+            equations = [f"P({y}={out})" for out in outcomes for _ in terms]
         alpha = self.alpha
         self.title = f"{results.model_name} Marginal Effects"
         self.columns = [
@@ -442,7 +443,7 @@ class MarginalEffects(InferenceSummary):
             ("Model", results.model_name),
             ("Method", self.method),
             ("At", self.at),
-            ("No. observations", f"{results.nobs:g}"),
+            ("No. observations", format_count(results.nobs)),
             ("Covariance type", results.cov_type),
         ]
         at = (

@@ -281,7 +281,21 @@ def test_binary_table_names_the_class_and_features():
     X, y = _spector()
     margins = NeuronClassifier(C=np.inf, **NEWTON).fit(X, y).marginal_effects(X, y)
     assert list(margins.frame.index) == ["GPA", "TUCE", "PSI"]
-    assert ("Dependent variable", "P(y=1)") in margins.header
+    # The name of the y Series, as summary() gives it; a plain array is "y".
+    assert ("Dependent variable", "P(GRADE=1)") in margins.header
+    plain = NeuronClassifier(C=np.inf, **NEWTON).fit(X.to_numpy(), y.to_numpy())
+    assert ("Dependent variable", "P(y=1)") in plain.marginal_effects(
+        X.to_numpy(), y.to_numpy()
+    ).header
+
+
+def test_table_counts_print_as_whole_numbers():
+    """Frequency weights summing to millions print as 1,024,000, never 1.024e+06."""
+    X, y = _spector()
+    weights = np.full(len(y), 32_000.0)
+    clf = NeuronClassifier(C=np.inf, **NEWTON).fit(X, y, sample_weight=weights)
+    margins = clf.marginal_effects(X, y, sample_weight=weights)
+    assert ("No. observations", f"{32 * 32_000:,}") in margins.header
 
 
 # -- warnings and errors -----------------------------------------------------------------
