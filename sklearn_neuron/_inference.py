@@ -72,9 +72,32 @@ def check_df_resid(nobs, n_params, what, remedy):
     if not df_resid > 0:
         raise ValueError(
             f"{what} divides by the residual degrees of freedom, df_resid = nobs - "
-            f"n_params = {nobs:g} - {n_params} = {df_resid:g}, which must be positive: "
+            f"n_params = {format_count(nobs)} - {n_params} = {format_count(df_resid)}, "
+            "which must be positive: "
             f"{remedy}."
         )
+
+
+def format_count(value):
+    """A count as the summary prints it: ``2,000,000`` when whole, else 6 digits.
+
+    Counts are sums of frequency weights, floats even when whole (on Dask data
+    always): ``{:g}`` would print 2,000,000 as ``2e+06``.
+    """
+    value = float(value)
+    if value.is_integer():
+        return f"{int(value):,}"
+    return f"{value:.6g}"
+
+
+def endog_name(y):
+    """The name of ``y`` for the summary: a Series' name, else ``"y"``.
+
+    Only a Series (pandas, Dask, polars: what has ``to_frame``) counts: a
+    dask array's ``name`` is its graph key, not a variable's name.
+    """
+    name = getattr(y, "name", None) if hasattr(y, "to_frame") else None
+    return "y" if name is None else str(name)
 
 
 class PenalizedInferenceWarning(UserWarning):
@@ -134,6 +157,12 @@ class InferenceResults:
         What was fitted, in words.
     note : str or None
         What the summary says about the parametrisation, if anything.
+    endog_name : str
+        The dependent variable's name in the summary: the name of a ``y``
+        Series, else ``"y"``.
+    weighted : bool
+        Whether the fit had sample or class weights (the summary then says
+        that they count as frequency weights).
 
     See Also
     --------
@@ -157,6 +186,10 @@ class InferenceResults:
     >>> round(res.llf, 4), round(res.prsquared, 4)
     (-12.8896, 0.374)
     """
+
+    #: Set by :meth:`InferenceMixin.inference` from its arguments.
+    endog_name = "y"
+    weighted = False
 
     def __init__(self, model, objective, theta, *, cov_type="nonrobust", groups=None):
         if cov_type not in COV_TYPES:
@@ -637,7 +670,7 @@ class InferenceResults:
     def __repr__(self):
         return (
             f"<{type(self).__name__}: {self.model_name}, {self.params.size} params, "
-            f"nobs={self.nobs:g}, cov_type={self.cov_type!r}>"
+            f"nobs={format_count(self.nobs)}, cov_type={self.cov_type!r}>"
         )
 
 
@@ -781,11 +814,14 @@ class InferenceSummary:
         likelihood = r.objective.loss.is_log_likelihood
         refusal = r.model._inference_loglike_refusal(r.objective) if likelihood else None
         self.header = [
-            ("Dependent variable", r.model._inference_dependent(r.objective)),
+            (
+                "Dependent variable",
+                r.model._inference_dependent(r.objective, r.endog_name),
+            ),
             ("Model", r.model_name),
-            ("No. observations", f"{r.nobs:g}"),
-            ("Df model", f"{r.df_model:g}"),
-            ("Df residuals", f"{r.df_resid:g}"),
+            ("No. observations", format_count(r.nobs)),
+            ("Df model", format_count(r.df_model)),
+            ("Df residuals", format_count(r.df_resid)),
             ("Covariance type", r.cov_type),
         ]
         if r.cov_type == "cluster":
@@ -802,9 +838,11 @@ class InferenceSummary:
             ]
         elif likelihood:  # a density not evaluated; its deviance still is
             self.header.append(("Deviance", f"{r.deviance:.6g}"))
-        self.notes = [
-            "Sample weights are frequency weights: No. observations is their sum."
-        ]
+        self.notes = []
+        if r.weighted:
+            self.notes.append(
+                "Sample weights are frequency weights: No. observations is their sum."
+            )
         if r.cov_type == "cluster":
             self.notes.append(
                 f"Standard errors are robust to correlation within the {r.n_groups} "
@@ -1226,7 +1264,13 @@ class InferenceMixin:
             )
         # Data spread over a cluster (a DaskObjective) bring their own results class.
         results = getattr(objective, "inference_results_class", InferenceResults)
-        return results(self, objective, theta, cov_type=cov_type, groups=groups)
+        results = results(self, objective, theta, cov_type=cov_type, groups=groups)
+        # What the summary says of y and the weights comes from the arguments.
+        results.endog_name = endog_name(y)
+        results.weighted = (
+            sample_weight is not None or getattr(self, "class_weight", None) is not None
+        )
+        return results
 
     @tensor_inputs
     def summary(
@@ -1345,11 +1389,19 @@ class InferenceMixin:
             return [str(c) for c in classes]
         return [f"y{k}" for k in range(objective.n_outputs)]
 
-    def _inference_dependent(self, objective):
+    def _inference_dependent(self, objective, name="y"):
+        """The summary's dependent variable: ``name`` and what is modelled of it."""
         classes = getattr(self, "classes_", None)
-        if classes is not None:
-            return "class in {" + ", ".join(str(c) for c in classes) + "}"
-        return "y"
+        if classes is None:
+            return name
+        labels = [str(c) for c in classes]
+        if objective.n_outputs == 1:  # one sigmoid unit: the last class against the first
+            modelled = f"{name} = {labels[-1]}"
+            if objective.loss.is_log_likelihood:
+                modelled = f"P({modelled})"
+            return f"{modelled}, against {labels[0]}"
+        against = labels[0] if objective.loss.activation.name == "softmax" else "the rest"
+        return f"{name} in {{{', '.join(labels)}}}, each class against {against}"
 
     def _inference_model_name(self, objective):
         kind = {"sigmoid": "Logit", "softmax": "MNLogit"}.get(

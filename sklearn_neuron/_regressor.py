@@ -509,8 +509,8 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
             name += f" (power={family.variance_power:g})"
         return f"GLM {name}, {family.link} link ({type(self).__name__})"
 
-    def _inference_dependent(self, objective):
-        return "y"
+    def _inference_dependent(self, objective, name="y"):
+        return name
 
     def _inference_pointwise_information(self, objective):
         # statsmodels' IRLS: the expected information, weights

@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse
 import statsmodels.api as sm
@@ -406,7 +407,6 @@ def test_summary_binary():
         "LLR p-value",
         "Covariance type",
         "nonrobust",
-        "frequency weights",
         "[0.05",
         "0.95]",
     ):
@@ -711,3 +711,96 @@ def test_hc1_without_residual_df_is_refused():
         with pytest.raises(ValueError, match=r"cov_type='HC1'.*2 - 2 = 0.*cov_type='HC0'"):
             clf.inference(X, y, cov_type="HC1")
         assert np.isfinite(clf.inference(X, y, cov_type="HC0").bse).all()
+
+
+# -- issue #38, item 11: what the summary's header says ---------------------------
+def _header(summary):
+    return dict(summary.header)
+
+
+def _count(text):
+    """A count as the summary prints it (``2,000,000``), read back as a number."""
+    return float(text.replace(",", ""))
+
+
+def test_summary_names_the_modelled_class_and_the_series():
+    X, y = spector()
+    labels = y.map({0: "fail", 1: "pass"}).rename("grade")
+    clf = unpenalized().fit(X, labels)
+    logit = sm.Logit(y.rename("grade"), sm.add_constant(X)).fit(disp=0)
+    dependent = _header(clf.summary(X, labels))["Dependent variable"]
+    # statsmodels models P(endog = 1), here P(grade = pass), and names it by the Series.
+    assert logit.model.endog_names == "grade"
+    assert dependent == "P(grade = pass), against fail"
+    # The signs are those of P(grade = pass): statsmodels' on the 0/1 coding.
+    np.testing.assert_allclose(
+        clf.inference(X, labels).params, logit.params, rtol=0, atol=PARAMS_ATOL
+    )
+    # Without a name (a numpy y) the variable is "y".
+    assert _header(clf.summary(X, labels.to_numpy()))["Dependent variable"] == (
+        "P(y = pass), against fail"
+    )
+
+
+def test_summary_multinomial_says_the_reference_class_and_the_name():
+    X, y = anes96()
+    y = y.rename("party")
+    dependent = _header(unpenalized().fit(X, y).summary(X, y))["Dependent variable"]
+    assert dependent == "party in {0, 1, 2, 3, 4, 5, 6}, each class against 0"
+    assert sm.MNLogit(y, sm.add_constant(X)).endog_names == "party"
+
+
+def test_regressor_summary_names_the_series():
+    from sklearn_neuron import NeuronRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    y = pd.Series(rng.poisson(np.exp(0.3 + X @ [0.2, -0.1])), name="visits")
+    model = NeuronRegressor("poisson", alpha=0).fit(X, y)
+    ref = sm.GLM(y, sm.add_constant(X), family=sm.families.Poisson())
+    assert _header(model.summary(X, y))["Dependent variable"] == ref.endog_names
+    assert _header(model.summary(X, y.to_numpy()))["Dependent variable"] == "y"
+
+
+def test_frequency_weights_note_only_with_weights():
+    X, y = spector()
+    clf = unpenalized().fit(X, y)
+    assert not any("frequency weights" in n for n in clf.summary(X, y).notes)
+    w = np.arange(1, len(y) + 1, dtype=float)
+    weighted = unpenalized().fit(X, y, sample_weight=w)
+    assert any("frequency weights" in n for n in weighted.summary(X, y, w).notes)
+    balanced = NeuronClassifier(
+        C=np.inf, optimizer="newton", tol=1e-10, class_weight="balanced"
+    ).fit(X, y)
+    assert any("frequency weights" in n for n in balanced.summary(X, y).notes)
+
+
+def test_counts_print_as_integers_on_dask_data():
+    da = pytest.importorskip("dask.array")
+    dask = pytest.importorskip("dask")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = (X[:, 0] + rng.logistic(size=400) > 0).astype(int)
+    w = np.full(400, 5000.0)  # 2,000,000 observations as frequency weights
+    ref = sm.GLM(y, sm.add_constant(X), family=sm.families.Binomial(), freq_weights=w)
+    ref = ref.fit()
+    with dask.config.set(scheduler="synchronous"):
+        X_d, y_d, w_d = (da.from_array(a, chunks=100) for a in (X, y, w))
+        model = unpenalized().fit(X_d, y_d, sample_weight=w_d)
+        summary = model.summary(X_d, y_d, w_d)
+    header = _header(summary)
+    assert header["No. observations"] == "2,000,000"
+    assert header["Df residuals"] == "1,999,996"
+    assert header["Df model"] == "3"
+    # The same numbers as statsmodels' GLM with these frequency weights.
+    assert _count(header["No. observations"]) == ref.model.wnobs
+    assert _count(header["Df residuals"]) == ref.df_resid
+    assert "nobs=2,000,000" in repr(model.inference(X, y, w))
+
+
+def test_fractional_weight_sum_keeps_its_digits():
+    X, y = spector()
+    w = np.full(len(y), 0.5)
+    w[0] = 0.75
+    summary = unpenalized().fit(X, y, sample_weight=w).summary(X, y, w)
+    assert _header(summary)["No. observations"] == "16.25"
