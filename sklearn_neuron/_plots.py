@@ -4,7 +4,10 @@ matplotlib is optional (the ``plots`` extra): it is imported only when a
 figure is drawn, with the non-interactive Agg backend, and
 :func:`matplotlib_available` lets the command skip the figures without it.
 Each ``plot_*`` function takes a :class:`~sklearn_neuron._study.StudyResult`
-(or what it needs), writes one file and returns its path.
+(or what it needs), writes one file and returns its path. The figures share
+one look (:data:`STYLE`) and one colour per loss (:data:`LOSS_COLOURS`) and
+per optimizer (:data:`OPTIMIZER_COLOURS`), from two palettes that share no
+colour, so a colour names the same thing in every figure of the report.
 """
 
 from pathlib import Path
@@ -22,13 +25,20 @@ CLASSIFICATION_FIGURES = {
     "(epoch), for the hinge per smoothing stage of its exact solver; for log_loss "
     "the best is LogisticRegression's optimum. A run that stopped before tol is "
     "dashed and ends in a cross where it stopped.",
-    "landscape.png": "A slice of the loss landscape through LogisticRegression's "
-    "optimum: t * (coef, intercept). Log loss is convex on every line; a loss "
-    "with negative curvature on the slice is not convex in the weights.",
+    "landscape.png": "Each loss's objective (mean loss + the L2 penalty) along the "
+    "line t * (coef, intercept) through LogisticRegression's optimum, for t from 0 "
+    "(the zero model) to 2, the vertical axis cut to the curve from t = 0.5 on; "
+    "the dot marks each curve's minimum on the line, at t = 1 for log loss. "
+    "Convexity is judged on the wider line t in [-4, 6], shown in an inset where "
+    "it fails (the window shaded): log loss is "
+    "convex on every line; a loss with negative curvature on it is not convex in "
+    "the weights.",
     "decision_boundaries.png": "Decision boundaries of each loss on a synthetic 2-D "
-    "problem with far-off mislabeled points (solid: the neuron's boundary, dashed: "
-    "LogisticRegression's; shading: the neuron's predicted probability of class 1).",
-    "calibration.png": "Calibration of the out-of-fold probabilities of each loss.",
+    "problem with far-off mislabeled points (solid, in the loss's colour: the "
+    "neuron's boundary; dashed black: LogisticRegression's; grey shading: the "
+    "neuron's predicted probability of class 1).",
+    "calibration.png": "Calibration of the out-of-fold probabilities of each loss "
+    "(left) and how many predictions fall at each probability (right).",
 }
 #: Losses solved through a sequence of smoothed problems (``_hinge.py``): their
 #: ``objective_curve_`` has one value per smoothing stage, not per iteration.
@@ -39,6 +49,45 @@ REGRESSION_FIGURES = {
     "coefficients.png": "Coefficients of each neuron against its scikit-learn "
     "counterpart's.",
 }
+
+#: Font sizes and resolution of every figure: the report shows the PNGs at
+#: their own size, so these are the sizes a reader sees (about 13 px text).
+STYLE = {
+    "font.size": 12,
+    "axes.titlesize": 13,
+    "axes.labelsize": 12,
+    "xtick.labelsize": 11,
+    "ytick.labelsize": 11,
+    "legend.fontsize": 12,
+    "legend.title_fontsize": 12,
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+}
+#: Width and height of one panel, in inches at :data:`STYLE`'s dpi: three
+#: panels side by side fit the report's 70em body.
+PANEL = (3.6, 3.0)
+#: One colour per classification loss (matplotlib's tab10, first half).
+LOSS_COLOURS = {
+    "log_loss": "#1f77b4",
+    "squared_error": "#ff7f0e",
+    "hinge": "#2ca02c",
+    "squared_hinge": "#d62728",
+    "modified_huber": "#9467bd",
+}
+#: One colour per optimizer (tab10's second half: never a loss's colour).
+OPTIMIZER_COLOURS = {
+    "newton": "#8c564b",
+    "lbfgs": "#e377c2",
+    "sgd": "#17becf",
+    "adam": "#bcbd22",
+    "adamw": "#7f7f7f",
+    "rmsprop": "#393b79",
+    "adagrad": "#637939",
+}
+#: The reference model is black and dashed in every figure.
+REFERENCE_STYLE = {"color": "k", "ls": "--"}
+#: Colours for anything else (peers, losses or optimizers not listed above).
+_SPARE_COLOURS = ("#555555", "#999999", "#843c39", "#7b4173")
 
 
 def matplotlib_available():
@@ -59,24 +108,80 @@ def _pyplot():
     return plt
 
 
-def _grid(plt, n, width=3.6, height=3.2):
+def _colour(name, palette, others):
+    """``name``'s colour in ``palette``; otherwise the next spare one."""
+    if name in palette:
+        return palette[name]
+    return _SPARE_COLOURS[others.index(name) % len(_SPARE_COLOURS)]
+
+
+def loss_colour(loss):
+    """The colour of ``loss`` in every figure (grey for one not listed)."""
+    return LOSS_COLOURS.get(loss, _SPARE_COLOURS[0])
+
+
+def _grid(plt, n, width=PANEL[0], height=PANEL[1]):
+    """Up to three panels a row; returns ``(fig, panels, spare)``.
+
+    ``spare`` is the first unused cell of the last row (it holds the
+    figure's legend), or None when the panels fill the grid.
+    """
     cols = min(n, 3)
     rows = -(-n // cols)
+    spare_row = rows * cols == n and n > 1
     fig, axes = plt.subplots(
-        rows, cols, figsize=(width * cols, height * rows), squeeze=False
+        rows + spare_row, cols,
+        figsize=(width * cols, height * rows + (0.9 if spare_row else 0)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [1] * rows + ([0.25] if spare_row else [])},
     )
     for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, axes.flat[:n]
+        ax.set_axis_off()
+    if spare_row:  # one wide cell under the panels for the legend
+        gs = axes[-1, 0].get_gridspec()
+        for ax in axes[-1]:
+            ax.remove()
+        spare = fig.add_subplot(gs[-1, :])
+        spare.set_axis_off()
+    else:
+        spare = axes.flat[n] if n < axes.size else None
+    return fig, list(axes.flat[:n]), spare
+
+
+def _legend(fig, spare, handles, title=None):
+    """The figure's one legend, in its spare cell."""
+    wide = spare.get_position().width > 0.5
+    spare.legend(
+        handles=handles, loc="center", frameon=False, title=title,
+        ncols=min(len(handles), 4) if wide else 1,
+    )
+
+
+def _title(ax, loss, extra=None, coloured=True):
+    """A panel's title: its loss, in the loss's colour (``coloured``)."""
+    text = loss if extra is None else f"{loss}\n{extra}"
+    ax.set_title(text, color=loss_colour(loss) if coloured else "k", fontweight="bold")
 
 
 def _save(fig, path):
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
     return Path(path)
+
+
+def _styled(plot):
+    """Draw ``plot`` under :data:`STYLE`."""
+
+    def draw(result, path):
+        plt = _pyplot()
+        with plt.rc_context(STYLE):
+            return plot(result, path)
+
+    draw.__doc__, draw.__name__ = plot.__doc__, plot.__name__
+    return draw
 
 
 def _losses_run(result):
@@ -84,23 +189,26 @@ def _losses_run(result):
 
 
 def optimizer_colours(result):
-    """One colour per optimizer, the same in every panel and figure."""
+    """The colour of each optimizer of ``result``: :data:`OPTIMIZER_COLOURS`."""
     optimizers = list(result.settings.get("optimizers") or [])
     optimizers += [o for _, o in result.details.get("coef", {}) if o not in optimizers]
-    return {name: f"C{index % 10}" for index, name in enumerate(optimizers)}
+    others = [o for o in optimizers if o not in OPTIMIZER_COLOURS]
+    return {name: _colour(name, OPTIMIZER_COLOURS, others) for name in optimizers}
 
 
 def optimizer_styles(result):
     """Colour, marker and line width of each optimizer, the same in every panel.
 
-    The first optimizers get the widest lines and the markers are hollow, so
-    optimizers that reach the same point stay visible on top of each other.
+    The first optimizers get the widest lines and the largest markers, and
+    the markers are hollow, so optimizers that reach the same point stay
+    visible on top of each other (concentric markers, nested lines).
     """
     return {
         name: {
             "color": colour,
             "marker": _MARKERS[index % len(_MARKERS)],
-            "lw": max(3.0 - 0.8 * index, 1.0),
+            "lw": max(4.0 - 1.2 * index, 1.5),
+            "ms": max(11.0 - 3.0 * index, 4.0),
         }
         for index, (name, colour) in enumerate(optimizer_colours(result).items())
     }
@@ -115,30 +223,45 @@ def _converged(result):
     }
 
 
+@_styled
 def plot_coefficients(result, path):
     """Each neuron's coefficients against the reference's, one panel per loss."""
+    from matplotlib.lines import Line2D
+
     plt = _pyplot()
     details = result.details
     losses = _losses_run(result)
-    fig, axes = _grid(plt, max(len(losses), 1))
+    fig, axes, spare = _grid(plt, max(len(losses), 1))
+    styles = optimizer_styles(result)
+    shown = []
     for ax, loss in zip(axes, losses, strict=False):
         reference = details["reference_coef"]
         if isinstance(reference, dict):  # regression: one reference per loss
             row = next(r for r in result.rows if r["loss"] == loss and "reference" in r)
             reference = reference[row["reference"]]
         ref = np.ravel(reference)
-        styles = optimizer_styles(result)
         for (name, optimizer), coef in details["coef"].items():
             if name == loss:
                 style = styles[optimizer]
                 ax.plot(
-                    ref, np.ravel(coef), ls="none", marker=style["marker"], ms=5,
-                    mfc="none", mew=1.0, label=optimizer, color=style["color"],
+                    ref, np.ravel(coef), ls="none", marker=style["marker"], ms=style["ms"],
+                    mfc="none", mew=1.3, label=optimizer, color=style["color"],
                 )
+                shown += [optimizer] if optimizer not in shown else []
         lim = np.max(np.abs(ref)) * 1.1 if ref.size else 1.0
         ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.8)
-        ax.set(title=loss, xlabel="reference coefficient", ylabel="neuron coefficient")
-        ax.legend(fontsize=7)
+        ax.set(xlabel="reference coefficient", ylabel="neuron coefficient")
+        # LOSS_COLOURS are the classification losses' (a regression's differ).
+        _title(ax, loss, coloured=result.task == "classification")
+    handles = [
+        Line2D([], [], ls="none", marker=styles[o]["marker"], ms=styles[o]["ms"], mfc="none",
+               mew=1.5, color=styles[o]["color"], label=o)
+        for o in shown
+    ] + [Line2D([], [], color="k", lw=0.8, label="same coefficients")]
+    if spare is not None:
+        _legend(fig, spare, handles, title="optimizer")
+    else:
+        axes[0].legend(handles=handles)
     return _save(fig, path)
 
 
@@ -176,6 +299,7 @@ def convergence_gaps(result, loss):
     return gaps, against
 
 
+@_styled
 def plot_convergence(result, path):
     """Objective gap per iteration (epoch) of each optimizer, log scale.
 
@@ -183,65 +307,134 @@ def plot_convergence(result, path):
     dashed up to where it stopped, with a cross at its last gap. The losses
     of :data:`STAGED_LOSSES` are drawn per smoothing stage.
     """
+    from matplotlib.lines import Line2D
+
     plt = _pyplot()
     losses = _losses_run(result)
-    fig, axes = _grid(plt, max(len(losses), 1))
+    fig, axes, spare = _grid(plt, max(len(losses), 1))
     styles = optimizer_styles(result)
+    shown, stopped, labels = [], False, set()
     for ax, loss in zip(axes, losses, strict=False):
         gaps, against = convergence_gaps(result, loss)
+        labels.add(against)
         for optimizer, (gap, done) in gaps.items():
-            label = optimizer if done else f"{optimizer} (stopped before tol)"
             colour = styles[optimizer]["color"]
             ax.semilogy(
-                np.arange(len(gap)), gap, label=label, color=colour,
-                lw=styles[optimizer]["lw"], ls="-" if done else "--",
+                np.arange(len(gap)), gap, color=colour, lw=styles[optimizer]["lw"],
+                ls="-" if done else "--",
+                label=optimizer if done else f"{optimizer} (stopped before tol)",
             )
             if not done:
-                ax.semilogy(len(gap) - 1, gap[-1], "x", color=colour, ms=7)
+                stopped = True
+                ax.semilogy(len(gap) - 1, gap[-1], "x", color=colour, ms=10, mew=2)
+            shown += [optimizer] if optimizer not in shown else []
         steps = "smoothing stage" if loss in STAGED_LOSSES else "iteration (epoch)"
-        ax.set(title=loss, xlabel=steps, ylabel=f"objective - {against}")
-        ax.legend(fontsize=7)
+        ax.set(xlabel=steps, ylabel=f"objective − {against}" if len(against) < 20
+               else "objective − lowest")
+        _title(ax, loss, None if against == "best converged" else against)
+    handles = [
+        Line2D([], [], color=styles[o]["color"], lw=styles[o]["lw"], label=o)
+        for o in shown
+    ]
+    if stopped:
+        handles.append(Line2D([], [], color="grey", ls="--", marker="x", ms=10,
+                              mew=2, label="stopped before tol"))
+    if spare is not None:
+        _legend(fig, spare, handles, title="optimizer")
+    else:
+        axes[0].legend(handles=handles)
     return _save(fig, path)
 
 
-def plot_landscape(result, path):
-    """Mean loss along ``t * (coef, intercept)`` of LogisticRegression, per loss."""
-    plt = _pyplot()
+#: The landscape plot's line: t from 0 (the zero model) to 2, centred on
+#: LogisticRegression's optimum t = 1, where log loss has its minimum.
+LANDSCAPE_TS = np.linspace(0.0, 2.0, 201)
+
+
+def landscape_objectives(result, losses, ts=None):
+    """Each loss's objective along ``t * (coef, intercept)``: ``(ts, {loss: values})``.
+
+    The objective is the neuron's: mean loss plus ``|coef|^2 / (2 C n)``,
+    LogisticRegression's objective divided by ``C n``, so log loss has its
+    minimum at ``t = 1``.
+    """
     details = result.details
-    losses = list(dict.fromkeys(["log_loss", "squared_error", *_losses_run(result)]))
     ts, values = _study.landscape_slice(
-        details["X_std"],
-        details["y_index"],
-        details["reference_coef"],
-        details["reference_intercept"],
-        losses,
+        details["X_std"], details["y_index"], details["reference_coef"],
+        details["reference_intercept"], losses, ts=ts,
     )
-    fig, axes = _grid(plt, len(losses))
+    C, n_samples = result.settings["C"], len(details["y_index"])
+    if np.isfinite(C):
+        penalty = np.sum(np.square(details["reference_coef"])) / (2 * C * n_samples)
+        values = {loss: v + penalty * np.square(ts) for loss, v in values.items()}
+    return ts, values
+
+
+@_styled
+def plot_landscape(result, path):
+    """Each loss's objective along ``t * (coef, intercept)`` of LogisticRegression.
+
+    Drawn for t in :data:`LANDSCAPE_TS`, with each curve's minimum marked;
+    the convexity verdict is on the wider default slice of
+    :func:`~sklearn_neuron._study.landscape_slice`.
+    """
+    from matplotlib.lines import Line2D
+
+    plt = _pyplot()
+    losses = list(dict.fromkeys(["log_loss", "squared_error", *_losses_run(result)]))
+    wide_ts, wide = landscape_objectives(result, losses)
+    ts, values = landscape_objectives(result, losses, LANDSCAPE_TS)
+    fig, axes, spare = _grid(plt, len(losses))
     for ax, loss in zip(axes, losses, strict=True):
-        curvature = _study.min_curvature(ts, values[loss])
-        convex = curvature >= -1e-9
-        ax.plot(ts, values[loss], color="C0" if convex else "C3")
-        ax.axvline(1.0, color="k", lw=0.6, ls=":")
+        curvature = _study.min_curvature(wide_ts, wide[loss])
+        at = wide_ts[1:-1][np.argmin(np.diff(wide[loss], 2))]
+        colour = loss_colour(loss)
+        ax.plot(ts, values[loss], color=colour, lw=2.5)
+        ax.axvline(1.0, color="k", lw=1.0, ls=":")
+        best = np.argmin(values[loss])
+        ax.plot(ts[best], values[loss][best], "o", color=colour, ms=9, mec="k")
+        # The objective axis spans the curve from t = 0.5 on: near the zero
+        # model the objective is many times its minimum and would flatten it.
+        low, high = values[loss][best], values[loss][ts >= 0.5].max()
+        ax.set_ylim(low - 0.08 * (high - low), high + 0.08 * (high - low))
         verdict = (
-            "convex on this slice"
-            if convex
-            else f"not convex (curvature {curvature:.2g})"
+            "convex"
+            if curvature >= -1e-9
+            else f"not convex near t = {at:.2g}"
         )
-        ax.set(
-            title=f"{loss}\n{verdict}",
-            xlabel="t (1 = LogisticRegression)",
-            ylabel="mean loss",
-        )
+        if curvature < -1e-9:
+            # Where the curvature is negative lies outside the window: an inset
+            # shows the wider line, the window shaded, in the space above the
+            # minimum that the axis limits leave free.
+            inset = ax.inset_axes([0.3, 0.5, 0.42, 0.45])
+            inset.plot(wide_ts, wide[loss], color=colour, lw=1.5)
+            inset.axvspan(ts[0], ts[-1], color="grey", alpha=0.25, lw=0)
+            inset.set_xticks([wide_ts[0], 0, wide_ts[-1]])
+            inset.set_yticks([])
+            inset.tick_params(labelsize=9, length=2, pad=1)
+        ax.set(xlabel="t (1 = LogisticRegression)", ylabel="objective")
+        _title(ax, loss, verdict)
+    handles = [
+        Line2D([], [], color="k", ls=":", label="t = 1: LogisticRegression's optimum"),
+        Line2D([], [], color="grey", ls="none", marker="o", ms=9, mec="k",
+               label="minimum on this line"),
+    ]
+    if spare is not None:
+        _legend(fig, spare, handles)
+    else:
+        axes[0].legend(handles=handles)
     return _save(fig, path)
 
 
+@_styled
 def plot_decision_boundaries(result, path):
     """Each loss's boundary on a 2-D problem, against LogisticRegression's.
 
     The problem is :func:`~sklearn_neuron._study.two_d_problem`: its two
-    synthetic features are the axes (no projection). The shading and solid
-    line are the neuron's (sklearn's DecisionBoundaryDisplay of its
-    probability of class 1), the dashed line LogisticRegression's.
+    synthetic features are the axes (no projection). The grey shading and
+    the solid line, in the loss's colour, are the neuron's (sklearn's
+    DecisionBoundaryDisplay of its probability of class 1), the dashed black
+    line LogisticRegression's.
     """
     from matplotlib.lines import Line2D
     from sklearn.inspection import DecisionBoundaryDisplay
@@ -249,55 +442,74 @@ def plot_decision_boundaries(result, path):
     plt = _pyplot()
     losses = _losses_run(result)
     X, y, models = _study.fit_two_d(losses, C=result.settings["C"])
-    fig, axes = _grid(plt, len(losses), width=4.0, height=3.6)
+    fig, axes, spare = _grid(plt, len(losses), height=PANEL[1] + 0.3)
     names = ["feature 1", "feature 2"]
+    classes = {0: {"c": "white", "marker": "o"}, 1: {"c": "k", "marker": "^"}}
     for ax, loss in zip(axes, losses, strict=True):
-        for model, style in ((models[loss], "solid"), (models["LogisticRegression"], "dashed")):
-            DecisionBoundaryDisplay.from_estimator(
-                model, X, response_method="predict_proba", plot_method="contour",
-                levels=[0.5], colors="k", linestyles=style, ax=ax, grid_resolution=200,
-                eps=1.0, xlabel=names[0], ylabel=names[1],
-            )
         DecisionBoundaryDisplay.from_estimator(
             models[loss], X, response_method="predict_proba", plot_method="contourf",
-            levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.4, ax=ax,
+            levels=np.linspace(0, 1, 11), cmap="Greys", alpha=0.25, ax=ax,
             grid_resolution=200, eps=1.0, xlabel=names[0], ylabel=names[1],
         )
-        for label, colour in ((0, "#2166ac"), (1, "#b2182b")):
-            ax.scatter(
-                X[y == label, 0], X[y == label, 1], c=colour, s=8, edgecolors="k",
-                linewidths=0.2, label=f"class {label}",
+        for label, style in classes.items():
+            ax.scatter(X[y == label, 0], X[y == label, 1], s=14, edgecolors="k",
+                       linewidths=0.5, **style)
+        for model, colour, ls, lw in (
+            (models[loss], loss_colour(loss), "solid", 3.0),
+            (models["LogisticRegression"], "k", "dashed", 1.8),
+        ):
+            DecisionBoundaryDisplay.from_estimator(
+                model, X, response_method="predict_proba", plot_method="contour",
+                levels=[0.5], colors=[colour], linestyles=ls, linewidths=lw, ax=ax,
+                grid_resolution=200, eps=1.0, xlabel=names[0], ylabel=names[1],
             )
-        handles, _ = ax.get_legend_handles_labels()
-        handles += [
-            Line2D([], [], color="k", ls="-", label=f"{loss} boundary"),
-            Line2D([], [], color="k", ls="--", label="LogisticRegression boundary"),
-        ]
-        ax.legend(handles=handles, fontsize=6, loc="lower right")
-        ax.set(title=loss)
+        _title(ax, loss)
+    handles = [
+        Line2D([], [], ls="none", mec="k", mfc=s["c"], marker=s["marker"], ms=8,
+               label=f"class {label}")
+        for label, s in classes.items()
+    ] + [
+        Line2D([], [], color="grey", lw=3.0, label="the loss's boundary (its colour)"),
+        Line2D([], [], color="k", ls="--", lw=1.8, label="LogisticRegression's"),
+    ]
+    if spare is not None:
+        _legend(fig, spare, handles)
+    else:
+        axes[0].legend(handles=handles, loc="lower right")
     return _save(fig, path)
 
 
+@_styled
 def plot_calibration(result, path):
-    """Reliability curves of the out-of-fold probabilities, one line per model.
+    """Reliability curves of the out-of-fold probabilities, and their spread.
 
     sklearn's CalibrationDisplay of each loss's first optimizer (they agree
-    where they converge), LogisticRegression's (dashed) and any peer's. With
-    more than two classes the curve is the top-label one: confidence of the
-    predicted class against how often it is right.
+    where they converge) in the loss's colour, LogisticRegression's (dashed
+    black) and any peer's; beside it, a histogram of the same probabilities.
+    With more than two classes the curve is the top-label one: confidence of
+    the predicted class against how often it is right.
     """
     from sklearn.calibration import CalibrationDisplay
 
     plt = _pyplot()
     details = result.details
     y, classes = details["y"], details["classes"]
-    fig, ax = plt.subplots(figsize=(4.8, 4.4))
-    shown = set()
+    fig, (ax, hist) = plt.subplots(1, 2, figsize=(3 * PANEL[0], 1.5 * PANEL[1]),
+                                   gridspec_kw={"width_ratios": [1.15, 1]})
+    shown = []
+    peers = [k for k, o in details["oof_proba"] if o and k not in LOSS_COLOURS]
+    bins = np.linspace(0, 1, 21)
     for (loss, optimizer), proba in details["oof_proba"].items():
         label = loss if optimizer else "LogisticRegression"
         if label in shown:
             continue  # one optimizer per loss: they agree where they converge
-        shown.add(label)
+        if not optimizer:
+            style = {**REFERENCE_STYLE, "zorder": 3, "lw": 2.0}
+        elif loss in LOSS_COLOURS:  # later losses thinner: equal curves stay visible
+            width = 3.4 - 0.5 * list(LOSS_COLOURS).index(loss)
+            style = {"color": LOSS_COLOURS[loss], "lw": width}
+        else:  # a peer
+            style = {"color": _colour(loss, {}, peers), "ls": "-.", "lw": 2.0}
         if classes.size == 2:
             correct, confidence = (y == classes[1]), proba[:, 1]
         else:
@@ -305,16 +517,17 @@ def plot_calibration(result, path):
             confidence = proba.max(axis=1)
         CalibrationDisplay.from_predictions(
             correct, confidence, n_bins=8, strategy="quantile", name=label, ax=ax,
-            ref_line=not shown - {label}, ms=3,
-            # LogisticRegression over the log loss neuron's line (the same model).
-            **({"color": "k", "ls": "--", "zorder": 3} if not optimizer else {}),
+            ref_line=not shown, ms=5, **style,
         )
-    ax.set(
-        xlabel="predicted probability" + ("" if classes.size == 2 else " (top label)"),
-        ylabel="observed frequency",
-        title="calibration (out-of-fold)",
-    )
-    ax.legend(fontsize=7)
+        hist.hist(confidence, bins=bins, histtype="step", color=style["color"],
+                  ls=style.get("ls", "-"), lw=style["lw"], label=label)
+        shown.append(label)
+    predicted = "predicted probability" + ("" if classes.size == 2 else " (top label)")
+    ax.set(xlabel=predicted, ylabel="observed frequency",
+           title="calibration (out-of-fold)")
+    ax.legend(loc="upper left", fontsize=10)
+    hist.set(xlabel=predicted, ylabel="predictions", yscale="log",
+             title="where the predictions fall")
     return _save(fig, path)
 
 

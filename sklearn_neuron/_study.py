@@ -8,19 +8,24 @@ the whole standardized data, and compared with
 (``newton-cholesky``, ``tol=1e-10``): scores, the largest coefficient
 difference, and the *objective gap* — the neuron's coefficients evaluated on
 LogisticRegression's objective ``C * sum_i log_loss_i + ||W||^2 / 2`` minus
-that objective at LogisticRegression's optimum. For regression,
+that objective at LogisticRegression's optimum. Every fit's convergence, the
+full-data fit's and each CV fold's, is recorded in its row, and each verdict
+rests on all of them; the settings, package versions and date travel with
+the result. For regression,
 ``NeuronRegressor`` is compared, unpenalized, with the scikit-learn model of
 the same loss (LinearRegression, PoissonRegressor, GammaRegressor,
-TweedieRegressor).
+TweedieRegressor, QuantileRegressor for the absolute error).
 
 Everything here is computation: no printing (progress goes to a callback),
 no argument parsing (``_cli.py``) and no figures (``_plots.py``). Bad input
 raises :class:`StudyInputError` with a message meant for the user.
 """
 
+import platform
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +45,7 @@ from sklearn.linear_model import (
     LinearRegression,
     LogisticRegression,
     PoissonRegressor,
+    QuantileRegressor,
     TweedieRegressor,
 )
 from sklearn.metrics import (
@@ -47,7 +53,10 @@ from sklearn.metrics import (
     brier_score_loss,
     log_loss,
     mean_absolute_error,
+    mean_gamma_deviance,
+    mean_poisson_deviance,
     r2_score,
+    roc_auc_score,
 )
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
@@ -103,8 +112,21 @@ MLP_SEEDS = 5
 #: at different points, and the verdict says by how much.
 NON_CONVEX_LOSSES = ("squared_error",)
 
+#: Decimals of the cross-validated scores in the table: the verdict compares
+#: scores as the table prints them, so it never calls equal what reads different.
+SCORE_DECIMALS = 4
+
 #: A non-numeric feature column with more distinct values is refused, not encoded.
 MAX_CATEGORIES = 20
+
+#: A CSV target of integers with more distinct values is not taken for classes
+#: unless ``task="classification"`` says so: counts and amounts look like that.
+MAX_CLASSES = 20
+
+#: The study's name for NeuronRegressor's exact solver of the absolute error
+#: (``optimizer="auto"`` resolves to it): the default, and only, optimizer of
+#: that loss unless others are asked for.
+EXACT_LAD = "lad"
 
 
 class StudyInputError(ValueError):
@@ -122,6 +144,16 @@ class Dataset:
     feature_names: list
     task: str
     notes: list = field(default_factory=list)
+    #: Names of the class labels where the data give them (bundled datasets):
+    #: the report says "1 (benign)", not only "1".
+    class_names: dict = field(default_factory=dict)
+    #: What the user may want to act on (ID-like or constant columns), one
+    #: sentence each: the command prints them on stderr and in the report.
+    warnings: list = field(default_factory=list)
+    #: The target's column name (CSV files), and whether the task was inferred
+    #: from its values rather than given or bundled.
+    target: str = None
+    task_inferred: bool = False
 
 
 def _options(estimator_class, parameter):
@@ -159,12 +191,16 @@ def regression_losses():
     return [n for n in preferred if n in names] + sorted(names - set(preferred))
 
 
-def load_dataset(data, target=None, task="auto"):
+def load_dataset(data, target=None, task="auto", drop=()):
     """A bundled dataset by name, or a CSV file with a ``target`` column.
 
-    Non-numeric feature columns with at most :data:`MAX_CATEGORIES` distinct
-    values are one-hot encoded (and the encoding is noted); others, and
-    missing values, are refused with a :class:`StudyInputError`.
+    The feature columns named in ``drop`` are left out first. Non-numeric
+    feature columns with at most :data:`MAX_CATEGORIES` distinct values are
+    one-hot encoded (and the encoding is noted); others, and missing values,
+    are refused with a :class:`StudyInputError`. ID-like and constant columns
+    are kept, with a sentence in ``warnings``. With ``task="auto"`` a CSV
+    target of integers with more than :data:`MAX_CLASSES` distinct values is
+    refused: it may be a count as well as classes, and only the user knows.
     """
     if data in BUNDLED_DATASETS:
         loader, bundled_task = BUNDLED_DATASETS[data]
@@ -184,10 +220,17 @@ def load_dataset(data, target=None, task="auto"):
             ],
             bundled_task,
         )
+        if bundled_task == "classification" and hasattr(bunch, "target_names"):
+            dataset.class_names = {
+                label: str(name) for label, name in enumerate(bunch.target_names)
+            }
+        dataset = _drop_features(dataset, drop)
     else:
-        dataset = _read_csv(data, target)
+        dataset = _read_csv(data, target, drop)
     if task != "auto":
-        dataset.task = task
+        dataset.task, dataset.task_inferred = task, False
+    elif dataset.task_inferred and dataset.task == "classification":
+        _refuse_count_target(dataset)
     if dataset.task == "classification":
         classes = np.unique(dataset.y)
         if classes.size < 2:
@@ -203,7 +246,87 @@ def load_dataset(data, target=None, task="auto"):
     return dataset
 
 
-def _read_csv(path, target):
+def _drop_features(dataset, drop):
+    """``dataset`` without the feature columns named in ``drop``."""
+    if not drop:
+        return dataset
+    unknown = [name for name in drop if name not in dataset.feature_names]
+    if unknown:
+        raise StudyInputError(
+            f"--drop {','.join(unknown)}: no such feature column in {dataset.name}; "
+            f"its feature columns are: {', '.join(dataset.feature_names)}"
+        )
+    keep = [i for i, name in enumerate(dataset.feature_names) if name not in drop]
+    if not keep:
+        raise StudyInputError(f"--drop leaves {dataset.name} no feature column")
+    return replace(
+        dataset,
+        X=dataset.X[:, keep],
+        feature_names=[dataset.feature_names[i] for i in keep],
+    )
+
+
+def _refuse_count_target(dataset):
+    """Refuse an integer target of many values taken for classes by inference."""
+    y = dataset.y
+    if not np.issubdtype(y.dtype, np.number) or np.any(y != np.round(y)):
+        return
+    distinct = np.unique(y).size
+    if distinct > MAX_CLASSES:
+        raise StudyInputError(
+            f"the target {dataset.target!r} of {dataset.name} has {distinct} distinct "
+            "integer values: a count or an amount? pass --task regression (or "
+            f"--task classification to study them as {distinct} classes)"
+        )
+
+
+def _too_small_for_folds(dataset, smallest, cv):
+    """The error for a class with fewer samples than folds: what to do about it."""
+    message = f"the smallest class has {smallest} samples, fewer than the {cv} folds of --cv"
+    remedies = [f"give --cv {smallest}"] if smallest >= 2 else []
+    y = dataset.y
+    if (
+        dataset.task_inferred
+        and np.issubdtype(y.dtype, np.number)
+        and np.unique(y).size > 2
+    ):
+        remedies.append(f"pass --task regression if {dataset.target!r} is a count")
+    return message + (f"; {', or '.join(remedies)}" if remedies else "")
+
+
+def _looks_like_id(column):
+    """Whether a feature column looks like a row identifier: integers, each
+    of more than :data:`MAX_CATEGORIES` rows its own. (Such a column of
+    strings is refused as too many categories.)"""
+    import pandas as pd
+
+    return (
+        len(column) > MAX_CATEGORIES
+        and pd.api.types.is_integer_dtype(column)
+        and column.nunique() == len(column)
+    )
+
+
+def _column_warnings(frame):
+    """Sentences on the ID-like and the constant feature columns of ``frame``."""
+    said = []
+    ids = [str(c) for c in frame.columns if _looks_like_id(frame[c])]
+    constant = [str(c) for c in frame.columns if frame[c].nunique() == 1]
+    if ids:
+        said.append(
+            f"ID-like columns (every value a distinct integer): "
+            f"{', '.join(ids)}; they are used as features: if they only name the rows, "
+            f"drop them with --drop {','.join(ids)}"
+        )
+    if constant and len(frame) > 1:
+        said.append(
+            f"constant columns (one value in every row): {', '.join(constant)}; "
+            f"they tell the model nothing: drop them with --drop {','.join(constant)}"
+        )
+    return said
+
+
+def _read_csv(path, target, drop=()):
     names = ", ".join(BUNDLED_DATASETS)
     path = Path(path)
     try:
@@ -243,6 +366,17 @@ def _read_csv(path, target):
         raise StudyInputError(
             f"the target column {target!r} has {int(y.isna().sum())} missing values"
         )
+    if target in drop:
+        raise StudyInputError(
+            f"--drop {target}: that is the target column; --drop names feature columns"
+        )
+    unknown = [name for name in drop if name not in frame.columns]
+    if unknown:
+        raise StudyInputError(
+            f"--drop {','.join(unknown)}: no such column in {str(path)!r}; its "
+            f"feature columns are: {', '.join(map(str, frame.columns))}"
+        )
+    frame = frame.drop(columns=list(drop))
     if frame.shape[1] == 0:
         raise StudyInputError(
             f"{str(path)!r} has no feature columns besides {target!r}"
@@ -251,7 +385,7 @@ def _read_csv(path, target):
     if missing:
         raise StudyInputError(
             f"feature columns with missing values: {', '.join(map(str, missing))}; "
-            "impute or drop them first"
+            f"impute them first, or drop them with --drop {','.join(map(str, missing))}"
         )
     numeric = frame.select_dtypes("number")
     infinite = numeric.columns[np.isinf(numeric.to_numpy(dtype=float)).any(axis=0)].tolist()
@@ -262,14 +396,15 @@ def _read_csv(path, target):
             f"columns with infinite values: {', '.join(map(str, infinite))}; "
             "replace or drop them first"
         )
-    notes = []
+    notes, said = [], _column_warnings(frame)
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     too_many = [c for c in text if frame[c].nunique() > MAX_CATEGORIES]
     if too_many:
         raise StudyInputError(
             f"non-numeric feature columns with more than {MAX_CATEGORIES} "
             "distinct values: "
-            f"{', '.join(map(str, too_many))}; drop them or encode them yourself"
+            f"{', '.join(map(str, too_many))}; drop them with "
+            f"--drop {','.join(map(str, too_many))}, or encode them yourself"
         )
     if text:
         frame = pd.get_dummies(frame, columns=text, dtype=float)
@@ -279,7 +414,7 @@ def _read_csv(path, target):
     y = y.to_numpy()
     task = "classification"
     if np.issubdtype(y.dtype, np.floating) and (
-        np.unique(y).size > 20 or np.any(y != np.round(y))
+        np.unique(y).size > MAX_CLASSES or np.any(y != np.round(y))
     ):
         task = "regression"
     return Dataset(
@@ -289,6 +424,9 @@ def _read_csv(path, target):
         list(map(str, frame.columns)),
         task,
         notes,
+        warnings=said,
+        target=target,
+        task_inferred=True,
     )
 
 
@@ -300,7 +438,8 @@ class StudyResult:
     ``rows`` are plain dicts (one per model, the reference first), ready for a
     table or JSON; ``verdict`` is a list of sentences; ``details`` holds
     arrays for the figures (coefficients, objective curves, out-of-fold
-    probabilities).
+    probabilities); ``takeaway`` is a list of sentences saying which model
+    or optimizer to use, drawn from the rows.
     """
 
     task: str
@@ -309,6 +448,7 @@ class StudyResult:
     rows: list
     verdict: list
     details: dict = field(default_factory=dict)
+    takeaway: list = field(default_factory=list)
 
     def to_dict(self):
         """Everything but ``details``, JSON-ready."""
@@ -318,7 +458,75 @@ class StudyResult:
             "settings": self.settings,
             "rows": self.rows,
             "verdict": self.verdict,
+            "takeaway": self.takeaway,
         }
+
+
+def environment():
+    """Versions of the packages a study's numbers depend on, and the date (UTC)."""
+    import sklearn
+    import torch
+
+    from . import __version__
+
+    return {
+        "versions": {
+            "sklearn-neuron": __version__,
+            "torch": torch.__version__,
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def iteration_unit(optimizer):
+    """What ``n_iter_`` counts for ``optimizer``: iterations or epochs."""
+    full_batch = (*FULL_BATCH_OPTIMIZERS, EXACT_LAD)  # lad: HiGHS's simplex iterations
+    return "iterations" if optimizer in full_batch else "epochs"
+
+
+def fit_settings(estimator_class, optimizers, overrides=None):
+    """Per optimizer, the settings the study fits it with (and its unit of ``max_iter``)."""
+    defaults = estimator_class().get_params()
+    settings = {}
+    for optimizer in optimizers:
+        params = _neuron_params(
+            estimator_class, optimizer, {}, (overrides or {}).get(optimizer)
+        )
+        shown = {
+            key: params.get(key, defaults[key])
+            for key in ("tol", "max_iter", "learning_rate", "batch_size")
+            if key in defaults
+            and (optimizer not in FULL_BATCH_OPTIMIZERS or key in ("tol", "max_iter"))
+        }
+        settings[optimizer] = {**shown, "max_iter_unit": iteration_unit(optimizer)}
+    return settings
+
+
+def _recorded_fit(estimator, X, y):
+    """Fit ``estimator``; return ``(seconds, converged)``.
+
+    A ConvergenceWarning is caught and recorded as ``converged=False`` (as is
+    a final step whose ``converged_`` is False): the study shows every fit's
+    convergence in its table and verdict rather than on stderr, once per
+    fold. Other warnings pass through.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        start = time.perf_counter()
+        estimator.fit(X, y)
+        seconds = time.perf_counter() - start
+    stopped = False
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            stopped = True
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    final = estimator[-1] if hasattr(estimator, "steps") else estimator
+    converged = not stopped and getattr(final, "converged_", True) is not False
+    return seconds, converged
 
 
 def _quiet_fit(estimator, X, y):
@@ -353,18 +561,24 @@ def _fit_or_skip(neuron, X, y, row, rows, progress, position):
     return True
 
 
-def _neuron_params(estimator_class, optimizer, extra):
+def _neuron_params(estimator_class, optimizer, extra, overrides=None):
     """Settings for a study fit: full-batch optimizers run to a tight tolerance.
 
     Minibatch optimizers keep their own learning rate and ``tol`` and get
     ``STUDY_EPOCHS`` epochs: they are compared as a user would run them, and
-    the verdict says how close that gets.
+    the verdict says how close that gets. ``overrides`` (a dict of
+    parameters) replaces any of these.
     """
     params = {"optimizer": optimizer, "random_state": SEED, **extra}
-    if optimizer in FULL_BATCH_OPTIMIZERS:
+    if optimizer == EXACT_LAD:
+        # NeuronRegressor's "auto" solves the absolute error exactly: an LP
+        # (unpenalized), with no tolerance to tighten.
+        params["optimizer"] = "auto"
+    elif optimizer in FULL_BATCH_OPTIMIZERS:
         params.update(tol=1e-10, max_iter=500)
     else:
         params.update(max_iter=STUDY_EPOCHS)
+    params.update(overrides or {})
     accepted = estimator_class().get_params()
     return {key: value for key, value in params.items() if key in accepted}
 
@@ -483,7 +697,7 @@ def _mlp_row(X, y, X_std, y_index, C, folds, classes, f_ref, details, progress):
     certified as logistic regression on its own hidden layer."""
     from ._hidden import certify_output_layer
 
-    scores, fit_time, oof = _cross_validate_classifier(
+    scores, fit_time, oof, fold_converged = _cross_validate_classifier(
         mlp_peer(C), X, y, folds, classes
     )
     fits, certificates, seed_time = [], [], 0.0
@@ -509,9 +723,11 @@ def _mlp_row(X, y, X_std, y_index, C, folds, classes, f_ref, details, progress):
         **scores,
         "fit_time": fit_time,
         "n_iter": int(fits[0].n_iter_),
+        "iter_unit": "iterations",
         "coef_diff": None,  # another model: no coefficients to set against LR's
         "objective_gap": None,
         "converged": heads == len(fits),
+        "fold_converged": fold_converged,
         "note": f"{MLP_SEEDS} seeds; output layer logistic regression on its hidden "
         f"layer in {heads} of {len(fits)}",
         "seeds": MLP_SEEDS,
@@ -582,11 +798,20 @@ def _proof(rows, reached):
     return f"; proved at least {least:.2g} from its optimum"
 
 
+#: The cross-validated scores of a classification row; each has a ``_std`` twin.
+CLASSIFICATION_SCORES = ("accuracy", "log_loss", "roc_auc", "brier")
+
+
 def _classification_scores(y_true, proba, classes):
+    """Accuracy, log loss, ROC AUC (one-vs-rest for several classes) and Brier
+    score; a binary problem's positive class is ``classes[1]``."""
     binary = classes.size == 2
     return {
         "accuracy": accuracy_score(y_true, classes[proba.argmax(axis=1)]),
         "log_loss": log_loss(y_true, proba, labels=classes),
+        "roc_auc": roc_auc_score(y_true == classes[1], proba[:, 1])
+        if binary
+        else roc_auc_score(y_true, proba, multi_class="ovr", labels=classes),
         "brier": brier_score_loss(y_true, proba[:, 1], pos_label=classes[1])
         if binary
         else brier_score_loss(y_true, proba, labels=classes),
@@ -594,17 +819,47 @@ def _classification_scores(y_true, proba, classes):
 
 
 def _cross_validate_classifier(estimator, X, y, folds, classes):
-    """Mean scores over folds, mean fit time, and out-of-fold probabilities."""
+    """Scores over the folds, mean fit time, out-of-fold probabilities, and
+    whether each fold's fit converged.
+
+    Returns ``(scores, fit_time, oof, fold_converged)``: ``scores`` has the
+    mean of each of :data:`CLASSIFICATION_SCORES` over the folds and, as
+    ``<name>_std``, its standard deviation across them.
+    """
     oof = np.zeros((len(y), classes.size))
-    scores, times = [], []
+    scores, times, converged = [], [], []
     for train, test in folds:
         model = make_pipeline(StandardScaler(), clone(estimator))
-        times.append(_quiet_fit(model, X[train], y[train]))
+        seconds, fold_converged = _recorded_fit(model, X[train], y[train])
+        times.append(seconds)
+        converged.append(fold_converged)
         proba = model.predict_proba(X[test])
         oof[test] = proba
         scores.append(_classification_scores(y[test], proba, classes))
-    mean = {key: float(np.mean([s[key] for s in scores])) for key in scores[0]}
-    return mean, float(np.mean(times)), oof
+    summary = {}
+    for key in scores[0]:
+        values = [s[key] for s in scores]
+        summary[key] = float(np.mean(values))
+        summary[f"{key}_std"] = float(np.std(values))
+    return summary, float(np.mean(times)), oof, converged
+
+
+def _stopped_fits(row):
+    """Which of a row's fits stopped before tol, in words ("" when none did)."""
+    stopped = []
+    if row.get("converged") is False:
+        stopped.append("the full-data fit")
+    folds = row.get("fold_converged") or []
+    short = [str(i) for i, ok in enumerate(folds, 1) if not ok]
+    if short:
+        stopped.append(
+            f"fold{'s' if len(short) > 1 else ''} {', '.join(short)} of {len(folds)}"
+        )
+    return " and ".join(stopped)
+
+
+def _every_fit_converged(row):
+    return row.get("converged") is not False and all(row.get("fold_converged") or [])
 
 
 def run_classification_study(
@@ -616,6 +871,7 @@ def run_classification_study(
     cv=5,
     match_tol=DEFAULT_MATCH_TOL,
     peers=(),
+    overrides=None,
     progress=None,
     advance=None,
 ):
@@ -640,6 +896,10 @@ def run_classification_study(
         MLPClassifier with one hidden layer (:func:`mlp_peer`) from
         :data:`MLP_SEEDS` seeds and certifies each output layer as logistic
         regression on its hidden layer. Each must be installed.
+    overrides : dict, default=None
+        ``{optimizer: {parameter: value}}``: NeuronClassifier parameters that
+        replace the study's fit settings for that optimizer (for example
+        ``{"lbfgs": {"max_iter": 20}}``); the settings say so.
     progress : callable(str), default=None
         Called with a line after each step.
     advance : callable(), default=None
@@ -664,19 +924,16 @@ def run_classification_study(
     classes, y_index = np.unique(y, return_inverse=True)
     smallest = np.bincount(y_index).min()
     if smallest < cv:
-        raise StudyInputError(
-            f"the smallest class has {smallest} samples, fewer than the {cv} "
-            "folds of --cv"
-        )
+        raise StudyInputError(_too_small_for_folds(dataset, smallest, cv))
     folds = list(StratifiedKFold(cv, shuffle=True, random_state=SEED).split(X, y))
     X_std = StandardScaler().fit_transform(X)
 
     reference = LogisticRegression(
         C=C, solver="newton-cholesky", tol=1e-10, max_iter=1000
     )
-    _quiet_fit(reference, X_std, y)
+    _, ref_converged = _recorded_fit(reference, X_std, y)
     f_ref = logistic_objective(reference.coef_, reference.intercept_, X_std, y_index, C)
-    ref_scores, ref_time, ref_oof = _cross_validate_classifier(
+    ref_scores, ref_time, ref_oof, ref_folds = _cross_validate_classifier(
         reference, X, y, folds, classes
     )
     rows = [
@@ -688,9 +945,11 @@ def run_classification_study(
             **ref_scores,
             "fit_time": ref_time,
             "n_iter": int(np.max(reference.n_iter_)),
+            "iter_unit": "iterations",
             "coef_diff": 0.0,
             "objective_gap": 0.0,
-            "converged": True,
+            "converged": ref_converged,
+            "fold_converged": ref_folds,
             "note": "",
         }
     ]
@@ -710,12 +969,17 @@ def run_classification_study(
 
     combos = [(loss, optimizer) for loss in losses for optimizer in optimizers]
     for step, (loss, optimizer) in enumerate(_advancing(combos, advance), 1):
-        params = _neuron_params(NeuronClassifier, optimizer, {"loss": loss, "C": C})
+        params = _neuron_params(
+            NeuronClassifier, optimizer, {"loss": loss, "C": C},
+            (overrides or {}).get(optimizer),
+        )
         neuron = NeuronClassifier(**params)
         row = {"model": "NeuronClassifier", "loss": loss, "optimizer": optimizer}
         if not _fit_or_skip(neuron, X_std, y, row, rows, progress, f"[{step}/{len(combos)}]"):
             continue
-        scores, fit_time, oof = _cross_validate_classifier(neuron, X, y, folds, classes)
+        scores, fit_time, oof, fold_converged = _cross_validate_classifier(
+            neuron, X, y, folds, classes
+        )
         f = logistic_objective(neuron.coef_, neuron.intercept_, X_std, y_index, C)
         rows.append(
             {
@@ -724,26 +988,32 @@ def run_classification_study(
                 **scores,
                 "fit_time": fit_time,
                 "n_iter": int(neuron.n_iter_),
+                "iter_unit": iteration_unit(optimizer),
                 "coef_diff": float(np.max(np.abs(neuron.coef_ - reference.coef_))),
                 "objective_gap": float(f - f_ref),
                 "converged": bool(neuron.converged_),
-                "note": "" if neuron.converged_ else "stopped before tol",
+                "fold_converged": fold_converged,
                 **(_proved(neuron, X_std, y, C) if loss == "log_loss" else {}),
             }
         )
+        stopped = _stopped_fits(rows[-1])
+        rows[-1]["note"] = f"stopped before tol: {stopped}" if stopped else ""
         details["coef"][(loss, optimizer)] = neuron.coef_.copy()
         details["curves"][(loss, optimizer)] = np.asarray(neuron.objective_curve_)
         details["oof_proba"][(loss, optimizer)] = oof
         progress(
             f"[{step}/{len(combos)}] {loss} / {optimizer}: {cv} folds in "
             f"{fit_time * cv:.2f} s, max|coef diff| {rows[-1]['coef_diff']:.1e}"
+            + (f"; stopped before tol: {stopped}" if stopped else "")
         )
 
     if "skorch" in peers:
         model = SkorchPeer(C=C)
         _quiet_fit(model, X_std, y)
         net_name = type(model.net_).__name__
-        scores, fit_time, oof = _cross_validate_classifier(model, X, y, folds, classes)
+        scores, fit_time, oof, _ = _cross_validate_classifier(
+            model, X, y, folds, classes
+        )
         f = logistic_objective(model.coef_, model.intercept_, X_std, y_index, C)
         rows.append(
             {
@@ -754,11 +1024,14 @@ def run_classification_study(
                 **scores,
                 "fit_time": fit_time,
                 "n_iter": int(model.n_iter_),
+                "iter_unit": "epochs",
                 "coef_diff": float(
                     np.max(np.abs(_centred(model.coef_) - reference.coef_))
                 ),
                 "objective_gap": float(f - f_ref),
+                # skorch has no stopping rule: it runs every epoch, converged or not.
                 "converged": None,
+                "fold_converged": None,
                 "note": f"batch {model.batch_size_}, lr {model.learning_rate_:.3g}, "
                 f"{model.n_iter_} epochs",
                 **_proved((model.coef_, model.intercept_), X_std, y, C),
@@ -775,22 +1048,42 @@ def run_classification_study(
     settings = {
         "C": C,
         "cv": cv,
+        "cv_splitter": "StratifiedKFold(shuffle=True), StandardScaler fitted per fold",
         "seed": SEED,
+        "random_state": SEED,
         "match_tol": match_tol,
         "losses": losses,
         "optimizers": optimizers,
+        "fits": fit_settings(NeuronClassifier, optimizers, overrides),
+        "overrides": {key: dict(value) for key, value in (overrides or {}).items()},
         "peers": list(peers),
-        "reference": "LogisticRegression(solver='newton-cholesky', tol=1e-10)",
+        "reference": "LogisticRegression(solver='newton-cholesky', tol=1e-10, "
+        "max_iter=1000)",
+        "roc_auc": "roc_auc" if classes.size == 2 else "roc_auc_ovr",
+        **environment(),
     }
+    counts = np.bincount(y_index)
+    names = dataset.class_names
     info = {
         "name": dataset.name,
         "n_samples": int(X.shape[0]),
         "n_features": int(X.shape[1]),
         "n_classes": int(classes.size),
+        "classes": [
+            {"label": label.item() if hasattr(label, "item") else label,
+             "name": names.get(label, None), "count": int(count)}
+            for label, count in zip(classes, counts, strict=True)
+        ],
+        # LogisticRegression models P(y = classes_[1]) of a binary target.
+        "positive_class": (classes[1].item() if hasattr(classes[1], "item")
+                           else classes[1]) if classes.size == 2 else None,
         "notes": dataset.notes,
     }
     verdict = classification_verdict(rows, details, match_tol)
-    return StudyResult("classification", info, settings, rows, verdict, details)
+    takeaway = classification_takeaway(rows, match_tol)
+    return StudyResult(
+        "classification", info, settings, rows, verdict, details, takeaway
+    )
 
 
 def _coef_spread(coefs):
@@ -801,21 +1094,90 @@ def _coef_spread(coefs):
     return float(np.max(stacked.max(axis=0) - stacked.min(axis=0)))
 
 
+def _amount(value, spec=".0e"):
+    """A difference in words: "0 (identical)" rather than "0e+00"."""
+    return "0 (identical)" if value == 0 else format(value, spec)
+
+
+def _shown(value):
+    """A score as the table prints it."""
+    return f"{value:.{SCORE_DECIMALS}f}"
+
+
+def _cv_log_losses(ran):
+    """What the table's CV log losses of ``ran`` say, compared as printed (a clause)."""
+    shown = sorted({_shown(r["log_loss"]) for r in ran if "log_loss" in r})
+    if not shown:
+        return ""
+    std = max((r.get("log_loss_std", 0.0) for r in ran), default=0.0)
+    spread = f" (across folds ± up to {std:.2g})" if std else ""
+    if len(shown) == 1:
+        return f"; their CV log losses are equal to {SCORE_DECIMALS} decimals ({shown[0]})"
+    return f"; their CV log losses differ: {shown[0]} to {shown[-1]}{spread}"
+
+
 def _agreement(loss, ran, details, match_tol):
-    """How the optimizers of one loss compare with each other (a clause)."""
+    """How the optimizers of one loss compare with each other (a clause).
+
+    The coefficients compared are those of the full-data fits; the CV log
+    losses are compared as the table prints them, so the clause never calls
+    agreement what the table shows different.
+    """
     if len(ran) < 2:
         return ""
     spread = _coef_spread([details["coef"][(loss, r["optimizer"])] for r in ran])
+    cv = _cv_log_losses(ran)
     if loss in NON_CONVEX_LOSSES:
         return (
             f"; not convex in the coefficients (through the sigmoid), so optimizers may "
-            f"stop at different points: here they differ by up to {spread:.2g}"
+            f"stop at different points: here they differ by up to "
+            f"{_amount(spread, '.2g')} in the coefficients of their full-data fits{cv}"
+        )
+    short = [r["optimizer"] for r in ran if not _every_fit_converged(r)]
+    stopped = f" ({', '.join(short)} stopped before tol)" if short else ""
+    if spread <= match_tol and not short:
+        return (
+            f"; its optimizers agree with each other to within {_amount(spread)} in the "
+            f"coefficients of their full-data fits (a convex loss){cv}"
         )
     if spread <= match_tol:
-        return f"; its optimizers agree with each other to within {spread:.0e} (a convex loss)"
-    short = [r["optimizer"] for r in ran if not r["converged"]]
-    stopped = f" ({', '.join(short)} stopped before tol)" if short else ""
-    return f"; its optimizers disagree with each other by up to {spread:.2g}{stopped}"
+        return (
+            f"; its optimizers' full-data fits are within {_amount(spread)} of each "
+            f"other, but not every fit met tol{stopped}{cv}"
+        )
+    return f"; its optimizers disagree with each other by up to {spread:.2g}{stopped}{cv}"
+
+
+def _stopped_clause(ran):
+    """Which fits of ``ran`` stopped before tol, full-data and CV folds (a clause)."""
+    stopped = [f"{r['optimizer']}: {_stopped_fits(r)}" for r in ran if _stopped_fits(r)]
+    if not stopped:
+        return ""
+    return (
+        f"; stopped before tol — {'; '.join(stopped)} "
+        "(the table's scores include these fits)"
+    )
+
+
+def _versus_reference(same, reference):
+    """How the CV scores of ``same`` compare with the reference's, as printed (a clause)."""
+    keys = [k for k in CLASSIFICATION_SCORES if k in reference]
+    differ = [
+        k for k in keys if any(_shown(r[k]) != _shown(reference[k]) for r in same if k in r)
+    ]
+    if not keys:
+        return ""
+    if not differ:
+        return f"; CV scores equal LogisticRegression's to {SCORE_DECIMALS} decimals"
+    parts = []
+    for key in differ:
+        values = sorted({_shown(r[key]) for r in same if key in r})
+        parts.append(
+            f"CV {key.replace('_', ' ')} {values[0]}"
+            + (f" to {values[-1]}" if len(values) > 1 else "")
+            + f" vs LogisticRegression's {_shown(reference[key])}"
+        )
+    return "; " + ", ".join(parts)
 
 
 def classification_verdict(rows, details, match_tol=DEFAULT_MATCH_TOL):
@@ -838,8 +1200,9 @@ def classification_verdict(rows, details, match_tol=DEFAULT_MATCH_TOL):
             diff = max(r["coef_diff"] for r in same)
             gap = max(abs(r["objective_gap"]) for r in same)
             parts.append(
-                f"{loss} with {who}: logistic regression to within {diff:.0e} in "
-                f"coefficients (objective gap {gap:.0e}{_proof(same, True)})"
+                f"{loss} with {who}: logistic regression to within {_amount(diff)} in "
+                f"the coefficients of the full-data fit (objective gap "
+                f"{_amount(gap)}{_proof(same, True)}){_versus_reference(same, reference)}"
             )
         if other:
             diff = max(r["coef_diff"] for r in other)
@@ -870,7 +1233,8 @@ def classification_verdict(rows, details, match_tol=DEFAULT_MATCH_TOL):
                 parts[-1] += _agreement(loss, ran, details, match_tol)
         for r in skipped:
             parts.append(f"with {r['optimizer']}: not run ({r['note']})")
-        sentences.append("; ".join(parts) + ".")
+        sentence = "; ".join(parts) + _stopped_clause(ran)
+        sentences.append(sentence + ".")
     for r in peers:
         if r.get("peer") == "mlp":
             sentences.append(_mlp_sentence(r))
@@ -889,6 +1253,79 @@ def classification_verdict(rows, details, match_tol=DEFAULT_MATCH_TOL):
                 f"{sgd[0]['n_iter']} epochs)"
             )
         sentences.append(sentence + ".")
+    return sentences
+
+
+def classification_takeaway(rows, match_tol=DEFAULT_MATCH_TOL):
+    """Which to use, drawn from the measured rows (a list of sentences).
+
+    The fastest optimizer that reached LogisticRegression under the log loss
+    in every fit, full-data and CV folds (by mean fit time of a fold); and
+    the losses ranked by their best CV log loss, saying whether the runner-up
+    is within one standard deviation across folds of the best.
+    """
+    reference = rows[0]
+    ran = [r for r in rows[1:] if r.get("status") == "ok"]
+    sentences = []
+    log_rows = [r for r in ran if r["loss"] == "log_loss"]
+    reached = [
+        r for r in log_rows if r["coef_diff"] <= match_tol and _every_fit_converged(r)
+    ]
+    if reached:
+        fastest = min(reached, key=lambda r: r["fit_time"])
+        others = [r for r in reached if r is not fastest]
+        against = "".join(
+            f", {r['optimizer']} {1000 * r['fit_time']:.1f} ms" for r in others
+        )
+        sentences.append(
+            f"For logistic regression: optimizer={fastest['optimizer']!r} is the "
+            f"fastest that reached LogisticRegression's coefficients (within "
+            f"{match_tol:g}) in every fit: {1000 * fastest['fit_time']:.1f} ms a fold"
+            f"{against}; LogisticRegression {1000 * reference['fit_time']:.1f} ms."
+        )
+    elif log_rows:
+        sentences.append(
+            "For logistic regression: no optimizer reached LogisticRegression's "
+            f"coefficients (within {match_tol:g}) in every fit; raise max_iter or "
+            "loosen --match-tol."
+        )
+    best = {}
+    for r in ran:
+        if r["loss"] not in best or r["log_loss"] < best[r["loss"]]["log_loss"]:
+            best[r["loss"]] = r
+    ranked = sorted(best.values(), key=lambda r: r["log_loss"])
+    if len(ranked) > 1:
+        top, second = ranked[0], ranked[1]
+        listing = ", ".join(
+            f"{r['loss']} {_shown(r['log_loss'])} ± {_shown(r.get('log_loss_std', 0.0))}"
+            for r in ranked
+        )
+        close = second["log_loss"] - top["log_loss"] <= top.get("log_loss_std", 0.0)
+        sentences.append(
+            f"For probabilities: the best CV log loss by loss is {listing} (mean ± "
+            f"std across folds); {top['loss']} is best"
+            + (
+                f", but {second['loss']} is within one std of it: the folds do not "
+                "separate them."
+                if close
+                else f", ahead of {second['loss']} by more than one std across folds."
+            )
+        )
+        # Ties as the table prints them: every model with the best printed accuracy.
+        top_accuracy = max(_shown(r["accuracy"]) for r in ran)
+        winners = {}
+        for r in ran:
+            if _shown(r["accuracy"]) == top_accuracy:
+                winners.setdefault(r["loss"], []).append(r)
+        who = "; ".join(
+            f"{loss} ({', '.join(r['optimizer'] for r in group)}) ± "
+            f"{_shown(group[0].get('accuracy_std', 0.0))}"
+            for loss, group in winners.items()
+        )
+        sentences.append(
+            f"For labels: the best CV accuracy is {top_accuracy}, by {who}; "
+            f"LogisticRegression's is {_shown(reference['accuracy'])}."
+        )
     return sentences
 
 
@@ -1000,8 +1437,61 @@ def _regression_reference(loss, power):
             TweedieRegressor(power=power, link="log", **glm),
             True,
         )
-    # Huber and absolute error have no closed-form twin: compare to least squares.
+    if loss == "absolute_error":
+        # The median regression: the same minimiser as the mean absolute error.
+        return (
+            "QuantileRegressor",
+            QuantileRegressor(quantile=0.5, alpha=0.0, solver="highs"),
+            True,
+        )
+    # Huber has no twin (HuberRegressor fits a scale too): compare to least squares.
     return "LinearRegression", LinearRegression(), loss == "squared_error"
+
+
+def regression_combinations(losses, optimizers=None):
+    """The (loss, optimizer) pairs the regression study fits, in order.
+
+    ``optimizers=None`` gives every loss the full-batch optimizers, except
+    the absolute error: its minimum is at a kink, where they stall short of
+    it, so it gets NeuronRegressor's exact solver (:data:`EXACT_LAD`) alone.
+    Optimizers that are given run for every loss, as given.
+    """
+    if optimizers is not None:
+        return [(loss, optimizer) for loss in losses for optimizer in optimizers]
+    return [
+        (loss, optimizer)
+        for loss in losses
+        for optimizer in (
+            (EXACT_LAD,) if loss == "absolute_error" else FULL_BATCH_OPTIMIZERS
+        )
+    ]
+
+
+def _regression_scores(y_true, pred):
+    """R², MAE and the mean Poisson and Gamma deviances (None where undefined:
+    a Poisson deviance needs y >= 0, a Gamma deviance y > 0, both a positive
+    prediction)."""
+    positive = bool(np.all(pred > 0))
+    return {
+        "r2": r2_score(y_true, pred),
+        "mae": mean_absolute_error(y_true, pred),
+        "poisson_deviance": mean_poisson_deviance(y_true, pred)
+        if positive and np.all(y_true >= 0)
+        else None,
+        "gamma_deviance": mean_gamma_deviance(y_true, pred)
+        if positive and np.all(y_true > 0)
+        else None,
+    }
+
+
+def _mean_scores(scores):
+    """The mean of each score over the folds; None where a fold has none."""
+    return {
+        key: None
+        if any(s[key] is None for s in scores)
+        else float(np.mean([s[key] for s in scores]))
+        for key in scores[0]
+    }
 
 
 def _target_fits(loss, y):
@@ -1031,6 +1521,7 @@ def run_regression_study(
     regressor = NeuronRegressor
     progress = progress or (lambda line: None)
     losses = list(losses or regression_losses())
+    combos = regression_combinations(losses, optimizers)
     optimizers = list(optimizers or FULL_BATCH_OPTIMIZERS)
     X, y = dataset.X, np.asarray(dataset.y, dtype=float)
     folds = list(KFold(cv, shuffle=True, random_state=SEED).split(X))
@@ -1050,16 +1541,15 @@ def run_regression_study(
         for train, test in folds:
             model = make_pipeline(StandardScaler(), clone(estimator))
             times.append(_quiet_fit(model, X[train], y[train]))
-            pred = model.predict(X[test])
-            scores.append((r2_score(y[test], pred), mean_absolute_error(y[test], pred)))
-        r2, mae = np.mean(scores, axis=0)
-        return {"r2": float(r2), "mae": float(mae)}, float(np.mean(times))
+            scores.append(_regression_scores(y[test], model.predict(X[test])))
+        return _mean_scores(scores), float(np.mean(times))
 
     rows, references, details = [], {}, {"coef": {}, "curves": {}, "reference_coef": {}}
-    combos = [(loss, optimizer) for loss in losses for optimizer in optimizers]
     for step, (loss, optimizer) in enumerate(_advancing(combos, advance), 1):
         row = {"model": "NeuronRegressor", "loss": loss, "optimizer": optimizer}
         reason = _target_fits(loss, y)
+        if optimizer == EXACT_LAD and loss != "absolute_error":
+            reason = f"{EXACT_LAD!r} is the exact solver of loss 'absolute_error' only"
         if reason:
             rows.append({**row, "status": "incompatible", "note": reason})
             continue
@@ -1139,6 +1629,7 @@ def run_regression_study(
         "match_tol": match_tol,
         "losses": losses,
         "optimizers": optimizers,
+        "combinations": [f"{loss} / {optimizer}" for loss, optimizer in combos],
         "penalty": "none",
     }
     info = {

@@ -234,6 +234,21 @@ def _write_csv(path, text):
     return str(path)
 
 
+def _count_csv(path, n=200, cap=None, **extra):
+    """A CSV of a Poisson count ``count`` (integers) on a feature ``x``; ``cap``
+    clips the counts to ``0..cap``; ``extra`` adds columns."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=n)
+    count = rng.poisson(np.exp(2.5 + 0.6 * x))
+    if cap is not None:
+        count = np.minimum(rng.poisson(2.0, size=n), cap)
+    columns = {key: value(n) for key, value in extra.items()}
+    pd.DataFrame({**columns, "x": x, "count": count}).to_csv(path, index=False)
+    return str(path)
+
+
 BAD_INPUTS = {
     "missing file": (
         lambda d: ["--data", str(d / "nope.csv"), "--target", "y"],
@@ -316,6 +331,25 @@ BAD_INPUTS = {
         lambda d: ["--data", str(d / ("a" * 300 + ".csv")), "--target", "y"],
         "File name too long; give another path",
     ),
+    # Issue #38, item 4: counts 0..40 were taken for classes and failed with
+    # "smallest class has 3 samples".
+    "an integer count target without --task": (
+        lambda d: ["--data", _count_csv(d / "c.csv"), "--target", "count"],
+        "has 38 distinct integer values: a count or an amount? pass --task regression",
+    ),
+    "a class of an integer target smaller than the folds": (
+        lambda d: [
+            "--data", _count_csv(d / "c.csv", n=60, cap=6), "--target", "count",
+            "--cv", "5",
+        ],
+        "fewer than the 5 folds of --cv; pass --task regression if 'count' is a count",
+    ),
+    "--drop a column that is not there": (
+        lambda d: [
+            "--data", _count_csv(d / "c.csv"), "--target", "count", "--drop", "x,z",
+        ],
+        "--drop z: no such column in",
+    ),
 }
 
 
@@ -326,6 +360,7 @@ SUBPROCESS_CASES = [
     "absent target column",
     "non-numeric column",
     "one class",
+    "an integer count target without --task",
 ]
 
 
@@ -534,3 +569,153 @@ def test_rescaling_by_powers_of_two_is_exact():
         StandardScaler().fit_transform(rescaled.X), StandardScaler().fit_transform(X)
     )
     np.testing.assert_array_equal(dataset.X, scaled)  # the input is not modified
+
+
+def test_report_opens_with_the_settings_block(tmp_path, capsys):
+    import sklearn
+    import torch
+
+    import sklearn_neuron
+    from sklearn_neuron import _cli
+
+    argv = ["--losses", "log_loss", "--optimizers", "newton,sgd", "--cv", "2", "--C", "0.5",
+            "--no-figures", "-q", "--format", "json", "--out", str(tmp_path)]  # fmt: skip
+    assert _cli.main(argv) == 0
+    payload = json.loads(capsys.readouterr().out)
+    settings, dataset = payload["settings"], payload["dataset"]
+    assert settings["versions"]["scikit-learn"] == sklearn.__version__
+    assert settings["versions"]["torch"] == torch.__version__
+    assert settings["versions"]["sklearn-neuron"] == sklearn_neuron.__version__
+    assert settings["versions"]["numpy"] == np.__version__
+    assert settings["fits"]["newton"]["max_iter"] == 500
+    assert settings["fits"]["sgd"]["max_iter_unit"] == "epochs"
+    assert dataset["positive_class"] == 1
+    assert [c["count"] for c in dataset["classes"]] == [212, 357]  # breast_cancer
+    assert set(payload["columns"]) == {
+        "CV accuracy", "CV log loss", "CV ROC AUC", "CV Brier", "fit ms", "iter",
+        "converged", "max|Δcoef|", "objective gap", "note",
+    }  # fmt: skip
+    assert payload["rows"][1]["roc_auc_std"] >= 0 and payload["takeaway"]
+
+    markdown = (tmp_path / "report.md").read_text()
+    settings_at = markdown.index("**Settings**")
+    assert settings_at < markdown.index("| model |") and settings_at < markdown.index(
+        "**Verdict**"
+    )
+    for text in [
+        "- data: breast_cancer: 569 samples, 30 features; 2 classes: 0 (malignant) 212, "
+        "1 (benign) 357\n",
+        "- positive class: 1 (benign): the models give the probability of this class",
+        "- penalty: C=0.5 for every model",
+        "- fits: newton: tol=1e-10, max_iter=500 iterations; sgd: tol=0.0001, "
+        "max_iter=300 epochs",
+        f"scikit-learn {sklearn.__version__}, numpy {np.__version__}",
+        f"- date: {settings['date']}",
+        "- fit ms: wall time of one CV fold's fit",
+        "**Which to use**",
+    ]:
+        assert text in markdown, text
+    page = (tmp_path / "report.html").read_text()
+    assert page.index("<h2>Settings</h2>") < page.index("<table>")
+    assert "<dt>positive class</dt><dd>1 (benign)" in page and "<h3>Columns</h3>" in page
+
+
+def test_table_has_a_short_header_a_legend_and_which_to_use(tmp_path, capsys):
+    import sklearn
+
+    from sklearn_neuron import _cli
+
+    argv = ["--data", "iris", "--losses", "log_loss,hinge", "--optimizers", "newton,sgd",
+            "--cv", "2", "--no-figures", "-q", "--out", str(tmp_path)]  # fmt: skip
+    assert _cli.main(argv) == 0
+    out = capsys.readouterr().out
+    header = out.split("\n\n")[0]
+    assert "iris: 150 samples, 4 features; 3 classes: 0 (setosa) 50, 1 (versicolor) 50" in header
+    assert "positive class" not in header  # three classes: none is "the" positive one
+    assert "fits: newton: tol=1e-10, max_iter=500 iterations; sgd: " in header
+    assert f"scikit-learn {sklearn.__version__}" in header
+    columns = out.splitlines()[out.splitlines().index("") + 1]
+    assert "CV ROC AUC (ovr)" in columns and "converged" in columns
+    legend = out[out.index("Columns:"):out.index("Verdict:")]
+    for label in ["CV log loss", "CV ROC AUC (ovr)", "fit ms", "iter", "converged",
+                  "objective gap"]:  # fmt: skip
+        assert f"\n  {label}: " in legend, label
+    assert "one-vs-rest" in legend
+    (sgd,) = [line for line in out.splitlines() if " log_loss " in line and " sgd " in line]
+    assert " ep " in sgd and "±" in sgd
+    assert "Which to use:\n- For logistic regression: optimizer=" in out
+
+
+# -- issue #38, item 4: the command line on real CSVs ---------------------------
+def _run_main(args, capsys):
+    from sklearn_neuron._cli import main
+
+    returncode = main(args)
+    captured = capsys.readouterr()
+    return returncode, captured.out, captured.err
+
+
+def test_id_like_and_constant_columns_are_warned_about_and_dropped(tmp_path, capsys):
+    extra = {"row": lambda n: np.arange(100, 100 + n), "site": lambda n: np.full(n, 3)}
+    data = _count_csv(tmp_path / "d.csv", n=60, **extra)
+    clean = _count_csv(tmp_path / "clean.csv", n=60)
+    quick = ["--target", "count", "--task", "regression", "--losses", "squared_error",
+             "--optimizers", "newton", "--cv", "2", "--no-figures", "-q", "--format", "json"]
+    returncode, out, err = _run_main(
+        ["--data", data, *quick, "--out", str(tmp_path / "a")], capsys
+    )
+    assert returncode == 0, err
+    # One line each, under --quiet too, naming the columns and the way out.
+    warnings = [line for line in err.splitlines() if "warning:" in line]
+    assert warnings == [
+        "sklearn-neuron: warning: ID-like columns (every value a distinct integer): "
+        "row; they are used as features: if they only name the rows, drop them with "
+        "--drop row",
+        "sklearn-neuron: warning: constant columns (one value in every row): site; "
+        "they tell the model nothing: drop them with --drop site",
+    ]
+    assert json.loads(out)["dataset"]["warnings"] == [w.split("warning: ", 1)[1] for w in warnings]
+    assert "warning: ID-like columns" in (tmp_path / "a" / "report.md").read_text()
+    assert "<dt>warning</dt><dd>ID-like columns" in (tmp_path / "a" / "report.html").read_text()
+
+    # --drop: the study of the data without those columns, and no warning.
+    returncode, out, err = _run_main(
+        ["--data", data, *quick, "--drop", "row,site", "--out", str(tmp_path / "b")], capsys
+    )
+    assert returncode == 0 and "warning" not in err, err
+    dropped = json.loads(out)
+    returncode, out, _ = _run_main(
+        ["--data", clean, *quick, "--out", str(tmp_path / "c")], capsys
+    )
+    reference = json.loads(out)
+    assert dropped["dataset"]["n_features"] == reference["dataset"]["n_features"] == 1
+    for row, expected in zip(dropped["rows"], reference["rows"], strict=True):
+        assert row["r2"] == pytest.approx(expected["r2"], rel=1e-12)
+
+
+def test_regression_table_shows_deviances_and_the_exact_lad(tmp_path, capsys):
+    args = ["--data", _count_csv(tmp_path / "c.csv"), "--target", "count", "--task",
+            "regression", "--losses", "poisson,absolute_error", "--cv", "2",
+            "--no-figures", "-q", "--out", str(tmp_path / "out")]
+    returncode, out, err = _run_main(args, capsys)
+    assert returncode == 0, err
+    header = next(line for line in out.splitlines() if line.startswith("model"))
+    assert "CV Poisson dev." in header and "CV Gamma dev." in header
+    lad = [line.split() for line in out.splitlines() if "absolute_error" in line.split()]
+    # The reference (QuantileRegressor) and one neuron row, by the exact solver.
+    assert [cells[:3] for cells in lad] == [
+        ["QuantileRegressor", "absolute_error", "scikit-learn"],
+        ["NeuronRegressor", "absolute_error", "lad"],
+    ]
+    assert "- absolute_error: QuantileRegressor to within" in out
+    # A target with negative values has neither deviance: the columns go.
+    import pandas as pd
+
+    frame = pd.read_csv(tmp_path / "c.csv")
+    frame["count"] = frame["count"] - 10.5
+    frame.to_csv(tmp_path / "n.csv", index=False)
+    args[1], args[7] = str(tmp_path / "n.csv"), "squared_error"
+    returncode, out, err = _run_main(args, capsys)
+    assert returncode == 0, err
+    assert "CV R²" in out and "dev." not in out
+

@@ -51,13 +51,24 @@ def test_log_loss_gap_is_to_logistic_regression_optimum():
     np.testing.assert_allclose(gaps["sgd"][0], [0.4, 0.1])
 
 
-def test_one_colour_per_optimizer_in_every_panel():
+def test_one_colour_per_optimizer_in_every_panel_and_every_study():
+    # adam keeps its colour whether or not newton ran before it, and no two
+    # optimizers share one.
     curves = {("log_loss", "newton"): np.ones(2), ("log_loss", "adam"): np.ones(2),
               ("hinge", "adam"): np.ones(2)}
     colours = _plots.optimizer_colours(
         result_with(curves, dict.fromkeys(curves, True), reference_objective=1.0)
     )
-    assert colours == {"newton": "C0", "adam": "C1"}
+    assert list(colours) == ["newton", "adam"]
+    alone = {("log_loss", "adam"): np.ones(2)}
+    assert _plots.optimizer_colours(
+        result_with(alone, dict.fromkeys(alone, True), reference_objective=1.0)
+    ) == {"adam": colours["adam"]}
+    everyone = {("log_loss", name): np.ones(2) for name in _plots.OPTIMIZER_COLOURS}
+    every_colour = _plots.optimizer_colours(
+        result_with(everyone, dict.fromkeys(everyone, True), reference_objective=1.0)
+    )
+    assert len(set(every_colour.values())) == len(everyone)
 
 
 def drawn(plot, result, tmp_path):
@@ -81,7 +92,7 @@ def test_the_hinge_convergence_is_drawn_per_smoothing_stage(tmp_path):
     curves = {("log_loss", "newton"): np.array([1.0, 0.5]),
               ("hinge", "newton"): np.array([2.0, 1.0])}
     result = result_with(curves, dict.fromkeys(curves, True), reference_objective=40.0)
-    log_loss, hinge = drawn(_plots.plot_convergence, result, tmp_path)
+    log_loss, hinge, _legend = drawn(_plots.plot_convergence, result, tmp_path)
     assert log_loss.get_xlabel() == "iteration (epoch)"
     assert hinge.get_xlabel() == "smoothing stage"
 
@@ -95,10 +106,12 @@ def test_optimizers_that_agree_stay_visible_on_each_other(tmp_path):
     points = [line for line in ax.lines if line.get_label() in ("newton", "lbfgs")]
     assert len({line.get_marker() for line in points}) == 2
     assert all(line.get_markerfacecolor() == "none" for line in points)
+    newton, lbfgs = points
+    assert newton.get_markersize() > lbfgs.get_markersize()  # concentric, not hidden
     (ax,) = drawn(_plots.plot_convergence, result, tmp_path)
     newton, lbfgs = (line for line in ax.lines if line.get_label() in ("newton", "lbfgs"))
     assert newton.get_linewidth() > lbfgs.get_linewidth()  # the later one drawn inside
-    assert newton.get_color() == "C0" and lbfgs.get_color() == "C1"
+    assert newton.get_color() != lbfgs.get_color()
 
 
 def test_calibration_shows_logistic_regression_over_the_log_loss_line(tmp_path):
@@ -111,8 +124,99 @@ def test_calibration_shows_logistic_regression_over_the_log_loss_line(tmp_path):
                "oof_proba": {("LogisticRegression", ""): proba,
                              ("log_loss", "newton"): proba, ("hinge", "newton"): proba}}
     result = StudyResult("classification", {}, {}, [], [], details)
-    (ax,) = drawn(_plots.plot_calibration, result, tmp_path)
+    (ax, _histogram) = drawn(_plots.plot_calibration, result, tmp_path)
     lines = {line.get_label(): line for line in ax.lines}
     reference = lines["LogisticRegression"]
     assert reference.get_linestyle() == "--"
     assert reference.get_zorder() > max(lines[n].get_zorder() for n in ["log_loss", "hinge"])
+
+
+@pytest.fixture(scope="module")
+def small_study():
+    """A real study, small: two losses, two optimizers, 2-fold CV on breast_cancer."""
+    from sklearn_neuron import _study
+
+    return _study.run_classification_study(
+        _study.load_dataset("breast_cancer"), losses=["log_loss", "squared_error"],
+        optimizers=["newton", "lbfgs"], cv=2,
+    )
+
+
+def test_the_landscape_is_centred_on_the_log_loss_minimum(small_study, tmp_path):
+    # The slice shows LogisticRegression's objective / (C n): by scikit-learn's
+    # log_loss, to 1e-10, with its minimum at t = 1 (the grid's step, 0.01)
+    # and t running symmetrically around 1.
+    from scipy.special import expit
+    from sklearn.metrics import log_loss
+
+    details, C = small_study.details, small_study.settings["C"]
+    X, y = details["X_std"], details["y_index"]
+    coef, intercept = details["reference_coef"], details["reference_intercept"]
+    ts, values = _plots.landscape_objectives(small_study, ["log_loss"], [0.5, 1.0, 1.5])
+    penalty = np.sum(coef**2) / (2 * C * len(y))
+    expected = [
+        log_loss(y, expit(t * (X @ coef.ravel() + intercept[0])), labels=[0, 1])
+        + t**2 * penalty
+        for t in ts
+    ]
+    np.testing.assert_allclose(values["log_loss"], expected, rtol=1e-10)
+
+    axes = drawn(_plots.plot_landscape, small_study, tmp_path)
+    panel = next(ax for ax in axes if ax.get_title().startswith("log_loss"))
+    t_min, t_max = panel.get_xlim()
+    assert (t_min + t_max) / 2 == pytest.approx(1.0, abs=0.05)
+    (minimum,) = [line for line in panel.lines if line.get_marker() == "o"]
+    assert minimum.get_xdata()[0] == pytest.approx(1.0, abs=0.01)
+    # The vertical axis shows the minimum's neighbourhood, not the zero model's
+    # objective (log 2, ten times the minimum here).
+    low, high = panel.get_ylim()
+    assert high < 0.5 * np.log(2)
+
+
+def test_every_figure_has_one_legible_legend_and_no_blank_cell(small_study, tmp_path):
+    # A legend at 10 pt or more, once per figure, in the cell the panels leave
+    # free: no cell of the grid stays blank.
+    plots = [_plots.plot_coefficients, _plots.plot_convergence, _plots.plot_landscape,
+             _plots.plot_decision_boundaries, _plots.plot_calibration]
+    for plot in plots:
+        axes = drawn(plot, small_study, tmp_path)
+        legends = [ax.get_legend() for ax in axes if ax.get_legend() is not None]
+        assert legends, plot.__name__
+        for legend in legends:
+            assert min(t.get_fontsize() for t in legend.get_texts()) >= 10, plot.__name__
+        for ax in axes:
+            drawn_on = ax.lines or ax.collections or ax.patches or ax.images
+            assert drawn_on or ax.get_legend() is not None, plot.__name__
+        for ax in axes:
+            for label in [ax.xaxis.label, ax.yaxis.label, ax.title]:
+                assert label.get_fontsize() >= 11, plot.__name__
+
+
+def test_a_loss_has_one_colour_in_every_figure(small_study, tmp_path):
+    # Panel titles, landscape curves, boundaries and calibration lines of a
+    # loss all take LOSS_COLOURS[loss]; no optimizer shares a loss's colour.
+    from matplotlib.colors import to_hex
+
+    colours = _plots.LOSS_COLOURS
+    assert not set(colours.values()) & set(_plots.OPTIMIZER_COLOURS.values())
+    for plot in [_plots.plot_coefficients, _plots.plot_convergence,
+                 _plots.plot_landscape, _plots.plot_decision_boundaries]:
+        for ax in drawn(plot, small_study, tmp_path):
+            if ax.get_title():
+                loss = ax.get_title().split("\n")[0]
+                assert to_hex(ax.title.get_color()) == colours[loss], plot.__name__
+    for ax in drawn(_plots.plot_landscape, small_study, tmp_path):
+        if ax.get_title():
+            loss = ax.get_title().split("\n")[0]
+            assert to_hex(ax.lines[0].get_color()) == colours[loss]
+    for ax in drawn(_plots.plot_decision_boundaries, small_study, tmp_path):
+        if ax.get_title():
+            loss = ax.get_title()
+            edges = {to_hex(c) for coll in ax.collections
+                     if hasattr(coll, "get_edgecolor") and coll.get_linestyle()
+                     for c in np.atleast_2d(coll.get_edgecolor())}
+            assert colours[loss] in edges
+    (reliability, _) = drawn(_plots.plot_calibration, small_study, tmp_path)
+    lines = {line.get_label(): to_hex(line.get_color()) for line in reliability.lines}
+    for loss in ["log_loss", "squared_error"]:
+        assert lines[loss] == colours[loss]
