@@ -2,8 +2,13 @@
 
 - ``explanation.md``: the study of ``python -m sklearn_neuron`` (breast cancer,
   every loss x optimizer against LogisticRegression) is run here; its table,
-  verdict, numbers and figures fill ``docs/templates/explanation.md``.
-- ``command.md``: ``docs/templates/command.md`` with the command's ``--help``.
+  verdict, numbers and figures fill ``docs/templates/explanation.md``, with
+  how far the 2-D problem's outliers turn each loss's boundary and what one
+  SGD epoch costs skorch and the neuron, measured here.
+- ``command.md``: ``docs/templates/command.md`` with the command's ``--help``
+  and ``img/report.png``, the study's ``report.html`` as headless Chromium
+  shows it (Debian's ``chromium`` driven by playwright; without them the page
+  says so and shows no image).
 - ``is_logistic_regression_a_network.md``: the question answered point by
   point; ``docs/templates/is_logistic_regression_a_network.md`` filled with
   fits, certificates and the output of ``examples/hidden_layer_head.py``.
@@ -16,7 +21,9 @@ Nothing is written into the source tree: the files exist only in the build.
 """
 
 import ast
+import io
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +44,14 @@ from sklearn_neuron import _cli, _plots, _study  # noqa: E402
 # Small fits: one thread is faster (see sklearn_neuron._cli.main).
 torch.set_num_threads(1)
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+#: Flags that let Chromium run headless as root in a container, without network
+#: (as in tests/test_report_browser.py).
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+#: The window the report is shown in, and the screenshot's width on the page.
+REPORT_VIEWPORT, SCREENSHOT_WIDTH = {"width": 1200, "height": 900}, 900
 
 
 def fill(template, values):
@@ -65,7 +80,142 @@ def run_example(path):
     return result.stdout
 
 
+#: The far-off mislabeled points that ``_study.two_d_problem`` appends last.
+TWO_D_OUTLIERS = 12
+
+
+def boundary_turns(losses, C):
+    """The explanation's table of how the 2-D problem's outliers move each boundary.
+
+    For each loss: the angle between its coefficients fitted with and without
+    the outliers (the boundary's turn), and the share of the clean points the
+    fit with them classifies correctly; and a sentence ranking the margin
+    losses against the log loss, written from those numbers.
+    """
+    import warnings
+
+    import numpy as np
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y, models = _study.fit_two_d(losses, C=C)
+    far = X[-TWO_D_OUTLIERS:]
+    if not (y[-TWO_D_OUTLIERS:] == 1).all() or np.linalg.norm(far.mean(axis=0)) < 5:
+        raise RuntimeError("_study.two_d_problem changed: update TWO_D_OUTLIERS")
+    X_clean, y_clean = X[:-TWO_D_OUTLIERS], y[:-TWO_D_OUTLIERS]
+    turns, lines = {}, ["| loss | boundary turned by | clean points classified correctly |",
+                        "|---|---|---|"]
+    for loss in losses:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clean = clone(models[loss]).fit(X_clean, y_clean)
+        a, b = np.ravel(models[loss].coef_), np.ravel(clean.coef_)
+        cosine = np.clip(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)), -1.0, 1.0)
+        turns[loss] = float(np.degrees(np.arccos(cosine)))
+        correct = float(np.mean(models[loss].predict(X_clean) == y_clean))
+        lines.append(f"| `{loss}` | {turns[loss]:.1f}° | {correct:.0%} |")
+    log = turns["log_loss"]
+
+    def against_log(loss):
+        ratio = turns[loss] / log
+        how = "more than" if ratio > 1.1 else "about as much as" if ratio >= 0.75 else "less than"
+        return f"`{loss}` {how} it ({turns[loss]:.0f}°)"
+
+    sentence = f"The log loss's boundary turns by {log:.0f}°."
+    if "squared_error" in turns:
+        sentence += f" Squared error's turns by {turns['squared_error']:.1f}°."
+    margin = [loss for loss in losses if loss not in ("log_loss", "squared_error")]
+    if margin:
+        sentence += (
+            " The margin losses are not bounded, and their boundaries turn: "
+            + ", ".join(against_log(loss) for loss in margin) + "."
+        )
+    return "\n".join(lines), sentence
+
+
+def epoch_times(X, y, C, epochs=10):
+    """What one SGD epoch costs skorch and the neuron, and the neuron's default fit.
+
+    The study's skorch row runs every epoch; the neuron's sgd stops at its
+    stopping rule after a few epochs and Newton steps. This separates the two
+    causes of the gap between their fit times: a best-of-3 timing of
+    ``1 + epochs`` epochs minus 1 epoch, over ``epochs`` (``tol=0`` for the
+    neuron, so that it runs them all without Newton steps). Returns None
+    without skorch.
+    """
+    import time
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sklearn_neuron import NeuronClassifier
+
+    if not _study.peer_available("skorch"):
+        return None
+
+    def seconds(fit):
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            fit()
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    def per_epoch(make):
+        longer = seconds(lambda: make(1 + epochs).fit(X, y))
+        return (longer - seconds(lambda: make(1).fit(X, y))) / epochs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        skorch = per_epoch(lambda n: _study.SkorchPeer(C=C, max_epochs=n))
+        neuron = per_epoch(lambda n: NeuronClassifier(
+            C=C, optimizer="sgd", max_iter=n, tol=0.0, random_state=0))
+    default = seconds(lambda: NeuronClassifier(C=C, optimizer="sgd", random_state=0).fit(X, y))
+    return {"skorch": skorch, "neuron": neuron, "default": default}
+
+
+def report_screenshot(result, folder, figures):
+    """Write ``img/report.png``: ``result``'s report.html in headless Chromium.
+
+    Returns the Markdown that shows it on the command's page, or, without
+    chromium or playwright, a note saying why there is no image.
+    """
+    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        chromium = None
+    if chromium is None:
+        return (
+            "*No screenshot in this build of the docs: it needs Debian's "
+            "`chromium` and playwright (the `tests` extra).*"
+        )
+    from PIL import Image
+
+    report = _cli.write_report(result, folder, figures)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = browser.new_page(viewport=REPORT_VIEWPORT)
+            page.goto(report.resolve().as_uri(), wait_until="load")
+            png = page.screenshot(full_page=True)
+        finally:
+            browser.close()
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    height = round(image.height * SCREENSHOT_WIDTH / image.width)
+    image = image.resize((SCREENSHOT_WIDTH, height), Image.Resampling.LANCZOS)
+    with mkdocs_gen_files.open("img/report.png", "wb") as out:
+        image.quantize(256).save(out, format="PNG", optimize=True)
+    return (
+        "[![The default study's report.html in headless Chromium](img/report.png)]"
+        "(img/report.png)"
+    )
+
+
 def explanation():
+    """Write ``explanation.md``; return the report screenshot's Markdown."""
     dataset = _study.load_dataset("breast_cancer")
     result = _study.run_classification_study(dataset, cv=5)
     rows = {
@@ -86,6 +236,7 @@ def explanation():
         for name in figures:
             with mkdocs_gen_files.open(f"figures/{name}", "wb") as out:
                 out.write((Path(tmp) / name).read_bytes())
+        screenshot = report_screenshot(result, tmp, figures)
     reference = result.rows[0]
     match_tol = result.settings["match_tol"]
     same = [r for r in log_rows if r["coef_diff"] <= match_tol]
@@ -111,7 +262,53 @@ def explanation():
             f"coefficients within {max(r['coef_diff'] for r in short):.2g}, "
             f"objective gap {max(r['objective_gap'] for r in short):.2g}."
         )
+    log_curvature = _study.min_curvature(ts, values["log_loss"])
+    sq_curvature = _study.min_curvature(ts, values["squared_error"])
+    # The page's words rest on these signs: the build fails where they change.
+    if not log_curvature > -1e-8 > sq_curvature:
+        raise RuntimeError(
+            f"explanation.md says the log loss's slice is convex and squared error's is "
+            f"not; measured smallest curvatures {log_curvature:.2g}, {sq_curvature:.2g}"
+        )
+    if not min(r["objective_gap"] for r in sq_rows) > 0:
+        raise RuntimeError("explanation.md says squared error is worse on the log objective")
+    boundary_table, boundary_sentence = boundary_turns(
+        result.settings["losses"], result.settings["C"]
+    )
+    sgd = rows[("log_loss", "sgd")]
+    epochs = result.settings["fits"]["sgd"]["max_iter"]
+    times = epoch_times(details["X_std"], dataset.y, result.settings["C"])
+    if times is None:
+        skorch_times = "(skorch was not installed for this build, so no epoch was timed.)"
+    else:
+        per_epoch = times["skorch"] / times["neuron"]
+        stopping = epochs * times["neuron"] / times["default"]
+        mostly = (
+            "the stopping rule with its Newton finish" if stopping > per_epoch
+            else "the cost of an epoch"
+        )
+        skorch_times = (
+            f"Timed for this page on the whole data: one epoch took skorch "
+            f"{times['skorch'] * 1e3:.2g} ms and the neuron {times['neuron'] * 1e3:.2g} ms "
+            f"({per_epoch:.0f}x); all {epochs} epochs would take the neuron about "
+            f"{epochs * times['neuron']:.2g} s, while its default fit ({sgd['n_iter']} epochs "
+            f"and its Newton steps) took {times['default'] * 1e3:.2g} ms ({stopping:.0f}x "
+            f"less). So the gap between the two rows is mostly {mostly}."
+        )
     values = {
+        "n_samples": dataset.X.shape[0],
+        "n_features": dataset.X.shape[1],
+        "cv": result.settings["cv"],
+        "reference": result.settings["reference"],
+        "newton_iter": rows[("log_loss", "newton")]["n_iter"],
+        "lbfgs_iter": rows[("log_loss", "lbfgs")]["n_iter"],
+        "sgd_epochs": sgd["n_iter"],
+        "sgd_coef_diff": f"{sgd['coef_diff']:.0e}",
+        "study_epochs": epochs,
+        "skorch_times": skorch_times,
+        "n_outliers": TWO_D_OUTLIERS,
+        "boundary_table": boundary_table,
+        "boundary_sentence": boundary_sentence,
         "log_same": same_sentence,
         "table": _cli.markdown_table(result),
         "verdict": "\n".join(f"- {sentence}" for sentence in result.verdict),
@@ -121,19 +318,23 @@ def explanation():
         "lr_log_loss": f"{reference['log_loss']:.4f}",
         "sq_accuracy": f"{sq_rows[0]['accuracy']:.4f}",
         "lr_accuracy": f"{reference['accuracy']:.4f}",
-        "log_curvature": f"{_study.min_curvature(ts, values['log_loss']):.2g}",
-        "sq_curvature": f"{_study.min_curvature(ts, values['squared_error']):.2g}",
+        "log_curvature": f"{log_curvature:.2g}",
+        "sq_curvature": f"{sq_curvature:.2g}",
         "torch_version": torch.__version__.split("+")[0],
         "version": sklearn_neuron.__version__,
     }
     with mkdocs_gen_files.open("explanation.md", "w") as out:
         out.write(fill("explanation.md", values))
+    return screenshot
 
 
-def command():
+def command(screenshot):
     help_text = _cli.build_parser().format_help()
     with mkdocs_gen_files.open("command.md", "w") as out:
-        out.write(fill("command.md", {"help": help_text.rstrip()}))
+        out.write(fill("command.md", {
+            "help": help_text.rstrip(), "max_categories": _study.MAX_CATEGORIES,
+            "report_screenshot": screenshot,
+        }))
 
 
 #: Public methods defined in a mixin, listed on each class that has them.
@@ -292,6 +493,9 @@ def network_question(example_outputs):
         "mlp_iris": mlp_distances["iris"],
         "mlp_objective": " and ".join(mlp_objectives),
         "example_output": example_outputs["hidden_layer_head"].rstrip(),
+        "n_samples": X.shape[0],
+        "n_features": X.shape[1],
+        "diabetes_shape": f"{Xd.shape[0]} samples, {Xd.shape[1]} features",
         "linear_diff": f"{np.abs(neuron.coef_ - linear.coef_).max():.1e}",
         "linear_scale": f"{np.abs(linear.coef_).max():.0f}",
     }
@@ -345,7 +549,6 @@ def gallery():
 # The examples run in subprocesses while the study runs here.
 with ThreadPoolExecutor(max_workers=1) as background:
     pending = background.submit(gallery)
-    explanation()
-    command()
+    command(explanation())
     api()
     network_question(pending.result())
