@@ -259,9 +259,8 @@ class NeuronClassifier(
         ``"balanced"`` uses ``n_samples / (n_classes * np.bincount(y))``;
         with ``sample_weight``, the weighted counts:
         ``sum(sample_weight) / (n_classes * np.bincount(y, sample_weight))``,
-        as scikit-learn's ``compute_class_weight`` and LogisticRegression
-        compute it (the same on dask data). ``n_classes`` counts the classes
-        present in y.
+        as LogisticRegression weighs its classes (the same on dask data).
+        ``n_classes`` counts the classes present in y.
 
     firth : bool, default=False
         Fit Firth's bias-reduced logistic regression: maximise the
