@@ -9,6 +9,11 @@ arguments, the output formats and the report; the computation lives in
 
 Bad input ends the command with a one-line ``error: ...`` on stderr and exit
 status 2, as argparse does for bad arguments.
+
+At import this module needs only the standard library (the parser's names and
+defaults come from ``_study_options.py``): ``--help`` and bad arguments are
+answered without importing numpy, scikit-learn or torch, which the functions
+that need them import when called.
 """
 
 import argparse
@@ -23,10 +28,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
-from . import _study
-from ._regressor import NeuronRegressor
+from . import _study_options
 
 PROG = "sklearn-neuron"
 
@@ -34,6 +36,8 @@ def _score(key):
     """A CV score's cell: its mean and, where known, its std across folds."""
 
     def cell(row):
+        from . import _study
+
         value = row.get(key)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "—"
@@ -162,7 +166,7 @@ def _folds(text):
 
 def build_parser():
     """The command's argument parser."""
-    bundled = ", ".join(_study.BUNDLED_DATASETS)
+    bundled = ", ".join(_study_options.BUNDLED_TASKS)
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=(
@@ -194,7 +198,7 @@ def build_parser():
         help="regression compares NeuronRegressor with LinearRegression, "
         "PoissonRegressor, GammaRegressor, TweedieRegressor, QuantileRegressor "
         "(default: from the dataset; a CSV target with many distinct float values "
-        f"is regression, one of more than {_study.MAX_CLASSES} distinct integers "
+        f"is regression, one of more than {_study_options.MAX_CLASSES} distinct integers "
         "needs --task)",
     )
     parser.add_argument("--losses", type=_names, help="comma-separated (default: all)")
@@ -203,7 +207,7 @@ def build_parser():
         type=_names,
         help="comma-separated, any the estimator accepts (default: newton, lbfgs "
         "and sgd for classification; newton and lbfgs for regression, and for "
-        f"absolute_error its exact solver '{_study.EXACT_LAD}' alone)",
+        f"absolute_error its exact solver '{_study_options.EXACT_LAD}' alone)",
     )
     parser.add_argument(
         "--C",
@@ -231,16 +235,16 @@ def build_parser():
     parser.add_argument(
         "--match-tol",
         type=_positive_float,
-        default=_study.DEFAULT_MATCH_TOL,
+        default=_study_options.DEFAULT_MATCH_TOL,
         help="largest coefficient difference still called the same model "
-        f"(default: {_study.DEFAULT_MATCH_TOL:g})",
+        f"(default: {_study_options.DEFAULT_MATCH_TOL:g})",
     )
     parser.add_argument(
         "--peers",
         type=_names,
         default=[],
         help="comma-separated other libraries to add as rows, when installed: "
-        f"{', '.join(_study.PEERS)} (skorch trains the same module under the log loss "
+        f"{', '.join(_study_options.PEERS)} (skorch trains the same module under the log loss "
         "with SGD as the neuron's sgd: same batch size, step and epochs; mlp fits "
         "MLPClassifier with one hidden layer at alpha=1/C from several seeds and "
         "certifies each output layer as logistic regression on its hidden layer; "
@@ -659,6 +663,8 @@ def rescale_large_features(dataset):
     the overflow. Each such column is brought to a largest magnitude in
     [0.5, 1); the dataset's notes say which.
     """
+    import numpy as np
+
     X = np.asarray(dataset.X, dtype=float)
     largest = np.abs(X).max(axis=0)
     large = largest > _LARGEST_FEATURE
@@ -678,6 +684,9 @@ def rescale_large_features(dataset):
 
 def run(args, progress):
     """Load the data, run the study, write figures and report; return the outputs."""
+    from . import _study
+    from ._regressor import NeuronRegressor
+
     check_out(args.out)
     dataset = rescale_large_features(
         _study.load_dataset(args.data, args.target, args.task, args.drop)
@@ -737,6 +746,8 @@ def run(args, progress):
 
 def _run_study(args, dataset, losses, optimizers, progress, advance):
     """The classification or regression study of ``dataset``."""
+    from . import _study
+
     if dataset.task == "regression":
         result = _study.run_regression_study(
             dataset,
@@ -832,11 +843,15 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    # Only now, with the arguments good, the study's machinery (torch and
+    # scikit-learn): --help and a usage error exit above without it.
+    import torch
+
+    from . import _study
+
     # The study fits small problems many times: there torch's thread pool costs
     # more than it gains (measured 10x slower fits with 2 threads on a busy
     # 2-core machine), so the command runs its fits on one thread.
-    import torch
-
     torch.set_num_threads(1)
 
     def progress(line):

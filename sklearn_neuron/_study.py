@@ -66,14 +66,27 @@ from ._certify import certify
 from ._classifier import NeuronClassifier
 from ._losses import CLASSIFICATION_LOSSES
 from ._regressor import NeuronRegressor
+from ._study_options import (
+    BUNDLED_TASKS,
+    DEFAULT_MATCH_TOL,
+    EXACT_LAD,
+    MAX_CLASSES,
+    PEERS,
+)
+
+#: Each bundled dataset's loader; the names and tasks are ``BUNDLED_TASKS``
+#: (in ``_study_options.py``, which ``--help`` reads without this module).
+_BUNDLED_LOADERS = {
+    "breast_cancer": load_breast_cancer,
+    "iris": load_iris,
+    "wine": load_wine,
+    "digits": load_digits,
+    "diabetes": load_diabetes,
+}
 
 #: Bundled datasets by name: (loader, task).
 BUNDLED_DATASETS = {
-    "breast_cancer": (load_breast_cancer, "classification"),
-    "iris": (load_iris, "classification"),
-    "wine": (load_wine, "classification"),
-    "digits": (load_digits, "classification"),
-    "diabetes": (load_diabetes, "regression"),
+    name: (_BUNDLED_LOADERS[name], task) for name, task in BUNDLED_TASKS.items()
 }
 
 #: Optimizers that use the whole data at every step; the others are stochastic.
@@ -92,15 +105,6 @@ STUDY_EPOCHS = 300
 #: Seed of the folds and of the stochastic optimizers.
 SEED = 0
 
-#: A combination "is" the reference model when its coefficients are this close.
-DEFAULT_MATCH_TOL = 1e-3
-
-#: Other models the study can add as rows (``peers=``), each when installed:
-#: skorch training the neuron's module, and scikit-learn's MLPClassifier (a
-#: network with a hidden layer: not logistic regression, but its output layer
-#: is, at a stationary point, on the hidden layer's activations).
-PEERS = ("skorch", "mlp")
-
 #: The library each peer needs.
 _PEER_MODULES = {"skorch": "skorch", "mlp": "sklearn"}
 
@@ -118,15 +122,6 @@ SCORE_DECIMALS = 4
 
 #: A non-numeric feature column with more distinct values is refused, not encoded.
 MAX_CATEGORIES = 20
-
-#: A CSV target of integers with more distinct values is not taken for classes
-#: unless ``task="classification"`` says so: counts and amounts look like that.
-MAX_CLASSES = 20
-
-#: The study's name for NeuronRegressor's exact solver of the absolute error
-#: (``optimizer="auto"`` resolves to it): the default, and only, optimizer of
-#: that loss unless others are asked for.
-EXACT_LAD = "lad"
 
 
 class StudyInputError(ValueError):

@@ -440,12 +440,12 @@ def _out_cases(tmp_path):
 
 
 def test_unusable_out_is_refused_before_the_study(tmp_path, capsys, monkeypatch):
-    from sklearn_neuron import _cli
+    from sklearn_neuron import _cli, _study
 
     loaded = []
-    load_dataset = _cli._study.load_dataset
+    load_dataset = _study.load_dataset
     monkeypatch.setattr(
-        _cli._study, "load_dataset", lambda *a, **k: loaded.append(a) or load_dataset(*a, **k)
+        _study, "load_dataset", lambda *a, **k: loaded.append(a) or load_dataset(*a, **k)
     )
     data = _write_csv(tmp_path / "d.csv", "a,y\n" + "".join(
         f"{i},{i % 2}\n" for i in range(20)))
