@@ -46,6 +46,7 @@ from ._hinge import HINGE_UNVERIFIED, hinge_continuation, smoothed_newton
 from ._losses import HingeLoss, loss_for_pickle
 from ._module import NeuronModule
 from ._optimizers import (
+    DENSE_HESSIAN,
     OPTIMIZERS,
     PRECISION_LIMIT,
     SECOND_ORDER,
@@ -158,7 +159,12 @@ class BaseNeuron(CallbackSupportMixin, BaseEstimator):
                 f"optimizer={name!r} does not handle the L1 term of l1_ratio > 0; "
                 "use optimizer='lbfgs' (OWL-QN) or optimizer='sgd' (proximal steps)."
             )
-        if name in SECOND_ORDER and self.optimizer != "auto":  # ("auto" checked it)
+        if name == "newton-cg" and getattr(objective, "distributed", False):
+            raise ValueError(
+                "optimizer='newton-cg' does not run on dask data yet; "
+                "use optimizer='newton' or optimizer='lbfgs'."
+            )
+        if name in DENSE_HESSIAN and self.optimizer != "auto":  # ("auto" checked it)
             check_newton_memory(objective, name)
         return name
 

@@ -170,8 +170,8 @@ class NeuronClassifier(
         ``predict_proba`` is the sigmoid/softmax output for every loss, but
         only ``"log_loss"`` makes it a calibrated probability.
 
-    optimizer : {"auto", "lbfgs", "newton", "sgd", "adam", "adamw", "rmsprop", \
-            "adagrad"} or torch.optim.Optimizer subclass, default="auto"
+    optimizer : {"auto", "lbfgs", "newton", "newton-cg", "sgd", "adam", "adamw", \
+            "rmsprop", "adagrad"} or torch.optim.Optimizer subclass, default="auto"
         How the objective is minimised. For a convex loss all reach the same
         optimum (the minibatch ones too: see below); they differ in
         speed. Full batch:
@@ -180,6 +180,13 @@ class NeuronClassifier(
           Cholesky, the classical way to fit logistic regression (IRLS).
           Few iterations (quadratic convergence), each costing
           ``O(n_samples * n_params**2)``; best for few features and classes.
+        - ``"newton-cg"``: Hessian-free (truncated) Newton: each step
+          solved by conjugate gradients on exact Hessian-vector products
+          (two passes over X each), preconditioned by the Hessian's
+          diagonal, to a relative residual that tightens near the optimum.
+          Newton's few iterations without forming the Hessian: memory of a
+          few gradients, for many features and classes. Not with
+          ``l1_ratio > 0``, a loss without Hessian, or dask data.
         - ``"lbfgs"``: limited-memory BFGS with a backtracking line search;
           usually one value-and-gradient evaluation per iteration. Cheap
           iterations; best for many features or classes.

@@ -91,7 +91,7 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
             "modified_huber"} or callable, default="log_loss"
         Pointwise loss, as in NeuronClassifier.
 
-    optimizer : {"auto", "lbfgs", "newton"}, default="auto"
+    optimizer : {"auto", "lbfgs", "newton", "newton-cg"}, default="auto"
         Full-batch optimizer of each fit, as in NeuronClassifier; ``"auto"``
         resolves per fit (``"lbfgs"`` where ``l1_ratio > 0``). The minibatch
         optimizers are not offered: a path of noisy fits does not warm-start

@@ -32,6 +32,7 @@ from ._gram import (
     sparse_grams,
     torch_chunk_grams,
 )
+from ._losses import MultinomialLogLoss
 from ._validation import sparse_tensor
 
 
@@ -515,6 +516,88 @@ class LinearObjective:
         if pointwise is None:
             pointwise = self.loss.hessian(raw, self.target)
         return self.gram(pointwise * self._weight_cube, self._penalty_hessian)
+
+    def curvature(self, theta, raw=None):
+        """The data term's weighted curvature in the raw outputs at ``theta``.
+
+        Returns ``(apply, diagonal)``: ``apply(U)`` maps raw-output
+        directions ``U`` (n_samples, K) to ``w_i h_i u_i`` row by row, with
+        ``h_i`` the loss's pointwise Hessian, and ``diagonal`` (n_samples, K)
+        holds ``w_i diag(h_i)``. For the softmax's log-loss ``h_i`` is
+        ``diag(p_i) - p_i p_i^T`` and is applied from the probabilities, so
+        no (n_samples, K, K) tensor is made. These serve
+        :meth:`hessian_vector_product` and :meth:`hessian_diagonal`, which
+        then cost a pass over X each and no Hessian.
+        """
+        if raw is None:
+            raw = self.raw(theta)
+        w = self._weight_column
+        if isinstance(self.loss, MultinomialLogLoss):
+            p = torch.softmax(raw, dim=1)
+            wp = w * p
+
+            def apply(U):
+                return wp * U - wp * (p * U).sum(dim=1, keepdim=True)
+
+            return apply, wp * (1.0 - p)
+        h = self.loss.hessian(raw, self.target)
+        if self.n_outputs == 1:
+            c = h[:, :, 0] * w
+            return (lambda U: c * U), c
+        c = h * self._weight_cube
+        return (lambda U: torch.einsum("ikm,im->ik", c, U)), c.diagonal(dim1=1, dim2=2)
+
+    def hessian_vector_product(self, curvature, v):
+        """The objective's Hessian times ``v`` (laid out as ``theta``), exactly.
+
+        ``curvature`` is :meth:`curvature` at the point. ``X^T C (X V)``
+        block by block plus the L2 term: two products with X, no Hessian.
+        """
+        apply, _ = curvature
+        product = self.linear_gradient(apply(self.raw_direction(v))).reshape(-1)
+        if self.l2:
+            product = product + v * self._l2_flat
+        return product
+
+    def raw_direction(self, v):
+        """``X @ V.T + b_v`` for all rows, without the offset (a step's raw change)."""
+        if self._augmented is None:
+            return self._linear_raw(v, self.X)
+        if self.n_outputs == 1:
+            return torch.mv(self._augmented, v).unsqueeze(1)
+        return (v.view(self.n_outputs, -1) @ self._augmented.T).T
+
+    def hessian_diagonal(self, curvature):
+        """Diagonal of the objective's Hessian (laid out as ``theta``) from
+        :meth:`curvature`: ``sum_i d_ik x_ij^2`` per block, plus the L2 term.
+
+        One pass over X (its squares, kept for sparse X), for a
+        preconditioner of Hessian-free Newton.
+        """
+        _, d = curvature
+        diagonal = torch.empty(
+            (self.n_outputs, self.n_params_per_output), dtype=self.dtype, device=self.device
+        )
+        p = self.n_features
+        if self.is_sparse:
+            diagonal[:, :p] = (self._squared_design_t @ d).T
+        else:
+            diagonal[:, :p] = 0.0
+            step = self._gram_chunk_rows
+            for start in range(0, self.X.shape[0], step):
+                rows = slice(start, start + step)
+                diagonal[:, :p] += d[rows].T @ self.X[rows].square()
+        if self.fit_intercept:
+            torch.sum(d, dim=0, out=diagonal[:, -1])
+        diagonal = diagonal.reshape(-1)
+        return diagonal + self._l2_flat if self.l2 else diagonal
+
+    @functools.cached_property
+    def _squared_design_t(self):
+        """``(X ** 2)^T`` of a sparse X, as CSR (the Hessian diagonal's product)."""
+        squared = self._sparse_rows.copy()
+        squared.data = squared.data**2
+        return sparse_tensor(squared.T.tocsr(), self.device, self.dtype)
 
     def gram(self, c, diagonal_block=None, vector=None):
         """``sum_i c_ikm xa_i xa_i^T`` in blocks (k, m), shape (n_params, n_params).

@@ -10,6 +10,9 @@ Both run entirely in torch on the objective's device; per iteration they call
 the objective once for value and gradient (plus once for the Hessian in
 Newton), and only fall back to more evaluations when the line search has to
 shorten a step.
+
+Hessian-free Newton (``"newton-cg"``) lives in :mod:`._newton_cg` and is
+registered here, in :data:`OPTIMIZERS`, with the others.
 """
 
 import math
@@ -637,7 +640,20 @@ def resolve_optimizer(name, n_samples, n_params, *, distributed=False, newton_fi
     return "newton" if n_samples * n_params**2 <= AUTO_NEWTON_MAX_WORK else "lbfgs"
 
 
+def newton_cg(objective, theta, **kwargs):
+    """Hessian-free Newton: :func:`sklearn_neuron._newton_cg.newton_cg`.
+
+    Imported when run: that module builds on this one (its line search,
+    stopping rule and progress reports).
+    """
+    from ._newton_cg import newton_cg as run
+
+    return run(objective, theta, **kwargs)
+
+
 #: Full-batch optimizers by public name.
-OPTIMIZERS = {"lbfgs": lbfgs, "newton": newton}
-#: Optimizers that need the loss's Hessian.
-SECOND_ORDER = frozenset({"newton"})
+OPTIMIZERS = {"lbfgs": lbfgs, "newton": newton, "newton-cg": newton_cg}
+#: Optimizers that need the loss's Hessian (or its products with vectors).
+SECOND_ORDER = frozenset({"newton", "newton-cg"})
+#: Optimizers that form the dense Hessian (its memory is checked first).
+DENSE_HESSIAN = frozenset({"newton"})

@@ -95,10 +95,13 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         HuberRegressor's ``epsilon`` it is not relative to a fitted scale;
         standardize y, or set it from the residuals' spread.
 
-    optimizer : {"auto", "lbfgs", "newton"}, default="auto"
+    optimizer : {"auto", "lbfgs", "newton", "newton-cg"}, default="auto"
         How the objective is minimised, on the full batch. ``"newton"``
         (Newton with Cholesky-solved steps, i.e. IRLS) needs a loss with a
         (generalized) Hessian: every built-in loss but ``"absolute_error"``.
+        ``"newton-cg"`` (Hessian-free Newton: steps solved by preconditioned
+        conjugate gradients on exact Hessian-vector products, no Hessian
+        formed) needs the same, and does not run on dask data.
         ``"auto"`` picks Newton while one Hessian costs at most ``2e7``
         multiply-adds, L-BFGS otherwise and for losses without Hessian;
         ``optimizer_`` tells which ran. On dask data that are not persisted

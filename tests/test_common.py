@@ -17,14 +17,16 @@ from sklearn_neuron._stochastic import STOCHASTIC_OPTIMIZERS
 # (and with squared error for the regressor).
 ESTIMATORS = (
     [NeuronClassifier(loss=loss) for loss in CLASSIFICATION_LOSSES]
-    + [NeuronClassifier(optimizer=name) for name in ("lbfgs", "newton", *STOCHASTIC_OPTIMIZERS)
+    + [NeuronClassifier(optimizer=name)
+       for name in ("lbfgs", "newton", "newton-cg", *STOCHASTIC_OPTIMIZERS)
        if name != "adagrad"]
     # Weighted and repeated samples give the same model at the optimum; a
     # minibatch fit is there to its tol, so the slowest of them gets a tight one.
     + [NeuronClassifier(optimizer="adagrad", tol=1e-9, max_iter=2000)]
     + [NeuronClassifier(l1_ratio=0.5)]
     + [NeuronRegressor(loss=loss) for loss in REGRESSION_LOSSES]
-    + [NeuronRegressor(optimizer=name) for name in ("lbfgs", "newton", "sgd", "adam")]
+    + [NeuronRegressor(optimizer=name)
+       for name in ("lbfgs", "newton", "newton-cg", "sgd", "adam")]
     + [NeuronRegressor(l1_ratio=0.5)]
     # A short grid and 3 folds keep the checks quick; the second covers OWL-QN paths.
     + [NeuronClassifierCV(Cs=3, cv=3), NeuronClassifierCV(Cs=2, cv=3, l1_ratios=(0.0, 0.5))]
