@@ -8,7 +8,7 @@ import pytest
 MODULES = [
     "_callbacks", "_classifier", "_classifier_cv", "_regressor", "_inference", "_margins",
     "_module", "_onnx", "_hidden", "_certify",
-    "_skorch",
+    "_skorch", "_probe",
 ]
 #: Optional dependencies an example needs (the test is skipped without them).
 OPTIONAL = {
