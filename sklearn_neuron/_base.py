@@ -30,6 +30,7 @@ from ._callbacks import (
     CallbackSupportMixin,
     FitTask,
     Monitor,
+    iterate_attributes,
     stopped_by_callback,
     stopped_message,
 )
@@ -237,6 +238,8 @@ class BaseNeuron(CallbackSupportMixin, BaseEstimator):
         name = f"{type(self).__name__}/{self._optimizer_label()}"
         theta = self._initial_theta(objective)
         monitor = Monitor.for_estimator(self, data=data)
+        if monitor.task is not None and self._iterates_are_coefficients(objective):
+            monitor.fitted_iterates(functools.partial(iterate_attributes, self, objective))
         one_thread = objective.is_sparse or self._is_stochastic() or objective.is_small
         with single_threaded(one_thread, objective.device):
             if isinstance(objective.loss, HingeLoss):
@@ -266,6 +269,13 @@ class BaseNeuron(CallbackSupportMixin, BaseEstimator):
         self.training_fingerprint_ = data_fingerprint(objective)  # inference checks it
         monitor.fitted()
         return self
+
+    def _iterates_are_coefficients(self, objective):
+        """Whether each iterate of this fit is a model of ``objective`` (not so for
+        the hinge's per-output stages and the absolute error's exact solver)."""
+        if isinstance(objective.loss, HingeLoss):
+            return False
+        return self._is_stochastic() or self._resolve_optimizer(objective) != "lad"
 
     def _run_full_batch(self, objective, theta, name, monitor=None):
         """Run the resolved full-batch optimizer on ``objective``; ``(name, result)``.

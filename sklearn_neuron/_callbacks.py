@@ -35,11 +35,16 @@ protocol (:class:`FitTask`), and the monitor reports each iteration as one of
 its subtasks, as :class:`~sklearn.linear_model.LogisticRegression` does
 (iteration ``k`` begins when iteration ``k - 1`` is reported and ends when
 ``k`` is; the one begun after the last is ended empty when the fit stops).
+As there, an iteration's hooks may take a ``fitted_estimator``: a copy of the
+estimator at the iterate (:meth:`Monitor.fitted_iterates`), so that
+:class:`~sklearn.callback.ScoringMonitor` scores every iteration; it is built
+only for a hook that takes it.
 A hook ``on_fit_task_end`` that returns True stops the fit as a callback of
 ``callbacks`` does. With an older scikit-learn the estimators have no
 ``set_callbacks`` and everything else is unchanged.
 """
 
+import copy
 import logging
 import sys
 import time
@@ -274,11 +279,14 @@ class FitTask:
             )
         )
 
-    def iteration(self, iteration):
+    def iteration(self, iteration, attributes=None):
         """Report ``iteration`` (0: a starting point); return whether a hook asked to stop.
 
         It ends the iteration subtask begun at the previous report and
         begins the next one; a leaf task (``max_subtasks=0``) has none.
+        ``attributes``: a callable giving the fitted attributes at the
+        iterate (the protocol's ``reconstruction_attributes``), or None; the
+        protocol calls it only for a hook that takes ``fitted_estimator``.
         """
         if self.context.max_subtasks == 0:
             return False
@@ -286,13 +294,20 @@ class FitTask:
         if self._iteration is not None and iteration > 0:
             stop = bool(
                 self._iteration.call_on_fit_task_end(
-                    estimator=self.estimator, **self._hook_data()
+                    estimator=self.estimator,
+                    **self._hook_data(),
+                    reconstruction_attributes=attributes,
                 )
             )
             self._iteration = None
         if self._iteration is None:
+            # The next iteration begins at this iterate, as LogisticRegression's do.
             self._iteration = self.context.subcontext(task_name="iteration")
-            self._iteration.call_on_fit_task_begin(estimator=self.estimator, **self._hook_data())
+            self._iteration.call_on_fit_task_begin(
+                estimator=self.estimator,
+                **self._hook_data(),
+                reconstruction_attributes=attributes,
+            )
         return stop
 
     def close_iterations(self):
@@ -334,6 +349,7 @@ class Monitor:
         self._begun = False
         self._validation = None
         self._scored = (None, None)
+        self._iterate_attributes = None
         self._start = time.perf_counter()
 
     @classmethod
@@ -373,6 +389,21 @@ class Monitor:
 
         return score
 
+    def fitted_iterates(self, function):
+        """Give the protocol's hooks a fitted estimator at each iterate.
+
+        ``function`` (``theta -> dict``) gives the fitted attributes at an
+        iterate ``theta`` (see :func:`iterate_attributes`). The iteration
+        subtasks' hooks then may take ``fitted_estimator`` (a copy of the
+        estimator with those attributes), as LogisticRegression's take one
+        at each L-BFGS iterate; ``function`` runs only when a hook takes it.
+        Without this call, or for an iteration reported without ``theta``
+        (the hinge's per-output stages, the absolute error's exact solver:
+        their iterates are not the fit's coefficients), the iterations'
+        hooks get ``fitted_estimator=None``.
+        """
+        self._iterate_attributes = function
+
     def report(self, name, iteration, objective, grad_max, step=None, *, unit="iter",
                theta=None):
         """Record, log and call back one iteration; return whether to stop the fit."""
@@ -402,7 +433,12 @@ class Monitor:
             answer = on_iteration(dict(record))
             stop = stop or (answer is not None and bool(answer))
         if self.task is not None:
-            stop = self.task.iteration(iteration) or stop
+            attributes = None
+            if self._iterate_attributes is not None and theta is not None:
+                # Lazy: the protocol calls it only for a hook taking fitted_estimator.
+                def attributes(function=self._iterate_attributes, theta=theta):
+                    return function(theta)
+            stop = self.task.iteration(iteration, attributes) or stop
         if stop and iteration > 0:
             self.stopped = True
             return True
@@ -427,6 +463,42 @@ class Monitor:
         """End the protocol's task, the estimator now fitted (after :meth:`end`)."""
         if self.task is not None:
             self.task.end(fitted=True)
+
+
+def iterate_attributes(estimator, objective, theta):
+    """The fitted attributes of ``estimator`` at the iterate ``theta`` of ``objective``.
+
+    The coefficients are stored as the end of a fit stores them (centred,
+    unpacked, through ``_set_coefficients``), on a shallow copy of
+    ``estimator``; the attributes that this sets are returned, for
+    scikit-learn's callback protocol to set on its own copy
+    (``reconstruction_attributes``). ``estimator`` is left as it is.
+
+    Parameters
+    ----------
+    estimator : BaseNeuron
+        The estimator being fitted (its ``classes_`` and ``n_features_in_``
+        already set).
+    objective : LinearObjective
+        The objective whose iterate ``theta`` is.
+    theta : torch.Tensor
+        The iterate.
+
+    Returns
+    -------
+    attributes : dict
+    """
+    fitted = copy.copy(estimator)
+    before = dict(vars(fitted))
+    coef, intercept = objective.unpack(objective.center(theta))
+    fitted._set_coefficients(coef, intercept, objective.loss.activation.name)
+    attributes = {
+        key: value for key, value in vars(fitted).items()
+        if key not in before or before[key] is not value
+    }
+    # A module cached by an earlier fit would predict with its coefficients.
+    attributes["_module"] = None
+    return attributes
 
 
 def _message(record, unit):

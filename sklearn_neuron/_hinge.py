@@ -318,6 +318,7 @@ def smoothed_newton(objective, theta, *, tol, max_iter, verbose=0, name="newton"
             return _finish(theta, it, False, progress, grad_max, _precision_reason(theta))
         theta, f, g, raw = candidate, f_new, g_new, raw_new
         grad_max = _max_abs(g)
+        # No theta: a per-output stage's iterate is not the fit's coefficients.
         if progress.step(it, f, grad_max, step):
             return _finish(theta, it, grad_max <= tol, progress, grad_max, _stopped_reason(it))
     if grad_max <= tol:

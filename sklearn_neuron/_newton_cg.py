@@ -81,7 +81,7 @@ def newton_cg(objective, theta, *, tol, max_iter, verbose=0, name="newton-cg", m
     f, g, raw = objective.value_gradient(theta)
     f = float(f)
     grad_max = _max_abs(g)
-    progress = _Progress(name, verbose, f, grad_max, monitor)
+    progress = _Progress(name, verbose, f, grad_max, monitor, theta)
     solver = _InnerSolver(objective)
     # The forcing is of the gradient relative to the start's: the objective's
     # mean-loss scale makes absolute gradients small on any data.
@@ -101,7 +101,7 @@ def newton_cg(objective, theta, *, tol, max_iter, verbose=0, name="newton-cg", m
                         _precision_reason(theta), solver)
         theta, f, g, raw, step = accepted
         grad_max = _max_abs(g)
-        stop = progress.step(it, f, grad_max, step)
+        stop = progress.step(it, f, grad_max, step, theta)
         if grad_max <= tol:
             if it < max_iter and not stop:
                 theta, f, g, grad_max, it = _final_step(
@@ -142,7 +142,7 @@ def _final_step(objective, solver, theta, f, g, raw, grad_max, it, progress, g0_
     resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(f), 1.0)
     if not (f_new <= f + resolution and g_max_new <= grad_max):
         return theta, f, g, grad_max, it
-    progress.step(it + 1, f_new, g_max_new, 1.0)
+    progress.step(it + 1, f_new, g_max_new, 1.0, candidate)
     return candidate, f_new, g_new, g_max_new, it + 1
 
 

@@ -80,16 +80,17 @@ class _Progress:
     """Records the objective per iteration and reports it to the fit's :class:`Monitor`
     (history, log lines when verbose, callbacks)."""
 
-    def __init__(self, name, verbose, f0, grad_max0, monitor=None):
+    def __init__(self, name, verbose, f0, grad_max0, monitor=None, theta=None):
         self.name = name
         self.monitor = Monitor(verbose) if monitor is None else monitor
         self.curve = [f0]
-        self.monitor.report(name, 0, f0, grad_max0)
+        self.monitor.report(name, 0, f0, grad_max0, theta=theta)
 
-    def step(self, it, f, grad_max, step_size):
-        """Record iteration ``it``; return whether a callback asked to stop."""
+    def step(self, it, f, grad_max, step_size, theta=None):
+        """Record iteration ``it`` (at the iterate ``theta``, where the fit's
+        coefficients can be read from it); return whether a callback asked to stop."""
         self.curve.append(f)
-        return self.monitor.report(self.name, it, f, grad_max, step_size)
+        return self.monitor.report(self.name, it, f, grad_max, step_size, theta=theta)
 
 
 def _backtrack(objective, theta, f, g, direction, step):
@@ -211,7 +212,7 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor
     f, g, raw = objective.value_gradient(theta)
     f = float(f)
     grad_max = _max_abs(g)
-    progress = _Progress(name, verbose, f, grad_max, monitor)
+    progress = _Progress(name, verbose, f, grad_max, monitor, theta)
     it = 0
     while it < max_iter:
         it += 1
@@ -231,7 +232,7 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor
             return _finish(theta, it, grad_max <= tol, progress, grad_max, _precision_reason(theta))
         theta, f, g, raw, step = accepted
         grad_max = _max_abs(g)
-        stop = progress.step(it, f, grad_max, step)
+        stop = progress.step(it, f, grad_max, step, theta)
         if grad_max <= tol:
             if it < max_iter and not stop and _takes_final_step(objective, 0):
                 theta, f, g, grad_max, it = _final_newton_step(
@@ -356,14 +357,14 @@ def _final_newton_step(objective, theta, f, g, raw, grad_max, it, progress):
                 f"{certificate.grad_max:.3e}, objective within "
                 f"{certificate.value_error:.1e} of {certificate.value:.10g}"
             )
-        progress.step(it + 1, certificate.value, certificate.grad_max, 1.0)
+        progress.step(it + 1, certificate.value, certificate.grad_max, 1.0, candidate)
         return candidate, certificate.value, None, certificate.grad_max, it + 1
     f_new, g_new, _ = objective.value_gradient(candidate)
     f_new = float(f_new)
     g_max_new = _max_abs(g_new)
     if not (f_new <= f + resolution and g_max_new <= grad_max):
         return theta, f, g, grad_max, it
-    progress.step(it + 1, f_new, g_max_new, 1.0)
+    progress.step(it + 1, f_new, g_max_new, 1.0, candidate)
     return candidate, f_new, g_new, g_max_new, it + 1
 
 
@@ -456,7 +457,7 @@ def lbfgs(
     f, g, _ = objective.value_gradient(theta)
     f = float(f)
     grad_max = _max_abs(g)
-    progress = _Progress(name, verbose, f, grad_max, monitor)
+    progress = _Progress(name, verbose, f, grad_max, monitor, theta)
     s_hist, y_hist = [], []
     it = evaluations = 0
     while it < max_iter:
@@ -477,7 +478,7 @@ def lbfgs(
         _remember_pair(s_hist, y_hist, theta_new - theta, g_new - g, history)
         theta, g = theta_new, g_new
         grad_max = _max_abs(g)
-        stop = progress.step(it, f, grad_max, step)
+        stop = progress.step(it, f, grad_max, step, theta)
         if grad_max <= tol:
             if it < max_iter and not stop and _takes_final_step(objective, evaluations):
                 theta, f, g, grad_max, it = _final_newton_step(
@@ -513,7 +514,7 @@ def owlqn(
     F = float(f) + float(torch.dot(l1, theta.abs()))
     pg = _pseudo_gradient(theta, g, l1)
     grad_max = _max_abs(pg)
-    progress = _Progress(name, verbose, F, grad_max, monitor)
+    progress = _Progress(name, verbose, F, grad_max, monitor, theta)
     s_hist, y_hist = [], []
     it = 0
     while it < max_iter:
@@ -549,7 +550,7 @@ def owlqn(
         theta, g = candidate, g_new
         pg = _pseudo_gradient(theta, g, l1)
         grad_max = _max_abs(pg)
-        if progress.step(it, F, grad_max, step) and grad_max > tol:
+        if progress.step(it, F, grad_max, step, theta) and grad_max > tol:
             return _finish(theta, it, False, progress, grad_max, _stopped_reason(it))
     converged = grad_max <= tol
     return _finish(

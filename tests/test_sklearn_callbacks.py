@@ -12,10 +12,13 @@ import warnings
 import numpy as np
 import pytest
 from _datasets import classification_dataset
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import get_scorer
 from sklearn.model_selection import GridSearchCV
 
+import sklearn_neuron._base
 from sklearn_neuron import NeuronClassifier, NeuronClassifierCV, NeuronRegressor
 
 callback = pytest.importorskip("sklearn.callback", reason="scikit-learn < 1.9 has no callbacks")
@@ -162,6 +165,15 @@ def test_a_fit_reports_as_logistic_regression_does(binary, estimator, n_iteratio
     np.testing.assert_array_equal(begin["y"], y)
     np.testing.assert_array_equal(end["fitted_estimator"].predict(X), fitted.predict(X))
     assert not hasattr(fitted, "_callback_fit_ctx")  # torn down
+    # Each iteration that ran ends with a model at its iterate (the hinge's
+    # stages with none); the one begun after the last ends empty.
+    ends = [
+        kwargs["fitted_estimator"] for hook, context, kwargs in recorder.seen
+        if hook == "end" and context.task_name in ITERATION_TASKS
+    ]
+    assert ends[-1] is None
+    if getattr(estimator, "loss", None) != "hinge":
+        assert all(model is not None for model in ends[:-1])
 
 
 def test_a_grid_search_propagates_as_for_logistic_regression(binary):
@@ -220,6 +232,122 @@ def test_scoring_monitor_scores_the_fitted_estimator(binary, estimator):
     scores = {row["task_name"]: row["accuracy"] for row in monitor.get_logs().data}
     assert scores["fit"] == estimator.score(X, y)
     assert scores.get("refit", scores["fit"]) == scores["fit"]
+
+
+def _iteration_scores(monitor, scoring):
+    """The ScoringMonitor's scores of the iteration subtasks, in order, and the
+    task names of its rows (each iteration's as "iteration")."""
+    rows = monitor.get_logs().data
+    names = ["iteration" if r["task_name"] in ITERATION_TASKS else r["task_name"] for r in rows]
+    scores = [r[scoring] for r, name in zip(rows, names, strict=True) if name == "iteration"]
+    return np.array(scores), names
+
+
+@pytest.mark.parametrize(
+    "estimator, scoring",
+    [
+        (NeuronClassifier(optimizer="lbfgs"), "neg_log_loss"),
+        (NeuronClassifier(optimizer="newton"), "neg_log_loss"),
+        (NeuronRegressor(optimizer="lbfgs"), "neg_mean_squared_error"),
+    ],
+    ids=["lbfgs", "newton", "regressor-lbfgs"],
+)
+def test_scoring_monitor_scores_each_iteration(binary, estimator, scoring):
+    # As for LogisticRegression, ScoringMonitor scores the model at the end
+    # of every iteration: the score of iteration k is that of the same fit
+    # stopped after k iterations (max_iter=k), to rounding (rtol 1e-12).
+    X, y = binary
+    y = y.astype(float) if isinstance(estimator, NeuronRegressor) else y
+    monitor = callback.ScoringMonitor(scoring=scoring)
+    fitted = estimator.set_callbacks(monitor).fit(X, y)
+    scores, names = _iteration_scores(monitor, scoring)
+    assert len(scores) == fitted.n_iter_ > 2
+    stopped = []
+    for k in range(1, fitted.n_iter_ + 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=k stops short
+            short = clone(estimator).set_params(max_iter=k).fit(X, y)
+        stopped.append(get_scorer(scoring)(short, X, y))
+    np.testing.assert_allclose(scores, stopped, rtol=1e-12)
+    # The scores change along the fit; the last is the fitted model's.
+    assert len(np.unique(scores)) > 2
+    np.testing.assert_allclose(scores[-1], get_scorer(scoring)(fitted, X, y), rtol=1e-12)
+    # LogisticRegression's rows alike: the fit's, then one per iteration.
+    reference = callback.ScoringMonitor(scoring="neg_log_loss")
+    lr = LogisticRegression().set_callbacks(reference).fit(X, (y > 0).astype(int))
+    lr_scores, lr_names = _iteration_scores(reference, "neg_log_loss")
+    assert len(lr_scores) == lr.n_iter_[0]
+    assert set(lr_names) == set(names) == {"fit", "iteration"}
+    assert lr_names.count("fit") == names.count("fit") == 1
+
+
+def _count_iterate_models(monkeypatch):
+    """Count the fitted models built at iterates (a list that grows by one each)."""
+    built = []
+    original = sklearn_neuron._base.iterate_attributes
+
+    def counting(*args):
+        built.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(sklearn_neuron._base, "iterate_attributes", counting)
+    return built
+
+
+class WithoutFittedEstimator:
+    """A callback of the protocol whose hooks take no ``fitted_estimator``."""
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, *, X=None):
+        pass
+
+    def on_fit_task_end(self, estimator, context, *, X=None):
+        pass
+
+
+def test_models_at_iterates_only_for_hooks_that_take_them(binary, monkeypatch):
+    # A fitted copy is built at an iterate only for a hook that takes
+    # fitted_estimator: not without callbacks, not for other callbacks; one
+    # per iteration for ScoringMonitor (its end hooks take it).
+    X, y = binary
+    built = _count_iterate_models(monkeypatch)
+    NeuronClassifier(optimizer="lbfgs").fit(X, y)
+    NeuronClassifier(optimizer="lbfgs", callbacks=[lambda info: None]).fit(X, y)
+    NeuronClassifier(optimizer="lbfgs").set_callbacks(WithoutFittedEstimator()).fit(X, y)
+    assert built == []
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    fitted = NeuronClassifier(optimizer="lbfgs").set_callbacks(monitor).fit(X, y)
+    assert len(built) == fitted.n_iter_ > 2
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        NeuronClassifier(loss="hinge", optimizer="lbfgs"),
+        NeuronRegressor(loss="absolute_error"),
+    ],
+    ids=["hinge", "lad"],
+)
+def test_no_model_at_iterates_that_are_not_coefficients(binary, estimator):
+    # The hinge's per-output stages and the absolute error's exact solver
+    # pass no fitted_estimator at their iterations; the fit's end still does.
+    X, y = binary
+    y = y.astype(float) if isinstance(estimator, NeuronRegressor) else y
+    recorder = Recorder()
+    fitted = estimator.set_callbacks(recorder).fit(X, y)
+    iterations = [
+        kwargs for hook, context, kwargs in recorder.seen
+        if hook == "end" and context.task_name == "iteration"
+    ]
+    assert len(iterations) >= 1
+    assert all(kwargs["fitted_estimator"] is None for kwargs in iterations)
+    (*_, (_, _, end)) = recorder.seen
+    np.testing.assert_array_equal(end["fitted_estimator"].predict(X), fitted.predict(X))
 
 
 def test_partial_fit_is_one_task(binary):
