@@ -34,13 +34,13 @@ import torch
 
 from ._certificate import row_bounds
 from ._inference import (
-    _MARGIN_STEP,
     _SATURATED_MARGIN,
     InferenceResults,
     _check_leverage,
     _raise_not_finite,
     _warn_separation,
     cluster_score_sums,
+    count_rising_margins,
     drop_empty_groups,
     group_labels,
     leverage_meat,
@@ -1512,11 +1512,7 @@ def _separation(objective, theta, model, step):
     candidates = (margins > _SATURATED_MARGIN) & positive
     n_separated = 0
     if bool(candidates.any()):
-        index = torch.nonzero(candidates).squeeze(1)
-        stepped = raw.clone()
-        stepped[index] -= objective.raw(step, objective.rows(index))
-        rise = (model._inference_margins(objective, stepped) - margins)[candidates]
-        n_separated = int((rise > _MARGIN_STEP).sum())
+        n_separated = count_rising_margins(model, objective, raw, margins, candidates, -step)
     if raw.shape[1] > 1:
         predicted, observed = raw.argmax(dim=1), objective.target.argmax(dim=1)
     else:

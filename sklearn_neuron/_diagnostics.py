@@ -282,7 +282,7 @@ def check_separation(model, objective, theta, estimator_name, stacklevel=3):
 
 def _quasi_separated(model, objective, theta, raw, margins, positive):
     """Samples a Newton step still pushes away (inference's separation test); 0 if none."""
-    from ._inference import _MARGIN_STEP, _SATURATED_MARGIN
+    from ._inference import _SATURATED_MARGIN, count_rising_margins
     from ._optimizers import FINAL_STEP_MAX_PARAMS, newton_direction
 
     candidates = (margins > _SATURATED_MARGIN) & positive
@@ -296,8 +296,4 @@ def _quasi_separated(model, objective, theta, raw, margins, positive):
     _, gradient, _ = objective.value_gradient(theta)
     # (No raw: the Hessian pass then takes the rows by chunks where it can.)
     step = newton_direction(objective, objective.hessian(theta), gradient)
-    index = torch.nonzero(candidates).squeeze(1)
-    stepped = raw.clone()
-    stepped[index] += objective.raw(step, objective.rows(index))
-    rise = (model._inference_margins(objective, stepped) - margins)[candidates]
-    return int((rise > _MARGIN_STEP).sum())
+    return count_rising_margins(model, objective, raw, margins, candidates, step)

@@ -39,6 +39,22 @@ _SATURATED_MARGIN = math.log(999.0)
 #: fit still moving along a separating ray.
 _MARGIN_STEP = 0.5
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
+
+
+def count_rising_margins(model, objective, raw, margins, candidates, direction):
+    """How many ``candidates`` a move of the parameters by ``direction`` pushes away.
+
+    The separation test: the raw output changes by ``X direction`` on the
+    candidate rows only, and a sample counts where its margin rises by more
+    than ``_MARGIN_STEP`` (a fit still moving along a separating ray; at a
+    true optimum a Newton step changes nothing). Used by inference in memory
+    and per Dask block, and by the check at the end of a fit.
+    """
+    index = torch.nonzero(candidates).squeeze(1)
+    stepped = raw.clone()
+    stepped[index] += objective.raw(direction, objective.rows(index))
+    rise = (model._inference_margins(objective, stepped) - margins)[candidates]
+    return int((rise > _MARGIN_STEP).sum())
 #: Covariances whose meat divides each score by its leverage ``1 - h_i``.
 _LEVERAGE_COV_TYPES = ("HC2", "HC3")
 #: Rows of X densified at once for the cluster sums and the leverages.
@@ -406,12 +422,10 @@ class InferenceResults:
             bound = bound + intercept
         if 2.0 * float(bound.max()) <= _MARGIN_STEP:
             return False
-        # The step's change of the raw output, on the candidate rows only.
-        index = torch.nonzero(candidates).squeeze(1)
-        stepped = self._raw.clone()
-        stepped[index] -= objective.raw(step, objective.rows(index))
-        rise = (self.model._inference_margins(objective, stepped) - margins)[candidates]
-        n_separated = int((rise > _MARGIN_STEP).sum())
+        # The Newton step moves the parameters by -step.
+        n_separated = count_rising_margins(
+            self.model, objective, self._raw, margins, candidates, -step
+        )
         if n_separated == 0:
             return False
         n_positive = int(positive.sum())
