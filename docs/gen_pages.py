@@ -39,9 +39,11 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import sklearn_neuron  # noqa: E402
-from sklearn_neuron import _cli, _plots, _study  # noqa: E402
+from sklearn_neuron._study import cli as _cli  # noqa: E402
+from sklearn_neuron._study import plots as _plots  # noqa: E402
+from sklearn_neuron._study import study as _study  # noqa: E402
 
-# Small fits: one thread is faster (see sklearn_neuron._cli.main).
+# Small fits: one thread is faster (see sklearn_neuron._study.cli.main).
 torch.set_num_threads(1)
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 #: Flags that let Chromium run headless as root in a container, without network

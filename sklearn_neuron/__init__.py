@@ -23,14 +23,14 @@ if TYPE_CHECKING:
     from ._classifier import NeuronClassifier
     from ._classifier_cv import NeuronClassifierCV
     from ._hidden import OutputLayerCertificate, certify_output_layer
-    from ._inference import (
+    from ._inference.margins import MarginalEffects
+    from ._inference.results import (
         InferenceResults,
         InferenceSummary,
         PenalizedInferenceWarning,
         SeparationWarning,
         likelihood_ratio_test,
     )
-    from ._margins import MarginalEffects
     from ._module import NeuronModule
     from ._onnx import register_onnx_converters, to_onnx
     from ._probe import FrozenFeatures
@@ -41,22 +41,22 @@ if TYPE_CHECKING:
 _SOURCES = {
     "CertificateResult": "._certify",
     "FrozenFeatures": "._probe",
-    "InferenceResults": "._inference",
-    "InferenceSummary": "._inference",
-    "MarginalEffects": "._margins",
+    "InferenceResults": "._inference.results",
+    "InferenceSummary": "._inference.results",
+    "MarginalEffects": "._inference.margins",
     "NeuronClassifier": "._classifier",
     "NeuronClassifierCV": "._classifier_cv",
     "NeuronModule": "._module",
     "NeuronRegressor": "._regressor",
     "OutputLayerCertificate": "._hidden",
-    "PenalizedInferenceWarning": "._inference",
+    "PenalizedInferenceWarning": "._inference.results",
     "ProgressBar": "._callbacks",
-    "SeparationWarning": "._inference",
+    "SeparationWarning": "._inference.results",
     "certify": "._certify",
     "certify_output_layer": "._hidden",
     "from_skorch": "._skorch",
     "history_column": "._callbacks",
-    "likelihood_ratio_test": "._inference",
+    "likelihood_ratio_test": "._inference.results",
     "register_onnx_converters": "._onnx",
     "to_onnx": "._onnx",
     "to_skorch": "._skorch",

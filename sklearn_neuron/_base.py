@@ -1,7 +1,7 @@
 """What every neuron estimator shares: parameters, the fit loops, fitted state.
 
 An estimator subclass validates its data, builds a
-:class:`~sklearn_neuron._objective.LinearObjective` and hands it to
+:class:`~sklearn_neuron._objective.linear.LinearObjective` and hands it to
 :meth:`BaseNeuron._fit_objective` (or :meth:`BaseNeuron._partial_fit_objective`),
 which picks the optimizer, runs it, warns when it stopped early and stores
 the fitted module and coefficients. Everything numerical lives elsewhere:
@@ -34,7 +34,10 @@ from ._callbacks import (
     stopped_by_callback,
     stopped_message,
 )
-from ._diagnostics import (
+from ._loss.losses import HingeLoss, loss_for_pickle
+from ._module import NeuronModule
+from ._objective.fingerprint import data_fingerprint
+from ._solvers.diagnostics import (
     check_newton_memory,
     check_penalty_scale,
     check_separation,
@@ -42,11 +45,8 @@ from ._diagnostics import (
     newton_fits_memory,
     not_finite_message,
 )
-from ._fingerprint import data_fingerprint
-from ._hinge import HINGE_UNVERIFIED, hinge_continuation, smoothed_newton
-from ._losses import HingeLoss, loss_for_pickle
-from ._module import NeuronModule
-from ._optimizers import (
+from ._solvers.hinge import HINGE_UNVERIFIED, hinge_continuation, smoothed_newton
+from ._solvers.optimizers import (
     DENSE_HESSIAN,
     OPTIMIZERS,
     PRECISION_LIMIT,
@@ -54,8 +54,8 @@ from ._optimizers import (
     effective_tol,
     resolve_optimizer,
 )
+from ._solvers.stochastic import STOCHASTIC_OPTIMIZERS, minibatch, one_pass
 from ._state import state_from_numpy, state_to_numpy
-from ._stochastic import STOCHASTIC_OPTIMIZERS, minibatch, one_pass
 from ._validation import (
     check_offset,
     design_tensor,

@@ -14,7 +14,7 @@ the data this takes (gradient and Hessian, then the largest leverage) and the
 bounds drawn from them; :class:`CertificateResult` holds what is proved.
 
 Every bound rests on convexity and on the pseudo-self-concordance of the
-log-likelihood (Bach, 2010; :mod:`sklearn_neuron._certificate`): along a
+log-likelihood (Bach, 2010; :mod:`sklearn_neuron._solvers.certificate`): along a
 step ``d`` the Hessian of the data term changes at most by the factors
 ``exp(+-r)`` with ``r = max_i |x_i' d|`` (binary) or ``max_i range_k(x_i' d_k)``
 (softmax: the third moment of a categorical variable is at most the range of
@@ -60,7 +60,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ._dask import is_dask_collection
+from ._dask.core import is_dask_collection
 from ._validation import class_weights
 
 #: Rows per chunk in the leverage pass (its K products of rows x n_params stay

@@ -14,17 +14,17 @@ from sklearn.utils.validation import check_is_fitted
 from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs, to_numpy
 from ._base import BaseNeuron
 from ._callbacks import with_callbacks
-from ._dask import any_dask, classifier_objective, maps_dask_blocks
-from ._diagnostics import check_newton_memory
-from ._firth import check_firth_settings, firth_objective
-from ._inference import InferenceMixin
-from ._losses import (
+from ._dask.core import any_dask, classifier_objective, maps_dask_blocks
+from ._inference.results import InferenceMixin
+from ._loss.losses import (
     CLASSIFICATION_LOSSES,
     encode_classes,
     fitted_classes,
     get_classification_loss,
 )
-from ._objective import LinearObjective
+from ._objective.linear import LinearObjective
+from ._solvers.diagnostics import check_newton_memory
+from ._solvers.firth import check_firth_settings, firth_objective
 from ._validation import (
     check_labels,
     check_sample_weight,

@@ -4,7 +4,7 @@ The cross-validation estimator of :class:`~sklearn_neuron.NeuronClassifier`,
 as :class:`~sklearn.linear_model.LogisticRegressionCV` is LogisticRegression's.
 Its speed comes from the regularization path: each training fold's data are
 validated and laid out once, as one
-:class:`~sklearn_neuron._objective.LinearObjective`; the grid of ``Cs`` is
+:class:`~sklearn_neuron._objective.linear.LinearObjective`; the grid of ``Cs`` is
 then fitted from the strongest penalty to the weakest, each fit starting from
 the previous solution and only the objective's penalty strengths changed
 between fits (:meth:`LinearObjective.with_penalty`). Folds run in parallel
@@ -39,8 +39,8 @@ from ._array_api import tensor_inputs
 from ._base import BaseNeuron
 from ._callbacks import FitTask, Monitor
 from ._classifier import NeuronClassifier, SparseCoefMixin
-from ._losses import CLASSIFICATION_LOSSES, get_classification_loss
-from ._optimizers import OPTIMIZERS
+from ._loss.losses import CLASSIFICATION_LOSSES, get_classification_loss
+from ._solvers.optimizers import OPTIMIZERS
 from ._validation import (
     check_labels,
     check_sample_weight,

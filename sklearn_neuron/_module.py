@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from ._activations import get_activation
+from ._loss.activations import get_activation
 
 
 class NeuronModule(nn.Module):

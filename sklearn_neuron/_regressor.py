@@ -10,15 +10,14 @@ from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
-from ._activations import get_activation
 from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs
 from ._base import BaseNeuron
 from ._callbacks import with_callbacks
-from ._dask import any_dask, maps_dask_blocks, regressor_objective
-from ._families import FAMILIES, TWEEDIE_LOGLIKE_POWERS, tweedie_loglike
-from ._inference import InferenceMixin, check_df_resid
-from ._lad import least_absolute_deviations
-from ._losses import (
+from ._dask.core import any_dask, maps_dask_blocks, regressor_objective
+from ._inference.results import InferenceMixin, check_df_resid
+from ._loss.activations import get_activation
+from ._loss.families import FAMILIES, TWEEDIE_LOGLIKE_POWERS, tweedie_loglike
+from ._loss.losses import (
     REGRESSION_LOSSES,
     AbsoluteError,
     HalfGammaLoss,
@@ -27,7 +26,8 @@ from ._losses import (
     HalfTweedieLoss,
     get_regression_loss,
 )
-from ._objective import LinearObjective
+from ._objective.linear import LinearObjective
+from ._solvers.lad import least_absolute_deviations
 from ._validation import check_sample_weight, to_tensor, validate_arrays
 
 try:  # scikit-learn >= 1.6 names the decorator this way

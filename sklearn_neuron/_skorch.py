@@ -10,7 +10,7 @@ module made of one) into a fitted NeuronClassifier, with ``coef_``,
 
 Inference (``summary``, ``inference``) is of a fitted model on its training
 data, which a neuron checks against a fingerprint taken at ``fit``
-(:mod:`sklearn_neuron._fingerprint`). A net trained in skorch left no such
+(:mod:`sklearn_neuron._objective.fingerprint`). A net trained in skorch left no such
 fingerprint, so :func:`from_skorch` takes it from the training data when
 they are given (``X``, ``y``) and refuses inference otherwise. The
 coefficients are not refitted: ``summary`` polishes them by Newton steps to
@@ -30,10 +30,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._classifier import NeuronClassifier
-from ._fingerprint import data_fingerprint
 from ._module import NeuronModule
-from ._optimizers import effective_tol
+from ._objective.fingerprint import data_fingerprint
 from ._regressor import NeuronRegressor
+from ._solvers.optimizers import effective_tol
 
 #: The torch criterion of a regressor's loss, with its arguments.
 _REGRESSION_CRITERIA = {

@@ -23,11 +23,11 @@ from sklearn_neuron import (
     NeuronClassifierCV,
     NeuronRegressor,
     ProgressBar,
-    _cli,
-    _study,
     history_column,
 )
 from sklearn_neuron._callbacks import HISTORY_KEYS
+from sklearn_neuron._study import cli as _cli
+from sklearn_neuron._study import study as _study
 
 ROOT = Path(__file__).parents[1]
 

@@ -9,17 +9,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import sklearn_neuron._certificate as certificate_module
-from sklearn_neuron._certificate import certify_newton_step, row_bounds, taylor_remainders
-from sklearn_neuron._losses import (
+import sklearn_neuron._solvers.certificate as certificate_module
+from sklearn_neuron._loss.losses import (
     BinaryLogLoss,
     HalfPoissonLoss,
     HalfSquaredError,
     MultinomialLogLoss,
     encode_classes,
 )
-from sklearn_neuron._objective import LinearObjective
-from sklearn_neuron._optimizers import newton_direction
+from sklearn_neuron._objective.linear import LinearObjective
+from sklearn_neuron._solvers.certificate import certify_newton_step, row_bounds, taylor_remainders
+from sklearn_neuron._solvers.optimizers import newton_direction
 
 LOSSES = {
     "binary": (BinaryLogLoss, 2),

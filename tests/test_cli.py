@@ -20,7 +20,7 @@ def run_command(*args, cwd=None, prelude=""):
     """Run ``python -m sklearn_neuron ARGS``; ``prelude`` runs first in the process."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     if prelude:
-        code = f"{prelude}\nimport sys, sklearn_neuron._cli as c\nsys.exit(c.main())"
+        code = f"{prelude}\nimport sys, sklearn_neuron._study.cli as c\nsys.exit(c.main())"
         command = [sys.executable, "-c", code, *args]
     else:
         command = [sys.executable, "-m", "sklearn_neuron", *args]
@@ -381,7 +381,7 @@ def test_bad_input_exits_with_status_2(tmp_path, case):
 
 @pytest.mark.parametrize("case", [c for c in BAD_INPUTS if c not in SUBPROCESS_CASES])
 def test_bad_input_in_process(tmp_path, case, capsys):
-    from sklearn_neuron._cli import main
+    from sklearn_neuron._study.cli import main
 
     make_args, message = BAD_INPUTS[case]
     returncode = main([*make_args(tmp_path), "--out", str(tmp_path / "out"), "-q"])
@@ -440,7 +440,8 @@ def _out_cases(tmp_path):
 
 
 def test_unusable_out_is_refused_before_the_study(tmp_path, capsys, monkeypatch):
-    from sklearn_neuron import _cli, _study
+    from sklearn_neuron._study import cli as _cli
+    from sklearn_neuron._study import study as _study
 
     loaded = []
     load_dataset = _study.load_dataset
@@ -528,7 +529,7 @@ def test_features_of_1e308_are_studied_as_their_standardization(tmp_path, capsys
     # values (NaN, then a traceback). The study only sees standardized
     # features, which the column's scale does not change: the same table as
     # for +-1 (to rounding: 1e-9 relative).
-    from sklearn_neuron._cli import main
+    from sklearn_neuron._study.cli import main
 
     tables = []
     for name, magnitude in [("huge", 1e308), ("unit", 1.0)]:
@@ -555,8 +556,8 @@ def test_features_of_1e308_are_studied_as_their_standardization(tmp_path, capsys
 def test_rescaling_by_powers_of_two_is_exact():
     from sklearn.preprocessing import StandardScaler
 
-    from sklearn_neuron._cli import rescale_large_features
-    from sklearn_neuron._study import Dataset
+    from sklearn_neuron._study.cli import rescale_large_features
+    from sklearn_neuron._study.study import Dataset
 
     X = np.random.default_rng(0).normal(size=(50, 3))
     scaled = X * [2.0**1020, 1.0, 2.0**-20]  # exact products
@@ -576,7 +577,7 @@ def test_report_opens_with_the_settings_block(tmp_path, capsys):
     import torch
 
     import sklearn_neuron
-    from sklearn_neuron import _cli
+    from sklearn_neuron._study import cli as _cli
 
     argv = ["--losses", "log_loss", "--optimizers", "newton,sgd", "--cv", "2", "--C", "0.5",
             "--no-figures", "-q", "--format", "json", "--out", str(tmp_path)]  # fmt: skip
@@ -623,7 +624,7 @@ def test_report_opens_with_the_settings_block(tmp_path, capsys):
 def test_table_has_a_short_header_a_legend_and_which_to_use(tmp_path, capsys):
     import sklearn
 
-    from sklearn_neuron import _cli
+    from sklearn_neuron._study import cli as _cli
 
     argv = ["--data", "iris", "--losses", "log_loss,hinge", "--optimizers", "newton,sgd",
             "--cv", "2", "--no-figures", "-q", "--out", str(tmp_path)]  # fmt: skip
@@ -648,7 +649,7 @@ def test_table_has_a_short_header_a_legend_and_which_to_use(tmp_path, capsys):
 
 # -- issue #38, item 4: the command line on real CSVs ---------------------------
 def _run_main(args, capsys):
-    from sklearn_neuron._cli import main
+    from sklearn_neuron._study.cli import main
 
     returncode = main(args)
     captured = capsys.readouterr()

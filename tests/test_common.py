@@ -10,8 +10,8 @@ from sklearn.utils.estimator_checks import (
 )
 
 from sklearn_neuron import NeuronClassifier, NeuronClassifierCV, NeuronRegressor
-from sklearn_neuron._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-from sklearn_neuron._stochastic import STOCHASTIC_OPTIMIZERS
+from sklearn_neuron._loss.losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
+from sklearn_neuron._solvers.stochastic import STOCHASTIC_OPTIMIZERS
 
 # Each loss with the default optimizer, each optimizer with the log loss
 # (and with squared error for the regressor).

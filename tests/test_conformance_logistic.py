@@ -58,7 +58,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 
 from sklearn_neuron import NeuronClassifier, NeuronClassifierCV
-from sklearn_neuron._stochastic import STOCHASTIC_OPTIMIZERS
+from sklearn_neuron._solvers.stochastic import STOCHASTIC_OPTIMIZERS
 
 TIGHT = {"tol": 1e-10, "max_iter": 500}
 COEF_RTOL = 1e-6

@@ -32,7 +32,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate  # noqa: E402
 
 from sklearn_neuron import NeuronClassifier, NeuronRegressor, likelihood_ratio_test  # noqa: E402
-from sklearn_neuron._dask import import_dask  # noqa: E402
+from sklearn_neuron._dask.core import import_dask  # noqa: E402
 
 ATOL = 1e-8
 CHUNK = 400  # rows per block: the data below have 5-8 blocks
@@ -176,7 +176,7 @@ def _read_block(block):
 
 def _count_block_reads(monkeypatch):
     """A list that receives ``(function name, blocks of X read)`` per reduction."""
-    from sklearn_neuron._dask import DaskObjective
+    from sklearn_neuron._dask.core import DaskObjective
 
     reductions = []
     reduce = DaskObjective.reduce
@@ -235,7 +235,7 @@ def test_the_final_step_is_certified_without_a_pass(no_gather, monkeypatch, capl
     than the same fit with the step evaluated, the same coefficients (and
     the in-memory fit's to 1e-8), an objective within its stated error, and
     a reported max|grad| that bounds the one measured at the coefficients."""
-    import sklearn_neuron._optimizers as optimizers
+    import sklearn_neuron._solvers.optimizers as optimizers
 
     Estimator, params, data = CERTIFIED_CASES[case]
     X, y = data()
@@ -285,7 +285,7 @@ def test_a_warm_started_default_fit_certifies_its_final_step(
     # No evaluation after the last Hessian: it was the final step's.
     assert reductions[-1][0] == "_hessian", reductions
     # The same fit with that step evaluated: one pass more, the same point.
-    import sklearn_neuron._optimizers as optimizers
+    import sklearn_neuron._solvers.optimizers as optimizers
 
     certified_passes = len(reductions)
     monkeypatch.setattr(optimizers, "_certificate_of", lambda *args: None)
@@ -368,7 +368,7 @@ def test_nan_in_data_read_from_storage_is_refused(
 @pytest.fixture
 def small_warm_start(monkeypatch):
     """Newton's subsample warm start on the small data of these tests."""
-    import sklearn_neuron._dask as dask_module
+    import sklearn_neuron._dask.core as dask_module
 
     monkeypatch.setattr(dask_module, "WARM_START_MIN_ROWS", 1000)
     monkeypatch.setattr(dask_module, "WARM_START_SUBSAMPLE_MIN_ROWS", 200)
@@ -379,7 +379,7 @@ def small_warm_start(monkeypatch):
 def _count_prefetches(monkeypatch):
     """A list that receives, per submitted evaluation, whether it waits on the
     subsample fit (prefetched at its optimum)."""
-    from sklearn_neuron._dask import DaskObjective
+    from sklearn_neuron._dask.core import DaskObjective
 
     submitted = []
     submit = DaskObjective._submit
@@ -394,7 +394,7 @@ def _count_prefetches(monkeypatch):
 
 def _count_reductions(monkeypatch):
     """A list that receives ``(function name, blocks reduced over)`` per reduction."""
-    from sklearn_neuron._dask import DaskObjective
+    from sklearn_neuron._dask.core import DaskObjective
 
     reductions = []
     reduce = DaskObjective.reduce
@@ -487,7 +487,7 @@ def test_the_subsample_fit_runs_without_a_distributed_client(
 ):
     """Without a ``distributed`` client (dask's own scheduler and graphs), the
     subsample's Newton is one delayed task; the fit is the in-memory one."""
-    import sklearn_neuron._dask as dask_module
+    import sklearn_neuron._dask.core as dask_module
 
     monkeypatch.setattr(dask_module, "_client", lambda: None)
     X, y = _classification(3, n=6400)
@@ -509,8 +509,8 @@ def test_the_subsample_task_fits_its_rows_from_their_strided_optimum(
     before) is that at its optimum to within a few per cent."""
     import torch
 
-    from sklearn_neuron._dask import _joined_objective, _newton_on_objectives
-    from sklearn_neuron._optimizers import newton
+    from sklearn_neuron._dask.core import _joined_objective, _newton_on_objectives
+    from sklearn_neuron._solvers.optimizers import newton
 
     X, y = _classification(n_classes, n=3200)
     objective = NeuronClassifier()._build_objective(X, y, None, reset=True)
@@ -531,7 +531,7 @@ def test_validation_per_worker_equals_validation_per_block(no_gather):
     """Persisted blocks are validated by one task per worker over the blocks it
     holds; the per-block results, in block order, are those of dask's graph
     (a task per block) on the same data not persisted."""
-    from sklearn_neuron._dask import _client, _column_stats, _held_blocks, _per_block
+    from sklearn_neuron._dask.core import _client, _column_stats, _held_blocks, _per_block
 
     X, y = _classification(3, n=2800)
     w = np.random.default_rng(0).random(X.shape[0])
@@ -559,7 +559,7 @@ def test_label_sums_equal_a_sort_of_the_labels(labels, dtype, weighted):
     """A block's distinct labels, their counts and weight sums (bincount where
     the labels are small non-negative integers, of any numeric dtype; a sort
     otherwise) equal np.unique's, with the labels in y's dtype."""
-    from sklearn_neuron._dask import _label_sums
+    from sklearn_neuron._dask.core import _label_sums
 
     with np.errstate(over="ignore", invalid="ignore"):
         y = np.asarray(labels).astype(dtype)  # out-of-range values wrap or round
@@ -574,7 +574,7 @@ def test_label_sums_equal_a_sort_of_the_labels(labels, dtype, weighted):
 
 
 def test_small_data_have_no_subsample(client):
-    from sklearn_neuron._dask import WARM_START_MIN_ROWS
+    from sklearn_neuron._dask.core import WARM_START_MIN_ROWS
 
     X, y = _classification(2)
     objective = NeuronClassifier()._build_objective(*_dask(X, y), None, reset=True)

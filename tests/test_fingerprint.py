@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sklearn_neuron._fingerprint import _spread, _weighted_sums, sampled_row_products
+from sklearn_neuron._objective.fingerprint import _spread, _weighted_sums, sampled_row_products
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 
@@ -39,7 +39,7 @@ def test_sampled_rows_are_the_rounded_even_spacing():
     # Exact: round(i (n - 1) / (k - 1)), halves up, by rational arithmetic.
     from fractions import Fraction
 
-    from sklearn_neuron._fingerprint import _SAMPLED_ROWS, sampled_rows
+    from sklearn_neuron._objective.fingerprint import _SAMPLED_ROWS, sampled_rows
 
     for n in (1, 2, 3, 255, 256, 257, 33_087, 200_000, 10**9 + 7):
         k = min(n, _SAMPLED_ROWS)

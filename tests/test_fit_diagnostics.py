@@ -12,12 +12,12 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.preprocessing import MaxAbsScaler
 
 from sklearn_neuron import NeuronClassifier, NeuronRegressor, SeparationWarning
-from sklearn_neuron._diagnostics import (
+from sklearn_neuron._solvers.diagnostics import (
     memory_budget,
     newton_peak_bytes,
     objective_newton_bytes,
 )
-from sklearn_neuron._optimizers import resolve_optimizer
+from sklearn_neuron._solvers.optimizers import resolve_optimizer
 
 
 def _classes_data(n, p, K, seed=0):

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_info
 
-from sklearn_neuron import _gram
-from sklearn_neuron._gram import blas_chunk_grams, torch_chunk_grams
+from sklearn_neuron._objective import gram as _gram
+from sklearn_neuron._objective.gram import blas_chunk_grams, torch_chunk_grams
 
 
 def reference(X, weights, side):
@@ -128,8 +128,8 @@ def test_sparse_grams_equal_the_dense_ones(n_classes, fit_intercept):
     # objective's Gram, with the side vector inference asks for: 1e-12.
     import scipy.sparse
 
-    from sklearn_neuron._losses import BinaryLogLoss, MultinomialLogLoss, encode_classes
-    from sklearn_neuron._objective import LinearObjective
+    from sklearn_neuron._loss.losses import BinaryLogLoss, MultinomialLogLoss, encode_classes
+    from sklearn_neuron._objective.linear import LinearObjective
     from sklearn_neuron._validation import sparse_tensor
 
     rng = np.random.default_rng(1)
@@ -161,8 +161,8 @@ def test_sparse_grams_equal_the_dense_ones(n_classes, fit_intercept):
 def test_the_objective_uses_blas_on_dense_cpu_data_and_torch_on_sparse():
     import scipy.sparse
 
-    from sklearn_neuron._losses import BinaryLogLoss, encode_classes
-    from sklearn_neuron._objective import LinearObjective
+    from sklearn_neuron._loss.losses import BinaryLogLoss, encode_classes
+    from sklearn_neuron._objective.linear import LinearObjective
     from sklearn_neuron._validation import sparse_tensor
 
     rng = np.random.default_rng(0)

@@ -38,10 +38,10 @@ from sklearn_neuron import (
     NeuronClassifier,
     PenalizedInferenceWarning,
     SeparationWarning,
-    _inference,
     likelihood_ratio_test,
 )
-from sklearn_neuron._losses import CLASSIFICATION_LOSSES, NeuronLoss
+from sklearn_neuron._inference import results as _inference
+from sklearn_neuron._loss.losses import CLASSIFICATION_LOSSES, NeuronLoss
 
 PARAMS_ATOL = 1e-6
 BSE_RTOL = 1e-5

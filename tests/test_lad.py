@@ -19,7 +19,7 @@ from sklearn.datasets import make_regression
 from sklearn.linear_model import QuantileRegressor
 
 from sklearn_neuron import NeuronRegressor
-from sklearn_neuron._lad import _simplex
+from sklearn_neuron._solvers.lad import _simplex
 
 RTOL = 1e-8
 

@@ -26,7 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_neuron import NeuronClassifier
-from sklearn_neuron._stochastic import STOCHASTIC_OPTIMIZERS
+from sklearn_neuron._solvers.stochastic import STOCHASTIC_OPTIMIZERS
 
 TIGHT = dict(tol=1e-10, max_iter=5000)
 
@@ -314,7 +314,7 @@ def test_binary_log_loss_value_is_exact_beyond_softplus_threshold():
     softplus switches to z (above 20) and drops exp(-z), and where exp(z)
     overflows: the small loss of a well-classified row keeps its relative
     precision (1e-15 relative, 1e-300 absolute)."""
-    from sklearn_neuron._losses import BinaryLogLoss
+    from sklearn_neuron._loss.losses import BinaryLogLoss
 
     z = np.concatenate([np.linspace(-800, 800, 4001), [19.5, 20.5, 25.0, 36.0, 40.0]])
     for y in (0.0, 1.0):

@@ -17,7 +17,7 @@ import pytest
 import scipy.sparse
 
 from sklearn_neuron import NeuronClassifier, NeuronRegressor, PenalizedInferenceWarning
-from sklearn_neuron._margins import MarginalEffects, average_marginal_effects
+from sklearn_neuron._inference.margins import MarginalEffects, average_marginal_effects
 
 sm = pytest.importorskip("statsmodels.api")
 from statsmodels.discrete.discrete_margins import margeff_cov_params  # noqa: E402

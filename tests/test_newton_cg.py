@@ -16,9 +16,9 @@ from sklearn.datasets import load_breast_cancer, load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_neuron import NeuronClassifier, NeuronClassifierCV, NeuronRegressor
-from sklearn_neuron._diagnostics import memory_budget, objective_newton_bytes
-from sklearn_neuron._losses import BinaryLogLoss, MultinomialLogLoss, encode_classes
-from sklearn_neuron._objective import LinearObjective
+from sklearn_neuron._loss.losses import BinaryLogLoss, MultinomialLogLoss, encode_classes
+from sklearn_neuron._objective.linear import LinearObjective
+from sklearn_neuron._solvers.diagnostics import memory_budget, objective_newton_bytes
 from sklearn_neuron._validation import sparse_tensor
 
 #: Relative agreement of newton-cg and newton coefficients at tol=1e-10 (float64).

@@ -8,9 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sklearn_neuron._losses import BinaryLogLoss, MultinomialLogLoss, encode_classes
-from sklearn_neuron._objective import LinearObjective
-from sklearn_neuron._optimizers import _quasi_newton_direction, lbfgs, newton
+from sklearn_neuron._loss.losses import BinaryLogLoss, MultinomialLogLoss, encode_classes
+from sklearn_neuron._objective.linear import LinearObjective
+from sklearn_neuron._solvers.optimizers import _quasi_newton_direction, lbfgs, newton
 
 
 def make_objective(

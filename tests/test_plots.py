@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sklearn_neuron import _plots
-from sklearn_neuron._study import StudyResult
+from sklearn_neuron._study import plots as _plots
+from sklearn_neuron._study.study import StudyResult
 
 pytest.importorskip("matplotlib")
 
@@ -134,7 +134,7 @@ def test_calibration_shows_logistic_regression_over_the_log_loss_line(tmp_path):
 @pytest.fixture(scope="module")
 def small_study():
     """A real study, small: two losses, two optimizers, 2-fold CV on breast_cancer."""
-    from sklearn_neuron import _study
+    from sklearn_neuron._study import study as _study
 
     return _study.run_classification_study(
         _study.load_dataset("breast_cancer"), losses=["log_loss", "squared_error"],

@@ -193,7 +193,7 @@ def test_tweedie_power_0_accepts_negative_targets():
 def test_tweedie_loss_is_half_sklearn_tweedie_deviance(power):
     from sklearn.metrics import mean_tweedie_deviance
 
-    from sklearn_neuron._losses import HalfTweedieLoss
+    from sklearn_neuron._loss.losses import HalfTweedieLoss
 
     rng = np.random.default_rng(0)
     raw = rng.normal(size=(50, 1))

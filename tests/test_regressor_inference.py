@@ -14,8 +14,8 @@ import pytest
 from sklearn.datasets import load_diabetes
 
 from sklearn_neuron import NeuronRegressor, likelihood_ratio_test
-from sklearn_neuron._families import tweedie_loglike
-from sklearn_neuron._inference import PenalizedInferenceWarning
+from sklearn_neuron._inference.results import PenalizedInferenceWarning
+from sklearn_neuron._loss.families import tweedie_loglike
 
 sm = pytest.importorskip("statsmodels.api")
 

@@ -26,7 +26,8 @@ TRAINING_DATA = {name: X for name, _, X in models()}
 
 def _load_skops(path):
     untrusted = skops_io.get_untrusted_types(file=path)
-    assert all(t.startswith(("sklearn_neuron.", "numpy.", "builtins.", "scipy.sparse.")) for t in untrusted), untrusted
+    known = ("sklearn_neuron.", "numpy.", "builtins.", "scipy.sparse.")
+    assert all(t.startswith(known) for t in untrusted), untrusted
     return skops_io.load(path, trusted=untrusted)
 
 

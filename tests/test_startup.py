@@ -48,13 +48,13 @@ def _heavy(modules):
         "import runpy; sys.argv = ['sklearn_neuron', '--help']; "
         "runpy.run_module('sklearn_neuron', run_name='__main__', alter_sys=True)",
         # the sklearn-neuron console script (its entry point is _cli:main)
-        "from sklearn_neuron._cli import main; sys.argv = ['sklearn-neuron', '--help']; "
+        "from sklearn_neuron._study.cli import main; sys.argv = ['sklearn-neuron', '--help']; "
         "sys.exit(main())",
     ],
     ids=["python -m", "console script"],
 )
 def test_help_imports_no_torch_and_prints_the_parsers_help(code):
-    from sklearn_neuron import _cli
+    from sklearn_neuron._study import cli as _cli
 
     returncode, out, err, modules = _run(code)
     assert returncode == 0, err
@@ -66,7 +66,7 @@ def test_help_imports_no_torch_and_prints_the_parsers_help(code):
 
 def test_a_usage_error_imports_no_torch():
     returncode, _, err, modules = _run(
-        "from sklearn_neuron._cli import main; sys.exit(main(['--cv', '1']))"
+        "from sklearn_neuron._study.cli import main; sys.exit(main(['--cv', '1']))"
     )
     assert returncode == 2
     assert "error: argument --cv: needs at least 2 folds" in err
@@ -75,7 +75,8 @@ def test_a_usage_error_imports_no_torch():
 
 def test_help_shows_the_studys_names_and_defaults():
     """The parser's names come from _study_options; the study uses the same."""
-    from sklearn_neuron import _cli, _study
+    from sklearn_neuron._study import cli as _cli
+    from sklearn_neuron._study import study as _study
 
     text = " ".join(_cli.build_parser().format_help().split())
     assert f"a bundled dataset ({', '.join(_study.BUNDLED_DATASETS)})" in text

@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from sklearn_neuron import NeuronClassifier
-from sklearn_neuron._stochastic import NEWTON_CHECK_STEPS, STOCHASTIC_OPTIMIZERS
+from sklearn_neuron._solvers.stochastic import NEWTON_CHECK_STEPS, STOCHASTIC_OPTIMIZERS
 
 
 def _gap(coef, ref):
@@ -228,9 +228,9 @@ def test_epoch_rows_are_the_augmented_design_in_the_epoch_order(fit_intercept, d
     # on the CPU, by torch's gather for other dtypes), the last shorter one
     # included, and its minibatch products equal the objective's own on the
     # same rows.
-    from sklearn_neuron._losses import BinaryLogLoss
-    from sklearn_neuron._objective import LinearObjective
-    from sklearn_neuron._stochastic import _batch_products
+    from sklearn_neuron._loss.losses import BinaryLogLoss
+    from sklearn_neuron._objective.linear import LinearObjective
+    from sklearn_neuron._solvers.stochastic import _batch_products
 
     generator = torch.Generator().manual_seed(0)
     X = torch.randn(300, 4, generator=generator).to(dtype)
@@ -301,7 +301,7 @@ def test_the_stopping_rule_follows_newton_steps_only_while_they_descend():
     # away, each step is halved until it lowers the objective: the check
     # fails but hands back those descending iterates (the fit goes on from
     # the last); with newton_steps=0 it follows none.
-    from sklearn_neuron._stochastic import _snapshot, stopping_rule
+    from sklearn_neuron._solvers.stochastic import _snapshot, stopping_rule
 
     X, y = classification_dataset("breast_cancer")
     objectives = {}
@@ -334,7 +334,7 @@ def test_the_stopping_rule_follows_newton_steps_only_while_they_descend():
 
 
 def distance_step(objective, snapshot):
-    from sklearn_neuron._stochastic import distance_to_optimum
+    from sklearn_neuron._solvers.stochastic import distance_to_optimum
 
     return distance_to_optimum(objective, snapshot)[1]
 

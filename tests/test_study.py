@@ -5,8 +5,9 @@ import pytest
 from _datasets import classification_dataset
 from sklearn.linear_model import LogisticRegression
 
-from sklearn_neuron import NeuronClassifier, _study
-from sklearn_neuron._study import StudyInputError
+from sklearn_neuron import NeuronClassifier
+from sklearn_neuron._study import study as _study
+from sklearn_neuron._study.study import StudyInputError
 
 
 def test_optimizers_are_read_from_the_estimator():
@@ -255,7 +256,7 @@ def _lbfgs_folds_by_hand(dataset, cv, max_iter):
 def test_a_fold_that_stops_short_shows_in_table_report_json_and_verdict(tmp_path):
     import json
 
-    from sklearn_neuron import _cli
+    from sklearn_neuron._study import cli as _cli
 
     dataset = _study.load_dataset("breast_cancer")
     # lbfgs needs ~64 iterations at tol=1e-10 here: at 56 the full-data fit stops
@@ -295,7 +296,7 @@ def test_a_fold_that_stops_short_shows_in_table_report_json_and_verdict(tmp_path
 
 
 def test_verdict_never_calls_agreement_that_the_table_contradicts():
-    from sklearn_neuron import _cli
+    from sklearn_neuron._study import cli as _cli
 
     # Identical full-data coefficients, but the CV log losses the table prints differ.
     rows, details = _other_loss_rows("hinge", {"newton": [1.0, 2.0], "sgd": [1.0, 2.0]})

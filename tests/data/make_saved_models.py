@@ -1,9 +1,11 @@
 """Write the fitted models that tests/test_saved_models.py loads.
 
-Run once per release from the repository root (``python tests/data/make_saved_models.py``):
-it fits a fixed set of estimators on bundled data and saves each with pickle and skops,
-beside the predictions it made on its training data, into ``tests/data/saved_<version>/``. The files are kept
-in git so that a later version is tested against models saved by an earlier one.
+Run once per release from the repository root
+(``PYTHONPATH=. python tests/data/make_saved_models.py``): it fits a fixed set of
+estimators on bundled data and saves each with pickle and skops, beside the
+predictions it made on its training data, into ``tests/data/saved_<version>/``.
+The files are kept in git so that a later version is tested against models saved
+by an earlier one.
 """
 import pathlib
 import pickle

@@ -25,15 +25,15 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from ._gram import (
+from .._loss.losses import MultinomialLogLoss
+from .._validation import sparse_tensor
+from .gram import (
     _MAX_THREADS,
     blas_chunk_grams,
     sparse_gram_work,
     sparse_grams,
     torch_chunk_grams,
 )
-from ._losses import MultinomialLogLoss
-from ._validation import sparse_tensor
 
 
 def _sparse_transpose(X):
@@ -672,7 +672,7 @@ class LinearObjective:
         """Rows whose pointwise Hessians (n, K, K) a :meth:`hessian` holds at once.
 
         The fused pass over a large dense CPU X takes them by chunks, one
-        chunk per thread (see :func:`~sklearn_neuron._gram.blas_chunk_grams`);
+        chunk per thread (see :func:`~sklearn_neuron._objective.gram.blas_chunk_grams`);
         elsewhere all rows (read by the memory estimate of ``_diagnostics``).
         """
         n = self.X.shape[0]

@@ -6,8 +6,8 @@ the Fisher information (the Jeffreys prior),
 also where the classes are (quasi-)separated and the maximum-likelihood
 estimate does not exist, and removes the O(1/n) bias of the latter. This
 module owns :class:`FirthObjective` (the penalized objective on the scale of
-:class:`~sklearn_neuron._objective.LinearObjective`, fitted by the package's
-:func:`~sklearn_neuron._optimizers.newton` with the information as its
+:class:`~sklearn_neuron._objective.linear.LinearObjective`, fitted by the package's
+:func:`~sklearn_neuron._solvers.optimizers.newton` with the information as its
 Hessian, which is Fisher scoring on the modified score, as logistf and
 brglm2 do), the restricted fits behind profile penalized-likelihood
 intervals and penalized likelihood-ratio tests, and
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from scipy import optimize, stats
 
-from ._dask import DaskInferenceResults
-from ._inference import InferenceResults, InferenceSummary
-from ._optimizers import effective_tol, newton
+from .._dask.core import DaskInferenceResults
+from .._inference.results import InferenceResults, InferenceSummary
+from .optimizers import effective_tol, newton
 
 #: Rows per chunk of the hat-diagonal pass over a dense X.
 _HAT_CHUNK_ROWS = 8192
@@ -79,7 +79,7 @@ def check_firth_settings(model, n_classes=None):
 
 
 class FirthObjective:
-    """A binary log-loss :class:`~sklearn_neuron._objective.LinearObjective` plus
+    """A binary log-loss :class:`~sklearn_neuron._objective.linear.LinearObjective` plus
     Firth's penalty, ``f*(theta) = f(theta) - log det I(theta) / (2 S)``.
 
     ``f`` is the weighted mean negative log-likelihood and ``S`` the sum of

@@ -39,10 +39,10 @@ import scipy.sparse
 import torch
 from scipy.optimize import linprog
 
-from ._callbacks import log_verbose, stopped_by_callback
-from ._losses import HuberLoss
-from ._objective import LinearObjective
-from ._optimizers import OptimizeResult, effective_tol, newton, stopped_stage_result
+from .._callbacks import log_verbose, stopped_by_callback
+from .._loss.losses import HuberLoss
+from .._objective.linear import LinearObjective
+from .optimizers import OptimizeResult, effective_tol, newton, stopped_stage_result
 
 #: Width of the first Huber band, relative to the weighted mean |residual|.
 _FIRST_DELTA = 0.1

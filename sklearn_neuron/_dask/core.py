@@ -6,7 +6,7 @@ matrix), so a full-batch fit on data spread over a Dask cluster needs one
 reduction per evaluation, with the parameter vector on the driver. This
 module owns that seam. :class:`DaskObjective` exposes what the full-batch
 optimizers (:mod:`._optimizers`) and the estimators ask of a
-:class:`~sklearn_neuron._objective.LinearObjective`; each of its evaluations
+:class:`~sklearn_neuron._objective.linear.LinearObjective`; each of its evaluations
 maps the *same* in-memory code over the dask blocks, on the workers — a
 ``LinearObjective`` built on the block's rows, normalised by the whole data
 set's weight sum, so that its value, gradient and Hessian are the block's
@@ -32,8 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._certificate import row_bounds
-from ._inference import (
+from .._inference.results import (
     _SATURATED_MARGIN,
     InferenceResults,
     _check_leverage,
@@ -45,8 +44,9 @@ from ._inference import (
     group_labels,
     leverage_meat,
 )
-from ._objective import LinearObjective, fit_constant
-from ._validation import FLOAT_DTYPES, class_weights
+from .._objective.linear import LinearObjective, fit_constant
+from .._solvers.certificate import row_bounds
+from .._validation import FLOAT_DTYPES, class_weights
 
 #: Per-block results are added in groups of this many, on the workers.
 _SPLIT_EVERY = 8
@@ -201,7 +201,7 @@ def _as_offset(estimator, offset, exposure, X, n_outputs):
 
     An in-memory offset of dask X is validated in memory, then chunked.
     """
-    from ._validation import check_offset
+    from .._validation import check_offset
 
     if offset is None and exposure is None:
         return None
@@ -442,8 +442,8 @@ def _check_weight_sum(weight_sum):
 # -- the per-block encodings of the target and the weights -------------------------
 def _classifier_encoding(classes, class_weight, y_b, w_b, dtype):
     """Target and weights of one block of a classifier's data (as in memory)."""
-    from ._classifier import _class_indices
-    from ._losses import encode_classes
+    from .._classifier import _class_indices
+    from .._loss.losses import encode_classes
 
     y_index, _ = _class_indices(classes, y_b)
     target = encode_classes(y_index, classes.size, dtype, torch.device("cpu"))
@@ -474,7 +474,7 @@ def classifier_objective(
 ):
     """NeuronClassifier's objective on dask data: validation by reductions, then
     a :class:`DaskObjective` (the analogue of its in-memory ``_build_objective``)."""
-    from ._losses import fitted_classes, get_classification_loss
+    from .._loss.losses import fitted_classes, get_classification_loss
 
     X, y, sample_weight = _prepare(estimator, X, y, sample_weight, reset=reset)
     X_checked, when_read = _finiteness_check_of(X, check_finite)
@@ -583,7 +583,7 @@ class _BlockSpec:
 def _block_objective(spec, X_b, y_b, w_b, o_b=None):
     """The in-memory objective on one block: no penalty, the whole set's normalisation
     (``o_b`` the block's offset, or None)."""
-    from ._validation import to_tensor
+    from .._validation import to_tensor
 
     if spec.check_finite and not _x_finite(X_b):
         _raise_x_not_finite()
@@ -733,7 +733,7 @@ def _newton_on_objectives(settings, theta, *objectives):
     the result's theta and a Hessian near it (None if not converged) as numpy:
     the last one Newton computed, one quadratically convergent step before
     its result (all the full fit's first step needs: an estimate)."""
-    from ._optimizers import newton
+    from .._solvers.optimizers import newton
 
     l2, l1, tol, max_iter = settings
     objective = _KeepsLastHessian(_joined_objective(objectives, l2, l1))
@@ -803,7 +803,7 @@ def _newton_on_blocks(settings, spec, theta, *flat_blocks):
 
 
 class DaskObjective:
-    """:class:`~sklearn_neuron._objective.LinearObjective`'s interface on dask data.
+    """:class:`~sklearn_neuron._objective.linear.LinearObjective`'s interface on dask data.
 
     Every evaluation is a reduction: each block of rows, on its worker, is
     made into a ``LinearObjective`` (normalised by the whole data set's
@@ -1224,7 +1224,7 @@ class DaskObjective:
         return self._abs_max
 
     def fingerprint(self):
-        """:func:`~sklearn_neuron._fingerprint.data_fingerprint` by one reduction.
+        """:func:`~sklearn_neuron._objective.fingerprint.data_fingerprint` by one reduction.
 
         The same sums as in memory (position-weighted targets and weights,
         sampled rows of X times a fixed vector), each block adding its rows'
@@ -1256,7 +1256,7 @@ class DaskObjective:
 
     def _fingerprint_arguments(self):
         """Per block: its first row, its rows and the sampled rows' global indices."""
-        from ._fingerprint import sampled_rows
+        from .._objective.fingerprint import sampled_rows
 
         n = self.X.shape[0]
         index = sampled_rows(n)  # the rows the in-memory fingerprint reads
@@ -1268,7 +1268,7 @@ class DaskObjective:
 
     def row_bounds(self):
         """``(largest |entry|, largest row L1 norm)`` of the design with its
-        intercept column (:func:`~sklearn_neuron._certificate.row_bounds`), or
+        intercept column (:func:`~sklearn_neuron._solvers.certificate.row_bounds`), or
         None until the first evaluation of the whole data has found them."""
         return self._row_bounds
 
@@ -1317,7 +1317,7 @@ class DaskObjective:
 
 def _fingerprint_block(objective, start, n_rows, index):
     """One block's terms of the fingerprint's sums (rows outside it are zeros)."""
-    from ._fingerprint import position_sums, sampled_row_products
+    from .._objective.fingerprint import position_sums, sampled_row_products
 
     target, target_scale, weight = position_sums(objective, start)
     inside = (index >= start) & (index < start + n_rows)
@@ -1329,7 +1329,7 @@ def _fingerprint_block(objective, start, n_rows, index):
 
 def _offset_sums_block(objective, start, n_rows, index):
     """One block's terms of the fingerprint's offset sums."""
-    from ._fingerprint import offset_sums
+    from .._objective.fingerprint import offset_sums
 
     return offset_sums(objective, start)
 
@@ -1530,7 +1530,7 @@ def _same_rows(y_a, w_a, y_b, w_b):
 
 
 class DaskInferenceResults(InferenceResults):
-    """:class:`~sklearn_neuron._inference.InferenceResults` on a :class:`DaskObjective`.
+    """:class:`~sklearn_neuron._inference.results.InferenceResults` on a :class:`DaskObjective`.
 
     The same statistics, with every pass over the rows a reduction over the
     blocks: the information (or observed Hessian) and gradient, the
@@ -1645,7 +1645,7 @@ class DaskInferenceResults(InferenceResults):
         likelihood at ``RSS / nobs`` (statsmodels' llf), the fit's Pearson
         dispersion otherwise (Gamma, Tweedie; ignored by the others).
         """
-        from ._losses import HalfSquaredError
+        from .._loss.losses import HalfSquaredError
 
         if isinstance(self.objective.loss, HalfSquaredError):
             return self._hook_sum("_inference_deviance") / self.nobs

@@ -39,8 +39,8 @@ except ImportError:  # pragma: no cover - another scikit-learn layout
 
     cached_unique = np.unique
 
-from ._activations import Activation, Exp, Sigmoid, Softmax
-from ._validation import to_tensor
+from .._validation import to_tensor
+from .activations import Activation, Exp, Sigmoid, Softmax
 
 
 class NeuronLoss:
@@ -66,7 +66,7 @@ class NeuronLoss:
     #: ``nu`` with ``|D^3 l(z)[t, t, u]| <= nu * max|u| * t' D^2 l(z) t`` for all
     #: raw outputs ``z`` and directions ``t``, ``u`` (pseudo-self-concordance), or
     #: None where no such bound is known; it bounds a Newton step's outcome
-    #: without an evaluation (:mod:`~sklearn_neuron._certificate`).
+    #: without an evaluation (:mod:`~sklearn_neuron._solvers.certificate`).
     self_concordance = None
 
     def __init__(self, n_outputs, activation):

@@ -1,7 +1,7 @@
 """The ``sklearn-neuron`` command: is this neuron logistic regression?
 
 ``python -m sklearn_neuron`` (or ``sklearn-neuron``) runs the study of
-:mod:`sklearn_neuron._study` — every loss x optimizer of NeuronClassifier,
+:mod:`sklearn_neuron._study.study` — every loss x optimizer of NeuronClassifier,
 cross-validated against LogisticRegression — prints a table and a verdict,
 and writes figures and a report into ``--out``. This module owns the
 arguments, the output formats and the report; the computation lives in
@@ -28,7 +28,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import _study_options
+from . import options as _study_options
 
 PROG = "sklearn-neuron"
 
@@ -36,7 +36,7 @@ def _score(key):
     """A CV score's cell: its mean and, where known, its std across folds."""
 
     def cell(row):
-        from . import _study
+        from . import study as _study
 
         value = row.get(key)
         if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -684,8 +684,8 @@ def rescale_large_features(dataset):
 
 def run(args, progress):
     """Load the data, run the study, write figures and report; return the outputs."""
-    from . import _study
-    from ._regressor import NeuronRegressor
+    from .._regressor import NeuronRegressor
+    from . import study as _study
 
     check_out(args.out)
     dataset = rescale_large_features(
@@ -746,7 +746,7 @@ def run(args, progress):
 
 def _run_study(args, dataset, losses, optimizers, progress, advance):
     """The classification or regression study of ``dataset``."""
-    from . import _study
+    from . import study as _study
 
     if dataset.task == "regression":
         result = _study.run_regression_study(
@@ -775,7 +775,7 @@ def _run_study(args, dataset, losses, optimizers, progress, advance):
 
 def _outputs(args, result, progress):
     """Figures and the report of ``result``; returns ``(figures, report)``."""
-    from . import _plots
+    from . import plots as _plots
 
     figures = {}
     if args.no_figures:
@@ -847,7 +847,7 @@ def main(argv=None):
     # scikit-learn): --help and a usage error exit above without it.
     import torch
 
-    from . import _study
+    from . import study as _study
 
     # The study fits small problems many times: there torch's thread pool costs
     # more than it gains (measured 10x slower fits with 2 threads on a busy

@@ -2,9 +2,9 @@
 
 Each outer iteration solves the Newton system ``H d = -g`` only approximately,
 by preconditioned conjugate gradients on exact products ``H v`` of the
-objective (:meth:`~sklearn_neuron._objective.LinearObjective.hessian_vector_product`:
+objective (:meth:`~sklearn_neuron._objective.linear.LinearObjective.hessian_vector_product`:
 two passes over X each, ``X^T (C (X V))`` with ``C`` the loss's per-row
-curvature), and backtracks along ``d`` as :func:`~sklearn_neuron._optimizers.newton`
+curvature), and backtracks along ``d`` as :func:`~sklearn_neuron._solvers.optimizers.newton`
 does. No Hessian is formed: memory is that of a few gradients, whatever the
 number of features and classes, which is what makes Newton's few outer
 iterations available where a dense Hessian of ``(n_classes * n_features)**2``
@@ -12,15 +12,16 @@ entries is not. The inner solves stop at a relative residual
 ``eta_k = min(0.5, sqrt(||g_k|| / ||g_0||))`` (a forcing sequence, Eisenstat and Walker
 1994; Nocedal and Wright, Algorithm 7.1), loose far from the optimum and
 tightening near it, where convergence becomes superlinear. The stopping rule
-is the package's: ``max|gradient| <= tol`` (:func:`~sklearn_neuron._optimizers.effective_tol`).
+is the package's: ``max|gradient| <= tol``
+(:func:`~sklearn_neuron._solvers.optimizers.effective_tol`).
 """
 
 import math
 
 import torch
 
-from ._callbacks import log_verbose
-from ._optimizers import (
+from .._callbacks import log_verbose
+from .optimizers import (
     _backtrack,
     _finish,
     _max_abs,
@@ -70,12 +71,12 @@ def newton_cg(objective, theta, *, tol, max_iter, verbose=0, name="newton-cg", m
     The conjugate gradients are preconditioned by the Hessian's diagonal
     (``sum_i w_i h_ikk x_ij^2`` plus the L2 term: one pass over X's squares).
     A softmax layer's Hessian is singular along the directions that do not
-    change the probabilities; as in :func:`~sklearn_neuron._optimizers.newton_direction`
+    change the probabilities; as in :func:`~sklearn_neuron._solvers.optimizers.newton_direction`
     the projector onto them, scaled to the Hessian's mean diagonal, is added,
     which keeps the step out of them. Once the stopping rule holds, one more
     step is solved with the tighter forcing ``min(0.5, ||g|| / ||g_0||)`` and kept only if
     it lowers both the objective (to rounding) and the largest gradient entry,
-    as Newton's final step is (:func:`~sklearn_neuron._optimizers._final_newton_step`).
+    as Newton's final step is (:func:`~sklearn_neuron._solvers.optimizers._final_newton_step`).
     """
     tol = effective_tol(tol, theta.dtype)
     f, g, raw = objective.value_gradient(theta)

@@ -40,10 +40,10 @@ import math
 
 import torch
 
-from ._callbacks import log_verbose, stopped_by_callback
-from ._losses import MarginLoss
-from ._objective import LinearObjective
-from ._optimizers import (
+from .._callbacks import log_verbose, stopped_by_callback
+from .._loss.losses import MarginLoss
+from .._objective.linear import LinearObjective
+from .optimizers import (
     OptimizeResult,
     _finish,
     _max_abs,
@@ -288,7 +288,7 @@ def smoothed_newton(objective, theta, *, tol, max_iter, verbose=0, name="newton"
     piecewise linear derivative, computed from the margins) is what makes
     Newton's method converge in few iterations on this loss (Chapelle 2007,
     "Training a support vector machine in the primal"). Same signature and
-    stopping rule as :func:`~sklearn_neuron._optimizers.newton`.
+    stopping rule as :func:`~sklearn_neuron._solvers.optimizers.newton`.
     """
     tol = effective_tol(tol, theta.dtype)
     sign = 2.0 * objective.target[:, 0] - 1.0

@@ -2,7 +2,7 @@
 
 ``sklearn-neuron --help`` prints them; this module imports nothing, so the
 help is printed without importing numpy, scikit-learn or torch.
-:mod:`sklearn_neuron._study` takes them from here and owns what they mean.
+:mod:`sklearn_neuron._study.study` takes them from here and owns what they mean.
 """
 
 #: Bundled datasets by name: the task each is for (``_study`` loads them).

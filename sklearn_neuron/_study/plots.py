@@ -3,7 +3,7 @@
 matplotlib is optional (the ``plots`` extra): it is imported only when a
 figure is drawn, with the non-interactive Agg backend, and
 :func:`matplotlib_available` lets the command skip the figures without it.
-Each ``plot_*`` function takes a :class:`~sklearn_neuron._study.StudyResult`
+Each ``plot_*`` function takes a :class:`~sklearn_neuron._study.study.StudyResult`
 (or what it needs), writes one file and returns its path. The figures share
 one look (:data:`STYLE`) and one colour per loss (:data:`LOSS_COLOURS`) and
 per optimizer (:data:`OPTIMIZER_COLOURS`), from two palettes that share no
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _study
+from . import study as _study
 
 #: Figure files in the order the report shows them, with their captions.
 CLASSIFICATION_FIGURES = {
@@ -376,7 +376,7 @@ def plot_landscape(result, path):
 
     Drawn for t in :data:`LANDSCAPE_TS`, with each curve's minimum marked;
     the convexity verdict is on the wider default slice of
-    :func:`~sklearn_neuron._study.landscape_slice`.
+    :func:`~sklearn_neuron._study.study.landscape_slice`.
     """
     from matplotlib.lines import Line2D
 
@@ -430,7 +430,7 @@ def plot_landscape(result, path):
 def plot_decision_boundaries(result, path):
     """Each loss's boundary on a 2-D problem, against LogisticRegression's.
 
-    The problem is :func:`~sklearn_neuron._study.two_d_problem`: its two
+    The problem is :func:`~sklearn_neuron._study.study.two_d_problem`: its two
     synthetic features are the axes (no projection). The grey shading and
     the solid line, in the loss's colour, are the neuron's (sklearn's
     DecisionBoundaryDisplay of its probability of class 1), the dashed black

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special
 
-from ._losses import HalfGammaLoss, HalfPoissonLoss, HalfSquaredError, HalfTweedieLoss
+from .losses import HalfGammaLoss, HalfPoissonLoss, HalfSquaredError, HalfTweedieLoss
 
 
 class Family(NamedTuple):

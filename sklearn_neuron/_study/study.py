@@ -62,11 +62,11 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ._certify import certify
-from ._classifier import NeuronClassifier
-from ._losses import CLASSIFICATION_LOSSES
-from ._regressor import NeuronRegressor
-from ._study_options import (
+from .._certify import certify
+from .._classifier import NeuronClassifier
+from .._loss.losses import CLASSIFICATION_LOSSES
+from .._regressor import NeuronRegressor
+from .options import (
     BUNDLED_TASKS,
     DEFAULT_MATCH_TOL,
     EXACT_LAD,
@@ -462,7 +462,7 @@ def environment():
     import sklearn
     import torch
 
-    from . import __version__
+    from .. import __version__
 
     return {
         "versions": {
@@ -611,10 +611,10 @@ class SkorchPeer(ClassifierMixin, BaseEstimator):
         import skorch
         import torch
 
-        from ._base import BaseNeuron
-        from ._module import NeuronModule
-        from ._skorch import from_skorch
-        from ._stochastic import auto_learning_rate
+        from .._base import BaseNeuron
+        from .._module import NeuronModule
+        from .._skorch import from_skorch
+        from .._solvers.stochastic import auto_learning_rate
 
         X = np.asarray(X, dtype=np.float64)
         self.classes_, y_index = np.unique(y, return_inverse=True)
@@ -690,7 +690,7 @@ def _mlp_row(X, y, X_std, y_index, C, folds, classes, f_ref, details, progress):
     """The MLP peer's row: CV scores of seed ``SEED``, and its fits from
     :data:`MLP_SEEDS` seeds on the whole standardized data, each output layer
     certified as logistic regression on its own hidden layer."""
-    from ._hidden import certify_output_layer
+    from .._hidden import certify_output_layer
 
     scores, fit_time, oof, fold_converged = _cross_validate_classifier(
         mlp_peer(C), X, y, folds, classes
@@ -1359,7 +1359,7 @@ def landscape_slice(X_std, y_index, coef, intercept, losses, ts=None):
     """
     import torch
 
-    from ._losses import encode_classes, get_classification_loss
+    from .._loss.losses import encode_classes, get_classification_loss
 
     ts = np.linspace(-4.0, 6.0, 201) if ts is None else np.asarray(ts)
     n_classes = int(y_index.max()) + 1

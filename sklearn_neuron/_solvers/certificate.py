@@ -2,7 +2,7 @@
 
 On distributed data every evaluation is a pass over all of it. A converged
 Newton fit ends with one more full step (see
-:func:`~sklearn_neuron._optimizers._final_newton_step`), whose evaluation, only
+:func:`~sklearn_neuron._solvers.optimizers._final_newton_step`), whose evaluation, only
 to check that the step helped, is then a whole pass. For a loss whose third
 derivative is bounded by its second, the gradient and the objective after a
 step ``d`` are bounded by quantities known before it is taken: this module

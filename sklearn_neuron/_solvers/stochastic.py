@@ -85,9 +85,9 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from ._callbacks import STOPPED_BY_CALLBACK, Monitor
-from ._diagnostics import not_finite_message
-from ._optimizers import OptimizeResult, _pseudo_gradient, effective_tol, newton_direction
+from .._callbacks import STOPPED_BY_CALLBACK, Monitor
+from .diagnostics import not_finite_message
+from .optimizers import OptimizeResult, _pseudo_gradient, effective_tol, newton_direction
 
 #: The stochastic optimizers by public name.
 STOCHASTIC_OPTIMIZERS = {
@@ -803,7 +803,7 @@ def minibatch(
         Number of epochs at most.
     tol : float
         Gradient tolerance of the stopping rule (floored for the dtype as in
-        :func:`~sklearn_neuron._optimizers.effective_tol`).
+        :func:`~sklearn_neuron._solvers.optimizers.effective_tol`).
     n_iter_no_change : int
         Patience of early stopping.
     generator : torch.Generator

@@ -233,12 +233,12 @@ def check_separation(model, objective, theta, estimator_name, stacklevel=3):
     coefficients up lowers the loss further, so the maximum-likelihood
     estimate does not exist and the optimizer stopped on a ray to infinity.
     Where only some samples are separated (quasi-complete separation), the
-    test of :meth:`~sklearn_neuron._inference.InferenceResults._check_separation`
+    test of :meth:`~sklearn_neuron._inference.results.InferenceResults._check_separation`
     is used (a Newton step still raises saturated margins), where one Newton
     step fits in memory. Returns whether it warned.
     """
     # (Imported here: _inference imports _optimizers, which imports this module.)
-    from ._inference import SeparationWarning
+    from .._inference.results import SeparationWarning
 
     loss = objective.loss
     if (
@@ -282,8 +282,8 @@ def check_separation(model, objective, theta, estimator_name, stacklevel=3):
 
 def _quasi_separated(model, objective, theta, raw, margins, positive):
     """Samples a Newton step still pushes away (inference's separation test); 0 if none."""
-    from ._inference import _SATURATED_MARGIN, count_rising_margins
-    from ._optimizers import FINAL_STEP_MAX_PARAMS, newton_direction
+    from .._inference.results import _SATURATED_MARGIN, count_rising_margins
+    from .optimizers import FINAL_STEP_MAX_PARAMS, newton_direction
 
     candidates = (margins > _SATURATED_MARGIN) & positive
     if (

@@ -14,7 +14,7 @@ testable without an estimator (:func:`average_marginal_effects`); every sum
 over the rows is additive, so data spread over a cluster reduce them block by
 block. :class:`MarginalEffects` is the table an estimator's
 ``marginal_effects`` returns, built on an
-:class:`~sklearn_neuron._inference.InferenceResults`.
+:class:`~sklearn_neuron._inference.results.InferenceResults`.
 """
 
 import numpy as np
@@ -22,7 +22,7 @@ import scipy.sparse
 import torch
 from scipy import special, stats
 
-from ._inference import InferenceSummary, format_count
+from .results import InferenceSummary, format_count
 
 #: Where the effects are evaluated.
 AT = ("overall", "mean")

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from ._objective import _FUSED_CHUNK_BYTES, _fixed_mmap_threshold
+from .linear import _FUSED_CHUNK_BYTES, _fixed_mmap_threshold
 
 #: Rows of X read by the fingerprint (evenly spaced over the data).
 _SAMPLED_ROWS = 256

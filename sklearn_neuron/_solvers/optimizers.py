@@ -1,6 +1,6 @@
 """Full-batch optimizers of a smooth convex objective: Newton and L-BFGS.
 
-Each optimizer takes a :class:`~sklearn_neuron._objective.LinearObjective`, a
+Each optimizer takes a :class:`~sklearn_neuron._objective.linear.LinearObjective`, a
 starting point and a stopping rule, and returns an :class:`OptimizeResult`.
 They share one stopping rule (:func:`_converged`): the largest absolute entry
 of the objective's gradient is at most ``tol``, the criterion scikit-learn's
@@ -22,9 +22,9 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from ._callbacks import STOPPED_BY_CALLBACK, Monitor, log_verbose
-from ._certificate import certify_newton_step
-from ._diagnostics import newton_fits_memory
+from .._callbacks import STOPPED_BY_CALLBACK, Monitor, log_verbose
+from .certificate import certify_newton_step
+from .diagnostics import newton_fits_memory
 
 #: Armijo sufficient-decrease constant of the backtracking line search.
 _ARMIJO = 1e-4
@@ -247,7 +247,7 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor
 def _warm_start(objective, theta, *, tol, max_iter, verbose, name):
     """Newton's start ``(theta, hessian)``: ``theta`` and None, or the optimum of
     Newton on a subsample of the rows and an estimate of the full Hessian there
-    (dask data; see :meth:`~sklearn_neuron._dask.DaskObjective.subsample_newton`).
+    (dask data; see :meth:`~sklearn_neuron._dask.core.DaskObjective.subsample_newton`).
 
     Each full iteration on large distributed data is a pass over all of it;
     the subsample's optimum is within sampling error of the full one, and
@@ -327,7 +327,7 @@ def _final_newton_step(objective, theta, f, g, raw, grad_max, it, progress):
     it lowers the objective (to rounding) and the largest gradient entry.
     On distributed data, where that check is one more pass over all of it,
     the step is certified instead where the loss allows it
-    (:func:`~sklearn_neuron._certificate.certify_newton_step`): bounds from
+    (:func:`~sklearn_neuron._solvers.certificate.certify_newton_step`): bounds from
     its Taylor remainders guarantee both conditions without an evaluation,
     and the point's gradient (None) and largest entry (that bound) and its
     objective (the quadratic model's, within ``CERTIFIED_VALUE_RTOL`` of the
@@ -369,7 +369,7 @@ def _final_newton_step(objective, theta, f, g, raw, grad_max, it, progress):
 
 
 def _certificate_of(objective, theta, f, g, hessian, direction):
-    """The step's :class:`~sklearn_neuron._certificate.StepCertificate` on
+    """The step's :class:`~sklearn_neuron._solvers.certificate.StepCertificate` on
     distributed data whose row bounds are known; None elsewhere (evaluating
     the step in memory costs less than a Hessian)."""
     if not getattr(objective, "distributed", False):
@@ -623,7 +623,7 @@ def resolve_optimizer(name, n_samples, n_params, *, distributed=False, newton_fi
     """Name of the optimizer to run; resolves ``"auto"`` by problem size.
 
     ``newton_fits``: whether one Newton iteration's temporaries fit the
-    memory budget (:func:`~sklearn_neuron._diagnostics.newton_fits_memory`);
+    memory budget (:func:`~sklearn_neuron._solvers.diagnostics.newton_fits_memory`);
     where they do not, ``"auto"`` is L-BFGS whatever the sizes.
 
     ``distributed``: each evaluation is a reduction over a cluster's workers
@@ -642,12 +642,12 @@ def resolve_optimizer(name, n_samples, n_params, *, distributed=False, newton_fi
 
 
 def newton_cg(objective, theta, **kwargs):
-    """Hessian-free Newton: :func:`sklearn_neuron._newton_cg.newton_cg`.
+    """Hessian-free Newton: :func:`sklearn_neuron._solvers.newton_cg.newton_cg`.
 
     Imported when run: that module builds on this one (its line search,
     stopping rule and progress reports).
     """
-    from ._newton_cg import newton_cg as run
+    from .newton_cg import newton_cg as run
 
     return run(objective, theta, **kwargs)
 

@@ -10,7 +10,7 @@ model, deviance, AIC, BIC, McFadden's pseudo-R2, likelihood-ratio tests and a
 ``summary()``. :class:`InferenceMixin` gives an estimator the ``inference``
 and ``summary`` methods; the numbers live on :class:`InferenceResults`, as
 derived, cached properties (the model/results split of statsmodels). It is
-written against :class:`~sklearn_neuron._objective.LinearObjective` and the
+written against :class:`~sklearn_neuron._objective.linear.LinearObjective` and the
 loss's flags, not against the classifier: the estimator-specific parts (the
 log-likelihood's constants, the dispersion, the null model, the names of the
 outputs) are small ``_inference_*`` hooks of the mixin. Sample weights are
@@ -27,9 +27,9 @@ import torch
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
-from ._array_api import tensor_inputs
-from ._fingerprint import check_training_data
-from ._optimizers import _null_projector
+from .._array_api import tensor_inputs
+from .._objective.fingerprint import check_training_data
+from .._solvers.optimizers import _null_projector
 
 #: Samples whose margin (logit of their class minus the largest other) is
 #: above this (probability of their class above ~0.999) are the candidates of
@@ -1323,7 +1323,7 @@ class InferenceMixin:
         probability of each class (classifier) or of the predicted mean
         (regressor) in each feature, averaged over the training observations
         with their frequency weights. The numerics are in
-        :mod:`sklearn_neuron._margins`.
+        :mod:`sklearn_neuron._inference.margins`.
 
         Parameters
         ----------
@@ -1358,7 +1358,7 @@ class InferenceMixin:
         PenalizedInferenceWarning, SeparationWarning
             As :meth:`inference`.
         """
-        from ._margins import MarginalEffects, check_margins_options
+        from .margins import MarginalEffects, check_margins_options
 
         check_margins_options(at, method, alpha)
         results = self.inference(
