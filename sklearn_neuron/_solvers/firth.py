@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from scipy import optimize, stats
 
-from .._dask.core import DaskInferenceResults
+from .._dask.inference import DaskInferenceResults
 from .._inference.results import InferenceResults, InferenceSummary
 from .optimizers import effective_tol, newton
 
