@@ -76,7 +76,7 @@ def make_data(da, n, d, chunk_rows, seed=0):
 @contextlib.contextmanager
 def _warm_start_rows(rows):
     """Newton's subsample warm start from ``rows`` rows on (on the driver)."""
-    from sklearn_neuron._dask import core as _dask
+    from sklearn_neuron._dask import warm_start as _dask
 
     before, _dask.WARM_START_MIN_ROWS = _dask.WARM_START_MIN_ROWS, rows
     try:
@@ -300,7 +300,7 @@ def out_of_core(args, da, dask, Client, LocalCluster, NeuronClassifier, d):
         client = Client(cluster)
         client.run(lambda: __import__("sklearn_neuron"))  # torch's import, not timed
         ooc, dask_times, coefs, plain_reads = [], {}, {}, {}
-        from sklearn_neuron._dask import core as _dask
+        from sklearn_neuron._dask import warm_start as _dask
 
         warm_start_rows = _dask.WARM_START_MIN_ROWS
         for i, label in enumerate(stores):

@@ -29,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetBinaryClassifier
 
 from sklearn_neuron import NeuronClassifier, NeuronModule
-from sklearn_neuron._study.study import SkorchPeer
+from sklearn_neuron._study.peers import SkorchPeer
 
 
 def setup_large(quick):

@@ -40,8 +40,12 @@ import torch  # noqa: E402
 
 import sklearn_neuron  # noqa: E402
 from sklearn_neuron._study import cli as _cli  # noqa: E402
+from sklearn_neuron._study import datasets as _datasets  # noqa: E402
+from sklearn_neuron._study import landscape as _landscape  # noqa: E402
+from sklearn_neuron._study import peers as _peers  # noqa: E402
 from sklearn_neuron._study import plots as _plots  # noqa: E402
-from sklearn_neuron._study import study as _study  # noqa: E402
+from sklearn_neuron._study import report as _report  # noqa: E402
+from sklearn_neuron._study import runs as _runs  # noqa: E402
 
 # Small fits: one thread is faster (see sklearn_neuron._study.cli.main).
 torch.set_num_threads(1)
@@ -82,7 +86,7 @@ def run_example(path):
     return result.stdout
 
 
-#: The far-off mislabeled points that ``_study.two_d_problem`` appends last.
+#: The far-off mislabeled points that ``_landscape.two_d_problem`` appends last.
 TWO_D_OUTLIERS = 12
 
 
@@ -100,10 +104,10 @@ def boundary_turns(losses, C):
     from sklearn.base import clone
     from sklearn.exceptions import ConvergenceWarning
 
-    X, y, models = _study.fit_two_d(losses, C=C)
+    X, y, models = _landscape.fit_two_d(losses, C=C)
     far = X[-TWO_D_OUTLIERS:]
     if not (y[-TWO_D_OUTLIERS:] == 1).all() or np.linalg.norm(far.mean(axis=0)) < 5:
-        raise RuntimeError("_study.two_d_problem changed: update TWO_D_OUTLIERS")
+        raise RuntimeError("_landscape.two_d_problem changed: update TWO_D_OUTLIERS")
     X_clean, y_clean = X[:-TWO_D_OUTLIERS], y[:-TWO_D_OUTLIERS]
     turns, lines = {}, ["| loss | boundary turned by | clean points classified correctly |",
                         "|---|---|---|"]
@@ -152,7 +156,7 @@ def epoch_times(X, y, C, epochs=10):
 
     from sklearn_neuron import NeuronClassifier
 
-    if not _study.peer_available("skorch"):
+    if not _peers.peer_available("skorch"):
         return None
 
     def seconds(fit):
@@ -169,7 +173,7 @@ def epoch_times(X, y, C, epochs=10):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        skorch = per_epoch(lambda n: _study.SkorchPeer(C=C, max_epochs=n))
+        skorch = per_epoch(lambda n: _peers.SkorchPeer(C=C, max_epochs=n))
         neuron = per_epoch(lambda n: NeuronClassifier(
             C=C, optimizer="sgd", max_iter=n, tol=0.0, random_state=0))
     default = seconds(lambda: NeuronClassifier(C=C, optimizer="sgd", random_state=0).fit(X, y))
@@ -194,7 +198,7 @@ def report_screenshot(result, folder, figures):
         )
     from PIL import Image
 
-    report = _cli.write_report(result, folder, figures)
+    report = _report.write_report(result, folder, figures)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium, headless=True, args=CHROMIUM_FLAGS
@@ -218,15 +222,15 @@ def report_screenshot(result, folder, figures):
 
 def explanation():
     """Write ``explanation.md``; return the report screenshot's Markdown."""
-    dataset = _study.load_dataset("breast_cancer")
-    result = _study.run_classification_study(dataset, cv=5)
+    dataset = _datasets.load_dataset("breast_cancer")
+    result = _runs.run_classification_study(dataset, cv=5)
     rows = {
         (r["loss"], r["optimizer"]): r for r in result.rows[1:] if r["status"] == "ok"
     }
     log_rows = [r for (loss, _), r in rows.items() if loss == "log_loss"]
     sq_rows = [r for (loss, _), r in rows.items() if loss == "squared_error"]
     details = result.details
-    ts, values = _study.landscape_slice(
+    ts, values = _landscape.landscape_slice(
         details["X_std"],
         details["y_index"],
         details["reference_coef"],
@@ -264,8 +268,8 @@ def explanation():
             f"coefficients within {max(r['coef_diff'] for r in short):.2g}, "
             f"objective gap {max(r['objective_gap'] for r in short):.2g}."
         )
-    log_curvature = _study.min_curvature(ts, values["log_loss"])
-    sq_curvature = _study.min_curvature(ts, values["squared_error"])
+    log_curvature = _landscape.min_curvature(ts, values["log_loss"])
+    sq_curvature = _landscape.min_curvature(ts, values["squared_error"])
     # The page's words rest on these signs: the build fails where they change.
     if not log_curvature > -1e-8 > sq_curvature:
         raise RuntimeError(
@@ -312,7 +316,7 @@ def explanation():
         "boundary_table": boundary_table,
         "boundary_sentence": boundary_sentence,
         "log_same": same_sentence,
-        "table": _cli.markdown_table(result),
+        "table": _report.markdown_table(result),
         "verdict": "\n".join(f"- {sentence}" for sentence in result.verdict),
         "sq_coef_diff": f"{max(r['coef_diff'] for r in sq_rows):.2f}",
         "sq_gap": f"{min(r['objective_gap'] for r in sq_rows):.2f}",
@@ -334,7 +338,7 @@ def command(screenshot):
     help_text = _cli.build_parser().format_help()
     with mkdocs_gen_files.open("command.md", "w") as out:
         out.write(fill("command.md", {
-            "help": help_text.rstrip(), "max_categories": _study.MAX_CATEGORIES,
+            "help": help_text.rstrip(), "max_categories": _datasets.MAX_CATEGORIES,
             "report_screenshot": screenshot,
         }))
 

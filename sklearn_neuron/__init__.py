@@ -23,40 +23,37 @@ if TYPE_CHECKING:
     from ._classifier import NeuronClassifier
     from ._classifier_cv import NeuronClassifierCV
     from ._hidden import OutputLayerCertificate, certify_output_layer
+    from ._inference.lrtest import likelihood_ratio_test
     from ._inference.margins import MarginalEffects
-    from ._inference.results import (
-        InferenceResults,
-        InferenceSummary,
-        PenalizedInferenceWarning,
-        SeparationWarning,
-        likelihood_ratio_test,
-    )
+    from ._inference.results import InferenceResults
+    from ._inference.summary import InferenceSummary
     from ._module import NeuronModule
     from ._onnx import register_onnx_converters, to_onnx
     from ._probe import FrozenFeatures
     from ._regressor import NeuronRegressor
     from ._skorch import from_skorch, to_skorch
+    from ._warnings import PenalizedInferenceWarning, SeparationWarning
 
 #: The module (relative to this package) that defines each public name.
 _SOURCES = {
     "CertificateResult": "._certify",
     "FrozenFeatures": "._probe",
     "InferenceResults": "._inference.results",
-    "InferenceSummary": "._inference.results",
+    "InferenceSummary": "._inference.summary",
     "MarginalEffects": "._inference.margins",
     "NeuronClassifier": "._classifier",
     "NeuronClassifierCV": "._classifier_cv",
     "NeuronModule": "._module",
     "NeuronRegressor": "._regressor",
     "OutputLayerCertificate": "._hidden",
-    "PenalizedInferenceWarning": "._inference.results",
+    "PenalizedInferenceWarning": "._warnings",
     "ProgressBar": "._callbacks",
-    "SeparationWarning": "._inference.results",
+    "SeparationWarning": "._warnings",
     "certify": "._certify",
     "certify_output_layer": "._hidden",
     "from_skorch": "._skorch",
     "history_column": "._callbacks",
-    "likelihood_ratio_test": "._inference.results",
+    "likelihood_ratio_test": "._inference.lrtest",
     "register_onnx_converters": "._onnx",
     "to_onnx": "._onnx",
     "to_skorch": "._skorch",

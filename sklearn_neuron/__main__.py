@@ -1,4 +1,4 @@
-"""``python -m sklearn_neuron``: run the comparison study (see ``_cli.py``)."""
+"""``python -m sklearn_neuron``: run the comparison study (see ``_study/cli.py``)."""
 
 import sys
 

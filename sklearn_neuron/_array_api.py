@@ -16,6 +16,8 @@ tensors on the input's device, as scikit-learn's array-API estimators do
 dispatch the fitted state stays numpy, which pickle and skops save.
 """
 
+from __future__ import annotations
+
 import functools
 import inspect
 import warnings
@@ -23,6 +25,7 @@ import warnings
 import numpy as np
 import scipy.sparse
 import torch
+from numpy.typing import ArrayLike
 from sklearn import get_config
 
 _SPARSE_LAYOUTS = (torch.sparse_coo, torch.sparse_csr, torch.sparse_csc)
@@ -131,7 +134,9 @@ class TensorScoreMixin:
     """``score`` that takes tensors and computes in float64 (before sklearn's mixin)."""
 
     @tensor_inputs
-    def score(self, X, y, sample_weight=None):
+    def score(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> float:
         """Return the mean accuracy (classifier) or R^2 (regressor) on the given data.
 
         As scikit-learn's ``ClassifierMixin`` / ``RegressorMixin`` compute it,
@@ -149,4 +154,5 @@ class TensorScoreMixin:
         -------
         score : float
         """
-        return super().score(X, y, sample_weight=sample_weight)
+        # A mixin: ClassifierMixin / RegressorMixin follow it in the estimators' MRO.
+        return super().score(X, y, sample_weight=sample_weight)  # type: ignore[misc]

@@ -1,27 +1,30 @@
-"""What every neuron estimator shares: parameters, the fit loops, fitted state.
+"""What every neuron estimator shares: parameters, the fit's steps, fitted state.
 
-An estimator subclass validates its data, builds a
-:class:`~sklearn_neuron._objective.linear.LinearObjective` and hands it to
+An estimator subclass validates its data, builds its objective
+(:class:`~sklearn_neuron._objective.protocol.Objective`) and hands it to
 :meth:`BaseNeuron._fit_objective` (or :meth:`BaseNeuron._partial_fit_objective`),
-which picks the optimizer, runs it, warns when it stopped early and stores
-the fitted module and coefficients. Everything numerical lives elsewhere:
-``_objective.py`` (value, gradient, Hessian), ``_optimizers.py`` (Newton,
-L-BFGS, OWL-QN) and ``_stochastic.py`` (minibatch torch.optim training).
+which asks :mod:`~sklearn_neuron._solvers.dispatch` to minimise it (the
+solver's choice, its settings and its convergence messages live there; a fit
+is a regularization path of one point, :mod:`~sklearn_neuron._solvers.path`),
+warns when it stopped early and stores the fitted coefficients. Everything
+numerical lives elsewhere: ``_objective/`` (value, gradient, Hessian) and
+``_solvers/`` (Newton, L-BFGS, OWL-QN, minibatch training, hinge, LAD).
 """
 
+from __future__ import annotations
+
 import functools
-import math
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, make_constraint
 from sklearn.utils.validation import check_is_fitted
 
@@ -31,30 +34,22 @@ from ._callbacks import (
     FitTask,
     Monitor,
     iterate_attributes,
-    stopped_by_callback,
-    stopped_message,
 )
-from ._loss.losses import HingeLoss, loss_for_pickle
+from ._loss.losses import loss_for_pickle
 from ._module import NeuronModule
 from ._objective.fingerprint import data_fingerprint
-from ._solvers.diagnostics import (
-    check_newton_memory,
-    check_penalty_scale,
-    check_separation,
-    check_underflow,
-    newton_fits_memory,
-    not_finite_message,
-)
-from ._solvers.hinge import HINGE_UNVERIFIED, hinge_continuation, smoothed_newton
-from ._solvers.optimizers import (
-    DENSE_HESSIAN,
+from ._solvers.diagnostics import check_separation, check_underflow, not_finite_message
+from ._solvers.dispatch import (
     OPTIMIZERS,
-    PRECISION_LIMIT,
-    SECOND_ORDER,
-    effective_tol,
-    resolve_optimizer,
+    SolverSettings,
+    batch_size,
+    convergence_message,
+    iterates_are_coefficients,
+    minus_objective,
+    run_one_pass,
 )
-from ._solvers.stochastic import STOCHASTIC_OPTIMIZERS, minibatch, one_pass
+from ._solvers.path import penalty_strengths, regularization_path
+from ._solvers.stochastic import STOCHASTIC_OPTIMIZERS
 from ._state import state_from_numpy, state_to_numpy
 from ._validation import (
     check_offset,
@@ -112,9 +107,10 @@ class BaseNeuron(CallbackSupportMixin, BaseEstimator):
         return list(_param_names(cls))
 
     def _validate_params(self):
-        # scikit-learn rebuilds every constraint object on each call (~50 us
-        # for twenty parameters, a tenth of a small fit); the objects are
-        # stateless, so they are built once per class. Any violation is
+        # scikit-learn rebuilds every constraint object on each call, a
+        # noticeable share of a small fit (benchmarks/RESULTS.md, NeuronClassifier
+        # vs LogisticRegression); the objects are stateless, so they are built
+        # once per class. Any violation is
         # reported by scikit-learn's own validation, with its message.
         for name, constraints in _constraint_objects(type(self)):
             value = getattr(self, name)
@@ -122,64 +118,31 @@ class BaseNeuron(CallbackSupportMixin, BaseEstimator):
                 super()._validate_params()
                 return
 
-    # -- optimizer choice --------------------------------------------------------
-    def _is_stochastic(self):
+    # -- the solver's settings -------------------------------------------------------
+    def _is_stochastic(self) -> bool:
         """Whether ``optimizer`` trains by minibatches (torch.optim)."""
         return isinstance(self.optimizer, type) or self.optimizer in STOCHASTIC_OPTIMIZERS
 
-    def _optimizer_class(self):
-        if isinstance(self.optimizer, type):
-            if not issubclass(self.optimizer, torch.optim.Optimizer):
-                raise ValueError(
-                    f"optimizer={self.optimizer!r} is a class but not a "
-                    "torch.optim.Optimizer subclass; pass one (e.g. torch.optim.SGD) "
-                    f"or a name among {sorted({'auto', *OPTIMIZERS, *STOCHASTIC_OPTIMIZERS})}."
-                )
-            return self.optimizer
-        return STOCHASTIC_OPTIMIZERS[self.optimizer]
-
-    def _resolve_optimizer(self, objective):
-        """Name of the full-batch optimizer to run, checked against the objective."""
-        loss = objective.loss
-        # The hinge is solved through smoothed problems, which Newton handles.
-        smooth = loss.twice_differentiable or isinstance(loss, HingeLoss)
-        if self.optimizer == "auto" and (objective.l1 or not smooth):
-            return "lbfgs"
-        name = resolve_optimizer(
-            self.optimizer, objective.X.shape[0], objective.n_params,
-            distributed=getattr(objective, "distributed", False),
-            newton_fits=self.optimizer != "auto" or newton_fits_memory(objective),
-        )
-        if name in SECOND_ORDER and not smooth:
-            raise ValueError(
-                f"optimizer={name!r} needs a twice-differentiable loss, "
-                f"and loss={loss.name!r} is not; use optimizer='lbfgs'."
-            )
-        if name in SECOND_ORDER and objective.l1:
-            raise ValueError(
-                f"optimizer={name!r} does not handle the L1 term of l1_ratio > 0; "
-                "use optimizer='lbfgs' (OWL-QN) or optimizer='sgd' (proximal steps)."
-            )
-        if name == "newton-cg" and getattr(objective, "distributed", False):
-            raise ValueError(
-                "optimizer='newton-cg' does not run on dask data yet; "
-                "use optimizer='newton' or optimizer='lbfgs'."
-            )
-        if name in DENSE_HESSIAN and self.optimizer != "auto":  # ("auto" checked it)
-            check_newton_memory(objective, name)
-        return name
-
-    def _refuse_optimizer_kwargs(self):
-        """Full-batch optimizers take no keyword arguments: say so rather than ignore them."""
-        if self.optimizer_kwargs:
-            raise ValueError(
-                f"optimizer_kwargs={self.optimizer_kwargs!r} is for the minibatch "
-                f"(torch.optim) optimizers; optimizer={self.optimizer!r} takes none. "
-                "Leave optimizer_kwargs=None, or choose a minibatch optimizer."
-            )
-
-    def _optimizer_label(self):
+    def _optimizer_label(self) -> str:
         return self.optimizer.__name__ if isinstance(self.optimizer, type) else self.optimizer
+
+    def _solver_settings(self) -> SolverSettings:
+        """This estimator's solver parameters, for :mod:`~sklearn_neuron._solvers.dispatch`."""
+        return SolverSettings.of(
+            self, validation_score=self._validation_score, stratify=self._stratify_labels
+        )
+
+    def _stratify_labels(self, objective: Any) -> np.ndarray | None:
+        """Labels that early stopping's held-out split keeps the proportions of (none here)."""
+        return None
+
+    def _validation_score(self, objective: Any, theta: torch.Tensor) -> float:
+        """Score of ``theta`` on held-out data (higher is better): minus its objective."""
+        return minus_objective(objective, theta)
+
+    def _batch_size(self, objective: Any) -> int:
+        """The minibatch size of this estimator on ``objective``'s data."""
+        return batch_size(self.batch_size, objective)
 
     # -- data ----------------------------------------------------------------------
     def _design(self, X, device, *, reset):
@@ -188,20 +151,13 @@ class BaseNeuron(CallbackSupportMixin, BaseEstimator):
         sparse_rows = X.tocsr() if scipy.sparse.issparse(X) else None
         return tensor, sparse_rows
 
-    def _penalty_strengths(self, C_times_weight_sum):
+    def _penalty_strengths(self, C_times_weight_sum: float) -> tuple[float, float]:
         """(l2, l1) of the objective for an inverse strength ``C * sum(s_i)``."""
-        if np.isinf(C_times_weight_sum):
-            return 0.0, 0.0
-        check_penalty_scale(C_times_weight_sum, type(self).__name__)
-        return (1.0 - self.l1_ratio) / C_times_weight_sum, self.l1_ratio / C_times_weight_sum
-
-    def _generator(self):
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        return torch.Generator().manual_seed(int(seed))
+        return penalty_strengths(C_times_weight_sum, self.l1_ratio, type(self).__name__)
 
     # -- fitting -------------------------------------------------------------------
     @contextmanager
-    def _discard_state_on_error(self):
+    def _discard_state_on_error(self) -> Iterator[None]:
         """Leave no half-fitted state behind when a fit fails.
 
         Validation sets ``n_features_in_`` and ``classes_`` before the
@@ -216,11 +172,7 @@ class BaseNeuron(CallbackSupportMixin, BaseEstimator):
                 delattr(self, name)
             raise
 
-    def _optimizer_function(self, name):
-        """The function that runs full-batch optimizer ``name`` (a hook for estimators)."""
-        return OPTIMIZERS[name]
-
-    def _initial_theta(self, objective):
+    def _initial_theta(self, objective: Any) -> torch.Tensor:
         """The previous solution when ``warm_start`` allows it, else a cold start."""
         if self.warm_start and hasattr(self, "coef_"):
             coef = self._dense_coef()
@@ -229,124 +181,54 @@ class BaseNeuron(CallbackSupportMixin, BaseEstimator):
                 return objective.center(objective.pack(coef, intercept))
         return objective.initial_theta()
 
-    def _fit_objective(self, objective, data=()):
+    def _fit_objective(self, objective: Any, data: tuple = ()) -> BaseNeuron:
         """Minimise ``objective`` and store the fitted state on ``self``.
 
-        ``data``: ``(X, y, sample_weight)`` as passed to ``fit``, for
-        scikit-learn's callbacks (``set_callbacks``).
+        The fit is the regularization path of one point, the objective's own
+        penalty, from :meth:`_initial_theta` (``warm_start``). ``data``:
+        ``(X, y, sample_weight)`` as passed to ``fit``, for scikit-learn's
+        callbacks (``set_callbacks``).
         """
-        name = f"{type(self).__name__}/{self._optimizer_label()}"
+        settings = self._solver_settings()
         theta = self._initial_theta(objective)
         monitor = Monitor.for_estimator(self, data=data)
-        if monitor.task is not None and self._iterates_are_coefficients(objective):
+        if monitor.task is not None and iterates_are_coefficients(objective, settings):
             monitor.fitted_iterates(functools.partial(iterate_attributes, self, objective))
-        one_thread = objective.is_sparse or self._is_stochastic() or objective.is_small
+        one_thread = objective.is_sparse or settings.stochastic or objective.is_small
         with single_threaded(one_thread, objective.device):
-            if isinstance(objective.loss, HingeLoss):
-                optimizer, result = self._fit_hinge(objective, theta, name, monitor)
-            elif self._is_stochastic():
-                result = self._run_minibatch(objective, theta, self.max_iter, name, monitor=monitor)
-                optimizer = self._optimizer_label()
-            else:
-                self._refuse_optimizer_kwargs()
-                optimizer, result = self._run_full_batch(
-                    objective, theta, type(self).__name__, monitor
-                )
+            (point,) = regularization_path(
+                objective, [None], settings, start=theta, monitor=lambda _: monitor
+            )
+        optimizer, result = point.optimizer, point.result
         monitor.end(result)
         # A non-finite end is refused by _store, which says why (not "iterate more").
         if not result.converged and np.isfinite(result.objective_curve[-1:]).all():
             warnings.warn(
-                self._convergence_message(optimizer, result, theta.dtype),
+                convergence_message(settings, optimizer, result, theta.dtype),
                 ConvergenceWarning,
                 stacklevel=3,
             )
         self._store(objective, result, optimizer)
         # Unpenalized fits whose stopping rule holds away from an optimum.
         check_underflow(objective, type(self).__name__, stacklevel=4)
-        check_separation(self, objective, result.theta, type(self).__name__, stacklevel=4)
+        check_separation(objective, result.theta, type(self).__name__, stacklevel=4)
         self.n_iter_ = int(result.n_iter)
         self.history_ = monitor.history
         self.training_fingerprint_ = data_fingerprint(objective)  # inference checks it
         monitor.fitted()
         return self
 
-    def _iterates_are_coefficients(self, objective):
-        """Whether each iterate of this fit is a model of ``objective`` (not so for
-        the hinge's per-output stages and the absolute error's exact solver)."""
-        if isinstance(objective.loss, HingeLoss):
-            return False
-        return self._is_stochastic() or self._resolve_optimizer(objective) != "lad"
-
-    def _run_full_batch(self, objective, theta, name, monitor=None):
-        """Run the resolved full-batch optimizer on ``objective``; ``(name, result)``.
-
-        The hinge goes through its exact solver (:meth:`_fit_hinge`), so every
-        caller (fit, NeuronClassifierCV's path and refit) solves it alike.
-        """
-        if isinstance(objective.loss, HingeLoss):
-            return self._fit_hinge(objective, theta, name, monitor)
-        optimizer = self._resolve_optimizer(objective)
-        # Closed-form derivatives need no autograd bookkeeping: inference
-        # mode cuts torch's per-call overhead by ~15%, which is what small
-        # fits spend their time on.
-        with torch.inference_mode(not objective.loss.uses_autograd):
-            result = self._optimizer_function(optimizer)(
-                objective,
-                theta,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                verbose=self.verbose,
-                name=f"{name}/{optimizer}",
-                monitor=monitor,
-            )
-        return optimizer, result
-
-    def _fit_hinge(self, objective, theta, name, monitor=None):
-        """The hinge solved exactly, each smoothed stage by the chosen optimizer."""
-        if self._is_stochastic():
-            optimizer = self._optimizer_label()
-
-            def stage(smooth, start, tol, budget, stage_name):
-                # budget: the epochs of max_iter the earlier stages left
-                return self._run_minibatch(
-                    smooth, start, budget, stage_name, tol=tol, monitor=monitor,
-                )
-
-        else:
-            optimizer = self._resolve_optimizer(objective)
-            if self.optimizer == "auto" and not objective.l1:
-                # Each output is solved as its own problem (per_output below):
-                # a Hessian is of one output's parameters.
-                optimizer = resolve_optimizer(
-                    "auto", objective.X.shape[0], objective.n_params_per_output,
-                    distributed=getattr(objective, "distributed", False),
-                )
-            # Newton with an exact line search (the smoothed hinge is piecewise quadratic).
-            function = (
-                smoothed_newton if optimizer == "newton" else self._optimizer_function(optimizer)
-            )
-
-            def stage(smooth, start, tol, budget, stage_name):
-                with torch.inference_mode():
-                    return function(
-                        smooth, start, tol=tol, max_iter=budget, verbose=self.verbose,
-                        name=stage_name, monitor=monitor,
-                    )
-
-        result = hinge_continuation(
-            objective, theta, stage=stage, tol=self.tol, max_iter=self.max_iter,
-            verbose=self.verbose, name=name, per_output=not self._is_stochastic(),
-        )
-        return optimizer, result
-
-    def _partial_fit_objective(self, objective, first_call, data=()):
+    def _partial_fit_objective(
+        self, objective: Any, first_call: bool, data: tuple = ()
+    ) -> BaseNeuron:
         """One pass of minibatch steps over this call's data, continuing the previous ones.
 
         Atomic: the fitted state (coefficients, optimizer state, counters)
         changes only once the pass has completed. ``data`` as for
         :meth:`_fit_objective`.
         """
-        label = self._optimizer_label()
+        settings = self._solver_settings()
+        label = settings.label
         if first_call:
             theta = self._first_partial_fit_theta(objective)
             state, n_calls, t = None, 0, 0
@@ -365,171 +247,23 @@ class BaseNeuron(CallbackSupportMixin, BaseEstimator):
             # (as StandardScaler.partial_fit's), with no iteration subtasks.
             task=FitTask.root(self, *data, max_subtasks=0),
         )
-        name = f"{type(self).__name__}/{label}"
         with single_threaded(True, objective.device):
-            result = one_pass(
-                objective,
-                theta,
-                **self._minibatch_settings(objective),
-                generator=self._generator(),
-                optimizer_state=state,
-                n_calls=n_calls,
-                name=name,
+            result = run_one_pass(
+                objective, theta, settings, optimizer_state=state, n_calls=n_calls,
                 monitor=monitor,
             )
         monitor.end(result)
         self._store(objective, result, label)
         self.history_ = monitor.history
-        vars(self).pop("training_fingerprint_", None)  # a stream: no one training set
+        self.__dict__.pop("training_fingerprint_", None)  # a stream: no one training set
         self.n_iter_ = n_calls + 1
         self.t_ = t + result.n_samples_seen
         monitor.fitted()
         return self
 
-    def _first_partial_fit_theta(self, objective):
+    def _first_partial_fit_theta(self, objective: Any) -> torch.Tensor:
         """Cold start of a stream (the classifier refines it)."""
         return objective.initial_theta()
-
-    def _batch_size(self, objective):
-        if self.batch_size != "auto":
-            return self.batch_size
-        # At least ~50 steps an epoch on small data (each epoch then makes
-        # progress), 200 rows at most (scikit-learn's MLP default).
-        n_samples = objective.X.shape[0]
-        return min(n_samples, 200, max(32, n_samples // 50))
-
-    def _minibatch_settings(self, objective):
-        """The arguments that ``fit``'s and ``partial_fit``'s minibatch loops share."""
-        optimizer_class = self._optimizer_class()
-        optimizer_kwargs = dict(self.optimizer_kwargs or {})
-        if optimizer_class is torch.optim.AdamW:
-            # C is the penalty; AdamW's own decay (0.01 by default) would
-            # silently change the objective, so it is off unless asked for.
-            optimizer_kwargs.setdefault("weight_decay", 0.0)
-        return dict(
-            optimizer_class=optimizer_class,
-            optimizer_kwargs=optimizer_kwargs,
-            learning_rate=self.learning_rate,
-            batch_size=self._batch_size(objective),
-            shuffle=self.shuffle,
-            verbose=self.verbose,
-        )
-
-    def _run_minibatch(self, objective, theta, max_iter, name, tol=None, monitor=None):
-        generator = self._generator()
-        validation_score = None
-        if self.early_stopping:
-            objective, validation = self._split_validation(objective, generator)
-            validation_score = lambda theta: self._validation_score(validation, theta)  # noqa: E731
-            if monitor is not None:  # the history records each epoch's score
-                validation_score = monitor.validation_score(validation_score)
-        return minibatch(
-            objective,
-            theta,
-            **self._minibatch_settings(objective),
-            max_iter=max_iter,
-            tol=self.tol if tol is None else tol,
-            n_iter_no_change=self.n_iter_no_change,
-            generator=generator,
-            validation_score=validation_score,
-            name=name,
-            monitor=monitor,
-        )
-
-    def _split_validation(self, objective, generator):
-        """Hold out ``validation_fraction`` of the rows (stratified where it applies)."""
-        index = np.arange(objective.X.shape[0])
-        seed = int(torch.randint(np.iinfo(np.int32).max, (1,), generator=generator))
-        try:
-            train, validation = train_test_split(
-                index,
-                test_size=self.validation_fraction,
-                random_state=seed,
-                stratify=self._stratify_labels(objective),
-            )
-        except ValueError as exc:  # too few rows (of a class) for the split
-            raise ValueError(
-                f"early_stopping=True cannot hold out validation_fraction="
-                f"{self.validation_fraction} of {index.size} samples ("
-                f"{str(exc).rstrip('.')}). Choose a validation_fraction that leaves "
-                "samples (of every class) in both parts, fit on more samples, or set "
-                "early_stopping=False."
-            ) from exc
-        return objective.subset(torch.from_numpy(train)), objective.subset(
-            torch.from_numpy(validation)
-        )
-
-    def _stratify_labels(self, objective):
-        return None
-
-    def _validation_score(self, objective, theta):
-        """Score of ``theta`` on held-out data (higher is better): minus its objective."""
-        return -float(objective.value(theta))
-
-    def _convergence_message(self, optimizer, result, dtype):
-        if stopped_by_callback(result.stop_reason):
-            return stopped_message(
-                type(self).__name__, optimizer, result, effective_tol(self.tol, dtype),
-                "epochs" if self._is_stochastic() else "iterations",
-            )
-        if result.stop_reason.startswith(HINGE_UNVERIFIED):
-            # The hinge's fit is certified by its optimality conditions, not
-            # by a gradient (its minimum is at a kink, where none exists).
-            advice = (
-                "Use a finite C." if "C=inf" in result.stop_reason else
-                f"Increase max_iter (now {self.max_iter})"
-                + (", or use optimizer='newton'." if optimizer != "newton" else ".")
-            )
-            return (
-                f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "
-                f"{result.n_iter} {'epochs' if self._is_stochastic() else 'iterations'} "
-                f"without certifying the minimum: {result.stop_reason}. {advice}"
-            )
-        if self._is_stochastic():
-            # The hinge's continuation runs several minibatch fits and reports
-            # no single learning rate: then none is named.
-            learning_rate = getattr(result, "learning_rate", float("nan"))
-            step = (
-                f" (last learning rate {learning_rate:.3g})" if math.isfinite(learning_rate) else ""
-            )
-            return (
-                f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "
-                f"{result.n_iter} epochs without reaching the tolerance: the full "
-                f"gradient's largest entry is {result.grad_max:.3g} > tol = "
-                f"{effective_tol(self.tol, dtype):.3g}, so the coefficients are not yet "
-                f"at the optimum; reason: {result.stop_reason}{step}. "
-                f"Increase max_iter (now {self.max_iter}), "
-                "scale the features (e.g. with StandardScaler), "
-                + ("" if self.learning_rate == "auto" else "use learning_rate='auto', ")
-                + "or use a full-batch optimizer ('newton', 'lbfgs')."
-            )
-        return (
-            f"{type(self).__name__} (optimizer={optimizer!r}) stopped after "
-            f"{result.n_iter} iterations without reaching the tolerance: "
-            f"max|gradient| = {result.grad_max:.3g} > tol = "
-            f"{effective_tol(self.tol, dtype):.3g}; reason: {result.stop_reason}. "
-            + self._convergence_advice(optimizer, result, dtype)
-        )
-
-    def _convergence_advice(self, optimizer, result, dtype):
-        """What to change after a full-batch fit that stopped before ``tol``."""
-        if result.stop_reason.startswith(PRECISION_LIMIT):
-            # No step changes the coefficients: more iterations cannot help.
-            options = ["loosen tol"]
-            if dtype == torch.float32:
-                options.append("pass float64 X (float32 X is fitted in float32)")
-            if optimizer != "newton" and self.optimizer != "newton":
-                options.append("try optimizer='newton'")
-            return (
-                "More iterations would not help: "
-                + (", ".join(options[:-1]) + " or " + options[-1] if len(options) > 1
-                   else options[0])
-                + "."
-            )
-        return (
-            f"Increase max_iter (now {self.max_iter}), scale the features (e.g. with "
-            "StandardScaler), or loosen tol."
-        )
 
     def _store(self, objective, result, optimizer):
         """Store the fitted state of ``result`` (all fitted attributes are set here)."""

@@ -56,7 +56,7 @@ try:  # scikit-learn >= 1.9: its callback protocol
     from sklearn.callback import CallbackSupportMixin, with_callbacks
 except ImportError:  # pragma: no cover - exercised on scikit-learn < 1.9 only
 
-    class CallbackSupportMixin:
+    class CallbackSupportMixin:  # type: ignore[no-redef]
         """Stand-in where scikit-learn has no ``sklearn.callback``: no ``set_callbacks``."""
 
     def with_callbacks(method):

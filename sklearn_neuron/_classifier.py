@@ -1,10 +1,13 @@
 """NeuronClassifier: a single layer of sigmoid/softmax neurons as a classifier."""
 
+from __future__ import annotations
+
 from numbers import Real
 
 import numpy as np
 import scipy.sparse
 import torch
+from numpy.typing import ArrayLike
 from sklearn import get_config
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -14,8 +17,10 @@ from sklearn.utils.validation import check_is_fitted
 from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs, to_numpy
 from ._base import BaseNeuron
 from ._callbacks import with_callbacks
-from ._dask.core import any_dask, classifier_objective, maps_dask_blocks
-from ._inference.results import InferenceMixin
+from ._dask.build import classifier_objective
+from ._dask.detect import any_dask
+from ._dask.predict import maps_dask_blocks
+from ._inference.mixin import InferenceMixin
 from ._loss.losses import (
     CLASSIFICATION_LOSSES,
     encode_classes,
@@ -23,9 +28,9 @@ from ._loss.losses import (
     get_classification_loss,
 )
 from ._objective.linear import LinearObjective
-from ._solvers.diagnostics import check_newton_memory
 from ._solvers.firth import check_firth_settings, firth_objective
 from ._validation import (
+    check_known_labels,
     check_labels,
     check_sample_weight,
     check_weight_sum,
@@ -33,6 +38,7 @@ from ._validation import (
     to_tensor,
     validate_arrays,
 )
+from ._validation import class_indices as _class_indices  # its home is _validation
 
 try:  # scikit-learn >= 1.6 names the decorator this way
     from sklearn.base import _fit_context
@@ -477,7 +483,13 @@ class NeuronClassifier(
 
     @tensor_inputs
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, offset=None):
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        offset: ArrayLike | None = None,
+    ) -> NeuronClassifier:
         """Fit the neuron to the training data.
 
         Parameters
@@ -508,7 +520,14 @@ class NeuronClassifier(
     @available_if(BaseNeuron._is_stochastic)
     @tensor_inputs
     @with_callbacks
-    def partial_fit(self, X, y, classes=None, sample_weight=None, offset=None):
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        classes: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+        offset: ArrayLike | None = None,
+    ) -> NeuronClassifier:
         """One epoch of minibatch training on (X, y), continuing the previous ones.
 
         Only for the minibatch optimizers. Plain steps (``optimizer_kwargs``'
@@ -587,10 +606,7 @@ class NeuronClassifier(
         y_index, known = _class_indices(classes, y)
         if not reset and not known.all():
             # Every label must be a fitted class (which also rejects a continuous y).
-            raise ValueError(
-                f"y has labels {np.unique(y[~known]).tolist()} that the model was "
-                f"not fitted on; its classes are {classes.tolist()}."
-            )
+            check_known_labels(np.unique(y[~known]), classes)
         sample_weight = check_sample_weight(sample_weight, X, X.dtype)
         if self.class_weight is not None:
             class_weight = class_weights_of_labels(
@@ -611,12 +627,6 @@ class NeuronClassifier(
             offset=None if offset is None else to_tensor(offset, device, X_t.dtype),
         )
         return firth_objective(self, objective) if self.firth else objective
-
-    def _resolve_optimizer(self, objective):
-        if self.firth:  # Firth's fit is Fisher scoring: Newton whatever the size
-            check_newton_memory(objective, "newton")
-            return "newton"
-        return super()._resolve_optimizer(objective)
 
     def _first_partial_fit_theta(self, objective):
         # The first batch's class frequencies start the intercepts only when
@@ -643,7 +653,7 @@ class NeuronClassifier(
 
     @tensor_outputs
     @maps_dask_blocks
-    def decision_function(self, X, offset=None):
+    def decision_function(self, X: ArrayLike, offset: ArrayLike | None = None) -> np.ndarray:
         """Raw output of the neuron (logits) for each sample.
 
         Parameters
@@ -663,7 +673,7 @@ class NeuronClassifier(
 
     @tensor_outputs
     @maps_dask_blocks
-    def predict(self, X, offset=None):
+    def predict(self, X: ArrayLike, offset: ArrayLike | None = None) -> np.ndarray:
         """Predict the class of each sample.
 
         Parameters
@@ -682,7 +692,7 @@ class NeuronClassifier(
 
     @tensor_outputs
     @maps_dask_blocks
-    def predict_log_proba(self, X, offset=None):
+    def predict_log_proba(self, X: ArrayLike, offset: ArrayLike | None = None) -> np.ndarray:
         """Log of the neuron's sigmoid / softmax output, computed stably.
 
         Parameters
@@ -703,7 +713,7 @@ class NeuronClassifier(
 
     @tensor_outputs
     @maps_dask_blocks
-    def predict_proba(self, X, offset=None):
+    def predict_proba(self, X: ArrayLike, offset: ArrayLike | None = None) -> np.ndarray:
         """The neuron's sigmoid / softmax output: class probabilities.
 
         Calibrated probabilities only for ``loss="log_loss"``.
@@ -723,22 +733,3 @@ class NeuronClassifier(
         if raw.shape[1] == 1:
             return torch.sigmoid(torch.cat([-raw, raw], dim=1)).numpy()
         return torch.softmax(raw, dim=1).numpy()
-
-
-def _class_indices(classes, y):
-    """Index of each label of ``y`` in the sorted ``classes``, and which are classes at all.
-
-    Integer labels 0, ..., K-1 (the common encoding) are their own indices:
-    two comparisons instead of a binary search per label (4x faster on
-    200,000 labels). Other labels are searched.
-    """
-    K = classes.size
-    if (
-        y.dtype.kind in "iu"
-        and classes.dtype.kind in "iu"
-        and classes[0] == 0
-        and classes[-1] == K - 1
-    ):  # sorted, distinct integers from 0 to K-1: exactly range(K)
-        return y.astype(np.intp, copy=False), (y >= 0) & (y < K)
-    y_index = np.searchsorted(classes, y)
-    return y_index, classes[np.minimum(y_index, K - 1)] == y

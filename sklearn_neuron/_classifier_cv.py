@@ -2,22 +2,26 @@
 
 The cross-validation estimator of :class:`~sklearn_neuron.NeuronClassifier`,
 as :class:`~sklearn.linear_model.LogisticRegressionCV` is LogisticRegression's.
-Its speed comes from the regularization path: each training fold's data are
-validated and laid out once, as one
-:class:`~sklearn_neuron._objective.linear.LinearObjective`; the grid of ``Cs`` is
-then fitted from the strongest penalty to the weakest, each fit starting from
-the previous solution and only the objective's penalty strengths changed
-between fits (:meth:`LinearObjective.with_penalty`). Folds run in parallel
-threads with ``n_jobs``.
+Its speed comes from the regularization path
+(:func:`~sklearn_neuron._solvers.path.regularization_path`, which ``fit`` uses
+too): each training fold's data are validated and laid out once, as one
+objective; the grid of ``Cs`` is then fitted from the strongest penalty to the
+weakest, each fit starting from the previous solution and only the objective's
+penalty strengths changed between fits. Folds run in parallel threads with
+``n_jobs``.
 """
+
+from __future__ import annotations
 
 import inspect
 import warnings
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 import torch
 from joblib import Parallel, delayed, effective_n_jobs
+from numpy.typing import ArrayLike
 from sklearn.base import ClassifierMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer, get_scorer_names, make_scorer
@@ -40,7 +44,8 @@ from ._base import BaseNeuron
 from ._callbacks import FitTask, Monitor
 from ._classifier import NeuronClassifier, SparseCoefMixin
 from ._loss.losses import CLASSIFICATION_LOSSES, get_classification_loss
-from ._solvers.optimizers import OPTIMIZERS
+from ._solvers.dispatch import OPTIMIZERS, SolverSettings, convergence_message
+from ._solvers.path import penalty_strengths, regularization_path
 from ._validation import (
     check_labels,
     check_sample_weight,
@@ -285,7 +290,14 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
 
     @tensor_inputs
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, offset=None, **params):
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        offset: ArrayLike | None = None,
+        **params: Any,
+    ) -> NeuronClassifierCV:
         """Cross-validate the grid of ``Cs`` and ``l1_ratios``, then refit the best.
 
         Parameters
@@ -313,8 +325,9 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
         _raise_for_params(params, self, "fit")
         Cs, l1_ratios = self._grid()
         with self._discard_state_on_error():
-            X, y = validate_arrays(self, X, y, reset=True)
-            check_labels(y)  # mixed label types: what to do, not numpy's sort error
+            X, y_valid = validate_arrays(self, X, y, reset=True)
+            y = y_valid
+            check_labels(y_valid)  # mixed label types: what to do, not numpy's sort error
             check_classification_targets(y)
             classes = np.unique(y)
             if classes.size < 2:
@@ -327,7 +340,7 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
                 sample_weight = check_sample_weight(sample_weight, X, X.dtype)
             builder = self._builder()
             n_outputs = get_classification_loss(self.loss, classes.size).n_outputs
-            offset = builder._offset_array(offset, None, X.shape[0], n_outputs, X.dtype)
+            offset = self._offset_array(offset, None, X.shape[0], n_outputs, X.dtype)
             routed = self._route(sample_weight, params)
             folds = list(check_cv(self.cv, y, classifier=True).split(X, y, **routed.splitter.split))
             # scikit-learn's callback protocol: the folds (their grid points
@@ -346,7 +359,7 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
             n_jobs = effective_n_jobs(self.n_jobs)
             # torch's thread count is process-wide: set once here for parallel
             # folds, per fold (small or sparse data) otherwise.
-            with single_threaded(n_jobs > 1, builder._device()):
+            with single_threaded(n_jobs > 1, self._device()):
                 paths = Parallel(n_jobs=n_jobs, prefer="threads")(
                     delayed(_fold_path)(
                         builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios,
@@ -367,7 +380,8 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
             self.l1_ratios_ = l1_ratios
             self.coefs_paths_ = np.stack([path.coefs for path in paths])
             self.scores_ = np.stack([path.scores for path in paths])
-            self.n_iter_ = np.stack([path.n_iter for path in paths])
+            # Per fold and grid point, where BaseNeuron's is one count.
+            self.n_iter_ = np.stack([path.n_iter for path in paths])  # type: ignore[assignment]
             self._warn_path_convergence(np.stack([path.converged for path in paths]))
             if self.refit:
                 refit_task = None if task is None else task.subtask("refit", task_id=len(folds))
@@ -450,15 +464,18 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
         theta = objective.center(
             torch.as_tensor(start.reshape(-1), dtype=objective.dtype, device=objective.device)
         )
+        settings = SolverSettings.of(self)
         with single_threaded(objective.is_sparse or objective.is_small, objective.device):
             monitor = Monitor.for_estimator(self, task=None if task is None else task.begin())
-            optimizer, result = builder._run_full_batch(
-                objective, theta, type(self).__name__, monitor
+            (point,) = regularization_path(
+                objective, [None], settings, start=theta, monitor=lambda _: monitor,
+                name=settings.name,
             )
+        optimizer, result = point.optimizer, point.result
         monitor.end(result)
         if not result.converged:
             warnings.warn(
-                self._convergence_message(optimizer, result, theta.dtype),
+                convergence_message(settings, optimizer, result, theta.dtype),
                 ConvergenceWarning,
                 stacklevel=3,
             )
@@ -492,7 +509,14 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
     predict_proba = NeuronClassifier.predict_proba
 
     @tensor_inputs
-    def score(self, X, y, sample_weight=None, offset=None, **score_params):
+    def score(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        offset: ArrayLike | None = None,
+        **score_params: Any,
+    ) -> float:
         """Score of the fitted model on (X, y) by ``scoring`` (accuracy for None).
 
         Parameters
@@ -610,32 +634,41 @@ def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios
         fast_kind, score_params, X_test, y_test, classes, objective, offsets[1]
     )
     scored = builder if offset is None else _WithOffset(builder, offsets[1])
+    settings = SolverSettings.of(builder)
+    order = np.argsort(Cs, kind="stable")  # the strongest penalty first
     one_thread = per_fold_threads and (objective.is_sparse or objective.is_small)
     with single_threaded(one_thread, objective.device):
         for i, l1_ratio in enumerate(l1_ratios):
-            builder.set_params(l1_ratio=float(l1_ratio))
-            theta = objective.initial_theta()
-            for j in np.argsort(Cs, kind="stable"):
-                l2, l1 = builder._penalty_strengths(Cs[j] * objective.weight_sum)
-                point = objective.with_penalty(l2, l1)
-                point_task = None if task is None else task.subtask(
-                    f"C={Cs[j]:.4g}, l1_ratio={l1_ratio:g}"
-                ).begin()
-                optimizer, result = builder._run_full_batch(
-                    point, theta, "NeuronClassifierCV",
-                    None if point_task is None else Monitor(builder.verbose, task=point_task),
+            penalties = (
+                penalty_strengths(
+                    Cs[j] * objective.weight_sum, float(l1_ratio), type(builder).__name__
                 )
-                if point_task is not None:
-                    point_task.end()
-                theta = result.theta
-                fitted = point.center(theta)
+                for j in order
+            )
+            point_tasks = []
+
+            def monitor(index, l1_ratio=l1_ratio, point_tasks=point_tasks):
+                if task is None:
+                    return None
+                point_tasks.append(
+                    task.subtask(f"C={Cs[order[index]]:.4g}, l1_ratio={l1_ratio:g}").begin()
+                )
+                return Monitor(settings.verbose, task=point_tasks[-1])
+
+            path = regularization_path(
+                objective, penalties, settings, monitor=monitor, name="NeuronClassifierCV"
+            )
+            for j, point in zip(order, path, strict=True):
+                if point_tasks:
+                    point_tasks.pop().end()
+                result, fitted = point.result, point.theta
                 coefs[i, j] = fitted.view(K, q).cpu().numpy()
-                n_iter[i, j], optimizers[i, j] = result.n_iter, optimizer
+                n_iter[i, j], optimizers[i, j] = result.n_iter, point.optimizer
                 converged[i, j] = result.converged
                 if fast is not None:
-                    scores[i, j] = fast(point, fitted)
+                    scores[i, j] = fast(point.objective, fitted)
                     continue
-                coef, intercept = point.unpack(fitted)
+                coef, intercept = point.objective.unpack(fitted)
                 builder._set_coefficients(coef, intercept, activation)
                 scores[i, j] = scorer(scored, X_test, y_test, **score_params)
     if task is not None:
@@ -653,11 +686,12 @@ def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios
 class _FastScore:
     """Accuracy or minus the log loss of a point of the path, without a scorer call.
 
-    A scikit-learn scorer validates its targets and the estimator's input
-    on each call (~0.5 ms), which on small data costs more than the fit it
-    scores. For the two scorers used most, the test fold is laid out once
-    and each point is scored from its raw output, computed as scikit-learn
-    computes them: ``accuracy_score`` (``np.average`` of the hits) and
+    A scikit-learn scorer validates its targets and the estimator's input on
+    each call, which on small data costs more than the fit it scores
+    (benchmarks/RESULTS.md, NeuronClassifierCV). For the two scorers used
+    most, the test fold is laid out once and each point is scored from its
+    raw output, computed as scikit-learn computes them: ``accuracy_score``
+    (``np.average`` of the hits) and
     ``log_loss`` (probabilities clipped to ``[eps, 1 - eps]`` of their
     dtype). Both are per-sample sums over all of ``classes``, so a test
     fold missing a class is scored as scikit-learn scores it when told

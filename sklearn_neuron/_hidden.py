@@ -17,16 +17,23 @@ regression on those features (:func:`~sklearn_neuron.certify`), refits that
 logistic regression exactly and reports what the refit changes.
 """
 
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from scipy.special import expit, softmax
 from sklearn.metrics import log_loss
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._classifier import NeuronClassifier
+
+if TYPE_CHECKING:
+    from ._certify import CertificateResult
 
 #: The refit's tolerance on the gradient of the mean objective: far below any
 #: distance a user would call "the same model", above float64's floor (2.2e-14).
@@ -118,7 +125,7 @@ class OutputLayerCertificate:
     features: np.ndarray
     coef: np.ndarray
     intercept: object
-    certificate: object
+    certificate: CertificateResult
     refit: NeuronClassifier
     coef_distance: float
     objective: tuple
@@ -353,17 +360,17 @@ def _certify(coef, intercept, features, y, sample_weight, C, tol):
 
 
 def certify_output_layer(
-    network,
-    X,
-    y,
+    network: Any,
+    X: ArrayLike,
+    y: ArrayLike,
     *,
-    sample_weight=None,
-    C=None,
-    classes=None,
-    X_test=None,
-    y_test=None,
-    tol=DEFAULT_TOL,
-):
+    sample_weight: ArrayLike | None = None,
+    C: float | None = None,
+    classes: ArrayLike | None = None,
+    X_test: ArrayLike | None = None,
+    y_test: ArrayLike | None = None,
+    tol: float = DEFAULT_TOL,
+) -> OutputLayerCertificate:
     """Is a network's output layer logistic regression on its last hidden layer?
 
     Holding the hidden layers fixed, a network's output layer (a sigmoid

@@ -13,11 +13,18 @@ input's dtype (float32 or float64).
 skl2onnx and onnxruntime are optional: ``pip install "sklearn-neuron[onnx]"``.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse
+from numpy.typing import ArrayLike
 from sklearn.utils.validation import check_is_fitted
+
+if TYPE_CHECKING:
+    import onnx
 
 _INSTALL = 'pip install "sklearn-neuron[onnx]" (or: pip install skl2onnx onnxruntime)'
 
@@ -79,7 +86,13 @@ def register_onnx_converters():
     )
 
 
-def to_onnx(estimator, X, *, options=None, target_opset=None):
+def to_onnx(
+    estimator: Any,
+    X: ArrayLike,
+    *,
+    options: dict[str, Any] | None = None,
+    target_opset: int | None = None,
+) -> onnx.ModelProto:
     """Convert a fitted neuron estimator (or a Pipeline ending in one) to ONNX.
 
     Parameters

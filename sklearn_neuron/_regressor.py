@@ -1,11 +1,13 @@
 """NeuronRegressor: one neuron with an identity or exp output as a regressor (a GLM)."""
 
-import math
+from __future__ import annotations
+
 import warnings
 from numbers import Real
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -13,21 +15,14 @@ from sklearn.utils.metaestimators import available_if
 from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs
 from ._base import BaseNeuron
 from ._callbacks import with_callbacks
-from ._dask.core import any_dask, maps_dask_blocks, regressor_objective
-from ._inference.results import InferenceMixin, check_df_resid
+from ._dask.build import regressor_objective
+from ._dask.detect import any_dask
+from ._dask.predict import maps_dask_blocks
+from ._inference.mixin import InferenceMixin
 from ._loss.activations import get_activation
-from ._loss.families import FAMILIES, TWEEDIE_LOGLIKE_POWERS, tweedie_loglike
-from ._loss.losses import (
-    REGRESSION_LOSSES,
-    AbsoluteError,
-    HalfGammaLoss,
-    HalfPoissonLoss,
-    HalfSquaredError,
-    HalfTweedieLoss,
-    get_regression_loss,
-)
+from ._loss.losses import REGRESSION_LOSSES, get_regression_loss
+from ._loss.targets import check_target, in_target_domain
 from ._objective.linear import LinearObjective
-from ._solvers.lad import least_absolute_deviations
 from ._validation import check_sample_weight, to_tensor, validate_arrays
 
 try:  # scikit-learn >= 1.6 names the decorator this way
@@ -306,7 +301,14 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
 
     @tensor_inputs
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, offset=None, exposure=None):
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        offset: ArrayLike | None = None,
+        exposure: ArrayLike | None = None,
+    ) -> NeuronRegressor:
         """Fit the neuron to the training data.
 
         Parameters
@@ -340,7 +342,13 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
     @available_if(BaseNeuron._is_stochastic)
     @tensor_inputs
     @with_callbacks
-    def partial_fit(self, X, y, sample_weight=None, offset=None):
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        offset: ArrayLike | None = None,
+    ) -> NeuronRegressor:
         """One epoch of minibatch training on (X, y), continuing the previous ones.
 
         Only for the minibatch optimizers; plain steps, whose state carries
@@ -409,7 +417,7 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         )
         y = np.asarray(y, dtype=X.dtype)
         loss = self._get_loss()
-        loss.check_target(y)
+        check_target(loss, y)
         sample_weight = check_sample_weight(sample_weight, X, X.dtype)
 
         device = self._device()
@@ -431,20 +439,11 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
             offset=None if offset is None else to_tensor(offset, device, X_t.dtype),
         )
 
-    def _resolve_optimizer(self, objective):
-        # The absolute error's minimum is at a kink: "auto" solves it exactly.
-        if self.optimizer == "auto" and isinstance(objective.loss, AbsoluteError):
-            return "lad"
-        return super()._resolve_optimizer(objective)
-
-    def _optimizer_function(self, name):
-        if name == "lad":
-            return least_absolute_deviations
-        return super()._optimizer_function(name)
-
     @tensor_outputs
     @maps_dask_blocks
-    def predict(self, X, offset=None, exposure=None):
+    def predict(
+        self, X: ArrayLike, offset: ArrayLike | None = None, exposure: ArrayLike | None = None
+    ) -> np.ndarray:
         """Predicted mean of y: the neuron's activated output.
 
         Parameters
@@ -475,131 +474,13 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
                 )
         return mean.numpy()
 
-    # -- inference hooks (InferenceMixin): statsmodels' GLM ----------------------
-    def _inference_family(self, objective):
-        family = FAMILIES.get(type(objective.loss))
-        if family is not None and family.variance_power is None:
-            family = family._replace(variance_power=objective.loss.power)
-        return family
-
-    def _inference_loglike_refusal(self, objective):
-        family = self._inference_family(objective)
-        if family is None or family.name != "Tweedie":
-            return None
-        low, high = TWEEDIE_LOGLIKE_POWERS
-        if low <= family.variance_power <= high:
-            return None
-        return (
-            f"loss='tweedie' has its log-likelihood evaluated for {low:g} <= power <= "
-            f"{high:g} only (compound Poisson-Gamma; Poisson at 1, Gamma at 2), not "
-            f"for power={family.variance_power:g}, like statsmodels' Tweedie family, "
-            "whose llf is NaN there (the other powers' densities are infinite "
-            "series, or the normal at 0 and inverse Gaussian at 3, which neither "
-            "evaluates under this family). llf, llnull, AIC, BIC, the pseudo-R2 and "
-            "likelihood-ratio tests need it; the coefficients, standard errors, "
-            "p-values, confidence intervals, scale and deviance do not."
-        )
-
-    def _inference_penalty(self):
-        return f"alpha={self.alpha!r}", "alpha=0"
-
-    def _inference_model_name(self, objective):
-        family = self._inference_family(objective)
-        if family is None:
-            return f"{type(self).__name__} (loss={objective.loss.name!r})"
-        name = family.name
-        if name == "Tweedie":
-            name += f" (power={family.variance_power:g})"
-        return f"GLM {name}, {family.link} link ({type(self).__name__})"
-
-    def _inference_dependent(self, objective, name="y"):
-        return name
-
-    def _inference_pointwise_information(self, objective):
-        # statsmodels' IRLS: the expected information, weights
-        # 1 / (V(mu) g'(mu)^2), mu^(2-p) for V(mu) = mu^p and the log link,
-        # where the observed Hessian is (2-p) mu^(2-p) - (1-p) y mu^(1-p)
-        # (Gamma: 1 against y / mu). Canonical links: the same thing.
-        family = self._inference_family(objective)
-        if family is None or family.link != "log":
-            return None
-        power = family.variance_power
-        return lambda raw, target: torch.exp((2.0 - power) * raw).unsqueeze(-1)
-
-    def _pearson_scale(self, objective, raw):
-        """Pearson chi2 / df_resid, statsmodels GLM's default ``scale="X2"``.
-
-        Pearson's chi2 is ``sum_i s_i (y_i - mu_i)^2 / V(mu_i)``.
-        """
-        mu = objective.loss.activation(raw)[:, 0]
-        y = objective.target[:, 0]
-        residual2 = (y - mu) ** 2
-        power = self._inference_family(objective).variance_power
-        if power != 0:
-            residual2 = residual2 / mu**power
-        S = float(objective.weight_sum)
-        k = objective.n_params_per_output
-        check_df_resid(
-            S, k, "The dispersion (Pearson's chi2 / df_resid) in the covariance",
-            "fit on more samples than parameters (or on fewer features)",
-        )
-        return S * float(torch.dot(objective.weight, residual2)) / (S - k)
-
-    def _inference_scale(self, objective, raw):
-        family = self._inference_family(objective)
-        if family is None or not family.dispersion:
-            return 1.0
-        return self._pearson_scale(objective, raw)
-
-    def _inference_deviance(self, objective, raw):
-        if self._inference_family(objective) is None:
-            return None
-        S = float(objective.weight_sum)
-        half = objective.loss.value(raw, objective.target)
-        return 2.0 * S * float(torch.dot(objective.weight, half))
-
-    def _inference_loglike(self, objective, raw, scale=None):
-        """statsmodels' ``GLMResults.llf`` (and ``llnull`` with ``scale``).
-
-        Gaussian: at ``scale=None`` the concentrated log-likelihood, at the
-        dispersion ``sum s_i r_i^2 / S``; otherwise, as for the Gamma and the
-        Tweedie family (:func:`tweedie_loglike`), at the given (Pearson)
-        dispersion.
-        """
-        loss = objective.loss
-        if isinstance(loss, HalfPoissonLoss):
-            return super()._inference_loglike(objective, raw) - self._poisson_constant(
-                objective
-            )
-        S = float(objective.weight_sum)
-        w = objective.weight.to(torch.float64)
-        y = objective.target[:, 0].to(torch.float64)
-        mu = loss.activation(raw)[:, 0].to(torch.float64)
-        if isinstance(loss, HalfSquaredError):
-            rss = S * float(torch.dot(w, (y - mu) ** 2))
-            if scale is None:
-                scale = rss / S
-            return -0.5 * (rss / scale + S * math.log(2.0 * math.pi * scale))
-        if isinstance(loss, (HalfGammaLoss, HalfTweedieLoss)):
-            if scale is None:
-                scale = self._pearson_scale(objective, raw)
-            power = self._inference_family(objective).variance_power
-            ll = tweedie_loglike(y.cpu().numpy(), mu.cpu().numpy(), power, scale)
-            return S * float(np.dot(w.cpu().numpy(), ll))
-        return super()._inference_loglike(objective, raw)
-
-    def _poisson_constant(self, objective):
-        """``sum_i s_i (log y_i! - y_i log y_i + y_i)``: half deviance to -llf."""
-        y = objective.target[:, 0].to(torch.float64)
-        c = torch.lgamma(y + 1.0) - torch.xlogy(y, y) + y
-        S = float(objective.weight_sum)
-        return S * float(torch.dot(objective.weight.to(torch.float64), c))
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         try:
             loss = self._get_loss()
-            tags.target_tags.positive_only = not loss.valid_target(np.array([-1.0]))
+            tags.target_tags.positive_only = not in_target_domain(
+                loss.target_domain, np.array([-1.0])
+            )
         except (KeyError, TypeError, ValueError):  # invalid parameters: default tags
             pass
         return tags

@@ -21,10 +21,14 @@ skorch is an optional dependency (``pip install 'sklearn-neuron[skorch]'``),
 imported only when these functions run.
 """
 
+from __future__ import annotations
+
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -34,6 +38,9 @@ from ._module import NeuronModule
 from ._objective.fingerprint import data_fingerprint
 from ._regressor import NeuronRegressor
 from ._solvers.optimizers import effective_tol
+
+if TYPE_CHECKING:
+    import skorch
 
 #: The torch criterion of a regressor's loss, with its arguments.
 _REGRESSION_CRITERIA = {
@@ -54,7 +61,9 @@ def _skorch():
     return skorch
 
 
-def to_skorch(estimator, **net_kwargs):
+def to_skorch(
+    estimator: NeuronClassifier | NeuronRegressor, **net_kwargs: Any
+) -> skorch.NeuralNet:
     """A skorch net holding a fitted neuron's weights.
 
     The net's module is a copy of ``estimator.module_`` (a
@@ -120,7 +129,7 @@ def to_skorch(estimator, **net_kwargs):
     module = NeuronModule.from_coefficients(
         source.linear.weight, source.linear.bias, source.activation_name, copy=True
     )
-    defaults = dict(
+    defaults: dict[str, Any] = dict(
         train_split=None, max_epochs=10, batch_size=128, lr=0.01, device="cpu"
     )
     if isinstance(estimator, NeuronClassifier):
@@ -239,7 +248,15 @@ def _check_criterion(net, n_outputs):
         )
 
 
-def from_skorch(net, X=None, y=None, *, classes=None, sample_weight=None, **params):
+def from_skorch(
+    net: skorch.NeuralNet,
+    X: ArrayLike | None = None,
+    y: ArrayLike | None = None,
+    *,
+    classes: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+    **params: Any,
+) -> NeuronClassifier:
     """A fitted NeuronClassifier holding the weights of a skorch net.
 
     The net's module must be one linear layer whose ``forward`` returns the

@@ -1,14 +1,23 @@
-"""Input checks and the conversion of validated arrays into torch tensors.
+"""Input checks, targets and the conversion of validated arrays into torch tensors.
 
-The checks cover X and y, the labels of a classifier, ``sample_weight`` and the
-``class_weight`` parameter, whose weights (``"balanced"`` included) are computed
-here for every storage: from y in memory, or from the per-class sums that dask
-reductions return.
+The checks cover X and y, the labels of a classifier and their encoding as
+class indices, ``sample_weight`` and the ``class_weight`` parameter, whose
+weights (``"balanced"`` included) are computed here for every storage. Each
+check of a statistic (the weights' minimum and sum, the labels outside the
+fitted classes, an offset's shape and finiteness) is one function that raises
+one message, called on arrays in memory and on the statistics that Dask
+reductions return (:mod:`sklearn_neuron._dask.validation`): every storage
+refuses the same data with the same words. (A regression target's range is
+its loss's: :mod:`sklearn_neuron._loss.targets`.)
 """
+
+from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import scipy.sparse
@@ -22,16 +31,18 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
-def validate_arrays(estimator, X, y="no_validation", *, reset, ensure_all_finite=True,
-                    y_numeric=False):
+def validate_arrays(
+    estimator: Any, X: Any, y: Any = "no_validation", *, reset: bool,
+    ensure_all_finite: bool = True, y_numeric: bool = False,
+) -> Any:
     """scikit-learn's ``validate_data`` as the estimators call it, quick on plain arrays.
 
     X may be dense or CSR/CSC, float64 or float32 (anything else becomes
     float64); y, when given, is one target per sample. Returns X, or (X, y).
 
-    scikit-learn's checks cost ~0.1-0.2 ms per call whatever the data
-    (dataframe and array-API detection, tags, feature names), which is a
-    fifth of a whole fit on a dataset of a few hundred rows. Input that
+    scikit-learn's checks cost the same whatever the data (dataframe and
+    array-API detection, tags, feature names), a noticeable share of a whole
+    fit on a dataset of a few hundred rows. Input that
     needs nothing done - a 2-D numpy float64/float32 ndarray (not a
     subclass) with finite entries and at least one row and one column, and
     a 1-D contiguous numeric ndarray y of as many finite entries - is
@@ -56,7 +67,9 @@ def validate_arrays(estimator, X, y="no_validation", *, reset, ensure_all_finite
     return X if no_y else (X, y)
 
 
-def _needs_nothing(estimator, X, y, no_y, reset, ensure_all_finite):
+def _needs_nothing(
+    estimator: Any, X: Any, y: Any, no_y: bool, reset: bool, ensure_all_finite: bool
+) -> bool:
     """Whether ``validate_data`` would return X (and y, unless ``no_y``) unchanged."""
     if type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in FLOAT_DTYPES:
         return False
@@ -87,7 +100,7 @@ def _needs_nothing(estimator, X, y, no_y, reset, ensure_all_finite):
         )
 
 
-def check_sample_weight(sample_weight, X, dtype):
+def check_sample_weight(sample_weight: Any, X: Any, dtype: Any) -> np.ndarray:
     """Validate ``sample_weight``: finite, non-negative, with a positive sum.
 
     Returns a float array of shape (n_samples,); ``None`` gives ones, as a
@@ -96,34 +109,48 @@ def check_sample_weight(sample_weight, X, dtype):
     """
     if sample_weight is None:
         return np.broadcast_to(np.ones(1, dtype=dtype), (X.shape[0],))
-    zero_sum = ValueError(
-        "sample_weight sums to zero: every sample has weight 0, so there is "
-        "nothing to fit. Give at least one sample a positive weight."
-    )
     try:
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=dtype, ensure_non_negative=True, copy=True
-        )
+        # Negative weights are refused below, by the check Dask's blocks use.
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype, copy=True)
     except (TypeError, ValueError) as exc:
         if "could not convert" in str(exc) or isinstance(exc, TypeError):
             raise ValueError(
                 f"sample_weight must hold numbers, but {exc}. Pass a numeric array "
                 "of one weight per sample (e.g. sample_weight.astype(float))."
             ) from exc
-        if "Negative values" in str(exc):
-            raise ValueError(
-                "sample_weight has negative values; weights must be >= 0. "
-                "Drop those samples or give them weight 0."
-            ) from exc
-        if "non-zero" in str(exc):
-            raise zero_sum from exc
+        if "non-zero" in str(exc):  # all zero (scikit-learn checks that first)
+            check_sample_weight_sum(0.0)
         raise
-    if not sample_weight.sum() > 0:
-        raise zero_sum
+    check_weight_minimum(float(sample_weight.min()))
+    check_sample_weight_sum(float(sample_weight.sum()))
     return sample_weight
 
 
-def check_offset(offset, n_samples, n_outputs, dtype, *, exposure=None):
+def check_weight_minimum(minimum: float) -> None:
+    """Refuse negative sample weights, given the smallest weight.
+
+    ``minimum`` is that of the weights in memory, or the least of the
+    minima of a Dask array's blocks.
+    """
+    if minimum < 0:
+        raise ValueError(
+            "sample_weight has negative values; weights must be >= 0. "
+            "Drop those samples or give them weight 0."
+        )
+
+
+def check_sample_weight_sum(total: float) -> None:
+    """Refuse sample weights whose sum ``total`` is not positive (nothing to fit)."""
+    if not total > 0:
+        raise ValueError(
+            "sample_weight sums to zero: every sample has weight 0, so there is "
+            "nothing to fit. Give at least one sample a positive weight."
+        )
+
+
+def check_offset(
+    offset: Any, n_samples: int, n_outputs: int, dtype: Any, *, exposure: Any = None
+) -> np.ndarray | None:
     """Validate ``offset`` (or ``exposure``, whose log it then is) against the rows.
 
     Returns a float array of shape (n_samples, n_outputs), a copy, or None
@@ -139,11 +166,7 @@ def check_offset(offset, n_samples, n_outputs, dtype, *, exposure=None):
             )
         exposure = _offset_array(exposure, "exposure", dtype)
         if exposure.size and not (exposure > 0).all():
-            raise ValueError(
-                "exposure must be positive (it enters the model as log(exposure)); "
-                f"it has {int((~(exposure > 0)).sum())} entries <= 0 or NaN. Drop "
-                "those samples or pass the offset directly."
-            )
+            check_exposure_positive(int((~(exposure > 0)).sum()))
         offset, name = np.log(exposure), "exposure"
     elif offset is None:
         return None
@@ -152,27 +175,53 @@ def check_offset(offset, n_samples, n_outputs, dtype, *, exposure=None):
     shape = offset.shape
     if offset.ndim == 1 and n_outputs == 1:
         offset = offset.reshape(-1, 1)
-    if offset.shape != (n_samples, n_outputs):
-        expected = f"({n_samples},)" if n_outputs == 1 else f"({n_samples}, {n_outputs})"
-        per_class = (
-            "" if n_outputs == 1 else
-            f" and one column per class ({n_outputs}, in the order of classes_; a "
-            "column shared by every class would cancel in the softmax)"
-        )
-        raise ValueError(
-            f"{name} has shape {shape}; expected {expected}: one "
-            f"{'value' if n_outputs == 1 else 'row'} per sample of X"
-            f"{per_class}."
-        )
+    check_offset_shape(name, shape, offset.shape, n_samples, n_outputs)
     if not np.isfinite(offset).all():
-        raise ValueError(
-            f"{name} has {int((~np.isfinite(offset)).sum())} non-finite entries (NaN or "
-            f"inf); every sample needs a finite {name}. Drop those samples or fill them."
-        )
+        check_offset_finite(name, int((~np.isfinite(offset)).sum()))
     return offset
 
 
-def _offset_array(values, name, dtype):
+def check_offset_shape(
+    name: str, given: tuple[int, ...], shape: tuple[int, ...], n_samples: int, n_outputs: int
+) -> None:
+    """Refuse an offset (or exposure, ``name``) whose ``shape`` is not
+    (n_samples, n_outputs); ``given`` is its shape as passed, which the message names."""
+    if tuple(shape) == (n_samples, n_outputs):
+        return
+    expected = f"({n_samples},)" if n_outputs == 1 else f"({n_samples}, {n_outputs})"
+    per_class = (
+        "" if n_outputs == 1 else
+        f" and one column per class ({n_outputs}, in the order of classes_; a "
+        "column shared by every class would cancel in the softmax)"
+    )
+    raise ValueError(
+        f"{name} has shape {given}; expected {expected}: one "
+        f"{'value' if n_outputs == 1 else 'row'} per sample of X"
+        f"{per_class}."
+    )
+
+
+def check_exposure_positive(n_bad: int) -> None:
+    """Refuse an exposure with ``n_bad`` entries <= 0 or NaN (its log is the offset)."""
+    if n_bad:
+        raise ValueError(
+            "exposure must be positive (it enters the model as log(exposure)); "
+            f"it has {n_bad} entries <= 0 or NaN. Drop "
+            "those samples or pass the offset directly."
+        )
+
+
+def check_offset_finite(name: str, n_bad: int) -> None:
+    """Refuse an offset (or the log of an exposure, ``name``) with ``n_bad``
+    non-finite entries."""
+    if n_bad:
+        raise ValueError(
+            f"{name} has {n_bad} non-finite entries (NaN or "
+            f"inf); every sample needs a finite {name}. Drop those samples or fill them."
+        )
+
+
+def _offset_array(values: Any, name: str, dtype: Any) -> np.ndarray:
     """``values`` as a float array of ``dtype`` (a copy), or a ValueError naming ``name``."""
     if scipy.sparse.issparse(values):
         values = values.toarray()
@@ -185,16 +234,21 @@ def _offset_array(values, name, dtype):
         ) from exc
 
 
-def check_weight_sum(weight, what):
-    """Refuse weights that sum to zero (nothing to fit), naming where they came from."""
-    if not weight.sum() > 0:
+def check_weight_sum(weight: np.ndarray | float, what: str) -> None:
+    """Refuse weights that sum to zero (nothing to fit), naming where they came from.
+
+    ``weight`` is the weights themselves or their sum (a Dask reduction's).
+    """
+    if not float(np.sum(weight)) > 0:
         raise ValueError(
             f"{what} sums to zero: every sample has weight 0, so there is nothing to "
             "fit. Give at least one sample of a present class a positive weight."
         )
 
 
-def class_weights(class_weight, classes, counts, weight_sums):
+def class_weights(
+    class_weight: Any, classes: np.ndarray, counts: np.ndarray, weight_sums: np.ndarray
+) -> np.ndarray:
     """The weight of each class under the ``class_weight`` parameter.
 
     The one place where ``"balanced"`` is computed, for data in memory and
@@ -241,14 +295,48 @@ def class_weights(class_weight, classes, counts, weight_sums):
     return check_class_weight(weights, classes)
 
 
-def class_weights_of_labels(class_weight, classes, y_index, sample_weight):
+def class_weights_of_labels(
+    class_weight: str | dict | None, classes: np.ndarray, y_index: np.ndarray,
+    sample_weight: np.ndarray,
+) -> np.ndarray:
     """:func:`class_weights` of labels in memory: ``y_index`` indexes ``classes``."""
     counts = np.bincount(y_index, minlength=classes.size)
     weight_sums = np.bincount(y_index, weights=sample_weight, minlength=classes.size)
     return class_weights(class_weight, classes, counts, weight_sums)
 
 
-def check_labels(y):
+def class_indices(classes: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each label of ``y`` in the sorted ``classes``, and which are classes at all.
+
+    The classifier's encoding of its labels, in memory and on each Dask
+    block. Integer labels 0, ..., K-1 (the common encoding) are their own
+    indices: two comparisons instead of a binary search per label. Other
+    labels are searched.
+    """
+    K = classes.size
+    if (
+        y.dtype.kind in "iu"
+        and classes.dtype.kind in "iu"
+        and classes[0] == 0
+        and classes[-1] == K - 1
+    ):  # sorted, distinct integers from 0 to K-1: exactly range(K)
+        return y.astype(np.intp, copy=False), (y >= 0) & (y < K)
+    y_index = np.searchsorted(classes, y)
+    return y_index, classes[np.minimum(y_index, K - 1)] == y
+
+
+def check_known_labels(unknown: np.ndarray, classes: np.ndarray) -> None:
+    """Refuse the labels ``unknown`` (distinct, sorted) that are not among the
+    fitted ``classes``: data checked against a fitted classifier (which also
+    rejects a continuous y)."""
+    if unknown.size:
+        raise ValueError(
+            f"y has labels {unknown.tolist()} that the model was "
+            f"not fitted on; its classes are {classes.tolist()}."
+        )
+
+
+def check_labels(y: np.ndarray) -> None:
     """Refuse labels that cannot be classes with scikit-learn's errors, said plainly.
 
     Only object arrays can hold them: labels of mixed types (strings and
@@ -273,7 +361,7 @@ def check_labels(y):
         )
 
 
-def check_class_weight(class_weight, classes):
+def check_class_weight(class_weight: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Refuse negative or non-finite class weights, as negative sample weights are."""
     bad = ~(np.isfinite(class_weight) & (class_weight >= 0))
     if bad.any():
@@ -285,7 +373,7 @@ def check_class_weight(class_weight, classes):
     return class_weight
 
 
-def resolve_device(device):
+def resolve_device(device: Any) -> torch.device:
     """The ``device`` parameter as a :class:`torch.device`, or say why it is not one."""
     try:
         device = torch.device(device)
@@ -314,7 +402,9 @@ def resolve_device(device):
     return device
 
 
-def to_tensor(array, device, dtype=None):
+def to_tensor(
+    array: Any, device: torch.device | str | None, dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """Wrap a validated numpy array as a tensor, without copying on the CPU.
 
     Read-only arrays (memory maps, for instance) are wrapped as they are: the
@@ -335,7 +425,10 @@ def to_tensor(array, device, dtype=None):
     return tensor.to(device)
 
 
-def sparse_tensor(X, device, dtype=None):
+def sparse_tensor(
+    X: scipy.sparse.csr_matrix, device: torch.device | str | None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
     """A scipy CSR matrix as a torch sparse CSR tensor (sharing memory on the CPU).
 
     Indices are 32-bit where they fit: torch's sparse kernels run about three
@@ -357,27 +450,27 @@ def sparse_tensor(X, device, dtype=None):
 _THREADS_LOCK = threading.Lock()
 #: Fits inside :func:`single_threaded` now, and torch's thread count before the first.
 _single_threaded_fits = 0
-_threads_before = None
+_threads_before = 1
 
 
 @contextmanager
-def single_threaded(enabled, device):
+def single_threaded(enabled: bool, device: torch.device) -> Iterator[None]:
     """Run torch's CPU kernels on one thread while ``enabled``.
 
     Three workloads lose from torch's OpenMP parallelism on small machines:
-    sparse matrix-vector products (measured on 2 cores: 10.6 ms with 2
-    threads, 3.9 ms with 1, for 5.5M non-zeros), the small per-minibatch
-    operations of stochastic training (a 1024-row ``index_select``: 19 us on
-    one thread, milliseconds on two when the cores are busy) and whole fits
-    on small data, where each product is too small to split. For those fits
-    torch's thread count is set to 1 and restored afterwards.
+    sparse matrix-vector products (faster on one thread than on two), the
+    small per-minibatch operations of stochastic training (a 1024-row
+    ``index_select`` waits for a busy second core) and whole fits on small
+    data, where each product is too small to split. For those fits torch's
+    thread count is set to 1 and restored afterwards.
 
     The thread count is process-wide state. Fits running at the same time in
     Python threads (joblib's threading backend, a thread pool) share it: the
     first to enter sets it to 1 and the last to leave restores it, under a
     lock. Without the count, one fit restored the other threads' count while
     they still ran (and ``torch.set_num_threads`` rebuilds torch's pool each
-    time), which made 8 concurrent Adam fits 3.6x slower than in processes.
+    time), which made concurrent minibatch fits several times slower than in
+    processes (``benchmarks/RESULTS.md``, joblib threading against loky).
     """
     global _single_threaded_fits, _threads_before
     if not enabled or device.type != "cpu":
@@ -398,7 +491,7 @@ def single_threaded(enabled, device):
                 torch.set_num_threads(_threads_before)
 
 
-def design_tensor(X, device):
+def design_tensor(X: Any, device: torch.device) -> torch.Tensor:
     """The design matrix as a tensor, without a copy where none is needed.
 
     A dense X keeps the caller's layout: the full-batch passes over a large

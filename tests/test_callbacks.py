@@ -27,7 +27,8 @@ from sklearn_neuron import (
 )
 from sklearn_neuron._callbacks import HISTORY_KEYS
 from sklearn_neuron._study import cli as _cli
-from sklearn_neuron._study import study as _study
+from sklearn_neuron._study import datasets as _datasets
+from sklearn_neuron._study import runs as _runs
 
 ROOT = Path(__file__).parents[1]
 
@@ -399,10 +400,10 @@ def test_progress_bar_survives_clone_and_pickle(binary):
 
 
 def test_study_advances_once_per_combination():
-    dataset = _study.load_dataset("breast_cancer")
+    dataset = _datasets.load_dataset("breast_cancer")
     dataset.X, dataset.y = dataset.X[::4], dataset.y[::4]
     ticks = []
-    result = _study.run_classification_study(
+    result = _runs.run_classification_study(
         dataset,
         losses=["log_loss", "squared_error"],
         optimizers=["newton", "lbfgs"],
@@ -412,8 +413,8 @@ def test_study_advances_once_per_combination():
     assert len(ticks) == 4
     # A skipped combination advances too (Newton cannot fit a non-smooth loss).
     ticks.clear()
-    result = _study.run_regression_study(
-        _study.load_dataset("diabetes"),
+    result = _runs.run_regression_study(
+        _datasets.load_dataset("diabetes"),
         losses=["absolute_error"],
         optimizers=["newton"],
         cv=2,

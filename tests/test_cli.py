@@ -441,12 +441,12 @@ def _out_cases(tmp_path):
 
 def test_unusable_out_is_refused_before_the_study(tmp_path, capsys, monkeypatch):
     from sklearn_neuron._study import cli as _cli
-    from sklearn_neuron._study import study as _study
+    from sklearn_neuron._study import datasets as _datasets
 
     loaded = []
-    load_dataset = _study.load_dataset
+    load_dataset = _datasets.load_dataset
     monkeypatch.setattr(
-        _study, "load_dataset", lambda *a, **k: loaded.append(a) or load_dataset(*a, **k)
+        _datasets, "load_dataset", lambda *a, **k: loaded.append(a) or load_dataset(*a, **k)
     )
     data = _write_csv(tmp_path / "d.csv", "a,y\n" + "".join(
         f"{i},{i % 2}\n" for i in range(20)))
@@ -556,8 +556,7 @@ def test_features_of_1e308_are_studied_as_their_standardization(tmp_path, capsys
 def test_rescaling_by_powers_of_two_is_exact():
     from sklearn.preprocessing import StandardScaler
 
-    from sklearn_neuron._study.cli import rescale_large_features
-    from sklearn_neuron._study.study import Dataset
+    from sklearn_neuron._study.datasets import Dataset, rescale_large_features
 
     X = np.random.default_rng(0).normal(size=(50, 3))
     scaled = X * [2.0**1020, 1.0, 2.0**-20]  # exact products

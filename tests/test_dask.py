@@ -32,7 +32,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate  # noqa: E402
 
 from sklearn_neuron import NeuronClassifier, NeuronRegressor, likelihood_ratio_test  # noqa: E402
-from sklearn_neuron._dask.core import import_dask  # noqa: E402
+from sklearn_neuron._dask.detect import import_dask  # noqa: E402
 
 ATOL = 1e-8
 CHUNK = 400  # rows per block: the data below have 5-8 blocks
@@ -176,7 +176,7 @@ def _read_block(block):
 
 def _count_block_reads(monkeypatch):
     """A list that receives ``(function name, blocks of X read)`` per reduction."""
-    from sklearn_neuron._dask.core import DaskObjective
+    from sklearn_neuron._dask.objective import DaskObjective
 
     reductions = []
     reduce = DaskObjective.reduce
@@ -368,18 +368,18 @@ def test_nan_in_data_read_from_storage_is_refused(
 @pytest.fixture
 def small_warm_start(monkeypatch):
     """Newton's subsample warm start on the small data of these tests."""
-    import sklearn_neuron._dask.core as dask_module
+    import sklearn_neuron._dask.warm_start as warm_start
 
-    monkeypatch.setattr(dask_module, "WARM_START_MIN_ROWS", 1000)
-    monkeypatch.setattr(dask_module, "WARM_START_SUBSAMPLE_MIN_ROWS", 200)
+    monkeypatch.setattr(warm_start, "WARM_START_MIN_ROWS", 1000)
+    monkeypatch.setattr(warm_start, "WARM_START_SUBSAMPLE_MIN_ROWS", 200)
     # and the subsample's own start on every 4th of its rows
-    monkeypatch.setattr(dask_module, "WARM_START_STRIDED_MIN_ROWS", 200)
+    monkeypatch.setattr(warm_start, "WARM_START_STRIDED_MIN_ROWS", 200)
 
 
 def _count_prefetches(monkeypatch):
     """A list that receives, per submitted evaluation, whether it waits on the
     subsample fit (prefetched at its optimum)."""
-    from sklearn_neuron._dask.core import DaskObjective
+    from sklearn_neuron._dask.objective import DaskObjective
 
     submitted = []
     submit = DaskObjective._submit
@@ -394,7 +394,7 @@ def _count_prefetches(monkeypatch):
 
 def _count_reductions(monkeypatch):
     """A list that receives ``(function name, blocks reduced over)`` per reduction."""
-    from sklearn_neuron._dask.core import DaskObjective
+    from sklearn_neuron._dask.objective import DaskObjective
 
     reductions = []
     reduce = DaskObjective.reduce
@@ -487,9 +487,12 @@ def test_the_subsample_fit_runs_without_a_distributed_client(
 ):
     """Without a ``distributed`` client (dask's own scheduler and graphs), the
     subsample's Newton is one delayed task; the fit is the in-memory one."""
-    import sklearn_neuron._dask.core as dask_module
+    import sklearn_neuron._dask.blocks as blocks
+    import sklearn_neuron._dask.objective as objective
 
-    monkeypatch.setattr(dask_module, "_client", lambda: None)
+    # Both places the client is looked up: validation's and the objective's.
+    monkeypatch.setattr(blocks, "_client", lambda: None)
+    monkeypatch.setattr(objective, "_client", lambda: None)
     X, y = _classification(3, n=6400)
     with caplog.at_level(logging.INFO, logger="sklearn_neuron"):
         model = NeuronClassifier(optimizer="newton", tol=1e-8, verbose=1).fit(*_dask(X, y))
@@ -509,7 +512,7 @@ def test_the_subsample_task_fits_its_rows_from_their_strided_optimum(
     before) is that at its optimum to within a few per cent."""
     import torch
 
-    from sklearn_neuron._dask.core import _joined_objective, _newton_on_objectives
+    from sklearn_neuron._dask.warm_start import _joined_objective, _newton_on_objectives
     from sklearn_neuron._solvers.optimizers import newton
 
     X, y = _classification(n_classes, n=3200)
@@ -531,7 +534,8 @@ def test_validation_per_worker_equals_validation_per_block(no_gather):
     """Persisted blocks are validated by one task per worker over the blocks it
     holds; the per-block results, in block order, are those of dask's graph
     (a task per block) on the same data not persisted."""
-    from sklearn_neuron._dask.core import _client, _column_stats, _held_blocks, _per_block
+    from sklearn_neuron._dask.blocks import _client, _held_blocks, _per_block
+    from sklearn_neuron._dask.validation import _column_stats
 
     X, y = _classification(3, n=2800)
     w = np.random.default_rng(0).random(X.shape[0])
@@ -559,7 +563,7 @@ def test_label_sums_equal_a_sort_of_the_labels(labels, dtype, weighted):
     """A block's distinct labels, their counts and weight sums (bincount where
     the labels are small non-negative integers, of any numeric dtype; a sort
     otherwise) equal np.unique's, with the labels in y's dtype."""
-    from sklearn_neuron._dask.core import _label_sums
+    from sklearn_neuron._dask.validation import _label_sums
 
     with np.errstate(over="ignore", invalid="ignore"):
         y = np.asarray(labels).astype(dtype)  # out-of-range values wrap or round
@@ -574,11 +578,50 @@ def test_label_sums_equal_a_sort_of_the_labels(labels, dtype, weighted):
 
 
 def test_small_data_have_no_subsample(client):
-    from sklearn_neuron._dask.core import WARM_START_MIN_ROWS
+    from sklearn_neuron._dask.warm_start import WARM_START_MIN_ROWS
 
     X, y = _classification(2)
     objective = NeuronClassifier()._build_objective(*_dask(X, y), None, reset=True)
     assert X.shape[0] < WARM_START_MIN_ROWS and objective.subsample() is None
+
+
+@pytest.mark.parametrize("stored", [False, True])
+def test_the_dask_objective_declares_the_objective_protocol(client, stored):
+    """DaskObjective is an Objective by declaration (no delegation to a
+    LinearObjective): its flags say what it is (data in the cluster's memory,
+    or read at each evaluation), and its parameter layout and
+    penalty (the in-memory objective's own objects) give the in-memory
+    objective's results, here on a penalized three-class fit with L1."""
+    import torch
+
+    from sklearn_neuron._dask.objective import DaskObjective
+    from sklearn_neuron._objective.protocol import Objective
+
+    assert "__getattr__" not in vars(DaskObjective)
+    X, y = _classification(3)
+    estimator = NeuronClassifier(C=0.5, l1_ratio=0.5)
+    X_d, y_d = _dask(X, y)
+    if stored:  # read at each evaluation, as from storage
+        X_d = da.from_array(X, chunks=CHUNK).map_blocks(_read_block, dtype=X.dtype)
+    on_dask = estimator._build_objective(X_d, y_d, None, reset=True)
+    in_memory = estimator._build_objective(X, y, None, reset=True)
+    assert isinstance(on_dask, Objective)
+    assert on_dask.distributed and not on_dask.firth
+    assert on_dask.reads_per_evaluation == (1 if stored else 0)
+    assert on_dask.hessian_rows == CHUNK
+    assert (on_dask.l2, on_dask.l1) == (in_memory.l2, in_memory.l1)
+    theta = torch.linspace(-1, 1, in_memory.n_params, dtype=torch.float64)
+    np.testing.assert_array_equal(on_dask.l1_weights(), in_memory.l1_weights())
+    np.testing.assert_array_equal(on_dask.center(theta), in_memory.center(theta))
+    np.testing.assert_array_equal(on_dask.null_mask(), in_memory.null_mask())
+    np.testing.assert_array_equal(on_dask.unpack(theta)[0], in_memory.unpack(theta)[0])
+    np.testing.assert_allclose(on_dask.full_value(theta), in_memory.full_value(theta), rtol=1e-12)
+    np.testing.assert_allclose(
+        on_dask.hessian(theta), in_memory.hessian(theta), rtol=0, atol=1e-12
+    )
+    other = on_dask.with_penalty(2 * on_dask.l2, 0.0)
+    assert (other.l2, other.l1, on_dask.l1) == (2 * on_dask.l2, 0.0, in_memory.l1)
+    assert other.l1_weights() is None and on_dask.l1_weights() is not None
 
 
 REGRESSOR_CASES = {

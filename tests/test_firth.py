@@ -29,8 +29,7 @@ import statsmodels.api as sm
 import torch
 from scipy import optimize, special, stats
 
-from sklearn_neuron import NeuronClassifier
-from sklearn_neuron._inference.results import SeparationWarning
+from sklearn_neuron import NeuronClassifier, SeparationWarning
 
 TIGHT = dict(C=np.inf, firth=True, tol=1e-10)
 
@@ -425,7 +424,7 @@ def test_cuda_matches_cpu():
 
 
 def test_summary_of_large_data_shows_wald_statistics(monkeypatch):
-    import sklearn_neuron._solvers.firth as firth
+    import sklearn_neuron._inference.firth as firth
 
     X, y = _data("separated")
     res = NeuronClassifier(**TIGHT).fit(X, y).inference(X, y)

@@ -17,7 +17,7 @@ from sklearn_neuron._solvers.diagnostics import (
     newton_peak_bytes,
     objective_newton_bytes,
 )
-from sklearn_neuron._solvers.optimizers import resolve_optimizer
+from sklearn_neuron._solvers.dispatch import SolverSettings, choose_optimizer, resolve_optimizer
 
 
 def _classes_data(n, p, K, seed=0):
@@ -126,7 +126,7 @@ def test_auto_never_picks_newton_over_budget(n_samples, n_features, n_classes):
     X, y = _classes_data(n_samples, n_features, n_classes)
     clf = NeuronClassifier()
     objective = clf._build_objective(X, y, None, reset=True)
-    name = clf._resolve_optimizer(objective)
+    name = choose_optimizer(objective, SolverSettings.of(clf))
     over = objective_newton_bytes(objective) > memory_budget()
     assert not (name == "newton" and over)
     if n_classes <= 3:  # small problems: Newton, as before (the check is not vacuous)
@@ -316,6 +316,6 @@ def test_auto_avoids_newton_on_large_dask_blocks():
         clf = NeuronClassifier(fit_intercept=False)
         objective = clf._build_objective(X, y, None, reset=True)
         assert objective.n_params == 64 and objective_newton_bytes(objective) > memory_budget()
-        assert clf._resolve_optimizer(objective) == "lbfgs"
+        assert choose_optimizer(objective, SolverSettings.of(clf)) == "lbfgs"
         with pytest.raises(MemoryError, match="optimizer='lbfgs'"):
-            NeuronClassifier(optimizer="newton", fit_intercept=False)._resolve_optimizer(objective)
+            choose_optimizer(objective, SolverSettings(optimizer="newton"))

@@ -172,7 +172,7 @@ def test_the_objective_uses_blas_on_dense_cpu_data_and_torch_on_sparse():
     dense = LinearObjective(X, target, weight, BinaryLogLoss(), 0.0, True)
     X_sparse = sparse_tensor(scipy.sparse.csr_matrix(X.numpy()), X.device, X.dtype)
     sparse = LinearObjective(X_sparse, target, weight, BinaryLogLoss(), 0.0, True)
-    assert dense._blas_gram and not sparse._blas_gram
+    assert dense.design.blas_gram and not sparse.design.blas_gram
     theta = torch.linspace(-1, 1, 6, dtype=torch.float64)
     torch.testing.assert_close(
         dense.hessian(theta, dense.raw(theta)), sparse.hessian(theta, sparse.raw(theta)),
@@ -193,13 +193,18 @@ def test_fused_second_order_equals_separate_passes(threads, n_classes, layout, m
     # hessian: 1e-12.
     from test_objective import make_objective
 
+    from sklearn_neuron._objective.linear import LinearObjective
+
     if threads == "shared":
         request.getfixturevalue("threads_for_any_work")
 
     objective = make_objective(5_000, 4, n_classes, 0.1, True)
-    objective._gram_chunk_rows = 1024  # several chunks (by default one, at this width)
     if layout == "column-major":
-        objective.X = objective.X.T.contiguous().T
+        objective = LinearObjective(
+            objective.X.T.contiguous().T, objective.target, objective.weight, objective.loss,
+            0.1, True,
+        )
+    objective.design.gram_chunk_rows = 1024  # several chunks (by default one, at this width)
     theta = torch.randn(objective.n_params, dtype=torch.float64) * 0.5
     _, grad, _ = objective.value_gradient(theta)
     raw = objective.raw(theta)

@@ -395,7 +395,7 @@ def test_dask_equals_in_memory(case):
         groups = (g_d, g) if cov_type == "cluster" else (None, None)
         res = distributed.inference(X_d, y_d, w_d, cov_type=cov_type, groups=groups[0])
         ref = memory.inference(X, y, w, cov_type=cov_type, groups=groups[1])
-        assert type(res).__name__ == "DaskInferenceResults"
+        assert type(res).__name__ == "InferenceResults"
         np.testing.assert_allclose(res.bse, ref.bse, rtol=1e-10)
         assert res.n_groups == ref.n_groups
     with pytest.raises(ValueError, match=r"groups must have shape \(n_samples,\)"):

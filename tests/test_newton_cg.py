@@ -106,7 +106,7 @@ def test_hessian_vector_product_and_diagonal_match_the_hessian(
     n_classes, l2, fit_intercept, sparse, n_samples
 ):
     objective = _objective(n_samples, n_classes, l2, fit_intercept, sparse)
-    objective._gram_chunk_rows = 1024  # several chunks of the diagonal's pass
+    objective.design.gram_chunk_rows = 1024  # several chunks of the diagonal's pass
     generator = torch.Generator().manual_seed(1)
     theta = torch.randn(objective.n_params, generator=generator, dtype=torch.float64)
     _, _, raw = objective.value_gradient(theta)

@@ -52,8 +52,8 @@ def test_hessian_is_accumulated_correctly_over_chunks():
     # 5,000 rows in chunks of 1,024 (the chunk length follows the width; set
     # short here): the chunked path, over several chunks.
     objective = make_objective(5_000, 4, 3, 0.1, True)
-    assert objective._augmented is None
-    objective._gram_chunk_rows = 1024
+    assert objective.design.augmented is None
+    objective.design.gram_chunk_rows = 1024
     theta = torch.randn(objective.n_params, dtype=torch.float64)
     _, _, raw = objective.value_gradient(theta)
     auto_hessian = torch.autograd.functional.hessian(objective.value, theta)
@@ -68,7 +68,11 @@ def test_raw_output_is_the_linear_layer_in_either_layout(n_classes, layout):
     # Large row-major X takes a chunked elementwise path; both must give X W^T + b.
     objective = make_objective(5_000, 6, n_classes, 0.0, True)
     if layout == "column-major":
-        objective.X = objective.X.T.contiguous().T
+        objective = LinearObjective(
+            objective.X.T.contiguous().T, objective.target, objective.weight, objective.loss,
+            0.0, True,
+        )
+        assert not objective.X.is_contiguous()
     theta = torch.randn(objective.n_params, dtype=torch.float64)
     coef, intercept = objective.unpack(theta)
     expected = objective.X @ coef.T + intercept
@@ -111,7 +115,7 @@ def test_value_gradient_pointwise_is_value_gradient_and_the_loss_gradient(
     # Minibatch SVRG's snapshot: the objective, its gradient and each row's
     # loss gradient in its raw output, in one pass where the fused pass runs.
     objective = make_objective(n_samples, 6, n_classes, l2, fit_intercept)
-    assert bool(objective._fused_chunk_rows) == (n_samples > 10_000)
+    assert bool(objective.design.fused_chunk_rows) == (n_samples > 10_000)
     theta = torch.randn(objective.n_params, dtype=torch.float64) * 0.5
     f, grad, grad_raw = objective.value_gradient_pointwise(theta)
     f_ref, grad_ref, _ = objective.value_gradient(theta)
@@ -130,7 +134,7 @@ def test_value_gradient_hessian_is_value_gradient_and_hessian(
     # Newton's evaluation on dask blocks: value, gradient and Hessian in one
     # call (one pass over a large float64 X), as the two calls give them.
     objective = make_objective(n_samples, 6, n_classes, l2, fit_intercept, dtype=dtype)
-    assert bool(objective._fused_chunk_rows) == (n_samples > 10_000)
+    assert bool(objective.design.fused_chunk_rows) == (n_samples > 10_000)
     theta = (torch.randn(objective.n_params, dtype=torch.float64) * 0.5).to(dtype)
     f, grad, raw, H = objective.value_gradient_hessian(theta)
     assert raw is None
@@ -148,7 +152,7 @@ def test_abs_max_sees_nan():
     objective = make_objective(5_000, 4, 2, 0.1, True)
     assert objective.abs_max() == float(objective.X.abs().max())
     objective.X[7, 2] = float("nan")
-    objective._abs_max = None
+    objective.design._abs_max = None  # (read once and kept)
     assert math.isnan(objective.abs_max())
 
 
@@ -273,8 +277,8 @@ def test_gram_chunks_follow_the_width_and_the_mmap_threshold(monkeypatch):
     # variables in this process, so clear them first.)
     for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
         monkeypatch.delenv(name, raising=False)
-    assert make_objective(20_000, 19, 2, 0.1, True)._gram_chunk_rows == (1 << 18) // 20
-    assert make_objective(20_000, 500, 2, 0.1, True)._gram_chunk_rows == 2048
+    assert make_objective(20_000, 19, 2, 0.1, True).design.gram_chunk_rows == (1 << 18) // 20
+    assert make_objective(20_000, 500, 2, 0.1, True).design.gram_chunk_rows == 2048
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
-    assert make_objective(20_000, 19, 2, 0.1, True)._gram_chunk_rows == 8192
-    assert make_objective(20_000, 19, 3, 0.1, True)._gram_chunk_rows == 2048
+    assert make_objective(20_000, 19, 2, 0.1, True).design.gram_chunk_rows == 8192
+    assert make_objective(20_000, 19, 3, 0.1, True).design.gram_chunk_rows == 2048

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sklearn_neuron._study import plots as _plots
-from sklearn_neuron._study.study import StudyResult
+from sklearn_neuron._study.result import StudyResult
 
 pytest.importorskip("matplotlib")
 
@@ -134,10 +134,11 @@ def test_calibration_shows_logistic_regression_over_the_log_loss_line(tmp_path):
 @pytest.fixture(scope="module")
 def small_study():
     """A real study, small: two losses, two optimizers, 2-fold CV on breast_cancer."""
-    from sklearn_neuron._study import study as _study
+    from sklearn_neuron._study import datasets as _datasets
+    from sklearn_neuron._study import runs as _runs
 
-    return _study.run_classification_study(
-        _study.load_dataset("breast_cancer"), losses=["log_loss", "squared_error"],
+    return _runs.run_classification_study(
+        _datasets.load_dataset("breast_cancer"), losses=["log_loss", "squared_error"],
         optimizers=["newton", "lbfgs"], cv=2,
     )
 

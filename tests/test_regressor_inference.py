@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes
 
-from sklearn_neuron import NeuronRegressor, likelihood_ratio_test
-from sklearn_neuron._inference.results import PenalizedInferenceWarning
+from sklearn_neuron import NeuronRegressor, PenalizedInferenceWarning, likelihood_ratio_test
 from sklearn_neuron._loss.families import tweedie_loglike
 
 sm = pytest.importorskip("statsmodels.api")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from test_cli import run_command
 
-from sklearn_neuron._study.cli import _CLASSIFICATION_COLUMNS, _TEXT_KEYS
+from sklearn_neuron._study.report import _CLASSIFICATION_COLUMNS, _TEXT_KEYS
 from sklearn_neuron._study.plots import CLASSIFICATION_FIGURES
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium")

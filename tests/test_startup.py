@@ -74,17 +74,23 @@ def test_a_usage_error_imports_no_torch():
 
 
 def test_help_shows_the_studys_names_and_defaults():
-    """The parser's names come from _study_options; the study uses the same."""
+    """The parser's names come from options.py; the study's modules use the same."""
+    import inspect
+
     from sklearn_neuron._study import cli as _cli
-    from sklearn_neuron._study import study as _study
+    from sklearn_neuron._study import datasets as _datasets
+    from sklearn_neuron._study import options as _options
+    from sklearn_neuron._study import runs as _runs
 
     text = " ".join(_cli.build_parser().format_help().split())
-    assert f"a bundled dataset ({', '.join(_study.BUNDLED_DATASETS)})" in text
-    assert f"(default: {_study.DEFAULT_MATCH_TOL:g})" in text
-    assert f"installed: {', '.join(_study.PEERS)} " in text
-    assert f"one of more than {_study.MAX_CLASSES} distinct integers" in text
-    assert f"exact solver '{_study.EXACT_LAD}' alone" in text
-    assert _cli.build_parser().parse_args([]).match_tol == _study.DEFAULT_MATCH_TOL
+    match_tol = inspect.signature(_runs.run_classification_study).parameters["match_tol"]
+    assert f"a bundled dataset ({', '.join(_datasets.BUNDLED_DATASETS)})" in text
+    assert f"(default: {match_tol.default:g})" in text
+    assert f"installed: {', '.join(_options.PEERS)} " in text
+    assert f"one of more than {_options.MAX_CLASSES} distinct integers" in text
+    [(_, lad)] = _runs.regression_combinations(["absolute_error"])
+    assert f"exact solver '{lad}' alone" in text
+    assert _cli.build_parser().parse_args([]).match_tol == match_tol.default
 
 
 def test_importing_the_package_does_not_import_torch():

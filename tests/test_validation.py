@@ -227,3 +227,79 @@ def test_non_finite_entries_are_refused_as_scikit_learn_does(bad, where):
     _compare(NeuronRegressor, X, y, y_numeric=True)
     with pytest.raises(ValueError, match=f"Input {where} contains"):
         validate_arrays(NeuronRegressor(), X, y, reset=True)
+
+
+# -- one check, one message, for every storage -------------------------------------------
+def _dask_case(name):
+    """``(estimator, fit arguments)`` of a bad input named ``name``: 40 rows, 2 features."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = np.arange(40) % 2
+    counts = rng.poisson(1.0, size=40).astype(float)
+    weights = np.ones(40)
+    cases = {
+        "negative weight": (NeuronClassifier(), (X, y, np.r_[-1.0, weights[1:]]), {}),
+        "zero weight sum": (NeuronClassifier(), (X, y, np.zeros(40)), {}),
+        "zero weight sum of a regressor": (NeuronRegressor(), (X, counts, np.zeros(40)), {}),
+        "class weights summing to zero": (
+            NeuronClassifier(class_weight={0: 0.0, 1: 0.0}), (X, y, None), {}
+        ),
+        "negative Poisson count": (
+            NeuronRegressor(loss="poisson"), (X, np.r_[-2.0, counts[1:]], None), {}
+        ),
+        "zero Gamma target": (NeuronRegressor(loss="gamma"), (X, counts + 0.0, None), {}),
+        "offset of the wrong shape": (
+            NeuronClassifier(), (X, np.arange(40) % 3, None), {"offset": np.zeros(40)}
+        ),
+        "non-finite offset": (
+            NeuronRegressor(loss="poisson"), (X, counts, None),
+            {"offset": np.r_[np.nan, np.zeros(39)]},
+        ),
+        "exposure not positive": (
+            NeuronRegressor(loss="poisson"), (X, counts, None),
+            {"exposure": np.r_[0.0, np.ones(39)]},
+        ),
+    }
+    return cases[name]
+
+
+@pytest.mark.parametrize("name", [
+    "negative weight", "zero weight sum", "zero weight sum of a regressor",
+    "class weights summing to zero", "negative Poisson count", "zero Gamma target",
+    "offset of the wrong shape", "non-finite offset", "exposure not positive",
+])
+def test_dask_and_memory_refuse_with_the_same_message(name):
+    """Data in memory and the same data as Dask arrays (checked by reductions
+    over the blocks) are refused by the same check, with the same words."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    estimator, (X, y, w), kwargs = _dask_case(name)
+    with pytest.raises(ValueError) as memory:
+        sklearn.clone(estimator).fit(X, y, sample_weight=w, **kwargs)
+
+    def chunked(a):
+        return None if a is None else da.from_array(a, chunks=15)  # 3 blocks
+
+    kwargs = {key: chunked(value) for key, value in kwargs.items()}
+    with dask.config.set(scheduler="synchronous"), pytest.raises(ValueError) as on_dask:
+        sklearn.clone(estimator).fit(chunked(X), chunked(y), sample_weight=chunked(w), **kwargs)
+    assert str(on_dask.value) == str(memory.value)
+
+
+def test_dask_and_memory_refuse_unknown_labels_with_the_same_message():
+    """Labels outside the fitted classes, checked against a fitted classifier
+    (as inference rebuilds its objective): the same message for both storages."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    model = NeuronClassifier().fit(X, np.arange(40) % 2)
+    y = np.arange(40) % 4  # 2 and 3 were never seen
+    with pytest.raises(ValueError, match=r"labels \[2, 3\]") as memory:
+        model._build_objective(X, y, None, reset=False)
+    with dask.config.set(scheduler="synchronous"), pytest.raises(ValueError) as on_dask:
+        model._build_objective(
+            da.from_array(X, chunks=15), da.from_array(y, chunks=15), None, reset=False
+        )
+    assert str(on_dask.value) == str(memory.value)

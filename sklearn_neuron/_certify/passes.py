@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .._dask.core import is_dask_collection
+from .._dask.detect import is_dask_collection
 from .._validation import class_weights
 
 #: Rows per chunk in the leverage pass (its K products of rows x n_params stay

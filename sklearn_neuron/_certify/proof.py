@@ -52,15 +52,19 @@ F. Bach (2010), "Self-concordant analysis for logistic regression",
 Electronic Journal of Statistics 4, 384-414.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from numpy.typing import ArrayLike
 
-from .._dask.core import is_dask_collection
+from .._dask.detect import is_dask_collection
 from .bounds import (
     _complement,
     _descent_direction,
@@ -168,7 +172,16 @@ def _number(value):
     return "inf" if math.isinf(value) else f"{value:.6g}"
 
 
-def certify(model, X, y, *, sample_weight=None, C=None, l1_ratio=None, tol=DEFAULT_TOL):
+def certify(
+    model: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    sample_weight: ArrayLike | None = None,
+    C: float | None = None,
+    l1_ratio: float | None = None,
+    tol: float = DEFAULT_TOL,
+) -> CertificateResult:
     """Prove how far a fitted linear classifier is from logistic regression.
 
     From one evaluation of the gradient and the Hessian of LogisticRegression's

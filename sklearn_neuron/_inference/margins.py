@@ -22,7 +22,8 @@ import scipy.sparse
 import torch
 from scipy import special, stats
 
-from .results import InferenceSummary, format_count
+from .checks import format_count
+from .summary import InferenceSummary
 
 #: Where the effects are evaluated.
 AT = ("overall", "mean")
@@ -274,11 +275,11 @@ def _softmax_sums(coef, X, design, weight, activation, offset, method):
 def _objective_arrays(objective):
     """The rows of an objective as numpy: X (dense or CSR), weights, offset or None."""
     if objective.is_sparse:
-        X = objective._sparse_rows
+        X = objective.design.scipy_rows()
     else:
         X = objective.X.detach().cpu().numpy()
     weight = objective.weight.detach().to(torch.float64).cpu().numpy()
-    offset = getattr(objective, "offset", None)
+    offset = objective.offset
     if offset is not None:
         offset = offset.detach().to(torch.float64).cpu().numpy().reshape(X.shape[0], -1)
     return X, weight, offset
@@ -357,22 +358,18 @@ class MarginalEffects(InferenceSummary):
             )
         self.results, self.at, self.method, self.alpha = results, at, method, alpha
         params = results.params
+        # Sums over the rows: the whole data in memory, the blocks on a cluster.
         if at == "mean":
-            if hasattr(objective, "reduce"):  # data on a cluster: sums over the blocks
-                mean, offset = objective.reduce(_objective_mean_row)
-            else:
-                mean, offset = _objective_mean_row(objective)
+            mean, offset = objective.reduce(_objective_mean_row)
             effects, jacobian = effect_sums(
                 params, mean, np.ones(1), activation,
                 fit_intercept=objective.fit_intercept,
                 offset=offset if offset.size else None, method=method,
             )
-        elif hasattr(objective, "reduce"):
+        else:
             effects, jacobian = objective.reduce(
                 _objective_effect_sums, params, activation, method
             )
-        else:
-            effects, jacobian = _objective_effect_sums(objective, params, activation, method)
         cov = delta_covariance(jacobian, results.cov_params)
         bse = np.sqrt(np.diag(cov)).reshape(effects.shape, order="F")
         single = effects.shape[1] == 1
@@ -405,15 +402,15 @@ class MarginalEffects(InferenceSummary):
 
     def _describe(self, results, single):
         """The title, header, rows and notes of the table."""
-        model, objective = results.model, results.objective
-        terms = model._inference_term_names(objective)[int(objective.fit_intercept):]
-        outcomes = model._inference_output_names(objective)
+        description, objective = results.description, results.objective
+        terms = description.term_names(objective)[int(objective.fit_intercept):]
+        outcomes = description.output_names(objective)
         y = results.endog_name  # the name of a y Series, else "y"
         if single:
-            classes = getattr(model, "classes_", None)
+            classes = description.classes
             dependent = (
                 f"P({y}={classes[-1]})" if classes is not None
-                else model._inference_dependent(objective, y)
+                else description.dependent(objective, y)
             )
             equations = [None] * len(terms)
         else:

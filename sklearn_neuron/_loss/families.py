@@ -1,45 +1,23 @@
-"""The statsmodels GLM families of the regression losses, for inference.
+"""The Tweedie family's density, which has no closed form.
 
-What inference needs of a likelihood loss beyond its deviance: the family's
-name and link, whether it has a dispersion, the power of its variance
-function, and the Tweedie log-likelihood, which has no closed form.
+:class:`~sklearn_neuron._loss.likelihood.Tweedie` (and the Gamma) evaluate their
+log-likelihood with :func:`tweedie_loglike`, statsmodels' ``Tweedie(eql=False)``:
+the compound Poisson-Gamma series of Dunn and Smyth for powers between 1 and 2,
+the Poisson and Gamma at the ends, refused outside.
 """
 
-from typing import NamedTuple
+from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
-
-from .losses import HalfGammaLoss, HalfPoissonLoss, HalfSquaredError, HalfTweedieLoss
-
-
-class Family(NamedTuple):
-    """A statsmodels GLM family: what inference needs to know of a loss."""
-
-    name: str
-    link: str
-    #: Whether the dispersion is estimated (by Pearson's chi2 / df_resid).
-    dispersion: bool
-    #: p of the variance function ``V(mu) = mu^p``; None: the loss's ``power``.
-    variance_power: float | None
-
-
-#: The statsmodels GLM family of each likelihood loss.
-FAMILIES = {
-    HalfSquaredError: Family("Gaussian", "identity", True, 0.0),
-    HalfPoissonLoss: Family("Poisson", "log", False, 1.0),
-    HalfGammaLoss: Family("Gamma", "log", True, 2.0),
-    # statsmodels' Tweedie family estimates the dispersion at every power,
-    # Poisson's p = 1 included.
-    HalfTweedieLoss: Family("Tweedie", "log", True, None),
-}
 
 #: Powers of the Tweedie variance whose log-likelihood is evaluated, as in
 #: statsmodels' Tweedie family (NaN outside).
 TWEEDIE_LOGLIKE_POWERS = (1.0, 2.0)
 
 
-def tweedie_loglike(y, mu, power, scale):
+def tweedie_loglike(y: ArrayLike, mu: ArrayLike, power: float, scale: float) -> np.ndarray:
     """Per-observation log-likelihood of the Tweedie family, 1 <= power <= 2.
 
     statsmodels' ``Tweedie(var_power=power, eql=False).loglike_obs``: for
@@ -116,7 +94,7 @@ def tweedie_loglike(y, mu, power, scale):
     return ll
 
 
-def _log_wright_bessel(a, x):
+def _log_wright_bessel(a: float, x: np.ndarray) -> np.ndarray:
     """``log W(a, 0, x)``; scipy < 1.14 has no log_wright_bessel (wider overflow)."""
     if hasattr(special, "log_wright_bessel"):
         return special.log_wright_bessel(a, 0.0, x)

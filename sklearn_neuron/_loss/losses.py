@@ -1,17 +1,25 @@
 """Pointwise losses of the neuron, on its raw (pre-activation) output.
 
-A loss owns its output activation, its value, its gradient with respect to the
-raw output and, where it is twice differentiable, its pointwise Hessian. It
-knows nothing of X, weights or penalties: that is the objective's job
-(``_objective.py``). All methods take and return torch tensors:
+A loss owns its output activation (the inverse link), its value, its gradient
+with respect to the raw output and, where it is twice differentiable, its
+pointwise Hessian, and declares its properties as class attributes (the flags
+of :class:`NeuronLoss`: ``twice_differentiable``, ``is_log_likelihood``,
+``uses_autograd``, ``shift_invariant``, ``max_curvature``,
+``self_concordance``, and a regression loss's ``target_domain``), which
+solvers and inference read as they are, never by probing. It knows nothing
+of X, weights or penalties (the objective's job, :mod:`~sklearn_neuron._objective`),
+nor of how y becomes its target (:mod:`~sklearn_neuron._loss.targets`). All
+methods take and return torch tensors:
 
 - ``raw``: shape (n_samples, n_outputs), the linear layer's output;
 - ``target``: shape (n_samples, n_outputs), the encoded target
   (a 0/1 column for binary classification, one-hot for K classes).
 
 ``CLASSIFICATION_LOSSES`` maps a public ``loss=`` name to a factory taking the
-number of classes, so that new losses plug in without touching the
-estimators. A user's callable is wrapped by :class:`CallableLoss`, whose
+number of classes, and ``REGRESSION_LOSSES`` the regressor's names to a
+factory taking ``power`` and ``epsilon``, so that new losses plug in without
+touching the estimators (``tests/test_loss_contract.py`` runs its contract over
+every entry). A user's callable is wrapped by :class:`CallableLoss`, whose
 derivatives come from autograd.
 
 Margin losses (hinge, squared_hinge, modified_huber) act on the margin
@@ -24,90 +32,104 @@ this keeps squared_hinge and modified_huber differentiable for K classes,
 so that Newton and L-BFGS converge on them.
 """
 
+from __future__ import annotations
+
 import pickle
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from sklearn.utils.multiclass import check_classification_targets
 
-try:  # scikit-learn's own cache of a label array's distinct values (private)
-    from sklearn.utils._unique import attach_unique, cached_unique
-except ImportError:  # pragma: no cover - another scikit-learn layout
-    def attach_unique(y):
-        return y
-
-    cached_unique = np.unique
-
-from .._validation import to_tensor
 from .activations import Activation, Exp, Sigmoid, Softmax
 
+# The targets' encoding and checks live in targets.py; imported here so that
+# ``from sklearn_neuron._loss.losses import encode_classes`` keeps working.
+from .targets import (  # noqa: F401
+    ANY_REAL,
+    TargetDomain,
+    encode_classes,
+    fitted_classes,
+)
 
-class NeuronLoss:
-    """Base class: a pointwise loss of the raw output, with its derivatives."""
+Tensor = torch.Tensor
+
+
+class NeuronLoss(ABC):
+    """Base class: a pointwise loss of the raw output, with its derivatives.
+
+    Parameters
+    ----------
+    n_outputs : int
+        Number of output units (columns of ``raw`` and ``target``).
+    activation : Activation
+        The output activation (inverse link) that turns ``raw`` into the
+        prediction.
+    """
 
     #: Name used in messages.
-    name = "loss"
+    name: str = "loss"
     #: Whether ``hessian`` is available (needed by the Newton optimizer).
-    twice_differentiable = True
+    twice_differentiable: bool = True
     #: Whether the loss is a negative log-likelihood (needed for inference).
-    is_log_likelihood = False
+    is_log_likelihood: bool = False
     #: Whether adding one number to every output unit leaves the loss
     #: unchanged (a softmax): then the fit is centred over the classes.
-    shift_invariant = False
+    shift_invariant: bool = False
     #: Whether the derivatives come from autograd (a user's callable): full-
     #: batch fits of the others run in torch's inference mode.
-    uses_autograd = False
+    uses_autograd: bool = False
     #: Largest second derivative of the loss in the raw output (the largest
     #: eigenvalue of its pointwise Hessian) over all raw outputs and targets,
     #: or None where it is unbounded or unknown; sets the step of minibatch
     #: SGD (``learning_rate="auto"``).
-    max_curvature = None
+    max_curvature: float | None = None
     #: ``nu`` with ``|D^3 l(z)[t, t, u]| <= nu * max|u| * t' D^2 l(z) t`` for all
     #: raw outputs ``z`` and directions ``t``, ``u`` (pseudo-self-concordance), or
     #: None where no such bound is known; it bounds a Newton step's outcome
     #: without an evaluation (:mod:`~sklearn_neuron._solvers.certificate`).
-    self_concordance = None
+    self_concordance: float | None = None
 
-    def __init__(self, n_outputs, activation):
+    def __init__(self, n_outputs: int, activation: Activation) -> None:
         self.n_outputs = n_outputs
         self.activation = activation
 
-    def value(self, raw, target):
+    @abstractmethod
+    def value(self, raw: Tensor, target: Tensor) -> Tensor:
         """Per-sample loss, shape (n_samples,)."""
-        raise NotImplementedError
 
-    def baseline_raw(self, target, weight):
+    def baseline_raw(self, target: Tensor, weight: Tensor) -> Tensor:
         """Raw output of the best constant model, shape (n_outputs,).
 
         The optimizers start the intercepts here: an intercept-only fit is
-        already solved, which saves iterations. The base class starts at 0.
+        already solved, which saves iterations. ``weight`` sums to 1. The base
+        class starts at 0.
         """
         return torch.zeros(self.n_outputs, dtype=target.dtype, device=target.device)
 
-    def value_gradient(self, raw, target):
+    @abstractmethod
+    def value_gradient(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """Per-sample loss and its gradient with respect to ``raw``."""
-        raise NotImplementedError
 
-    def gradient(self, raw, target):
+    def gradient(self, raw: Tensor, target: Tensor) -> Tensor:
         """Per-sample gradient with respect to ``raw`` (minibatch steps need no value).
 
         Losses whose gradient costs less than value and gradient override it.
         """
         return self.value_gradient(raw, target)[1]
 
-    def hessian(self, raw, target):
+    def hessian(self, raw: Tensor, target: Tensor) -> Tensor:
         """Per-sample Hessian with respect to ``raw``, shape (n, K, K)."""
         raise NotImplementedError(f"loss {self.name!r} has no Hessian")
 
-    def gradient_hessian(self, raw, target):
+    def gradient_hessian(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """Per-sample gradient and Hessian (no value), for one-pass second order.
 
         Losses whose gradient and Hessian share work override it.
         """
         return self.value_gradient(raw, target)[1], self.hessian(raw, target)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}(n_outputs={self.n_outputs})"
 
 
@@ -123,10 +145,10 @@ class BinaryLogLoss(NeuronLoss):
     self_concordance = 1.0  # third derivative p (1 - p) (1 - 2p): at most the second
     is_log_likelihood = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(n_outputs=1, activation=Sigmoid())
 
-    def value(self, raw, target):
+    def value(self, raw: Tensor, target: Tensor) -> Tensor:
         # log(1 + exp(z)) - y z = (max(z, 0) - y z) + log1p(exp(-|z|)): the
         # first term is exactly 0 for a well-classified row (y = 1, z > 0, or
         # y = 0, z < 0), so its small loss keeps full relative precision
@@ -136,21 +158,21 @@ class BinaryLogLoss(NeuronLoss):
             (torch.clamp(raw, min=0) - target * raw) + torch.log1p(torch.exp(-raw.abs()))
         ).sum(dim=1)
 
-    def baseline_raw(self, target, weight):
+    def baseline_raw(self, target: Tensor, weight: Tensor) -> Tensor:
         p = torch.clamp(weight @ target, 1e-12, 1 - 1e-12)  # weighted positive rate
         return torch.log(p) - torch.log1p(-p)
 
-    def value_gradient(self, raw, target):
+    def value_gradient(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         return self.value(raw, target), torch.sigmoid(raw) - target
 
-    def gradient(self, raw, target):
+    def gradient(self, raw: Tensor, target: Tensor) -> Tensor:
         return torch.sigmoid(raw) - target
 
-    def hessian(self, raw, target):
+    def hessian(self, raw: Tensor, target: Tensor) -> Tensor:
         p = torch.sigmoid(raw)
         return (p * (1.0 - p)).unsqueeze(-1)
 
-    def gradient_hessian(self, raw, target):
+    def gradient_hessian(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         p = torch.sigmoid(raw)
         return p - target, (p * (1.0 - p)).unsqueeze(-1)
 
@@ -169,29 +191,29 @@ class MultinomialLogLoss(NeuronLoss):
     is_log_likelihood = True
     shift_invariant = True
 
-    def __init__(self, n_classes):
+    def __init__(self, n_classes: int) -> None:
         super().__init__(n_outputs=n_classes, activation=Softmax())
 
-    def value(self, raw, target):
+    def value(self, raw: Tensor, target: Tensor) -> Tensor:
         return torch.logsumexp(raw, dim=1) - (target * raw).sum(dim=1)
 
-    def baseline_raw(self, target, weight):
+    def baseline_raw(self, target: Tensor, weight: Tensor) -> Tensor:
         log_p = torch.log(torch.clamp(weight @ target, min=1e-12))
         return log_p - log_p.mean()
 
-    def value_gradient(self, raw, target):
+    def value_gradient(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         log_proba = torch.log_softmax(raw, dim=1)
         value = -(target * log_proba).sum(dim=1)
         return value, torch.exp(log_proba) - target
 
-    def gradient(self, raw, target):
+    def gradient(self, raw: Tensor, target: Tensor) -> Tensor:
         return torch.softmax(raw, dim=1) - target
 
-    def hessian(self, raw, target):
+    def hessian(self, raw: Tensor, target: Tensor) -> Tensor:
         p = torch.softmax(raw, dim=1)
         return torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)
 
-    def gradient_hessian(self, raw, target):
+    def gradient_hessian(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         p = torch.softmax(raw, dim=1)
         return p - target, torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)
 
@@ -208,16 +230,16 @@ class SquaredErrorProbaLoss(NeuronLoss):
     name = "squared_error"
     max_curvature = 1.0  # 4 (s'^2 + |s - y| |s''|) <= 0.64 for a sigmoid s; softmax alike
 
-    def __init__(self, n_classes):
+    def __init__(self, n_classes: int) -> None:
         binary = n_classes <= 2
         super().__init__(1 if binary else n_classes, Sigmoid() if binary else Softmax())
         self.shift_invariant = not binary
 
-    def value(self, raw, target):
+    def value(self, raw: Tensor, target: Tensor) -> Tensor:
         scale = 2.0 if self.n_outputs == 1 else 1.0
         return scale * torch.square(self.activation(raw) - target).sum(dim=1)
 
-    def value_gradient(self, raw, target):
+    def value_gradient(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         p = self.activation(raw)
         residual = p - target
         if self.n_outputs == 1:
@@ -227,7 +249,7 @@ class SquaredErrorProbaLoss(NeuronLoss):
         inner = (p * residual).sum(dim=1, keepdim=True)
         return value, 2.0 * p * (residual - inner)
 
-    def hessian(self, raw, target):
+    def hessian(self, raw: Tensor, target: Tensor) -> Tensor:
         if self.n_outputs == 1:
             p = torch.sigmoid(raw)
             d = p * (1.0 - p)
@@ -258,28 +280,31 @@ class MarginLoss(NeuronLoss):
     sigmoid/softmax to the raw output, which these losses do not calibrate.
     """
 
-    def __init__(self, n_classes):
+    def __init__(self, n_classes: int) -> None:
         binary = n_classes <= 2
         super().__init__(1 if binary else n_classes, Sigmoid() if binary else Softmax())
 
-    def phi(self, m):
-        raise NotImplementedError
+    @abstractmethod
+    def phi(self, m: Tensor) -> Tensor:
+        """The loss of each margin ``m``."""
 
-    def dphi(self, m):
-        raise NotImplementedError
+    @abstractmethod
+    def dphi(self, m: Tensor) -> Tensor:
+        """The derivative of :meth:`phi` (a subgradient at a kink)."""
 
-    def d2phi(self, m):
+    def d2phi(self, m: Tensor) -> Tensor:
+        """The second derivative of :meth:`phi`, almost everywhere."""
         raise NotImplementedError(f"loss {self.name!r} has no second derivative")
 
-    def value(self, raw, target):
+    def value(self, raw: Tensor, target: Tensor) -> Tensor:
         return self.phi((2.0 * target - 1.0) * raw).sum(dim=1)
 
-    def value_gradient(self, raw, target):
+    def value_gradient(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         sign = 2.0 * target - 1.0
         margin = sign * raw
         return self.phi(margin).sum(dim=1), self.dphi(margin) * sign
 
-    def hessian(self, raw, target):
+    def hessian(self, raw: Tensor, target: Tensor) -> Tensor:
         return torch.diag_embed(self.d2phi((2.0 * target - 1.0) * raw))
 
 
@@ -289,10 +314,10 @@ class HingeLoss(MarginLoss):
     name = "hinge"
     twice_differentiable = False
 
-    def phi(self, m):
+    def phi(self, m: Tensor) -> Tensor:
         return torch.clamp(1.0 - m, min=0.0)
 
-    def dphi(self, m):
+    def dphi(self, m: Tensor) -> Tensor:
         return -(m < 1.0).to(m.dtype)
 
 
@@ -302,13 +327,13 @@ class SquaredHingeLoss(MarginLoss):
     name = "squared_hinge"
     max_curvature = 2.0
 
-    def phi(self, m):
+    def phi(self, m: Tensor) -> Tensor:
         return torch.square(torch.clamp(1.0 - m, min=0.0))
 
-    def dphi(self, m):
+    def dphi(self, m: Tensor) -> Tensor:
         return -2.0 * torch.clamp(1.0 - m, min=0.0)
 
-    def d2phi(self, m):
+    def d2phi(self, m: Tensor) -> Tensor:
         return 2.0 * (m < 1.0).to(m.dtype)
 
 
@@ -318,15 +343,15 @@ class ModifiedHuberLoss(MarginLoss):
     name = "modified_huber"
     max_curvature = 2.0
 
-    def phi(self, m):
+    def phi(self, m: Tensor) -> Tensor:
         return torch.where(m >= -1.0, torch.square(torch.clamp(1.0 - m, min=0.0)), -4.0 * m)
 
-    def dphi(self, m):
+    def dphi(self, m: Tensor) -> Tensor:
         return torch.where(
             m >= -1.0, -2.0 * torch.clamp(1.0 - m, min=0.0), -4.0 * torch.ones_like(m)
         )
 
-    def d2phi(self, m):
+    def d2phi(self, m: Tensor) -> Tensor:
         return 2.0 * ((m >= -1.0) & (m < 1.0)).to(m.dtype)
 
 
@@ -344,16 +369,16 @@ class CallableLoss(NeuronLoss):
     twice_differentiable = False
     uses_autograd = True
 
-    def __init__(self, function, n_classes):
+    def __init__(self, function: Callable[[Tensor, Tensor], Tensor], n_classes: int) -> None:
         binary = n_classes <= 2
         super().__init__(1 if binary else n_classes, Sigmoid() if binary else Softmax())
         self.function = function
         self.name = getattr(function, "__name__", type(function).__name__)
 
-    def _torch_target(self, target):
+    def _torch_target(self, target: Tensor) -> Tensor:
         return target if self.n_outputs == 1 else target.argmax(dim=1)
 
-    def value(self, raw, target):
+    def value(self, raw: Tensor, target: Tensor) -> Tensor:
         value = self.function(raw, self._torch_target(target))
         if not isinstance(value, torch.Tensor) or value.numel() != raw.shape[0]:
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
@@ -370,7 +395,7 @@ class CallableLoss(NeuronLoss):
             )
         return value
 
-    def value_gradient(self, raw, target):
+    def value_gradient(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         with torch.enable_grad():
             leaf = raw.detach().requires_grad_(True)
             value = self.value(leaf, target)
@@ -378,12 +403,12 @@ class CallableLoss(NeuronLoss):
         return value.detach(), grad
 
 
-def _log_loss(n_classes):
+def _log_loss(n_classes: int) -> NeuronLoss:
     return BinaryLogLoss() if n_classes <= 2 else MultinomialLogLoss(n_classes)
 
 
 #: Classification losses by public name: factory(n_classes) -> NeuronLoss.
-CLASSIFICATION_LOSSES = {
+CLASSIFICATION_LOSSES: dict[str, Callable[[int], NeuronLoss]] = {
     "log_loss": _log_loss,
     "squared_error": SquaredErrorProbaLoss,
     "hinge": HingeLoss,
@@ -392,7 +417,7 @@ CLASSIFICATION_LOSSES = {
 }
 
 
-def loss_for_pickle(loss):
+def loss_for_pickle(loss: Any) -> Any:
     """The ``loss`` parameter as an estimator's pickle holds it.
 
     Names, torch loss objects and module-level functions are pickled as they
@@ -424,14 +449,14 @@ def loss_for_pickle(loss):
 class _PickledByValue:
     """A callable pickled by cloudpickle, which unpickles as the callable itself."""
 
-    def __init__(self, payload):
+    def __init__(self, payload: bytes) -> None:
         self.payload = payload
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[bytes], Any], tuple[bytes]]:
         return pickle.loads, (self.payload,)
 
 
-def _cloudpickle():
+def _cloudpickle() -> Any:
     try:
         import cloudpickle
     except ImportError:  # pragma: no cover - older joblib vendors it instead
@@ -439,50 +464,11 @@ def _cloudpickle():
     return cloudpickle
 
 
-def get_classification_loss(loss, n_classes):
+def get_classification_loss(loss: str | Callable[..., Tensor], n_classes: int) -> NeuronLoss:
     """Resolve the ``loss`` parameter (a name or a callable) for ``n_classes``."""
     if callable(loss):
         return CallableLoss(loss, n_classes)
     return CLASSIFICATION_LOSSES[loss](n_classes)
-
-
-def fitted_classes(labels, classes=None):
-    """The classes a classifier is fitted on: ``classes`` (sorted) or those of ``labels``.
-
-    ``labels`` are the labels seen (y itself, or its distinct values found
-    by a reduction). Refuses labels outside ``classes`` and fewer than two
-    classes, with what to check.
-    """
-    # The labels' distinct values, found once: the target-type check reuses them.
-    labels = attach_unique(labels)
-    check_classification_targets(labels)
-    if classes is None:
-        classes = np.asarray(cached_unique(labels))
-    else:
-        classes = np.unique(classes)
-        unknown = np.setdiff1d(labels, classes)
-        if unknown.size:
-            raise ValueError(
-                f"y has labels {unknown.tolist()} missing from classes={classes.tolist()}."
-            )
-    if classes.size < 2:
-        raise ValueError(
-            "NeuronClassifier needs samples of at least 2 classes in y, but the data "
-            f"contain only one class: {classes[0]!r}. Check how y was built or subsampled."
-        )
-    return classes
-
-
-def encode_classes(y_index, n_classes, dtype, device):
-    """Encode class indices as the target the classification losses take.
-
-    Two classes give one 0/1 column (one sigmoid unit); K > 2 classes give a
-    one-hot matrix (K softmax units).
-    """
-    y_index = to_tensor(y_index, device)  # read-only labels (pandas 3) too, silently
-    if n_classes <= 2:
-        return y_index.to(dtype).unsqueeze(1)
-    return F.one_hot(y_index.long(), n_classes).to(dtype)
 
 
 # -- regression ------------------------------------------------------------------
@@ -495,7 +481,7 @@ def encode_classes(y_index, n_classes, dtype, device):
 # fitted ``objective_`` reads as half the mean deviance (plus the penalty).
 
 
-def _weighted_median(values, weight):
+def _weighted_median(values: Tensor, weight: Tensor) -> Tensor:
     """Weighted median of a column ``values`` (n, 1) with weights summing to 1."""
     order = torch.argsort(values[:, 0])
     cumulative = torch.cumsum(weight[order], dim=0)
@@ -504,30 +490,19 @@ def _weighted_median(values, weight):
 
 
 class RegressionLoss(NeuronLoss):
-    """Base class of the regression losses: one output unit, one target rule.
+    """Base class of the regression losses: one output unit, one target domain.
 
-    ``target_rule`` is the rule on y in words (None: any real y), and
-    :meth:`check_target` raises the ValueError that names it.
+    ``target_domain`` declares the values of y the loss accepts; the check and
+    its message are :func:`~sklearn_neuron._loss.targets.check_target`'s.
     """
 
-    target_rule = None
+    #: The values of y the loss accepts.
+    target_domain: TargetDomain = ANY_REAL
 
-    def __init__(self, activation):
+    def __init__(self, activation: Activation) -> None:
         super().__init__(n_outputs=1, activation=activation)
 
-    def valid_target(self, y):
-        """Whether every value of the numpy array ``y`` is in the loss's domain."""
-        return True
-
-    def check_target(self, y):
-        """Raise a ValueError naming the loss and its rule when y breaks it."""
-        if not self.valid_target(y):
-            raise ValueError(
-                f"loss={self.name!r} requires {self.target_rule}; y has values "
-                f"outside that range (min(y) = {float(y.min()):.6g})."
-            )
-
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
@@ -542,23 +517,23 @@ class HalfSquaredError(RegressionLoss):
     self_concordance = 0.0  # quadratic: its Taylor expansion is exact
     is_log_likelihood = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(Activation())
 
-    def value(self, raw, target):
+    def value(self, raw: Tensor, target: Tensor) -> Tensor:
         return 0.5 * torch.square(raw - target).sum(dim=1)
 
-    def baseline_raw(self, target, weight):
+    def baseline_raw(self, target: Tensor, weight: Tensor) -> Tensor:
         return weight @ target
 
-    def value_gradient(self, raw, target):
+    def value_gradient(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         residual = raw - target
         return torch.square(residual).mul_(0.5)[:, 0], residual
 
-    def gradient(self, raw, target):
+    def gradient(self, raw: Tensor, target: Tensor) -> Tensor:
         return raw - target
 
-    def hessian(self, raw, target):
+    def hessian(self, raw: Tensor, target: Tensor) -> Tensor:
         return torch.ones_like(raw).unsqueeze(-1)
 
 
@@ -567,10 +542,10 @@ class _LogLinkLoss(RegressionLoss):
 
     is_log_likelihood = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(Exp())
 
-    def baseline_raw(self, target, weight):
+    def baseline_raw(self, target: Tensor, weight: Tensor) -> Tensor:
         mean = weight @ target
         return torch.log(torch.clamp(mean, min=torch.finfo(target.dtype).tiny))
 
@@ -583,20 +558,17 @@ class HalfPoissonLoss(_LogLinkLoss):
     """
 
     name = "poisson"
-    target_rule = "y >= 0 (Poisson counts or rates)"
+    target_domain = TargetDomain(0.0, True, "y >= 0 (Poisson counts or rates)")
 
-    def valid_target(self, y):
-        return bool((y >= 0).all())
-
-    def value_gradient(self, raw, target):
+    def value_gradient(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         mu = torch.exp(raw)
         value = (torch.xlogy(target, target) - target * raw - target + mu)[:, 0]
         return value, mu - target
 
-    def value(self, raw, target):
+    def value(self, raw: Tensor, target: Tensor) -> Tensor:
         return self.value_gradient(raw, target)[0]
 
-    def hessian(self, raw, target):
+    def hessian(self, raw: Tensor, target: Tensor) -> Tensor:
         return torch.exp(raw).unsqueeze(-1)
 
 
@@ -608,19 +580,16 @@ class HalfGammaLoss(_LogLinkLoss):
     """
 
     name = "gamma"
-    target_rule = "y > 0 (Gamma-distributed targets are positive)"
+    target_domain = TargetDomain(0.0, False, "y > 0 (Gamma-distributed targets are positive)")
 
-    def valid_target(self, y):
-        return bool((y > 0).all())
-
-    def value_gradient(self, raw, target):
+    def value_gradient(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         ratio = target / torch.exp(raw)  # y / mu
         return (ratio - torch.log(ratio)).sub_(1.0)[:, 0], 1.0 - ratio
 
-    def value(self, raw, target):
+    def value(self, raw: Tensor, target: Tensor) -> Tensor:
         return self.value_gradient(raw, target)[0]
 
-    def hessian(self, raw, target):
+    def hessian(self, raw: Tensor, target: Tensor) -> Tensor:
         return (target / torch.exp(raw)).unsqueeze(-1)
 
 
@@ -642,25 +611,21 @@ class HalfTweedieLoss(_LogLinkLoss):
 
     name = "tweedie"
 
-    def __init__(self, power):
+    def __init__(self, power: float) -> None:
         super().__init__()
         self.power = float(power)
-        self._special = {1.0: HalfPoissonLoss, 2.0: HalfGammaLoss}.get(self.power)
-        if self._special is not None:
-            self._special = self._special()
+        special = {1.0: HalfPoissonLoss, 2.0: HalfGammaLoss}.get(self.power)
+        self._special: NeuronLoss | None = None if special is None else special()
         if self.power <= 0:
-            self.target_rule = f"any real y for power={power}"
+            self.target_domain = TargetDomain(rule=f"any real y for power={power}")
         elif self.power < 2:
-            self.target_rule = f"y >= 0 for power={power} (between 0 and 2)"
+            self.target_domain = TargetDomain(
+                0.0, True, f"y >= 0 for power={power} (between 0 and 2)"
+            )
         else:
-            self.target_rule = f"y > 0 for power={power} (2 or more)"
+            self.target_domain = TargetDomain(0.0, False, f"y > 0 for power={power} (2 or more)")
 
-    def valid_target(self, y):
-        if self.power <= 0:
-            return True
-        return bool((y >= 0).all()) if self.power < 2 else bool((y > 0).all())
-
-    def value_gradient(self, raw, target):
+    def value_gradient(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         if self._special is not None:
             return self._special.value_gradient(raw, target)
         p = self.power
@@ -673,12 +638,12 @@ class HalfTweedieLoss(_LogLinkLoss):
         value = constant - target * mu_1p / (1.0 - p) + mu_2p / (2.0 - p)
         return value.sum(dim=1), mu_2p - target * mu_1p
 
-    def value(self, raw, target):
+    def value(self, raw: Tensor, target: Tensor) -> Tensor:
         if self._special is not None:
             return self._special.value(raw, target)
         return self.value_gradient(raw, target)[0]
 
-    def hessian(self, raw, target):
+    def hessian(self, raw: Tensor, target: Tensor) -> Tensor:
         if self._special is not None:
             return self._special.hessian(raw, target)
         p = self.power
@@ -686,7 +651,7 @@ class HalfTweedieLoss(_LogLinkLoss):
         h = (2.0 - p) * mu_1p * torch.exp(raw) - (1.0 - p) * target * mu_1p
         return h.unsqueeze(-1)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}(power={self.power})"
 
 
@@ -703,11 +668,11 @@ class HuberLoss(RegressionLoss):
     name = "huber"
     max_curvature = 1.0
 
-    def __init__(self, epsilon):
+    def __init__(self, epsilon: float) -> None:
         super().__init__(Activation())
         self.epsilon = float(epsilon)
 
-    def value_gradient(self, raw, target):
+    def value_gradient(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         residual = raw - target
         absolute = residual.abs()
         inside = absolute <= self.epsilon
@@ -716,16 +681,16 @@ class HuberLoss(RegressionLoss):
         )
         return value.sum(dim=1), torch.clamp(residual, -self.epsilon, self.epsilon)
 
-    def value(self, raw, target):
+    def value(self, raw: Tensor, target: Tensor) -> Tensor:
         return self.value_gradient(raw, target)[0]
 
-    def baseline_raw(self, target, weight):
+    def baseline_raw(self, target: Tensor, weight: Tensor) -> Tensor:
         return _weighted_median(target, weight)
 
-    def hessian(self, raw, target):
+    def hessian(self, raw: Tensor, target: Tensor) -> Tensor:
         return ((raw - target).abs() <= self.epsilon).to(raw.dtype).unsqueeze(-1)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}(epsilon={self.epsilon})"
 
 
@@ -739,17 +704,17 @@ class AbsoluteError(RegressionLoss):
     name = "absolute_error"
     twice_differentiable = False
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(Activation())
 
-    def value(self, raw, target):
+    def value(self, raw: Tensor, target: Tensor) -> Tensor:
         return (raw - target).abs().sum(dim=1)
 
-    def value_gradient(self, raw, target):
+    def value_gradient(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         residual = raw - target
         return residual.abs().sum(dim=1), torch.sign(residual)
 
-    def baseline_raw(self, target, weight):
+    def baseline_raw(self, target: Tensor, weight: Tensor) -> Tensor:
         return _weighted_median(target, weight)
 
 
@@ -761,22 +726,20 @@ class CallableRegressionLoss(CallableLoss):
     prediction is the raw output (identity activation).
     """
 
-    target_rule = None
+    #: Any real y (the user's loss decides what it accepts).
+    target_domain: TargetDomain = ANY_REAL
 
-    def __init__(self, function):
+    def __init__(self, function: Callable[[Tensor, Tensor], Tensor]) -> None:
         NeuronLoss.__init__(self, n_outputs=1, activation=Activation())
         self.function = function
         self.name = getattr(function, "__name__", type(function).__name__)
 
-    def _torch_target(self, target):
+    def _torch_target(self, target: Tensor) -> Tensor:
         return target
-
-    valid_target = RegressionLoss.valid_target
-    check_target = RegressionLoss.check_target
 
 
 #: Regression losses by public name: factory(power=..., epsilon=...) -> NeuronLoss.
-REGRESSION_LOSSES = {
+REGRESSION_LOSSES: dict[str, Callable[[float, float], NeuronLoss]] = {
     "squared_error": lambda power, epsilon: HalfSquaredError(),
     "poisson": lambda power, epsilon: HalfPoissonLoss(),
     "gamma": lambda power, epsilon: HalfGammaLoss(),
@@ -786,7 +749,9 @@ REGRESSION_LOSSES = {
 }
 
 
-def get_regression_loss(loss, *, power=1.5, epsilon=1.35):
+def get_regression_loss(
+    loss: str | Callable[..., Tensor], *, power: float = 1.5, epsilon: float = 1.35
+) -> NeuronLoss:
     """Resolve the regressor's ``loss`` parameter (a name or a callable)."""
     if callable(loss):
         return CallableRegressionLoss(loss)

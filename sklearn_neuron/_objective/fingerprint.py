@@ -19,9 +19,8 @@ of rows, the targets and the weights make unlikely in practice.
 
 import numpy as np
 import scipy.sparse
-import torch
 
-from .linear import _FUSED_CHUNK_BYTES, _fixed_mmap_threshold
+from .design import _FUSED_CHUNK_BYTES, _fixed_mmap_threshold
 
 #: Rows of X read by the fingerprint (evenly spaced over the data).
 _SAMPLED_ROWS = 256
@@ -46,9 +45,10 @@ def _weighted_sums(u, a):
     """``u @ a`` by elementwise products and sums, never numpy's BLAS.
 
     A BLAS product threaded by OpenBLAS leaves its threads spinning for a
-    while after it returns (about 0.1 s), taking a core from torch's OpenMP
-    threads: on 2 cores, the fit or prediction that followed a fit ran its
-    first torch operations ~25 ms slower.
+    while after it returns, taking a core from torch's OpenMP threads: on 2
+    cores, the fit or prediction that followed a fit ran its first torch
+    operations slower (``benchmarks/RESULTS.md``, History, the fingerprint
+    without BLAS).
     """
     return (a * (u if a.ndim == 1 else u[:, None])).sum(axis=0)
 
@@ -66,7 +66,7 @@ def position_sums(objective, offset=0):
     chunk = _CHUNK_ROWS
     if _fixed_mmap_threshold():
         # Each temporary then is an mmap of its own (page faults at every
-        # chunk: 3x slower on dask workers, whose nanny sets the threshold).
+        # chunk on dask workers, whose nanny sets the threshold).
         chunk = max(256, _FUSED_CHUNK_BYTES // (8 * target_sum.size))
     for start in range(0, n, chunk):
         rows = slice(start, start + chunk)
@@ -134,17 +134,11 @@ def data_fingerprint(objective):
         weights (with their scales), and the products of sampled rows of X
         with a fixed vector (with their scales).
     """
-    if hasattr(objective, "fingerprint"):  # data on a cluster: by a reduction
+    if objective.distributed:  # data on a cluster: by a reduction
         return objective.fingerprint()
     n, p = objective.X.shape
-    device = objective.device
     target, target_scale, weight = position_sums(objective)
-    index = sampled_rows(n)
-    if objective.is_sparse:
-        rows = objective._sparse_rows[index].astype(np.float64)
-    else:
-        index = torch.from_numpy(index).to(device)
-        rows = objective.X.index_select(0, index).cpu().numpy().astype(np.float64)
+    rows = objective.design.host_rows(sampled_rows(n)).astype(np.float64)
     products, scales = sampled_row_products(rows)
     offset, offset_scale = offset_sums(objective)
     return {

@@ -18,19 +18,25 @@ Two kernels give the same sums:
   the floating-point work of the general product torch makes. numpy also
   releases the GIL inside its products, so ``n_threads`` Python threads
   each take a contiguous share of the chunks, with BLAS on one thread
-  each. On 200,000 x 100 float64 on the 2-core reference machine (AMD
-  EPYC) this is 1.3-1.6x faster than torch's product; on an Intel Xeon,
-  where MKL's full product is faster per core than OpenBLAS's half, it
-  took 0.9-1.1x torch's time with 1-8 threads (float32 0.9-1.3x) and 1.2x
-  that of torch on all 16 cores (``benchmarks/RESULTS.md``).
+  each. On the 2-core reference machine (AMD EPYC, OpenBLAS) this is faster
+  than torch's product; on an Intel Xeon, where MKL's full product is faster
+  per core than OpenBLAS's half, it is about as fast (``benchmarks/RESULTS.md``,
+  the ``syrk`` Gram kernel).
 """
 
+from __future__ import annotations
+
 import functools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse
 import torch
+
+#: ``terms(rows, X_chunk) -> (weights, side)`` of :func:`blas_chunk_grams`.
+ChunkTerms = Callable[[slice, np.ndarray], tuple[list[np.ndarray], np.ndarray | None]]
 
 #: Below this many multiply-adds (rows x features^2) one thread does it all:
 #: a thread pool's start and the threads' hand-overs cost more than they save.
@@ -38,11 +44,19 @@ _THREADED_WORK = 1 << 25
 #: Each thread gets at least this many chunks (fewer leave the shares uneven).
 _CHUNKS_PER_THREAD = 4
 #: More threads wait on the GIL between products: on a 16-core machine the
-#: kernel took 33 ms with 8 threads, 37 ms with 16 (200,000 x 100 float64).
+#: kernel was slower with 16 threads than with 8 (``benchmarks/RESULTS.md``,
+#: History, the ``syrk`` Gram kernel).
 _MAX_THREADS = 8
 
 
-def torch_chunk_grams(chunk, n_rows, weights, roots, side, step):
+def torch_chunk_grams(
+    chunk: Callable[[slice], torch.Tensor],
+    n_rows: int,
+    weights: list[torch.Tensor],
+    roots: list[torch.Tensor | None],
+    side: torch.Tensor | None,
+    step: int,
+) -> tuple[list[torch.Tensor], torch.Tensor | None]:
     """Gram sums by chunks of rows with torch's products.
 
     Parameters
@@ -66,12 +80,16 @@ def torch_chunk_grams(chunk, n_rows, weights, roots, side, step):
     grams : list of torch.Tensor of shape (p, p)
     side_products : torch.Tensor of shape (M, p) or None
     """
-    grams = side_products = buffer = None
+    # (Made from the first chunk, whose width, dtype and device they take.)
+    grams: Any = None
+    side_products: Any = None
+    buffer: Any = None
     for start in range(0, n_rows, step):
         rows = slice(start, start + step)
         X_chunk = chunk(rows)
         if buffer is None:
-            p, like = X_chunk.shape[1], {"dtype": X_chunk.dtype, "device": X_chunk.device}
+            p = X_chunk.shape[1]
+            like: dict[str, Any] = {"dtype": X_chunk.dtype, "device": X_chunk.device}
             # Contiguous accumulators: products added into a strided view
             # are markedly slower. The weighted chunk goes into one reused
             # buffer laid out as X is (no transposing copy, no allocation).
@@ -92,7 +110,9 @@ def torch_chunk_grams(chunk, n_rows, weights, roots, side, step):
     return grams, side_products
 
 
-def sparse_grams(X, weights, side):
+def sparse_grams(
+    X: scipy.sparse.csr_matrix, weights: list[torch.Tensor], side: torch.Tensor | None
+) -> tuple[list[torch.Tensor], torch.Tensor | None]:
     """Gram sums of a scipy CSR matrix X, as :func:`torch_chunk_grams` returns them.
 
     ``weights`` are (n_rows, 1) tensors, ``side`` an (n_rows, M) tensor or
@@ -110,13 +130,15 @@ def sparse_grams(X, weights, side):
     return grams, side_products
 
 
-def sparse_gram_work(X):
+def sparse_gram_work(X: scipy.sparse.csr_matrix) -> float:
     """Multiply-adds of one :func:`sparse_grams` product: ``sum_i nnz_i^2``."""
     nnz = np.diff(X.indptr).astype(np.float64)
     return float(nnz @ nnz)
 
 
-def blas_chunk_grams(X, terms, step, n_threads):
+def blas_chunk_grams(
+    X: torch.Tensor, terms: ChunkTerms, step: int, n_threads: int
+) -> tuple[list[torch.Tensor], torch.Tensor | None]:
     """Gram sums of a dense CPU X by numpy's BLAS, in up to ``n_threads`` threads.
 
     Parameters
@@ -178,19 +200,24 @@ def blas_chunk_grams(X, terms, step, n_threads):
     )
 
 
-def _accumulate(X, terms, start, stop, step):
+def _accumulate(
+    X: np.ndarray, terms: ChunkTerms, start: int, stop: int, step: int
+) -> tuple[list[np.ndarray], np.ndarray | None]:
     """The sums of :func:`blas_chunk_grams` over rows ``start:stop`` of X (numpy).
 
     Every share has at least one chunk (``n_threads <= n_chunks``).
     """
     p, dtype = X.shape[1], X.dtype
     # The buffer in X's own layout: scaling a column-major chunk into a
-    # row-major buffer would be a transposing copy (7x slower).
-    order = "F" if X.strides[0] == X.itemsize and p > 1 else "C"
+    # row-major buffer would be a transposing copy (several times slower).
+    order: Literal["C", "F"] = "F" if X.strides[0] == X.itemsize and p > 1 else "C"
     buffer = np.empty((step, p), dtype=dtype, order=order)
     root = np.empty((step, 1), dtype=dtype)
     product = np.empty((p, p), dtype=dtype)
-    grams = side_products = side_product = None
+    # (Made from the first chunk's terms, whose number they take.)
+    grams: Any = None
+    side_products: Any = None
+    side_product: Any = None
     for begin in range(start, stop, step):
         rows = slice(begin, min(begin + step, stop))
         X_chunk = X[rows]
@@ -218,13 +245,13 @@ def _accumulate(X, terms, start, stop, step):
 
 
 @functools.cache
-def _blas_controller():
+def _blas_controller() -> Any:
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
 
 
-def _single_threaded_blas():
+def _single_threaded_blas() -> Any:
     """numpy's BLAS on one thread per call while the threads share the chunks.
 
     Process-wide while it lasts (as scikit-learn's own uses of threadpoolctl).

@@ -23,6 +23,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from .penalty import Penalty
+
 #: A reduction's per-part result: a tuple of arrays (or numbers) added elementwise.
 Sums = tuple[Any, ...]
 
@@ -39,6 +41,11 @@ class Objective(Protocol):
 
     #: The pointwise loss (:class:`~sklearn_neuron._loss.losses.NeuronLoss`).
     loss: Any
+    #: The rows: a torch tensor in memory, a dask array on a cluster.
+    X: Any
+    #: The L2 / L1 terms, the unpenalized intercept, the softmax's free directions
+    #: and the layout of ``theta`` (:class:`~sklearn_neuron._objective.penalty.Penalty`).
+    penalty: Penalty
     n_features: int
     n_outputs: int
     n_params_per_output: int
@@ -50,6 +57,9 @@ class Objective(Protocol):
     device: torch.device
     #: The sum of the sample weights (observations, for inference).
     weight_sum: float
+    #: X is sparse (CSR); too small for threads to pay (a single torch thread).
+    is_sparse: bool
+    is_small: bool
     #: Data held elsewhere (a cluster): reductions only, no row access.
     distributed: bool
     #: Full passes over the data each evaluation costs beyond the first (0 in memory).
@@ -60,6 +70,9 @@ class Objective(Protocol):
     firth: bool
     #: Known raw-output terms per row (GLM offset), or None.
     offset: torch.Tensor | None
+    #: Newton on a subsample of the rows as a warm start, ``(theta, *, tol, max_iter)
+    #: -> (result, hessian, stage name) or None``; None where there is none (in memory).
+    subsample_newton: Callable[..., Any] | None
 
     def zeros(self) -> torch.Tensor: ...
 
@@ -73,7 +86,7 @@ class Objective(Protocol):
 
     def value_gradient(
         self, theta: torch.Tensor, index: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]: ...
 
     def hessian(
         self, theta: torch.Tensor, raw: Any = None, pointwise: Any = None
@@ -81,11 +94,17 @@ class Objective(Protocol):
 
     def value_gradient_hessian(
         self, theta: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+    ) -> tuple[torch.Tensor, torch.Tensor, None, torch.Tensor]: ...
 
-    def l1_weights(self) -> torch.Tensor: ...
+    def l1_weights(self) -> torch.Tensor | None: ...
 
-    def full_value(self, theta: torch.Tensor) -> torch.Tensor: ...
+    def null_mask(self) -> torch.Tensor | None: ...
+
+    def center(self, theta: torch.Tensor) -> torch.Tensor: ...
+
+    def with_penalty(self, l2: float, l1: float = 0.0) -> Objective: ...
+
+    def full_value(self, theta: torch.Tensor) -> float: ...
 
     def null_raw(self) -> torch.Tensor: ...
 

@@ -1,133 +1,36 @@
-"""Checks around a fit: whether Newton fits in memory, and whether a result is an optimum.
+"""Checks around a fit: whether a result is an optimum, and input checks that name a cause.
 
-Before the optimizer runs, :func:`newton_peak_bytes` estimates the largest
-memory a Newton iteration's Hessian and step take, and :func:`memory_budget`
-says how much a fit may use: ``optimizer="newton"`` is refused above it and
-``"auto"`` avoids Newton there (:func:`check_newton_memory`). After an
-unpenalized fit, two results that the gradient test calls converged are told
+After an unpenalized fit, two results that the gradient test calls converged are told
 apart from an optimum: classes the fitted coefficients separate, where the
 maximum-likelihood estimate does not exist (:func:`check_separation`), and
 columns whose squared scale underflows the dtype, whose coefficients the
 curvature cannot see (:func:`check_underflow`). The input checks that name a
 cause instead of "scale the features" live here too
-(:func:`check_penalty_scale`, :func:`not_finite_message`).
+(:func:`check_penalty_scale`, :func:`not_finite_message`). Whether a Newton
+iteration fits in memory is :mod:`.memory`'s (its names stay importable from here).
 """
 
+from __future__ import annotations
+
 import math
-import os
 import warnings
+from typing import Any
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-#: Share of the available memory (host RAM, or the GPU's free memory) that a
-#: Newton iteration's temporaries may take: the rest is left to the data, the
-#: caller and the rest of the machine.
-MEMORY_FRACTION = 0.5
-
-
-# -- memory ----------------------------------------------------------------------
-def available_memory(device=None):
-    """Bytes of memory available now on ``device`` (None or a CPU: host RAM).
-
-    A CUDA device's free memory; on the host ``psutil``'s available memory
-    where it is installed, else the free physical pages of ``os.sysconf``;
-    ``inf`` where neither can be read.
-    """
-    device = torch.device("cpu") if device is None else torch.device(device)
-    if device.type == "cuda":
-        return float(torch.cuda.mem_get_info(device)[0])
-    try:
-        import psutil
-    except ImportError:
-        psutil = None
-    if psutil is not None:
-        return float(psutil.virtual_memory().available)
-    try:
-        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, OSError, ValueError):
-        return math.inf
-
-
-def memory_budget(device=None):
-    """Bytes a Newton iteration's temporaries may take: ``MEMORY_FRACTION`` of
-    :func:`available_memory`."""
-    return MEMORY_FRACTION * available_memory(device)
-
-
-def newton_peak_bytes(n_rows, n_params_per_output, n_outputs, itemsize, *, curvature_rows=None):
-    """Upper estimate of the bytes one Newton iteration allocates beyond its data.
-
-    Parameters
-    ----------
-    n_rows : int
-        Rows of the data (each has an n_outputs-long raw output, loss
-        gradient and probabilities).
-    n_params_per_output : int
-        ``q``: features plus the intercept.
-    n_outputs : int
-        ``K``: output units (classes of a softmax).
-    itemsize : int
-        Bytes per number of the working dtype.
-    curvature_rows : int, optional
-        Rows whose pointwise Hessians are held at once (the Hessian pass
-        may take the rows by chunks); all rows by default.
-
-    Returns
-    -------
-    float
-        ``itemsize * (3 m K^2 + 5 (K q)^2 + 4 n K)``: the pointwise Hessian
-        of ``m`` rows, (m, K, K), is made from two such temporaries
-        (softmax's ``diag(p) - p p^T``) and then weighted; the Hessian,
-        (Kq, Kq), is held with the previous one, the softmax's projector,
-        their sum and its Cholesky factor; the raw output, probabilities and
-        gradients are n-by-K.
-    """
-    n, q, K = float(n_rows), float(n_params_per_output), float(n_outputs)
-    m = n if curvature_rows is None else float(min(curvature_rows, n_rows))
-    return float(itemsize) * (3.0 * m * K * K + 5.0 * (K * q) ** 2 + 4.0 * n * K)
-
-
-def objective_newton_bytes(objective):
-    """:func:`newton_peak_bytes` of a Newton iteration on ``objective``.
-
-    Distributed data hold one block's pointwise Hessians at a time (the
-    largest block is counted); in-memory data as many rows as the
-    objective's Hessian pass takes at once (``hessian_rows``).
-    """
-    n = objective.X.shape[0]
-    if getattr(objective, "distributed", False):
-        rows = max(objective.X.chunks[0])
-    else:
-        rows = getattr(objective, "hessian_rows", n)
-    itemsize = torch.finfo(objective.dtype).bits // 8
-    return newton_peak_bytes(
-        n, objective.n_params_per_output, objective.n_outputs, itemsize, curvature_rows=rows
-    )
-
-
-def newton_fits_memory(objective):
-    """Whether a Newton iteration on ``objective`` stays within :func:`memory_budget`."""
-    return objective_newton_bytes(objective) <= memory_budget(objective.device)
-
-
-def check_newton_memory(objective, name):
-    """Refuse Newton (``name``, the option's value) where its Hessian would not fit.
-
-    Raises a :class:`MemoryError` that gives the estimate, the budget and
-    the alternative, before anything of that size is allocated.
-    """
-    needed = objective_newton_bytes(objective)
-    budget = memory_budget(objective.device)
-    if needed > budget:
-        raise MemoryError(
-            f"optimizer={name!r} would need about {needed / 1e9:.3g} GB for its Hessian "
-            f"and pointwise curvature ({objective.n_outputs} outputs x "
-            f"{objective.n_params_per_output} parameters each, {objective.X.shape[0]} rows), "
-            f"more than the {budget / 1e9:.3g} GB budget ({MEMORY_FRACTION:.0%} of the "
-            "available memory); use optimizer='lbfgs' (or 'auto'), whose memory grows "
-            "with n_samples * n_outputs only."
-        )
+from .._separation import SATURATED_MARGIN, class_margins, count_rising_margins, has_margins
+from .._warnings import SeparationWarning
+from .memory import (  # noqa: F401 (the memory checks' former home)
+    MEMORY_FRACTION,
+    available_memory,
+    check_newton_memory,
+    memory_budget,
+    newton_fits_memory,
+    newton_peak_bytes,
+    objective_newton_bytes,
+)
+from .optimizers import FINAL_STEP_MAX_PARAMS, newton_direction
 
 
 # -- the penalty's scale and non-finite objectives --------------------------------
@@ -204,7 +107,7 @@ def check_underflow(objective, estimator_name, stacklevel=3):
     and the optimizer stops at the intercept-only model with every test
     passed. Returns whether it warned.
     """
-    if not _unpenalized(objective) or getattr(objective, "distributed", False):
+    if not _unpenalized(objective) or objective.distributed:
         return False
     scale = column_abs_max(objective)
     tiny = torch.finfo(objective.dtype).tiny
@@ -225,7 +128,9 @@ def check_underflow(objective, estimator_name, stacklevel=3):
     return True
 
 
-def check_separation(model, objective, theta, estimator_name, stacklevel=3):
+def check_separation(
+    objective: Any, theta: torch.Tensor, estimator_name: str, stacklevel: int = 3
+) -> bool:
     """Warn where an unpenalized log-loss fit separates the classes.
 
     Every sample with positive weight on the right side of the fitted
@@ -237,21 +142,17 @@ def check_separation(model, objective, theta, estimator_name, stacklevel=3):
     is used (a Newton step still raises saturated margins), where one Newton
     step fits in memory. Returns whether it warned.
     """
-    # (Imported here: _inference imports _optimizers, which imports this module.)
-    from .._inference.results import SeparationWarning
-
     loss = objective.loss
     if (
         not _unpenalized(objective)
         or not loss.is_log_likelihood
-        or getattr(objective, "distributed", False)
-        or getattr(objective, "firth", False)  # finite under separation: the remedy
-        or not hasattr(model, "_inference_has_margins")
-        or not model._inference_has_margins(objective)
+        or objective.distributed
+        or objective.firth  # finite under separation: the remedy
+        or not has_margins(objective)
     ):
         return False
     raw = objective.raw(theta)
-    margins = model._inference_margins(objective, raw)
+    margins = class_margins(objective, raw)
     positive = objective.weight > 0
     if not bool(positive.any()) or not bool(torch.isfinite(raw).all()):
         return False
@@ -260,7 +161,7 @@ def check_separation(model, objective, theta, estimator_name, stacklevel=3):
     if bool(separated[positive].all()):
         kind, count = "perfectly separated", int(positive.sum())
     else:
-        count = _quasi_separated(model, objective, theta, raw, margins, positive)
+        count = _quasi_separated(objective, theta, raw, margins, positive)
         if not count:
             return False
         kind = "quasi-completely separated"
@@ -280,12 +181,9 @@ def check_separation(model, objective, theta, estimator_name, stacklevel=3):
     return True
 
 
-def _quasi_separated(model, objective, theta, raw, margins, positive):
+def _quasi_separated(objective, theta, raw, margins, positive):
     """Samples a Newton step still pushes away (inference's separation test); 0 if none."""
-    from .._inference.results import _SATURATED_MARGIN, count_rising_margins
-    from .optimizers import FINAL_STEP_MAX_PARAMS, newton_direction
-
-    candidates = (margins > _SATURATED_MARGIN) & positive
+    candidates = (margins > SATURATED_MARGIN) & positive
     if (
         not bool(candidates.any())
         or not objective.loss.twice_differentiable
@@ -296,4 +194,4 @@ def _quasi_separated(model, objective, theta, raw, margins, positive):
     _, gradient, _ = objective.value_gradient(theta)
     # (No raw: the Hessian pass then takes the rows by chunks where it can.)
     step = newton_direction(objective, objective.hessian(theta), gradient)
-    return count_rising_margins(model, objective, raw, margins, candidates, step)
+    return count_rising_margins(objective, raw, margins, candidates, step)

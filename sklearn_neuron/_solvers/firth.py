@@ -1,4 +1,4 @@
-"""Firth's bias-reduced logistic regression: the objective, its fit and its inference.
+"""Firth's bias-reduced logistic regression: the objective and its fits.
 
 Firth (1993) maximises the log-likelihood plus half the log-determinant of
 the Fisher information (the Jeffreys prior),
@@ -9,22 +9,20 @@ module owns :class:`FirthObjective` (the penalized objective on the scale of
 :class:`~sklearn_neuron._objective.linear.LinearObjective`, fitted by the package's
 :func:`~sklearn_neuron._solvers.optimizers.newton` with the information as its
 Hessian, which is Fisher scoring on the modified score, as logistf and
-brglm2 do), the restricted fits behind profile penalized-likelihood
-intervals and penalized likelihood-ratio tests, and
-:class:`FirthInferenceResults`, which reports them as logistf does. Binary
-logit only; on data in memory (dense, sparse, torch) or on dask blocks,
-where the hat diagonal's pass is one more reduction.
+brglm2 do) and the restricted fits behind profile penalized-likelihood
+intervals and penalized likelihood-ratio tests;
+:class:`~sklearn_neuron._inference.firth.FirthInferenceResults` reports them as
+logistf does. Binary logit only; on data in memory (dense, sparse, torch) or
+on dask blocks, where the hat diagonal's pass is one more reduction.
 """
 
+from __future__ import annotations
+
 import math
-from functools import cached_property
+import operator
 
-import numpy as np
 import torch
-from scipy import optimize, stats
 
-from .._dask.inference import DaskInferenceResults
-from .._inference.results import InferenceResults, InferenceSummary
 from .optimizers import effective_tol, newton
 
 #: Rows per chunk of the hat-diagonal pass over a dense X.
@@ -38,12 +36,6 @@ _INFERENCE_MAX_ITER = 100
 _RESTRICTED_TOL = 1e-10
 #: Halvings of a step before a restricted fit's line search gives up.
 _MAX_HALVINGS = 40
-#: Above this many ``n_rows * n_params**2`` the summary's table shows Wald
-#: statistics (:class:`FirthInferenceSummary`); profile intervals and
-#: penalized likelihood-ratio tests stay available from the results.
-PROFILE_SUMMARY_WORK = 1e7
-#: Doublings of the distance from the estimate when bracketing a profile bound.
-_MAX_BRACKET_DOUBLINGS = 40
 
 
 def check_firth_settings(model, n_classes=None):
@@ -78,6 +70,32 @@ def check_firth_settings(model, n_classes=None):
         )
 
 
+#: What a :class:`FirthObjective` reads through from the objective it wraps: the
+#: data, the parameter layout, the penalty and the kernels, unchanged.
+_READ_THROUGH = (
+    "loss", "X", "target", "weight", "offset", "design", "is_sparse", "is_small",
+    "n_features", "n_outputs", "n_params_per_output", "n_params", "fit_intercept",
+    "l2", "l1", "dtype", "device", "weight_sum", "weight_column", "weight_cube",
+    "distributed", "reads_per_evaluation", "hessian_rows", "penalty", "layout",
+    "zeros", "initial_theta", "unpack", "pack", "center", "null_mask", "null_raw",
+    "raw", "raw_direction", "rows", "reordered", "row_slice", "subset", "with_penalty",
+    "linear_gradient", "gram", "gram_work", "second_order", "pointwise_terms",
+    "value_gradient_pointwise", "curvature", "hessian_vector_product",
+    "hessian_diagonal", "constant_terms", "l1_weights", "l2_gradient",
+    "add_l2_gradient_", "abs_max", "reduce", "fingerprint",
+)
+
+
+class _ReadThrough:
+    """A member of the wrapped objective, read through (see :data:`_READ_THROUGH`)."""
+
+    def __init__(self, name: str) -> None:
+        self._get = operator.attrgetter(f"_objective.{name}")
+
+    def __get__(self, instance: object, owner: type | None = None) -> object:
+        return self if instance is None else self._get(instance)
+
+
 class FirthObjective:
     """A binary log-loss :class:`~sklearn_neuron._objective.linear.LinearObjective` plus
     Firth's penalty, ``f*(theta) = f(theta) - log det I(theta) / (2 S)``.
@@ -94,11 +112,14 @@ class FirthObjective:
     the point just evaluated returns that information (not the exact
     Hessian of ``f*``): Newton then takes Fisher-scoring steps, as logistf
     and brglm2, and its line search keeps each step an ascent of ``l*``.
-    Everything else is the wrapped objective's.
+    Everything else is the wrapped objective's: the members listed below,
+    read through.
     """
 
     #: Inference on a Firth fit reports its own statistics.
     firth = True
+    #: Read through from the wrapped objective (declared for type checkers).
+    weight_sum: float
     #: Newton starts cold: a subsample's maximum-likelihood fit (dask data)
     #: may be far out along a separating direction, where Firth's is not.
     subsample_newton = None
@@ -110,19 +131,10 @@ class FirthObjective:
         self._last = (None, None)
         self._evaluations = 0
 
-    def __getattr__(self, name):
-        return getattr(self._objective, name)
-
     def row_bounds(self):
         # No certified final Newton step (dask): its bounds are the
         # log-likelihood's, not the penalized one's; the step is evaluated.
         return None
-
-    @property
-    def inference_results_class(self):
-        if getattr(self._objective, "distributed", False):
-            return DaskFirthInferenceResults
-        return FirthInferenceResults
 
     @property
     def base(self):
@@ -146,9 +158,9 @@ class FirthObjective:
                 )
             return torch.tensor(math.inf, dtype=f.dtype), g, H, -math.inf
         root_inverse, logdet = factor
-        if getattr(obj, "distributed", False):  # a sum over the dask blocks
+        if obj.distributed:  # a sum over the dask blocks
             (correction,) = obj.reduce(
-                _penalty_gradient_block, obj._theta(theta), root_inverse.cpu().numpy()
+                _penalty_gradient_block, theta.detach().cpu(), root_inverse.cpu()
             )
             correction = torch.as_tensor(correction, dtype=g.dtype)
         else:
@@ -183,6 +195,25 @@ class FirthObjective:
         """Penalized log-likelihood ``l(theta) + 1/2 log det I(theta)`` (a float)."""
         return -self.weight_sum * float(self.penalized_terms(theta)[0])
 
+    def polish(self, theta: torch.Tensor) -> torch.Tensor:
+        """Firth's estimate from ``theta``: Fisher-scoring steps on the modified score
+        to a tight gradient (inference's polish)."""
+        result = newton(
+            self, theta, tol=_INFERENCE_TOL, max_iter=_INFERENCE_MAX_ITER, name="firth/polish"
+        )
+        return result.theta
+
+    def restricted_fit(
+        self, theta: torch.Tensor, fixed: torch.Tensor
+    ) -> tuple[torch.Tensor, float]:
+        """:func:`restricted_fit` of this objective: ``(theta, penalized log-likelihood)``
+        with the parameters ``fixed`` held at ``theta``'s (profiles and tests)."""
+        return restricted_fit(self, theta, fixed)
+
+
+for _name in _READ_THROUGH:
+    setattr(FirthObjective, _name, _ReadThrough(_name))
+
 
 def _penalty_gradient(objective, theta, root_inverse):
     """Minus the gradient of Firth's penalty on the objective's scale, ``X^T (h (1/2 - p)) / S``.
@@ -200,9 +231,7 @@ def _penalty_gradient(objective, theta, root_inverse):
 
 def _penalty_gradient_block(objective, theta, root_inverse):
     """:func:`_penalty_gradient` on one dask block's objective, as numpy (a reduction's term)."""
-    correction = _penalty_gradient(
-        objective, torch.from_numpy(theta), torch.from_numpy(root_inverse)
-    )
+    correction = _penalty_gradient(objective, torch.as_tensor(theta), torch.as_tensor(root_inverse))
     return (correction.detach().cpu().numpy(),)
 
 
@@ -253,7 +282,10 @@ def _quadratic_forms(objective, root_inverse):
     return out
 
 
-def restricted_fit(objective, theta, fixed, *, tol=_RESTRICTED_TOL, max_iter=_INFERENCE_MAX_ITER):
+def restricted_fit(
+    objective: FirthObjective, theta: torch.Tensor, fixed: torch.Tensor, *,
+    tol: float = _RESTRICTED_TOL, max_iter: int = _INFERENCE_MAX_ITER,
+) -> tuple[torch.Tensor, float]:
     """Maximise the penalized log-likelihood with the parameters ``fixed`` held at ``theta``'s.
 
     ``fixed`` is a boolean mask over ``theta``. The penalty stays that of
@@ -306,238 +338,8 @@ def restricted_fit(objective, theta, fixed, *, tol=_RESTRICTED_TOL, max_iter=_IN
     return theta, -objective.weight_sum * f
 
 
-class FirthInferenceResults(InferenceResults):
-    """Inference of a Firth fit, as logistf reports it.
-
-    ``params`` is Firth's estimate (polished to a tight modified score);
-    ``bse`` the Wald standard errors from the inverse Fisher information
-    there (as brglm2 and logistf); ``conf_int`` the profile
-    penalized-likelihood intervals and ``pvalues`` the penalized
-    likelihood-ratio tests of each parameter being zero (logistf's
-    defaults); ``wald_conf_int`` and ``wald_pvalues`` the Wald ones. ``llf``
-    is the (unpenalized) log-likelihood at the estimate,
-    ``penalized_llf`` the penalized one; ``llr`` and ``llr_pvalue`` are the
-    penalized likelihood-ratio test against the intercept-only model
-    (logistf's "Likelihood ratio test"). Restricted fits keep the full
-    design's penalty, as logistf's do.
-    """
-
-    def __init__(self, model, objective, theta, *, cov_type="nonrobust", **kwargs):
-        if cov_type != "nonrobust":
-            raise ValueError(
-                f"cov_type={cov_type!r} is not available for a Firth fit (firth=True): its "
-                "standard errors are the inverse Fisher information at the penalized "
-                "estimate, as logistf and brglm2 report them. Use cov_type='nonrobust'."
-            )
-        super().__init__(model, objective, theta, cov_type=cov_type, **kwargs)
-        self.model_name = f"{self.model_name}, Firth-penalized"
-
-    def _check_separation(self, observed):
-        # Firth's estimate is finite under separation: the remedy, not the problem.
-        return False
-
-    def _polish(self, pointwise):
-        """Fisher-scoring steps on the modified score to a tight gradient."""
-        result = newton(
-            self.objective, self.theta, tol=_INFERENCE_TOL, max_iter=_INFERENCE_MAX_ITER,
-            name="firth/polish",
-        )
-        self.theta = self._second_order(result.theta, pointwise)
-
-    # -- penalized likelihood ---------------------------------------------------
-    @cached_property
-    def penalized_llf(self):
-        """Penalized log-likelihood ``llf + 1/2 log det I`` at the estimate."""
-        return self.objective.penalized_loglike(self.theta)
-
-    def _theta_index(self):
-        """Index in ``theta`` of each reported parameter (a permutation for a binary logit)."""
-        return self._parametrisation.matrix.argmax(dim=1).tolist()
-
-    def _restricted(self, fixed_values, start=None):
-        """``(theta, penalized log-likelihood)`` with ``{theta index: value}`` held
-        fixed, the others fitted from ``start`` (default: the estimate)."""
-        theta = (self.theta if start is None else start).clone()
-        fixed = torch.zeros_like(theta, dtype=torch.bool)
-        for index, value in fixed_values.items():
-            theta[index] = value
-            fixed[index] = True
-        return restricted_fit(self.objective, theta, fixed)
-
-    @cached_property
-    def penalized_lr_statistics(self):
-        """Penalized likelihood-ratio chi2 (1 df) of each parameter being zero."""
-        return np.array([
-            max(2.0 * (self.penalized_llf - self._restricted({index: 0.0})[1]), 0.0)
-            for index in self._theta_index()
-        ])
-
-    @cached_property
-    def pvalues(self):
-        """p-values of the penalized likelihood-ratio tests (logistf's default)."""
-        return stats.chi2.sf(self.penalized_lr_statistics, 1)
-
-    @cached_property
-    def wald_pvalues(self):
-        """Two-sided p-values of the Wald z statistics."""
-        return 2.0 * stats.norm.sf(np.abs(self.zvalues))
-
-    def wald_conf_int(self, alpha=0.05):
-        """Wald confidence intervals, ``params +- z * bse``."""
-        return InferenceResults.conf_int(self, alpha)
-
-    def conf_int(self, alpha=0.05):
-        """Profile penalized-likelihood confidence intervals (logistf's default).
-
-        Each bound is where twice the drop of the profile penalized
-        log-likelihood equals the chi2(1) quantile of ``1 - alpha``.
-
-        Parameters
-        ----------
-        alpha : float, default=0.05
-            One minus the confidence level.
-
-        Returns
-        -------
-        ndarray of shape (n_params, 2)
-        """
-        if not 0 < alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}.")
-        cache = vars(self).setdefault("_profile_cache", {})
-        if alpha not in cache:
-            cache[alpha] = self._profile_intervals(alpha)
-        return cache[alpha].copy()
-
-    def _profile_intervals(self, alpha):
-        critical = stats.chi2.isf(alpha, 1)
-        wald = InferenceResults.conf_int(self, alpha)
-        bounds = np.empty((self.params.size, 2))
-        for row, index in enumerate(self._theta_index()):
-            estimate = float(self.theta[index])
-            for side, sign in enumerate((-1.0, 1.0)):
-                distance = max(abs(wald[row, side] - estimate), 1e-8)
-                bounds[row, side] = self._profile_bound(index, estimate, sign, distance, critical)
-        return bounds
-
-    def _profile_bound(self, index, estimate, sign, distance, critical):
-        """The root of the profile's drop, ``2 (pl_hat - pl(b)) = critical``, on one side."""
-        solutions = {estimate: self.theta}
-
-        def excess(value):
-            # The penalized likelihood need not be concave: far out the free
-            # parameters can have two local maxima. The profile is the larger
-            # of the fits from the estimate and from the nearest value
-            # already fitted (continuation).
-            nearest = min(solutions, key=lambda known: abs(known - value))
-            theta, loglike = self._restricted({index: value})
-            if nearest != estimate:
-                other, other_loglike = self._restricted({index: value}, solutions[nearest])
-                if other_loglike > loglike:
-                    theta, loglike = other, other_loglike
-            solutions[value] = theta
-            return 2.0 * (self.penalized_llf - loglike) - critical
-
-        inner = estimate
-        for _ in range(_MAX_BRACKET_DOUBLINGS):
-            outer = estimate + sign * distance
-            if excess(outer) > 0:
-                break
-            inner, distance = outer, 2.0 * distance
-        else:
-            return sign * math.inf
-        scale = max(abs(estimate), abs(outer), 1.0)
-        return optimize.brentq(
-            excess, min(inner, outer), max(inner, outer), xtol=1e-10 * scale
-        )
-
-    @cached_property
-    def penalized_llnull(self):
-        """Penalized log-likelihood with every coefficient but the intercept at zero."""
-        index = self._theta_index()
-        names = self._parametrisation.names
-        return self._restricted({
-            i: 0.0 for i, name in zip(index, names, strict=True) if name != "const"
-        })[1]
-
-    @cached_property
-    def llr(self):
-        """Penalized likelihood-ratio statistic against the intercept-only model."""
-        return 2.0 * (self.penalized_llf - self.penalized_llnull)
-
-    def summary(self, alpha=0.05):
-        """Summary table (see :class:`FirthInferenceSummary`)."""
-        return FirthInferenceSummary(self, alpha)
-
-
-class _WaldView:
-    """:class:`FirthInferenceResults` as the base summary reads it, with the
-    Wald p-values and intervals (the profile ones are put in afterwards,
-    where affordable)."""
-
-    def __init__(self, results):
-        self._results = results
-
-    def __getattr__(self, name):
-        return getattr(self._results, name)
-
-    @property
-    def pvalues(self):
-        return self._results.wald_pvalues
-
-    def conf_int(self, alpha=0.05):
-        return self._results.wald_conf_int(alpha)
-
-
-class FirthInferenceSummary(InferenceSummary):
-    """logistf's table: coefficients, Wald standard errors, penalized
-    likelihood-ratio chi2 and p-values, profile penalized-likelihood intervals.
-
-    Those take two restricted fits per parameter and bound, each a few
-    passes over the data: on data with ``n_rows * n_params**2`` above
-    ``PROFILE_SUMMARY_WORK`` the table shows the Wald z, p-values and
-    intervals instead, and a note says how to ask for the others.
-    """
-
-    def __init__(self, results, alpha=0.05):
-        super().__init__(_WaldView(results), alpha)
-        r = results
-        self.header += [("Penalized log-likelihood", f"{r.penalized_llf:.6g}")]
-        note = (
-            "Firth-penalized fit (firth=True: log-likelihood + 1/2 log det I, the "
-            "Jeffreys prior): std err are Wald, from the inverse Fisher information at "
-            "the penalized estimate; LLR p-value is the penalized likelihood-ratio test "
-            "against the intercept-only model, as logistf's."
-        )
-        n_rows, n_params = r.objective.X.shape[0], r.params.size
-        if n_rows * n_params**2 > PROFILE_SUMMARY_WORK:
-            self.notes.append(
-                f"{note} z, P>|z| and the intervals are Wald's: on {n_rows} rows the "
-                "penalized likelihood-ratio tests and profile intervals cost "
-                f"{2 * n_params} restricted fits and more; results.pvalues and "
-                "results.conf_int() compute them."
-            )
-            return
-        profile = r.conf_int(alpha)
-        self.columns = ["coef", "std err", "chi2", "P>chi2", *self.columns[4:]]
-        self.table = [
-            (*row[:4], chi2, p, low, high)
-            for row, chi2, p, (low, high) in zip(
-                self.table, r.penalized_lr_statistics.tolist(), r.pvalues.tolist(),
-                profile.tolist(), strict=True,
-            )
-        ]
-        self.notes.append(
-            f"{note} chi2 and P>chi2 are penalized likelihood-ratio tests and the "
-            "intervals profile penalized likelihood, as logistf's."
-        )
-
-
 def firth_objective(model, objective):
     """``objective`` (in memory or a dask ``DaskObjective``) with Firth's penalty,
     for ``model``'s fit (:class:`FirthObjective`)."""
     check_firth_settings(model, len(model.classes_))
     return FirthObjective(objective)
-
-
-class DaskFirthInferenceResults(FirthInferenceResults, DaskInferenceResults):
-    """:class:`FirthInferenceResults` on dask data: every pass a reduction over the blocks."""

@@ -100,7 +100,7 @@ def smoothed(objective, delta):
         SmoothedHingeLoss(objective.n_outputs, delta),
         objective.l2,
         objective.fit_intercept,
-        sparse_rows=objective._sparse_rows,
+        sparse_rows=objective.design.scipy_rows() if objective.is_sparse else None,
         offset=objective.offset,
     )
 
@@ -121,7 +121,7 @@ def output_problem(objective, k):
         type(objective.loss)(2),
         objective.l2,
         objective.fit_intercept,
-        sparse_rows=objective._sparse_rows,
+        sparse_rows=objective.design.scipy_rows() if objective.is_sparse else None,
         offset=None if objective.offset is None else objective.offset[:, k : k + 1].contiguous(),
     )
 
@@ -193,7 +193,7 @@ def _kkt_solution(objective, theta, delta):
         target_F = s_F if objective.offset is None else s_F - objective.offset[index, 0]
         m = A_F.shape[0]
         system = torch.zeros((q + m, q + m), dtype=w.dtype, device=w.device)
-        system[:q, :q] = torch.diag(objective._l2_columns)
+        system[:q, :q] = torch.diag(objective.penalty.l2_columns)
         system[:q, q:] = -A_F.T
         system[q:, :q] = A_F
         rhs = torch.cat([rhs_b, target_F])
@@ -293,7 +293,7 @@ def smoothed_newton(objective, theta, *, tol, max_iter, verbose=0, name="newton"
     tol = effective_tol(tol, theta.dtype)
     sign = 2.0 * objective.target[:, 0] - 1.0
     weight = objective.weight
-    penalty = objective._l2_flat
+    penalty = objective.penalty.l2_flat
     f, g, raw = objective.value_gradient(theta)
     f, grad_max = float(f), _max_abs(g)
     progress = _Progress(name, verbose, f, grad_max, monitor)

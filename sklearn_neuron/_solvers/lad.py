@@ -27,8 +27,8 @@ its dual::
 an LP with ``n_params`` constraints rather than the primal's
 ``n_samples``; the coefficients are the multipliers of those constraints.
 QuantileRegressor solves the primal, with a dense ``n x 2n`` identity
-block: the dual is ~15x faster on 5000 x 20 and ~30x on 20,000 x 20
-(benchmarks/bench_lad.py). The basis exchange remains for the record (and
+block: the dual is an order of magnitude faster (benchmarks/RESULTS.md,
+least absolute deviations against QuantileRegressor). The basis exchange remains for the record (and
 as a fallback should HiGHS fail), the smoothing for ``l2 > 0``.
 """
 
@@ -60,7 +60,7 @@ def _kkt_solution(objective, theta, delta):
     Returns the solution when it satisfies the optimality conditions, else
     None.
     """
-    A = objective.design()
+    A = objective.design.dense()
     y = objective.target[:, 0]
     w = objective.weight
     residual = A @ theta - y
@@ -71,7 +71,7 @@ def _kkt_solution(objective, theta, delta):
     if m == 0:
         return None
     system = torch.zeros((q + m, q + m), dtype=A.dtype, device=A.device)
-    system[:q, :q] = torch.diag(objective._l2_columns)
+    system[:q, :q] = torch.diag(objective.penalty.l2_columns)
     system[:q, q:] = A_z.T
     system[q:, :q] = A_z
     rhs = torch.cat([-(A.T @ (w * sign)), y[in_z]])
@@ -107,7 +107,7 @@ def _simplex(objective, theta, max_iter):
     minimising breakpoint of the piecewise-linear objective, whose sample
     enters the basis. Returns ``(theta, n_steps, verified)``.
     """
-    A = objective.design()
+    A = objective.design.dense()
     y = objective.target[:, 0]
     w = objective.weight
     q = A.shape[1]
@@ -154,12 +154,12 @@ def _simplex(objective, theta, max_iter):
 def _design_matrix(objective):
     """``[X, 1]`` (X without intercept) in float64, scipy sparse when X is."""
     if objective.is_sparse:
-        A = objective._sparse_rows.astype(np.float64)
+        A = objective.design.scipy_rows().astype(np.float64)
         if objective.fit_intercept:
             ones = np.ones((A.shape[0], 1))
             A = scipy.sparse.hstack([A, ones], format="csr")
         return A
-    return objective.design().detach().cpu().double().numpy()
+    return objective.design.dense().detach().cpu().double().numpy()
 
 
 def _linear_program(objective, theta, *, verbose=0, name="lad"):

@@ -11,12 +11,16 @@ the objective once for value and gradient (plus once for the Hessian in
 Newton), and only fall back to more evaluations when the line search has to
 shorten a step.
 
-Hessian-free Newton (``"newton-cg"``) lives in :mod:`._newton_cg` and is
-registered here, in :data:`OPTIMIZERS`, with the others.
+Hessian-free Newton (``"newton-cg"``) lives in :mod:`.newton_cg`; the
+registry of every solver, and ``optimizer="auto"``'s choice among them, in
+:mod:`.dispatch`.
 """
+
+from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -24,7 +28,7 @@ import torch
 
 from .._callbacks import STOPPED_BY_CALLBACK, Monitor, log_verbose
 from .certificate import certify_newton_step
-from .diagnostics import newton_fits_memory
+from .memory import newton_fits_memory
 
 #: Armijo sufficient-decrease constant of the backtracking line search.
 _ARMIJO = 1e-4
@@ -162,14 +166,37 @@ class _HessianAlongside:
     at an accepted point is the one computed with its value and gradient.
     """
 
-    def __init__(self, objective):
+    def __init__(self, objective: Any) -> None:
         self._objective = objective
-        self._last = (None, None)
+        self._last: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
         #: False: evaluations are value and gradient only (the last Hessian kept).
         self.active = True
+        # What Newton and its final step read of the objective, forwarded explicitly.
+        self.loss = objective.loss
+        self.l1 = objective.l1
+        self.n_params = objective.n_params
+        self.n_outputs = objective.n_outputs
+        self.n_params_per_output = objective.n_params_per_output
+        self.distributed = objective.distributed
+        self.dtype = objective.dtype
+        self.device = objective.device
 
-    def __getattr__(self, name):
-        return getattr(self._objective, name)
+    @property
+    def X(self) -> Any:  # noqa: N802 (the objective's name; its memory estimate reads it)
+        return self._objective.X
+
+    @property
+    def hessian_rows(self) -> int:
+        return self._objective.hessian_rows
+
+    def null_mask(self) -> torch.Tensor | None:
+        return self._objective.null_mask()
+
+    def row_bounds(self) -> Any:
+        return self._objective.row_bounds()
+
+    def value(self, theta: torch.Tensor, raw: torch.Tensor | None = None) -> torch.Tensor:
+        return self._objective.value(theta, raw)
 
     def value_gradient(self, theta):
         if not self.active:
@@ -200,10 +227,10 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor
     theta, first_hessian = _warm_start(
         objective, theta, tol=tol, max_iter=max_iter, verbose=verbose, name=name
     )
-    if getattr(objective, "reads_per_evaluation", False):
+    if objective.reads_per_evaluation:
         objective = _HessianAlongside(objective)
         first_hessian = None  # the exact one comes with the first evaluation
-    elif first_hessian is not None and hasattr(objective, "value_gradient_hessian"):
+    elif first_hessian is not None:
         # The point the first step reaches needs its exact Hessian (for the
         # next step, or the final one): it comes with that point's value.
         objective = _HessianAlongside(objective)
@@ -247,7 +274,7 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor
 def _warm_start(objective, theta, *, tol, max_iter, verbose, name):
     """Newton's start ``(theta, hessian)``: ``theta`` and None, or the optimum of
     Newton on a subsample of the rows and an estimate of the full Hessian there
-    (dask data; see :meth:`~sklearn_neuron._dask.core.DaskObjective.subsample_newton`).
+    (dask data; see :meth:`~sklearn_neuron._dask.objective.DaskObjective.subsample_newton`).
 
     Each full iteration on large distributed data is a pass over all of it;
     the subsample's optimum is within sampling error of the full one, and
@@ -258,7 +285,7 @@ def _warm_start(objective, theta, *, tol, max_iter, verbose, name):
     subsample fit that converged is used; the full fit's result (and its
     iterations, ``n_iter_``) are those of the full objective either way.
     """
-    subsample_newton = getattr(objective, "subsample_newton", None)
+    subsample_newton = objective.subsample_newton
     if subsample_newton is None or max_iter <= 1:
         return theta, None
     warm = subsample_newton(theta, tol=tol, max_iter=max_iter)
@@ -372,7 +399,7 @@ def _certificate_of(objective, theta, f, g, hessian, direction):
     """The step's :class:`~sklearn_neuron._solvers.certificate.StepCertificate` on
     distributed data whose row bounds are known; None elsewhere (evaluating
     the step in memory costs less than a Hessian)."""
-    if not getattr(objective, "distributed", False):
+    if not objective.distributed:
         return None
     row_bound = objective.row_bounds()
     return certify_newton_step(objective, theta, f, g, hessian, direction, row_bound)
@@ -590,8 +617,7 @@ def _quasi_newton_direction(g, s_hist, y_hist):
     In numpy, in float64: the products are of at most ``history`` vectors,
     far too small for threads, and torch hands even a 10 x 51 product to its
     thread pool, which on a machine whose other cores are busy waits for a
-    descheduled thread (8-16 ms per operation measured on 2 loaded cores,
-    against microseconds here).
+    descheduled thread, orders of magnitude longer than the product itself.
     """
     S = torch.stack(s_hist).detach().cpu().double().numpy()
     Y = torch.stack(y_hist).detach().cpu().double().numpy()
@@ -605,56 +631,3 @@ def _quasi_newton_direction(g, s_hist, y_hist):
     p1 = scipy.linalg.solve_triangular(R, inner, trans="T", lower=False)
     Hg = gamma * g64 + S.T @ p1 - gamma * (Y.T @ r_inv_sg)
     return torch.from_numpy(-Hg).to(dtype=g.dtype, device=g.device)
-
-
-#: Newton is chosen by ``optimizer="auto"`` while one Hessian costs at most
-#: this many multiply-adds (n_samples * n_params**2): there its few iterations
-#: beat L-BFGS's many cheap ones, which win beyond (benchmarks/RESULTS.md).
-AUTO_NEWTON_MAX_WORK = 2e7
-#: On data read at each evaluation (out of core), or reduced over a cluster's
-#: workers, a pass costs the read or the round trip, and
-#: Newton (one read per iteration, value, gradient and Hessian together) is
-#: chosen up to this many parameters: a row's Hessian terms (n_params**2 / 2
-#: multiply-adds) then cost less than reading and decoding the row.
-AUTO_NEWTON_MAX_PARAMS_READING = 64
-
-
-def resolve_optimizer(name, n_samples, n_params, *, distributed=False, newton_fits=True):
-    """Name of the optimizer to run; resolves ``"auto"`` by problem size.
-
-    ``newton_fits``: whether one Newton iteration's temporaries fit the
-    memory budget (:func:`~sklearn_neuron._solvers.diagnostics.newton_fits_memory`);
-    where they do not, ``"auto"`` is L-BFGS whatever the sizes.
-
-    ``distributed``: each evaluation is a reduction over a cluster's workers
-    (dask arrays), a round trip whatever the arithmetic and, out of core, a
-    read of the data; Newton starts from a subsample's fit there. That
-    favours Newton's fewer passes (3 to 4 full ones from the warm start on
-    2,000,000 x 20, against L-BFGS's 10 or more: benchmarks/RESULTS.md).
-    """
-    if name != "auto":
-        return name
-    if not newton_fits:
-        return "lbfgs"
-    if distributed and n_params <= AUTO_NEWTON_MAX_PARAMS_READING:
-        return "newton"
-    return "newton" if n_samples * n_params**2 <= AUTO_NEWTON_MAX_WORK else "lbfgs"
-
-
-def newton_cg(objective, theta, **kwargs):
-    """Hessian-free Newton: :func:`sklearn_neuron._solvers.newton_cg.newton_cg`.
-
-    Imported when run: that module builds on this one (its line search,
-    stopping rule and progress reports).
-    """
-    from .newton_cg import newton_cg as run
-
-    return run(objective, theta, **kwargs)
-
-
-#: Full-batch optimizers by public name.
-OPTIMIZERS = {"lbfgs": lbfgs, "newton": newton, "newton-cg": newton_cg}
-#: Optimizers that need the loss's Hessian (or its products with vectors).
-SECOND_ORDER = frozenset({"newton", "newton-cg"})
-#: Optimizers that form the dense Hessian (its memory is checked first).
-DENSE_HESSIAN = frozenset({"newton"})

@@ -1,8 +1,9 @@
 """The study's names and defaults that the command line offers and shows.
 
 ``sklearn-neuron --help`` prints them; this module imports nothing, so the
-help is printed without importing numpy, scikit-learn or torch.
-:mod:`sklearn_neuron._study.study` takes them from here and owns what they mean.
+help is printed without importing numpy, scikit-learn or torch. The study's
+modules (:mod:`~sklearn_neuron._study.runs` and the others) take them from here
+and own what they mean.
 """
 
 #: Bundled datasets by name: the task each is for (``_study`` loads them).
@@ -31,3 +32,7 @@ MAX_CLASSES = 20
 #: (``optimizer="auto"`` resolves to it): the default, and only, optimizer of
 #: that loss unless others are asked for.
 EXACT_LAD = "lad"
+
+#: Decimals of the cross-validated scores in the table: the verdict compares
+#: scores as the table prints them, so it never calls equal what reads different.
+SCORE_DECIMALS = 4

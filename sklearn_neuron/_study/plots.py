@@ -3,18 +3,29 @@
 matplotlib is optional (the ``plots`` extra): it is imported only when a
 figure is drawn, with the non-interactive Agg backend, and
 :func:`matplotlib_available` lets the command skip the figures without it.
-Each ``plot_*`` function takes a :class:`~sklearn_neuron._study.study.StudyResult`
+Each ``plot_*`` function takes a :class:`~sklearn_neuron._study.result.StudyResult`
 (or what it needs), writes one file and returns its path. The figures share
 one look (:data:`STYLE`) and one colour per loss (:data:`LOSS_COLOURS`) and
 per optimizer (:data:`OPTIMIZER_COLOURS`), from two palettes that share no
 colour, so a colour names the same thing in every figure of the report.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from . import study as _study
+from . import landscape as _landscape
+
+if TYPE_CHECKING:
+    from .result import StudyResult
+
+#: A figure's drawing function: the study's result and the file to write; returns its path.
+Plot = Callable[["StudyResult", "str | Path"], Path]
 
 #: Figure files in the order the report shows them, with their captions.
 CLASSIFICATION_FIGURES = {
@@ -90,7 +101,7 @@ REFERENCE_STYLE = {"color": "k", "ls": "--"}
 _SPARE_COLOURS = ("#555555", "#999999", "#843c39", "#7b4173")
 
 
-def matplotlib_available():
+def matplotlib_available() -> bool:
     """Whether the figures can be drawn (matplotlib imports)."""
     try:
         import matplotlib  # noqa: F401
@@ -99,7 +110,7 @@ def matplotlib_available():
     return True
 
 
-def _pyplot():
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,19 +119,21 @@ def _pyplot():
     return plt
 
 
-def _colour(name, palette, others):
+def _colour(name: str, palette: Mapping[str, str], others: Sequence[str]) -> str:
     """``name``'s colour in ``palette``; otherwise the next spare one."""
     if name in palette:
         return palette[name]
     return _SPARE_COLOURS[others.index(name) % len(_SPARE_COLOURS)]
 
 
-def loss_colour(loss):
+def loss_colour(loss: str) -> str:
     """The colour of ``loss`` in every figure (grey for one not listed)."""
     return LOSS_COLOURS.get(loss, _SPARE_COLOURS[0])
 
 
-def _grid(plt, n, width=PANEL[0], height=PANEL[1]):
+def _grid(
+    plt: Any, n: int, width: float = PANEL[0], height: float = PANEL[1]
+) -> tuple[Any, list[Any], Any]:
     """Up to three panels a row; returns ``(fig, panels, spare)``.
 
     ``spare`` is the first unused cell of the last row (it holds the
@@ -148,7 +161,7 @@ def _grid(plt, n, width=PANEL[0], height=PANEL[1]):
     return fig, list(axes.flat[:n]), spare
 
 
-def _legend(fig, spare, handles, title=None):
+def _legend(fig: Any, spare: Any, handles: Sequence[Any], title: str | None = None) -> None:
     """The figure's one legend, in its spare cell."""
     wide = spare.get_position().width > 0.5
     spare.legend(
@@ -157,13 +170,13 @@ def _legend(fig, spare, handles, title=None):
     )
 
 
-def _title(ax, loss, extra=None, coloured=True):
+def _title(ax: Any, loss: str, extra: str | None = None, coloured: bool = True) -> None:
     """A panel's title: its loss, in the loss's colour (``coloured``)."""
     text = loss if extra is None else f"{loss}\n{extra}"
     ax.set_title(text, color=loss_colour(loss) if coloured else "k", fontweight="bold")
 
 
-def _save(fig, path):
+def _save(fig: Any, path: str | Path) -> Path:
     fig.tight_layout()
     fig.savefig(path)
     import matplotlib.pyplot as plt
@@ -172,10 +185,10 @@ def _save(fig, path):
     return Path(path)
 
 
-def _styled(plot):
+def _styled(plot: Plot) -> Plot:
     """Draw ``plot`` under :data:`STYLE`."""
 
-    def draw(result, path):
+    def draw(result: StudyResult, path: str | Path) -> Path:
         plt = _pyplot()
         with plt.rc_context(STYLE):
             return plot(result, path)
@@ -184,11 +197,11 @@ def _styled(plot):
     return draw
 
 
-def _losses_run(result):
+def _losses_run(result: StudyResult) -> list[str]:
     return list(dict.fromkeys(loss for loss, _ in result.details["coef"]))
 
 
-def optimizer_colours(result):
+def optimizer_colours(result: StudyResult) -> dict[str, str]:
     """The colour of each optimizer of ``result``: :data:`OPTIMIZER_COLOURS`."""
     optimizers = list(result.settings.get("optimizers") or [])
     optimizers += [o for _, o in result.details.get("coef", {}) if o not in optimizers]
@@ -196,7 +209,7 @@ def optimizer_colours(result):
     return {name: _colour(name, OPTIMIZER_COLOURS, others) for name in optimizers}
 
 
-def optimizer_styles(result):
+def optimizer_styles(result: StudyResult) -> dict[str, dict[str, Any]]:
     """Colour, marker and line width of each optimizer, the same in every panel.
 
     The first optimizers get the widest lines and the largest markers, and
@@ -214,7 +227,7 @@ def optimizer_styles(result):
     }
 
 
-def _converged(result):
+def _converged(result: StudyResult) -> dict[tuple[str, str], bool]:
     """Whether each (loss, optimizer) run met its tol, from the result's rows."""
     return {
         (row["loss"], row["optimizer"]): bool(row.get("converged", True))
@@ -224,7 +237,7 @@ def _converged(result):
 
 
 @_styled
-def plot_coefficients(result, path):
+def plot_coefficients(result: StudyResult, path: str | Path) -> Path:
     """Each neuron's coefficients against the reference's, one panel per loss."""
     from matplotlib.lines import Line2D
 
@@ -265,7 +278,9 @@ def plot_coefficients(result, path):
     return _save(fig, path)
 
 
-def convergence_gaps(result, loss):
+def convergence_gaps(
+    result: StudyResult, loss: str
+) -> tuple[dict[str, tuple[np.ndarray, bool]], str]:
     """The convergence plot's curves of one loss: ``({optimizer: (gap, converged)}, label)``.
 
     The gap is to the best objective of a run that converged (for log_loss
@@ -300,7 +315,7 @@ def convergence_gaps(result, loss):
 
 
 @_styled
-def plot_convergence(result, path):
+def plot_convergence(result: StudyResult, path: str | Path) -> Path:
     """Objective gap per iteration (epoch) of each optimizer, log scale.
 
     See :func:`convergence_gaps`; a run that stopped before ``tol`` is drawn
@@ -351,7 +366,9 @@ def plot_convergence(result, path):
 LANDSCAPE_TS = np.linspace(0.0, 2.0, 201)
 
 
-def landscape_objectives(result, losses, ts=None):
+def landscape_objectives(
+    result: StudyResult, losses: Iterable[str], ts: ArrayLike | None = None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Each loss's objective along ``t * (coef, intercept)``: ``(ts, {loss: values})``.
 
     The objective is the neuron's: mean loss plus ``|coef|^2 / (2 C n)``,
@@ -359,7 +376,7 @@ def landscape_objectives(result, losses, ts=None):
     minimum at ``t = 1``.
     """
     details = result.details
-    ts, values = _study.landscape_slice(
+    ts, values = _landscape.landscape_slice(
         details["X_std"], details["y_index"], details["reference_coef"],
         details["reference_intercept"], losses, ts=ts,
     )
@@ -371,12 +388,12 @@ def landscape_objectives(result, losses, ts=None):
 
 
 @_styled
-def plot_landscape(result, path):
+def plot_landscape(result: StudyResult, path: str | Path) -> Path:
     """Each loss's objective along ``t * (coef, intercept)`` of LogisticRegression.
 
     Drawn for t in :data:`LANDSCAPE_TS`, with each curve's minimum marked;
     the convexity verdict is on the wider default slice of
-    :func:`~sklearn_neuron._study.study.landscape_slice`.
+    :func:`~sklearn_neuron._study.landscape.landscape_slice`.
     """
     from matplotlib.lines import Line2D
 
@@ -386,7 +403,7 @@ def plot_landscape(result, path):
     ts, values = landscape_objectives(result, losses, LANDSCAPE_TS)
     fig, axes, spare = _grid(plt, len(losses))
     for ax, loss in zip(axes, losses, strict=True):
-        curvature = _study.min_curvature(wide_ts, wide[loss])
+        curvature = _landscape.min_curvature(wide_ts, wide[loss])
         at = wide_ts[1:-1][np.argmin(np.diff(wide[loss], 2))]
         colour = loss_colour(loss)
         ax.plot(ts, values[loss], color=colour, lw=2.5)
@@ -427,10 +444,10 @@ def plot_landscape(result, path):
 
 
 @_styled
-def plot_decision_boundaries(result, path):
+def plot_decision_boundaries(result: StudyResult, path: str | Path) -> Path:
     """Each loss's boundary on a 2-D problem, against LogisticRegression's.
 
-    The problem is :func:`~sklearn_neuron._study.study.two_d_problem`: its two
+    The problem is :func:`~sklearn_neuron._study.landscape.two_d_problem`: its two
     synthetic features are the axes (no projection). The grey shading and
     the solid line, in the loss's colour, are the neuron's (sklearn's
     DecisionBoundaryDisplay of its probability of class 1), the dashed black
@@ -441,7 +458,7 @@ def plot_decision_boundaries(result, path):
 
     plt = _pyplot()
     losses = _losses_run(result)
-    X, y, models = _study.fit_two_d(losses, C=result.settings["C"])
+    X, y, models = _landscape.fit_two_d(losses, C=result.settings["C"])
     fig, axes, spare = _grid(plt, len(losses), height=PANEL[1] + 0.3)
     names = ["feature 1", "feature 2"]
     classes = {0: {"c": "white", "marker": "o"}, 1: {"c": "k", "marker": "^"}}
@@ -480,7 +497,7 @@ def plot_decision_boundaries(result, path):
 
 
 @_styled
-def plot_calibration(result, path):
+def plot_calibration(result: StudyResult, path: str | Path) -> Path:
     """Reliability curves of the out-of-fold probabilities, and their spread.
 
     sklearn's CalibrationDisplay of each loss's first optimizer (they agree
@@ -496,7 +513,7 @@ def plot_calibration(result, path):
     y, classes = details["y"], details["classes"]
     fig, (ax, hist) = plt.subplots(1, 2, figsize=(3 * PANEL[0], 1.5 * PANEL[1]),
                                    gridspec_kw={"width_ratios": [1.15, 1]})
-    shown = []
+    shown: list[Any] = []
     peers = [k for k, o in details["oof_proba"] if o and k not in LOSS_COLOURS]
     bins = np.linspace(0, 1, 21)
     for (loss, optimizer), proba in details["oof_proba"].items():
@@ -531,7 +548,7 @@ def plot_calibration(result, path):
     return _save(fig, path)
 
 
-def save_figures(result, out_dir):
+def save_figures(result: StudyResult, out_dir: str | Path) -> dict[str, str]:
     """Draw every figure of ``result`` into ``out_dir``; return {file name: caption}."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,508 @@
+"""Which solver minimises an objective, with which settings, and what to say when it stops early.
+
+The estimators hand this module an objective
+(:class:`~sklearn_neuron._objective.protocol.Objective`), their solver settings
+(:class:`SolverSettings`, read from their public parameters), a start and a
+:class:`~sklearn_neuron._callbacks.Monitor`; :func:`solve` picks the solver
+and returns its result. It owns:
+
+- the registry of solvers: the full-batch optimizers (:data:`OPTIMIZERS`:
+  Newton, L-BFGS / OWL-QN, Hessian-free Newton), the minibatch family
+  (:data:`~sklearn_neuron._solvers.stochastic.STOCHASTIC_OPTIMIZERS` or any
+  ``torch.optim.Optimizer`` class), the hinge's exact continuation, least
+  absolute deviations, and Firth's penalised likelihood (Fisher scoring: Newton);
+- ``optimizer="auto"``'s choice by problem size (:func:`resolve_optimizer`),
+  the memory check of the dense Hessian, and the refusals of a solver that
+  cannot minimise the objective;
+- the minibatch settings (batch size, held-out validation, the generator);
+- the convergence messages and their advice (:func:`convergence_message`).
+
+The regularization path (a sequence of penalties, each fit warm-started from
+the previous one) is :mod:`.path`'s, built on :func:`solve`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any, cast
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+
+from .._callbacks import Monitor, stopped_by_callback, stopped_message
+from .._loss.losses import AbsoluteError, HingeLoss
+from .hinge import HINGE_UNVERIFIED, hinge_continuation, smoothed_newton
+from .lad import least_absolute_deviations
+from .memory import check_newton_memory, newton_fits_memory
+from .newton_cg import newton_cg
+from .optimizers import PRECISION_LIMIT, OptimizeResult, effective_tol, lbfgs, newton
+from .stochastic import STOCHASTIC_OPTIMIZERS, StochasticResult, minibatch, one_pass
+
+#: Full-batch optimizers by public name (the values of ``optimizer``).
+OPTIMIZERS: dict[str, Callable[..., OptimizeResult]] = {
+    "lbfgs": lbfgs,
+    "newton": newton,
+    "newton-cg": newton_cg,
+}
+#: Every full-batch solver by the name ``optimizer_`` reports: the public ones
+#: and the absolute error's exact solver, which ``"auto"`` picks for it.
+SOLVERS: dict[str, Callable[..., OptimizeResult]] = {
+    **OPTIMIZERS,
+    "lad": least_absolute_deviations,
+}
+#: Optimizers that need the loss's Hessian (or its products with vectors).
+SECOND_ORDER = frozenset({"newton", "newton-cg"})
+#: Optimizers that form the dense Hessian (its memory is checked first).
+DENSE_HESSIAN = frozenset({"newton"})
+
+#: Newton is chosen by ``optimizer="auto"`` while one Hessian costs at most
+#: this many multiply-adds (n_samples * n_params**2): there its few iterations
+#: beat L-BFGS's many cheap ones, which win beyond (benchmarks/RESULTS.md).
+AUTO_NEWTON_MAX_WORK = 2e7
+#: On data read at each evaluation (out of core), or reduced over a cluster's
+#: workers, a pass costs the read or the round trip, and
+#: Newton (one read per iteration, value, gradient and Hessian together) is
+#: chosen up to this many parameters: a row's Hessian terms (n_params**2 / 2
+#: multiply-adds) then cost less than reading and decoding the row.
+AUTO_NEWTON_MAX_PARAMS_READING = 64
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """What a fit asks of its solver: the estimator's solver parameters, as given.
+
+    The fields are the estimators' public parameters of the same names (an
+    estimator without one, NeuronClassifierCV's missing minibatch parameters,
+    leaves the default). ``name`` is the estimator's class name, for
+    messages and log lines; ``validation_score(objective, theta)`` (higher
+    is better) and ``stratify(objective)`` (labels or None) serve
+    ``early_stopping``.
+    """
+
+    optimizer: str | type = "auto"
+    optimizer_kwargs: dict | None = None
+    tol: float = 1e-4
+    max_iter: int = 100
+    verbose: int = 0
+    learning_rate: float | str = "auto"
+    batch_size: int | str = "auto"
+    shuffle: bool = True
+    n_iter_no_change: int = 5
+    early_stopping: bool = False
+    validation_fraction: float = 0.1
+    random_state: Any = None
+    name: str = "NeuronClassifier"
+    validation_score: Callable[[Any, torch.Tensor], float] | None = None
+    stratify: Callable[[Any], np.ndarray | None] | None = None
+
+    @classmethod
+    def of(cls, estimator: Any, **extra: Any) -> SolverSettings:
+        """The settings of ``estimator`` (its public parameters), plus ``extra`` fields."""
+        params = vars(estimator)
+        values = {
+            f.name: params[f.name] for f in fields(cls) if f.name in params
+        }
+        return cls(**{**values, "name": type(estimator).__name__, **extra})
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether ``optimizer`` trains by minibatches (torch.optim)."""
+        return isinstance(self.optimizer, type) or self.optimizer in STOCHASTIC_OPTIMIZERS
+
+    @property
+    def label(self) -> str:
+        """``optimizer`` as a name (a torch.optim class by its class name)."""
+        optimizer = self.optimizer
+        return optimizer.__name__ if isinstance(optimizer, type) else optimizer
+
+    def generator(self) -> torch.Generator:
+        """A torch generator seeded from ``random_state`` (a new draw on each call)."""
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        return torch.Generator().manual_seed(int(seed))
+
+
+# -- the choice of the solver -------------------------------------------------------
+def resolve_optimizer(
+    name: str, n_samples: int, n_params: int, *, distributed: bool = False,
+    newton_fits: bool = True,
+) -> str:
+    """Name of the optimizer to run; resolves ``"auto"`` by problem size.
+
+    ``newton_fits``: whether one Newton iteration's temporaries fit the
+    memory budget (:func:`~sklearn_neuron._solvers.memory.newton_fits_memory`);
+    where they do not, ``"auto"`` is L-BFGS whatever the sizes.
+
+    ``distributed``: each evaluation is a reduction over a cluster's workers
+    (dask arrays), a round trip whatever the arithmetic and, out of core, a
+    read of the data; Newton starts from a subsample's fit there. That
+    favours Newton's fewer passes (3 to 4 full ones from the warm start on
+    2,000,000 x 20, against L-BFGS's 10 or more: benchmarks/RESULTS.md).
+    """
+    if name != "auto":
+        return name
+    if not newton_fits:
+        return "lbfgs"
+    if distributed and n_params <= AUTO_NEWTON_MAX_PARAMS_READING:
+        return "newton"
+    return "newton" if n_samples * n_params**2 <= AUTO_NEWTON_MAX_WORK else "lbfgs"
+
+
+def choose_optimizer(objective: Any, settings: SolverSettings) -> str:
+    """Name of the full-batch solver to run on ``objective``, checked against it.
+
+    Firth's penalised likelihood is fitted by Fisher scoring (Newton,
+    whatever the size); the absolute error's minimum is at a kink, which
+    ``"auto"`` solves exactly (``"lad"``); otherwise :func:`resolve_optimizer`.
+    """
+    if objective.firth:  # Firth's fit is Fisher scoring: Newton whatever the size
+        check_newton_memory(objective, "newton")
+        return "newton"
+    requested = settings.label  # a full-batch optimizer's name (or "auto")
+    loss = objective.loss
+    if requested == "auto" and isinstance(loss, AbsoluteError):
+        return "lad"
+    # The hinge is solved through smoothed problems, which Newton handles.
+    smooth = loss.twice_differentiable or isinstance(loss, HingeLoss)
+    if requested == "auto" and (objective.l1 or not smooth):
+        return "lbfgs"
+    name = resolve_optimizer(
+        requested, objective.X.shape[0], objective.n_params,
+        distributed=objective.distributed,
+        newton_fits=requested != "auto" or newton_fits_memory(objective),
+    )
+    if name in SECOND_ORDER and not smooth:
+        raise ValueError(
+            f"optimizer={name!r} needs a twice-differentiable loss, "
+            f"and loss={loss.name!r} is not; use optimizer='lbfgs'."
+        )
+    if name in SECOND_ORDER and objective.l1:
+        raise ValueError(
+            f"optimizer={name!r} does not handle the L1 term of l1_ratio > 0; "
+            "use optimizer='lbfgs' (OWL-QN) or optimizer='sgd' (proximal steps)."
+        )
+    if name == "newton-cg" and objective.distributed:
+        raise ValueError(
+            "optimizer='newton-cg' does not run on dask data yet; "
+            "use optimizer='newton' or optimizer='lbfgs'."
+        )
+    if name in DENSE_HESSIAN and requested != "auto":  # ("auto" checked it)
+        check_newton_memory(objective, name)
+    return name
+
+
+def optimizer_class(optimizer: str | type) -> type:
+    """The torch.optim class of a minibatch ``optimizer`` (a name or a class)."""
+    if isinstance(optimizer, type):
+        if not issubclass(optimizer, torch.optim.Optimizer):
+            raise ValueError(
+                f"optimizer={optimizer!r} is a class but not a "
+                "torch.optim.Optimizer subclass; pass one (e.g. torch.optim.SGD) "
+                f"or a name among {sorted({'auto', *OPTIMIZERS, *STOCHASTIC_OPTIMIZERS})}."
+            )
+        return optimizer
+    return STOCHASTIC_OPTIMIZERS[optimizer]
+
+
+def iterates_are_coefficients(objective: Any, settings: SolverSettings) -> bool:
+    """Whether each iterate of this fit is a model of ``objective`` (not so for
+    the hinge's per-output stages and the absolute error's exact solver)."""
+    if isinstance(objective.loss, HingeLoss):
+        return False
+    return settings.stochastic or choose_optimizer(objective, settings) != "lad"
+
+
+def _refuse_optimizer_kwargs(settings: SolverSettings) -> None:
+    """Full-batch optimizers take no keyword arguments: say so rather than ignore them."""
+    if settings.optimizer_kwargs:
+        raise ValueError(
+            f"optimizer_kwargs={settings.optimizer_kwargs!r} is for the minibatch "
+            f"(torch.optim) optimizers; optimizer={settings.optimizer!r} takes none. "
+            "Leave optimizer_kwargs=None, or choose a minibatch optimizer."
+        )
+
+
+# -- running it --------------------------------------------------------------------
+def solve(
+    objective: Any,
+    theta: torch.Tensor,
+    settings: SolverSettings,
+    monitor: Monitor | None = None,
+    *,
+    name: str | None = None,
+) -> tuple[str, OptimizeResult]:
+    """Minimise ``objective`` from ``theta``; ``(optimizer_, result)``.
+
+    ``name``: None for an estimator's fit, whose log lines are named
+    ``"<estimator>/<optimizer>"``; a path's fits pass their own base name
+    (and run full-batch solvers only).
+    """
+    if name is not None:
+        return _solve_full_batch(objective, theta, settings, monitor, name)
+    if isinstance(objective.loss, HingeLoss):
+        return _solve_hinge(
+            objective, theta, settings, monitor, f"{settings.name}/{settings.label}"
+        )
+    if settings.stochastic:
+        result = run_minibatch(
+            objective, theta, settings, settings.max_iter,
+            f"{settings.name}/{settings.label}", monitor=monitor,
+        )
+        return settings.label, result
+    _refuse_optimizer_kwargs(settings)
+    return _solve_full_batch(objective, theta, settings, monitor, settings.name)
+
+
+def _solve_full_batch(
+    objective: Any, theta: torch.Tensor, settings: SolverSettings, monitor: Monitor | None,
+    name: str,
+) -> tuple[str, OptimizeResult]:
+    """Run the resolved full-batch solver on ``objective``; ``(name, result)``.
+
+    The hinge goes through its exact solver (:func:`_solve_hinge`), so every
+    caller (fit, NeuronClassifierCV's path and refit) solves it alike.
+    """
+    if isinstance(objective.loss, HingeLoss):
+        return _solve_hinge(objective, theta, settings, monitor, name)
+    optimizer = choose_optimizer(objective, settings)
+    # Closed-form derivatives need no autograd bookkeeping: inference mode
+    # cuts torch's per-call overhead, which is what small fits spend their
+    # time on.
+    with torch.inference_mode(not objective.loss.uses_autograd):
+        result = SOLVERS[optimizer](
+            objective,
+            theta,
+            tol=settings.tol,
+            max_iter=settings.max_iter,
+            verbose=settings.verbose,
+            name=f"{name}/{optimizer}",
+            monitor=monitor,
+        )
+    return optimizer, result
+
+
+def _solve_hinge(
+    objective: Any, theta: torch.Tensor, settings: SolverSettings, monitor: Monitor | None,
+    name: str,
+) -> tuple[str, OptimizeResult]:
+    """The hinge solved exactly, each smoothed stage by the chosen optimizer."""
+    if settings.stochastic:
+        optimizer = settings.label
+
+        def stage(smooth, start, tol, budget, stage_name):
+            # budget: the epochs of max_iter the earlier stages left
+            return run_minibatch(smooth, start, settings, budget, stage_name, tol=tol,
+                                 monitor=monitor)
+
+    else:
+        optimizer = choose_optimizer(objective, settings)
+        if settings.optimizer == "auto" and not objective.l1:
+            # Each output is solved as its own problem (per_output below):
+            # a Hessian is of one output's parameters.
+            optimizer = resolve_optimizer(
+                "auto", objective.X.shape[0], objective.n_params_per_output,
+                distributed=objective.distributed,
+            )
+        # Newton with an exact line search (the smoothed hinge is piecewise quadratic).
+        function = smoothed_newton if optimizer == "newton" else SOLVERS[optimizer]
+
+        def stage(smooth, start, tol, budget, stage_name):
+            with torch.inference_mode():
+                return function(
+                    smooth, start, tol=tol, max_iter=budget, verbose=settings.verbose,
+                    name=stage_name, monitor=monitor,
+                )
+
+    result = hinge_continuation(
+        objective, theta, stage=stage, tol=settings.tol, max_iter=settings.max_iter,
+        verbose=settings.verbose, name=name, per_output=not settings.stochastic,
+    )
+    return optimizer, result
+
+
+# -- the minibatch family ------------------------------------------------------------
+def batch_size(requested: int | str, objective: Any) -> int:
+    """The minibatch size: ``requested``, or for ``"auto"`` one by the data's size."""
+    if requested != "auto":
+        return cast(int, requested)
+    # At least ~50 steps an epoch on small data (each epoch then makes
+    # progress), 200 rows at most (scikit-learn's MLP default).
+    n_samples = objective.X.shape[0]
+    return min(n_samples, 200, max(32, n_samples // 50))
+
+
+def minibatch_settings(objective: Any, settings: SolverSettings) -> dict[str, Any]:
+    """The arguments that ``fit``'s and ``partial_fit``'s minibatch loops share."""
+    optimizer = optimizer_class(settings.optimizer)
+    optimizer_kwargs = dict(settings.optimizer_kwargs or {})
+    if optimizer is torch.optim.AdamW:
+        # C is the penalty; AdamW's own decay (0.01 by default) would
+        # silently change the objective, so it is off unless asked for.
+        optimizer_kwargs.setdefault("weight_decay", 0.0)
+    return dict(
+        optimizer_class=optimizer,
+        optimizer_kwargs=optimizer_kwargs,
+        learning_rate=settings.learning_rate,
+        batch_size=batch_size(settings.batch_size, objective),
+        shuffle=settings.shuffle,
+        verbose=settings.verbose,
+    )
+
+
+def run_minibatch(
+    objective: Any,
+    theta: torch.Tensor,
+    settings: SolverSettings,
+    max_iter: int,
+    name: str,
+    tol: float | None = None,
+    monitor: Monitor | None = None,
+) -> StochasticResult:
+    """``fit``'s minibatch training (:func:`~.stochastic.minibatch`), with early stopping."""
+    generator = settings.generator()
+    validation_score = None
+    if settings.early_stopping:
+        objective, validation = _split_validation(objective, settings, generator)
+        score = settings.validation_score or minus_objective
+        validation_score = lambda theta: score(validation, theta)  # noqa: E731
+        if monitor is not None:  # the history records each epoch's score
+            validation_score = monitor.validation_score(validation_score)
+    return minibatch(
+        objective,
+        theta,
+        **minibatch_settings(objective, settings),
+        max_iter=max_iter,
+        tol=settings.tol if tol is None else tol,
+        n_iter_no_change=settings.n_iter_no_change,
+        generator=generator,
+        validation_score=validation_score,
+        name=name,
+        monitor=monitor,
+    )
+
+
+def run_one_pass(
+    objective: Any,
+    theta: torch.Tensor,
+    settings: SolverSettings,
+    *,
+    optimizer_state: dict | None,
+    n_calls: int,
+    monitor: Monitor | None,
+) -> StochasticResult:
+    """``partial_fit``'s pass of plain minibatch steps (:func:`~.stochastic.one_pass`)."""
+    return one_pass(
+        objective,
+        theta,
+        **minibatch_settings(objective, settings),
+        generator=settings.generator(),
+        optimizer_state=optimizer_state,
+        n_calls=n_calls,
+        name=f"{settings.name}/{settings.label}",
+        monitor=monitor,
+    )
+
+
+def minus_objective(objective: Any, theta: torch.Tensor) -> float:
+    """Score of ``theta`` on held-out data (higher is better): minus its objective."""
+    return -float(objective.value(theta))
+
+
+def _split_validation(
+    objective: Any, settings: SolverSettings, generator: torch.Generator
+) -> tuple[Any, Any]:
+    """Hold out ``validation_fraction`` of the rows (stratified where it applies)."""
+    index = np.arange(objective.X.shape[0])
+    seed = int(torch.randint(np.iinfo(np.int32).max, (1,), generator=generator))
+    try:
+        train, validation = train_test_split(
+            index,
+            test_size=settings.validation_fraction,
+            random_state=seed,
+            stratify=None if settings.stratify is None else settings.stratify(objective),
+        )
+    except ValueError as exc:  # too few rows (of a class) for the split
+        raise ValueError(
+            f"early_stopping=True cannot hold out validation_fraction="
+            f"{settings.validation_fraction} of {index.size} samples ("
+            f"{str(exc).rstrip('.')}). Choose a validation_fraction that leaves "
+            "samples (of every class) in both parts, fit on more samples, or set "
+            "early_stopping=False."
+        ) from exc
+    return objective.subset(torch.from_numpy(train)), objective.subset(
+        torch.from_numpy(validation)
+    )
+
+
+# -- what to say when a fit stops early -----------------------------------------------
+def convergence_message(
+    settings: SolverSettings, optimizer: str, result: OptimizeResult, dtype: torch.dtype
+) -> str:
+    """The ConvergenceWarning's text for a fit that stopped before ``tol``."""
+    name, tol = settings.name, effective_tol(settings.tol, dtype)
+    if stopped_by_callback(result.stop_reason):
+        return stopped_message(
+            name, optimizer, result, tol, "epochs" if settings.stochastic else "iterations",
+        )
+    if result.stop_reason.startswith(HINGE_UNVERIFIED):
+        # The hinge's fit is certified by its optimality conditions, not
+        # by a gradient (its minimum is at a kink, where none exists).
+        advice = (
+            "Use a finite C." if "C=inf" in result.stop_reason else
+            f"Increase max_iter (now {settings.max_iter})"
+            + (", or use optimizer='newton'." if optimizer != "newton" else ".")
+        )
+        return (
+            f"{name} (optimizer={optimizer!r}) stopped after "
+            f"{result.n_iter} {'epochs' if settings.stochastic else 'iterations'} "
+            f"without certifying the minimum: {result.stop_reason}. {advice}"
+        )
+    if settings.stochastic:
+        # The hinge's continuation runs several minibatch fits and reports
+        # no single learning rate: then none is named.
+        learning_rate = getattr(result, "learning_rate", float("nan"))
+        step = f" (last learning rate {learning_rate:.3g})" if math.isfinite(learning_rate) else ""
+        return (
+            f"{name} (optimizer={optimizer!r}) stopped after "
+            f"{result.n_iter} epochs without reaching the tolerance: the full "
+            f"gradient's largest entry is {result.grad_max:.3g} > tol = "
+            f"{tol:.3g}, so the coefficients are not yet "
+            f"at the optimum; reason: {result.stop_reason}{step}. "
+            f"Increase max_iter (now {settings.max_iter}), "
+            "scale the features (e.g. with StandardScaler), "
+            + ("" if settings.learning_rate == "auto" else "use learning_rate='auto', ")
+            + "or use a full-batch optimizer ('newton', 'lbfgs')."
+        )
+    return (
+        f"{name} (optimizer={optimizer!r}) stopped after "
+        f"{result.n_iter} iterations without reaching the tolerance: "
+        f"max|gradient| = {result.grad_max:.3g} > tol = "
+        f"{tol:.3g}; reason: {result.stop_reason}. "
+        + convergence_advice(settings, optimizer, result, dtype)
+    )
+
+
+def convergence_advice(
+    settings: SolverSettings, optimizer: str, result: OptimizeResult, dtype: torch.dtype
+) -> str:
+    """What to change after a full-batch fit that stopped before ``tol``."""
+    if result.stop_reason.startswith(PRECISION_LIMIT):
+        # No step changes the coefficients: more iterations cannot help.
+        options = ["loosen tol"]
+        if dtype == torch.float32:
+            options.append("pass float64 X (float32 X is fitted in float32)")
+        if optimizer != "newton" and settings.optimizer != "newton":
+            options.append("try optimizer='newton'")
+        return (
+            "More iterations would not help: "
+            + (", ".join(options[:-1]) + " or " + options[-1] if len(options) > 1
+               else options[0])
+            + "."
+        )
+    return (
+        f"Increase max_iter (now {settings.max_iter}), scale the features (e.g. with "
+        "StandardScaler), or loosen tol."
+    )
