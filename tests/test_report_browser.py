@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from test_cli import run_command
 
-from sklearn_neuron._study.report import _CLASSIFICATION_COLUMNS, _TEXT_KEYS
 from sklearn_neuron._study.plots import CLASSIFICATION_FIGURES
+from sklearn_neuron._study.report import _CLASSIFICATION_COLUMNS, _TEXT_KEYS
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium")
 #: Flags that let Chromium run headless as root in a container, without network.
