@@ -42,7 +42,6 @@ from ._solvers.diagnostics import check_separation, check_underflow, not_finite_
 from ._solvers.dispatch import (
     OPTIMIZERS,
     SolverSettings,
-    batch_size,
     convergence_message,
     iterates_are_coefficients,
     minus_objective,
@@ -139,10 +138,6 @@ class BaseNeuron(CallbackSupportMixin, BaseEstimator):
     def _validation_score(self, objective: Any, theta: torch.Tensor) -> float:
         """Score of ``theta`` on held-out data (higher is better): minus its objective."""
         return minus_objective(objective, theta)
-
-    def _batch_size(self, objective: Any) -> int:
-        """The minibatch size of this estimator on ``objective``'s data."""
-        return batch_size(self.batch_size, objective)
 
     # -- data ----------------------------------------------------------------------
     def _design(self, X, device, *, reset):

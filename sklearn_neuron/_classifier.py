@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from numbers import Real
+from typing import Any
 
 import numpy as np
 import scipy.sparse
@@ -17,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._array_api import TensorScoreMixin, tensor_inputs, tensor_outputs, to_numpy
 from ._base import BaseNeuron
 from ._callbacks import with_callbacks
-from ._dask.build import classifier_objective
+from ._dask.build import classifier_objective as dask_classifier_objective
 from ._dask.detect import any_dask
 from ._dask.predict import maps_dask_blocks
 from ._inference.mixin import InferenceMixin
@@ -28,13 +31,18 @@ from ._loss.losses import (
     get_classification_loss,
 )
 from ._objective.linear import LinearObjective
-from ._solvers.firth import check_firth_settings, firth_objective
+from ._objective.protocol import Objective
+from ._solvers.firth import FirthObjective, check_firth_settings, firth_objective
+from ._solvers.path import penalty_strengths
 from ._validation import (
     check_known_labels,
     check_labels,
+    check_offset,
     check_sample_weight,
     check_weight_sum,
     class_weights_of_labels,
+    design_tensor,
+    resolve_device,
     to_tensor,
     validate_arrays,
 )
@@ -44,6 +52,139 @@ try:  # scikit-learn >= 1.6 names the decorator this way
     from sklearn.base import _fit_context
 except ImportError:  # pragma: no cover
     from sklearn.utils._param_validation import _fit_context
+
+
+@dataclass(frozen=True)
+class ClassifierParams:
+    """The parameters of a :class:`NeuronClassifier` that define its objective.
+
+    The fields are the estimator's public parameters of the same names;
+    ``name`` is the estimator's class name, for messages.
+    """
+
+    loss: str | Callable[..., Any] = "log_loss"
+    C: float = 1.0
+    l1_ratio: float = 0.0
+    fit_intercept: bool = True
+    class_weight: dict | str | None = None
+    firth: bool = False
+    optimizer: str | type = "auto"
+    device: str | torch.device = "cpu"
+    name: str = "NeuronClassifier"
+
+    @classmethod
+    def of(cls, estimator: Any, **changes: Any) -> ClassifierParams:
+        """The parameters of ``estimator`` (those it has), with ``changes``."""
+        params = vars(estimator)
+        values = {f.name: params[f.name] for f in fields(cls) if f.name in params}
+        return cls(**{**values, "name": type(estimator).__name__, **changes})
+
+
+def classifier_objective(
+    params: ClassifierParams,
+    X: np.ndarray | scipy.sparse.spmatrix,
+    y: np.ndarray,
+    sample_weight: ArrayLike | None,
+    classes: np.ndarray,
+    *,
+    offset: ArrayLike | None = None,
+) -> Objective:
+    """The objective a classifier with ``params`` minimises on data in memory.
+
+    ``X`` and ``y`` are validated (:func:`~sklearn_neuron._validation.validate_arrays`)
+    and ``classes`` are the fitted classes, sorted; every label of ``y`` must be
+    one of them. Sample weights are checked and multiplied by the class
+    weights; the penalty is ``C`` and ``l1_ratio`` on the scale of the mean
+    loss (:func:`~sklearn_neuron._solvers.path.penalty_strengths`). Used by
+    :meth:`NeuronClassifier.fit` (through ``_build_objective``), by each fold
+    and the refit of :class:`~sklearn_neuron.NeuronClassifierCV`, and by the
+    comparison command.
+
+    Parameters
+    ----------
+    params : ClassifierParams
+        The classifier's loss, penalty, intercept, class weights, Firth and
+        device (:meth:`ClassifierParams.of` an estimator).
+    X : ndarray or scipy sparse matrix of shape (n_samples, n_features)
+        Validated float data.
+    y : ndarray of shape (n_samples,)
+        Validated labels.
+    sample_weight : array-like of shape (n_samples,) or None
+        Non-negative weights (not modified).
+    classes : ndarray of shape (n_classes,)
+        The fitted classes, sorted.
+    offset : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+        Known raw-output terms per row.
+
+    Returns
+    -------
+    Objective
+        A :class:`~sklearn_neuron._objective.linear.LinearObjective`, wrapped
+        in Firth's penalty where ``params.firth``.
+    """
+    y_index, known = _class_indices(classes, y)
+    if not known.all():
+        # Every label must be a class (which also rejects a continuous y).
+        check_known_labels(np.unique(y[~known]), classes)
+    weights: np.ndarray = check_sample_weight(sample_weight, X, X.dtype)
+    if params.class_weight is not None:
+        class_weight = class_weights_of_labels(params.class_weight, classes, y_index, weights)
+        weights = weights * class_weight[y_index]
+        check_weight_sum(weights, "sample_weight times class_weight")
+    device = resolve_device(params.device)
+    X_t = design_tensor(X, device)
+    sparse_rows = None if isinstance(X, np.ndarray) else X.tocsr()
+    loss = get_classification_loss(params.loss, classes.size)
+    target = encode_classes(y_index, classes.size, X_t.dtype, device)
+    weight = to_tensor(weights, device, X_t.dtype)
+    l2, l1 = penalty_strengths(params.C * float(weights.sum()), params.l1_ratio, params.name)
+    offset = check_offset(to_numpy(offset, "offset"), X.shape[0], loss.n_outputs, X.dtype)
+    objective = LinearObjective(
+        X_t, target, weight, loss, l2, params.fit_intercept, l1=l1, sparse_rows=sparse_rows,
+        offset=None if offset is None else to_tensor(offset, device, X_t.dtype),
+    )
+    if params.firth:
+        check_firth_settings(params, classes.size, name=params.name)
+        return FirthObjective(objective)
+    return objective
+
+
+def fitted_classifier(
+    classifier: NeuronClassifier,
+    coef: torch.Tensor,
+    intercept: torch.Tensor | None,
+    *,
+    classes: np.ndarray,
+    n_features: int,
+    activation: str,
+) -> NeuronClassifier:
+    """``classifier`` made a fitted model of ``classes`` with these coefficients.
+
+    NeuronClassifierCV scores each point of its path with a scikit-learn
+    scorer this way.
+
+    Parameters
+    ----------
+    classifier : NeuronClassifier
+        Changed in place: ``classes_``, ``n_features_in_``, ``coef_`` and
+        ``intercept_`` are set.
+    coef : torch.Tensor of shape (n_outputs, n_features)
+    intercept : torch.Tensor of shape (n_outputs,) or None
+        As :meth:`~sklearn_neuron._objective.protocol.Objective.unpack` gives them.
+    classes : ndarray of shape (n_classes,)
+    n_features : int
+    activation : str
+        The loss's output activation (``"sigmoid"``, ``"softmax"``).
+
+    Returns
+    -------
+    NeuronClassifier
+        ``classifier``, fitted.
+    """
+    classifier.classes_ = classes
+    classifier.n_features_in_ = n_features
+    classifier._set_coefficients(coef, intercept, activation)
+    return classifier
 
 
 class SparseCoefMixin:
@@ -297,8 +438,10 @@ class NeuronClassifier(
         which LogisticRegression's ``lbfgs`` and ``newton-cholesky`` solvers
         apply their ``tol``, so the same ``tol`` asks for the same accuracy.
         The tolerance is floored at 100 machine epsilons of the data's dtype
-        (1.2e-5 in float32), the accuracy of a gradient in that dtype.
-        The minibatch optimizers apply the same rule at each epoch's full
+        (1.2e-5 in float32), the accuracy of a gradient in that dtype; a
+        full-batch fit of float32 data in memory asked for less continues
+        in float64 from there (``coef_`` stays float32). The minibatch
+        optimizers apply the same rule at each epoch's full
         gradient, and also ask the Newton step there to be within ``tol``
         of the coefficients' scale, where it is affordable. Up to four damped
         Newton steps from the epoch's point may be taken to reach such a
@@ -585,14 +728,15 @@ class NeuronClassifier(
         With ``reset=True`` (fit) the classes and features are learnt; with
         ``reset=False`` the data are checked against the fitted ones, which
         is how inference rebuilds the fitted objective on the training data.
-        ``check_finite=False`` leaves the finiteness of X to the caller.
+        ``check_finite=False`` leaves the finiteness of X to the caller. The
+        objective itself is :func:`classifier_objective`'s.
         """
         if exposure is not None:
             raise ValueError(self._exposure_refusal())
         if self.firth:
             check_firth_settings(self)
         if any_dask(X, y, sample_weight, offset):  # reductions, never gathered
-            objective = classifier_objective(
+            objective = dask_classifier_objective(
                 self, X, y, sample_weight, reset=reset, classes=classes,
                 check_finite=check_finite, offset=offset,
             )
@@ -600,33 +744,10 @@ class NeuronClassifier(
         X, y = validate_arrays(self, X, y, reset=reset, ensure_all_finite=check_finite)
         check_labels(y)
         if reset:
-            classes = fitted_classes(y, classes)
-            self.classes_ = classes
-        classes = self.classes_
-        y_index, known = _class_indices(classes, y)
-        if not reset and not known.all():
-            # Every label must be a fitted class (which also rejects a continuous y).
-            check_known_labels(np.unique(y[~known]), classes)
-        sample_weight = check_sample_weight(sample_weight, X, X.dtype)
-        if self.class_weight is not None:
-            class_weight = class_weights_of_labels(
-                self.class_weight, classes, y_index, sample_weight
-            )
-            sample_weight = sample_weight * class_weight[y_index]
-            check_weight_sum(sample_weight, "sample_weight times class_weight")
-
-        device = self._device()
-        X_t, sparse_rows = self._design(X, device, reset=reset)
-        loss = get_classification_loss(self.loss, classes.size)
-        target = encode_classes(y_index, classes.size, X_t.dtype, device)
-        weight = to_tensor(sample_weight, device, X_t.dtype)
-        l2, l1 = self._penalty_strengths(self.C * float(sample_weight.sum()))
-        offset = self._offset_array(offset, None, X.shape[0], loss.n_outputs, X.dtype)
-        objective = LinearObjective(
-            X_t, target, weight, loss, l2, self.fit_intercept, l1=l1, sparse_rows=sparse_rows,
-            offset=None if offset is None else to_tensor(offset, device, X_t.dtype),
+            self.classes_ = fitted_classes(y, classes)
+        return classifier_objective(
+            ClassifierParams.of(self), X, y, sample_weight, self.classes_, offset=offset
         )
-        return firth_objective(self, objective) if self.firth else objective
 
     def _first_partial_fit_theta(self, objective):
         # The first batch's class frequencies start the intercepts only when

@@ -42,7 +42,13 @@ from sklearn.utils.validation import _check_method_params
 from ._array_api import tensor_inputs
 from ._base import BaseNeuron
 from ._callbacks import FitTask, Monitor
-from ._classifier import NeuronClassifier, SparseCoefMixin
+from ._classifier import (
+    ClassifierParams,
+    NeuronClassifier,
+    SparseCoefMixin,
+    classifier_objective,
+    fitted_classifier,
+)
 from ._loss.losses import CLASSIFICATION_LOSSES, get_classification_loss
 from ._solvers.dispatch import OPTIMIZERS, SolverSettings, convergence_message
 from ._solvers.path import penalty_strengths, regularization_path
@@ -456,9 +462,9 @@ class NeuronClassifierCV(SparseCoefMixin, ClassifierMixin, BaseNeuron):
         best_c, best_l1 = np.unravel_index(np.argmax(totals), totals.shape)
         self.C_ = float(self.Cs_[best_c])
         self.l1_ratio_ = float(self.l1_ratios_[best_l1])
-        builder = clone(builder).set_params(C=self.C_, l1_ratio=self.l1_ratio_)
-        objective = builder._build_objective(
-            X, y, sample_weight, reset=True, classes=self.classes_, offset=offset
+        params = ClassifierParams.of(builder, C=self.C_, l1_ratio=self.l1_ratio_)
+        objective = classifier_objective(
+            params, X, y, sample_weight, self.classes_, offset=offset
         )
         start = np.mean(self.coefs_paths_[:, best_l1, best_c], axis=0)
         theta = objective.center(
@@ -619,8 +625,8 @@ def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios
     builder = clone(builder)
     weights = None if sample_weight is None else sample_weight[train]
     offsets = (None, None) if offset is None else (offset[train], offset[test])
-    objective = builder._build_objective(
-        X[train], y[train], weights, reset=True, classes=classes, offset=offsets[0]
+    objective = classifier_objective(
+        ClassifierParams.of(builder), X[train], y[train], weights, classes, offset=offsets[0]
     )
     K, q = objective.n_outputs, objective.n_params_per_output
     shape = (l1_ratios.size, Cs.size)
@@ -669,7 +675,10 @@ def _fold_path(builder, X, y, sample_weight, train, test, classes, Cs, l1_ratios
                     scores[i, j] = fast(point.objective, fitted)
                     continue
                 coef, intercept = point.objective.unpack(fitted)
-                builder._set_coefficients(coef, intercept, activation)
+                fitted_classifier(
+                    builder, coef, intercept, classes=classes,
+                    n_features=objective.n_features, activation=activation,
+                )
                 scores[i, j] = scorer(scored, X_test, y_test, **score_params)
     if task is not None:
         task.end()

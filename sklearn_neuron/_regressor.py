@@ -118,7 +118,8 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         Stop when the largest absolute entry of the gradient of the
         objective above is at most ``tol``: the criterion and scale of the
         GLM regressors' ``lbfgs`` and ``newton-cholesky`` solvers. Floored at
-        100 machine epsilons of the data's dtype.
+        100 machine epsilons of the data's dtype; a full-batch fit of float32
+        data in memory asked for less continues in float64 from there.
 
     max_iter : int, default=100
         Maximum number of optimizer iterations; a

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from ._loss.likelihood import likelihood_of
+
 #: Samples whose margin (logit of their class minus the largest other) is
 #: above this (probability of their class above ~0.999) are the candidates of
 #: the separation check.
@@ -26,21 +28,16 @@ MARGIN_STEP = 0.5
 
 
 def has_margins(objective: Any) -> bool:
-    """Whether ``objective``'s outputs are class probabilities (and so can separate)."""
-    return objective.loss.activation.name in ("sigmoid", "softmax")
+    """Whether ``objective``'s outputs are class probabilities (and so can separate):
+    its loss's family says so (:attr:`~sklearn_neuron._loss.likelihood.Likelihood.has_margins`)."""
+    return likelihood_of(objective.loss).has_margins
 
 
 def class_margins(objective: Any, raw: torch.Tensor) -> torch.Tensor:
-    """Per-sample margin of the observed class, (n_samples,).
-
-    Sigmoid: ``(2 y - 1) z``; softmax: ``z_y - max_{k != y} z_k``.
-    """
-    target = objective.target
-    if objective.loss.activation.name == "sigmoid":
-        return (2.0 * target[:, 0] - 1.0) * raw[:, 0]
-    observed = (raw * target).sum(dim=1)
-    others = raw.masked_fill(target > 0.5, -torch.inf).amax(dim=1)
-    return observed - others
+    """Per-sample margin of the observed class, (n_samples,): the family's
+    (:meth:`~sklearn_neuron._loss.likelihood.Likelihood.margins`; sigmoid
+    ``(2 y - 1) z``, softmax ``z_y - max_{k != y} z_k``)."""
+    return likelihood_of(objective.loss).margins(raw, objective.target)
 
 
 def count_rising_margins(

@@ -349,3 +349,46 @@ def test_score_sample_weight_routed_as_logistic_regression_cv(iris, request_weig
             logreg.score(X, y, sample_weight=weights)
         with pytest.raises(type(expected.value), match="sample_weight"):
             model.score(X, y, sample_weight=weights)
+
+
+def test_uses_no_private_method_of_neuron_classifier():
+    # The folds' and the refit's objectives come from the classifier module's
+    # function, the points' coefficients reach the scorer's model through its
+    # explicit route: NeuronClassifierCV calls no private method of another object.
+    import ast
+    import inspect
+
+    import sklearn_neuron._classifier_cv as module
+
+    calls = [
+        ast.unparse(node) for node in ast.walk(ast.parse(inspect.getsource(module)))
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and isinstance(node.value, ast.Name) and node.value.id == "builder"
+    ]
+    assert not calls, calls
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced", {0: 2.0, 1: 0.5}])
+def test_classifier_objective_is_the_fit_objective(cancer, class_weight):
+    # One function builds a classifier's objective in memory: NeuronClassifier's
+    # fit minimises it, and on the same data with the same C it is
+    # LogisticRegression's objective divided by C * sum(s_i).
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_neuron._classifier import ClassifierParams, classifier_objective
+
+    X, y = cancer
+    w = np.random.default_rng(0).random(y.size) + 0.5
+    model = NeuronClassifier(C=0.1, class_weight=class_weight, **TIGHT).fit(X, y, w)
+    objective = classifier_objective(
+        ClassifierParams.of(model), X, y, w, model.classes_
+    )
+    reference = LogisticRegression(
+        C=0.1, class_weight=class_weight, tol=1e-12, max_iter=10_000
+    ).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=0, atol=1e-6)
+    theta = objective.pack(model.coef_, model.intercept_)
+    _, gradient, _ = objective.value_gradient(theta)
+    assert float(gradient.abs().max()) <= 1e-9
+    assert ClassifierParams.of(model).name == "NeuronClassifier"

@@ -94,8 +94,9 @@ def test_estimate_bounds_the_measured_peak(n_samples):
 
 
 def test_newton_refuses_many_classes_before_allocating():
-    # 3000 x 5 with 1000 classes: the pointwise Hessian alone is 24 GB.
-    X, y = _classes_data(3000, 5, 1000)
+    # 3000 x 50 with 1000 classes: the Hessian alone, (51,000)^2, is 21 GB (a
+    # softmax layer's fused Hessian holds no pointwise Hessians: gram.softmax_chunk_gram).
+    X, y = _classes_data(3000, 50, 1000)
     clf = NeuronClassifier(optimizer="newton")
     objective = clf._build_objective(X, y, None, reset=True)
     assert objective_newton_bytes(objective) > max(24e9, memory_budget())
@@ -111,11 +112,12 @@ def test_newton_refuses_many_classes_before_allocating():
 
 
 def test_auto_picks_lbfgs_with_many_classes():
+    # A Hessian-free method: L-BFGS or Newton-CG, by the cost model.
     X, y = _classes_data(3000, 5, 1000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = NeuronClassifier(max_iter=2).fit(X, y)
-    assert clf.optimizer_ == "lbfgs"
+    assert clf.optimizer_ in {"lbfgs", "newton-cg"}
 
 
 @pytest.mark.parametrize(
@@ -299,7 +301,7 @@ def test_resolve_optimizer_auto_avoids_newton_that_does_not_fit():
     # Distributed data pick Newton by parameter count alone; not over budget.
     assert resolve_optimizer("auto", 10**7, 64, distributed=True) == "newton"
     assert resolve_optimizer("auto", 10**7, 64, distributed=True, newton_fits=False) == "lbfgs"
-    assert resolve_optimizer("auto", 100, 4, newton_fits=False) == "lbfgs"
+    assert resolve_optimizer("auto", 100, 4, newton_fits=False) in {"lbfgs", "newton-cg"}
     assert resolve_optimizer("newton", 100, 4, newton_fits=False) == "newton"  # refused later
 
 

@@ -542,7 +542,7 @@ def test_separation_row_bound_holds(n_classes):
         step = torch.as_tensor(step if signs is None else np.abs(step) * signs)
         coef, intercept = objective.unpack(step)
         moved = (Xt @ coef.T + intercept).abs().amax(dim=1)
-        observed = objective.second_order(res.theta)[2:]
+        observed = (*objective.second_order(res.theta)[2:], torch.as_tensor(weight > 0))
         a, b, c = information_bound(objective, *objective.unpack(step.abs()), observed)
         reach = a / c.sqrt() + b
         positive = torch.as_tensor(weight > 0)
@@ -805,3 +805,37 @@ def test_fractional_weight_sum_keeps_its_digits():
     w[0] = 0.75
     summary = unpenalized().fit(X, y, sample_weight=w).summary(X, y, w)
     assert _header(summary)["No. observations"] == "16.25"
+
+
+def test_separation_reads_the_families_margins():
+    # One formula per fact: the separation test's margins and whether a loss
+    # has any are its family's (_loss/likelihood), not a copy of them.
+    from sklearn_neuron._loss.likelihood import likelihood_of
+    from sklearn_neuron._loss.losses import SquaredErrorProbaLoss
+    from sklearn_neuron._separation import class_margins, has_margins
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3))
+    for y in (rng.integers(0, 2, 50), rng.integers(0, 3, 50)):
+        objective = NeuronClassifier()._build_objective(X, y, None, reset=True)
+        raw = objective.raw(torch.linspace(-1, 1, objective.n_params, dtype=torch.float64))
+        family = likelihood_of(objective.loss)
+        assert has_margins(objective) is True
+        torch.testing.assert_close(
+            class_margins(objective, raw), family.margins(raw, objective.target),
+            rtol=0, atol=0,
+        )
+        # (2 y - 1) z for a sigmoid; z_y - max_{k != y} z_k for a softmax.
+        z = raw.numpy()
+        if z.shape[1] == 1:
+            expected = (2 * y - 1) * z[:, 0]
+        else:
+            others = np.where(np.eye(3, dtype=bool)[y], -np.inf, z).max(axis=1)
+            expected = z[np.arange(50), y] - others
+        np.testing.assert_allclose(class_margins(objective, raw).numpy(), expected, rtol=1e-15)
+    # A sigmoid output that is not a likelihood has no margins to separate on.
+    squared = NeuronClassifier(loss="squared_error")._build_objective(
+        X, rng.integers(0, 2, 50), None, reset=True
+    )
+    assert isinstance(squared.loss, SquaredErrorProbaLoss)
+    assert has_margins(squared) is False

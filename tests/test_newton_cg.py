@@ -243,10 +243,10 @@ def test_refuses_dask_data():
 
 
 def test_fits_where_newtons_hessian_would_not():
-    # 3000 x 5 with 1000 classes: Newton's pointwise Hessian alone is 24 GB
+    # 3000 x 50 with 1000 classes: Newton's Hessian alone, (51,000)^2, is 21 GB
     # and Newton is refused; the products need a few n x K arrays.
     rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(3000, 5)), np.arange(3000) % 1000
+    X, y = rng.normal(size=(3000, 50)), np.arange(3000) % 1000
     objective = NeuronClassifier()._build_objective(X, y, None, reset=True)
     assert objective_newton_bytes(objective) > memory_budget()
     with pytest.raises(MemoryError, match="optimizer='newton' would need"):

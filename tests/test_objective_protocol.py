@@ -1,7 +1,11 @@
 """The declared objective interface and the penalty it composes.
 
 ``LinearObjective`` (dense and sparse) is an instance of the runtime-checkable
-``Objective`` Protocol and has every declared member with the declared meaning;
+``RowObjective`` Protocol (and so of ``Objective``), ``DaskObjective`` of
+``Objective`` and ``FirthObjective`` of ``PenalizedLikelihood``, each with every
+declared member and the declared meaning; ``reduce_rows`` cuts a per-row array
+to each part's rows; a Dask fit's constant model is the in-memory one (the
+weighted median for Huber and the absolute error);
 the ``Penalty`` object's value, gradient and Hessian equal autograd's on the
 penalty term, the intercept is never penalized, and the softmax's free
 directions are centred without changing a prediction.
@@ -17,7 +21,12 @@ import torch
 from sklearn_neuron._loss.losses import BinaryLogLoss, MultinomialLogLoss, encode_classes
 from sklearn_neuron._objective.linear import LinearObjective
 from sklearn_neuron._objective.penalty import ParameterLayout, Penalty
-from sklearn_neuron._objective.protocol import Objective
+from sklearn_neuron._objective.protocol import (
+    Objective,
+    PenalizedLikelihood,
+    RowObjective,
+)
+from sklearn_neuron._solvers.firth import FirthObjective
 from sklearn_neuron._validation import sparse_tensor
 
 
@@ -141,7 +150,7 @@ def test_null_space_centring_keeps_the_predictions(l2, fit_intercept, free):
     assert _objective(False, n_classes=2, l2=0.0).penalty.null_mask() is None
 
 
-def test_objective_penalty_follows_its_strengths_and_old_names_delegate():
+def test_objective_penalty_follows_its_strengths():
     objective = _objective(False, l2=0.1, l1=0.05)
     penalty = objective.penalty
     assert (penalty.l2, penalty.l1) == (0.1, 0.05)
@@ -151,9 +160,10 @@ def test_objective_penalty_follows_its_strengths_and_old_names_delegate():
     assert other.design is objective.design  # the data are shared
     assert objective.penalty is penalty  # the original keeps its own
     theta = torch.linspace(-1, 1, objective.n_params, dtype=torch.float64)
-    torch.testing.assert_close(objective._l2_flat, penalty.l2_flat)
-    torch.testing.assert_close(objective._l2_columns, penalty.l2_columns)
-    torch.testing.assert_close(objective._penalty_hessian, penalty.hessian_block)
+    # The former private delegations are gone: the penalty object is the one place.
+    for old_name in ("_add_l2", "_penalized_gradient", "_l2_columns", "_l2_flat",
+                     "_penalty_hessian"):
+        assert not hasattr(objective, old_name)
     torch.testing.assert_close(objective.l2_gradient(theta), penalty.gradient(theta))
     f, grad, _ = objective.value_gradient(theta)
     data_f, data_grad, _ = objective.with_penalty(0.0).value_gradient(theta)
@@ -162,3 +172,120 @@ def test_objective_penalty_follows_its_strengths_and_old_names_delegate():
     assert objective.full_value(theta) == pytest.approx(
         float(f) + penalty.l1_value(theta), rel=1e-14
     )
+
+
+def _members(protocol):
+    return typing._get_protocol_attrs(protocol)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_linear_objective_is_a_row_objective(sparse):
+    objective = _objective(sparse, offset=True)
+    assert isinstance(objective, RowObjective) and isinstance(objective, Objective)
+    members = _members(RowObjective)
+    assert _members(Objective) < members
+    assert {"X", "target", "weight", "design", "subset", "rows", "raw", "second_order",
+            "with_penalty", "n_samples", "reduce_rows", "row_bounds"} <= members
+    assert not [name for name in members if not hasattr(objective, name)]
+    assert objective.n_samples == 300 and objective.row_bounds() is None
+    assert isinstance(objective.with_penalty(0.0), RowObjective)
+    assert isinstance(objective.subset(torch.arange(10)), RowObjective)
+
+
+def _dask_pair(loss="log_loss", n=240, chunks=60, seed=0):
+    """A classifier's (or regressor's) objective on dask arrays and in memory."""
+    da = pytest.importorskip("dask.array")
+    from sklearn_neuron import NeuronClassifier, NeuronRegressor
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3))
+    w = rng.random(n) + 0.5
+    if loss == "log_loss":
+        y = (X @ [1.0, -1.0, 0.5] + rng.standard_normal(n) > 0).astype(int)
+        estimator = NeuronClassifier(C=np.inf)
+    else:
+        # Skewed, negative, tied values and rows of no weight: the weighted
+        # median is far from the weighted mean.
+        y = np.round(X @ [1.0, -2.0, 0.5] - rng.exponential(4.0, n) ** 2, 1)
+        w[::17] = 0.0
+        estimator = NeuronRegressor(loss=loss, alpha=0.0)
+    on_dask = estimator._build_objective(
+        *(da.from_array(a, chunks=chunks) for a in (X, y, w)), reset=True
+    )
+    in_memory = estimator._build_objective(X, y, w, reset=True)
+    return on_dask, in_memory
+
+
+@pytest.fixture
+def synchronous():
+    dask = pytest.importorskip("dask")
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+def test_dask_objective_is_an_objective_without_rows(synchronous):
+    on_dask, in_memory = _dask_pair()
+    assert isinstance(on_dask, Objective)
+    assert not [name for name in _members(Objective) if not hasattr(on_dask, name)]
+    # Its rows stay on the workers: it is no RowObjective.
+    assert not isinstance(on_dask, RowObjective)
+    assert on_dask.distributed and on_dask.n_samples == in_memory.n_samples == 240
+    theta = in_memory.initial_theta()
+    torch.testing.assert_close(on_dask.value(theta), in_memory.value(theta))
+
+
+def _weighted_codes(part, n_codes, codes):
+    # Each part's rows' weights summed by their code, with the rows counted.
+    return np.bincount(codes, weights=part.weight.numpy(), minlength=n_codes), len(codes)
+
+
+def test_reduce_rows_gives_each_part_its_rows(synchronous):
+    on_dask, in_memory = _dask_pair()
+    codes = np.arange(240) % 7
+    expected = np.bincount(codes, weights=in_memory.weight.numpy(), minlength=7)
+    memory_sums, n_rows = in_memory.reduce_rows(_weighted_codes, codes, 7)
+    np.testing.assert_allclose(memory_sums, expected, rtol=1e-15)
+    assert n_rows == 240
+    # On dask each block of 60 rows receives its own 60 codes; the sums add up.
+    dask_sums, n_rows = on_dask.reduce_rows(_weighted_codes, codes, 7)
+    np.testing.assert_allclose(dask_sums, expected, rtol=1e-13)
+    assert n_rows == 240
+    for objective in (in_memory, on_dask):
+        with pytest.raises(ValueError, match="239 values does not match the 240 rows"):
+            objective.reduce_rows(_weighted_codes, codes[:-1], 7)
+
+
+@pytest.mark.parametrize("storage", ["memory", "dask"])
+def test_firth_objective_declares_what_it_offers(storage, synchronous):
+    on_dask, in_memory = _dask_pair()
+    wrapped = on_dask if storage == "dask" else in_memory
+    firth = FirthObjective(wrapped)
+    assert isinstance(firth, PenalizedLikelihood) and isinstance(firth, Objective)
+    assert not [name for name in _members(PenalizedLikelihood) if not hasattr(firth, name)]
+    assert firth.firth and firth.base is wrapped and firth.subsample_newton is None
+    for name in ("n_samples", "n_params", "fit_intercept", "l2", "weight_sum", "dtype",
+                 "distributed", "is_sparse", "hessian_rows", "reads_per_evaluation"):
+        assert getattr(firth, name) == getattr(wrapped, name), name
+    theta = in_memory.initial_theta()
+    torch.testing.assert_close(firth.center(theta), wrapped.center(theta))
+    # No longer a list of names read through: what the protocol does not
+    # declare (minibatches, subsets, raw outputs, the Gram) is not offered.
+    for name in ("subset", "rows", "raw", "second_order", "gram", "linear_gradient",
+                 "curvature", "value_gradient_pointwise", "constant_terms"):
+        assert not hasattr(firth, name), name
+    # Its value is the penalised one: the plain value less log det I / (2 S).
+    f, _, H, logdet = firth.penalized_terms(theta)
+    torch.testing.assert_close(f, wrapped.value(theta) - logdet / (2 * wrapped.weight_sum))
+    assert isinstance(firth.with_penalty(0.0, 0.0), FirthObjective)
+
+
+@pytest.mark.parametrize("loss", ["huber", "absolute_error"])
+def test_dask_constant_model_of_median_losses_equals_memory(loss, synchronous):
+    # The best constant of these losses is a weighted median, which the Dask
+    # objective used to take as the weighted mean (a start 40 units off here).
+    on_dask, in_memory = _dask_pair(loss)
+    torch.testing.assert_close(on_dask.null_raw(), in_memory.null_raw(), rtol=0, atol=0)
+    torch.testing.assert_close(on_dask.initial_theta(), in_memory.initial_theta(),
+                               rtol=0, atol=0)
+    mean = float(in_memory.weight @ in_memory.target[:, 0])
+    assert abs(float(in_memory.null_raw()[0]) - mean) > 10.0

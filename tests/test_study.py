@@ -593,9 +593,14 @@ def test_drop_refuses_unknown_columns_and_the_target(tmp_path):
 #: The library's private modules the study still reaches into, and why: no public
 #: name gives the classification losses in their registry's order (``_loss.losses``,
 #: also the losses' values along a line in ``landscape``), nor the neuron's automatic
-#: batch size and step on given data (``_base``, ``_solvers.stochastic``, for the
-#: skorch peer). Anything else the study needs it takes from ``sklearn_neuron``.
-STUDY_PRIVATE_IMPORTS = {"_loss.losses", "_base", "_solvers.stochastic"}
+#: batch size and step on given data (the classifier's objective from ``_classifier``,
+#: as a ``_objective.protocol`` row objective, ``_solvers.dispatch``,
+#: ``_solvers.stochastic``, for the skorch peer). Anything else the study needs it
+#: takes from ``sklearn_neuron``.
+STUDY_PRIVATE_IMPORTS = {
+    "_loss.losses", "_classifier", "_objective.protocol", "_solvers.dispatch",
+    "_solvers.stochastic",
+}
 
 
 def test_the_study_uses_the_public_api_and_its_own_modules():

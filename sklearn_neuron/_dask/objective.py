@@ -19,14 +19,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 
 from .._objective.linear import fit_constant
 from .._objective.penalty import ParameterLayout, Penalty
-from .._objective.protocol import Sums
+from .._objective.protocol import Objective, Sums
 from .blocks import (
     _SPLIT_EVERY,
     Block,
@@ -69,6 +69,38 @@ def _fingerprint_arguments(rows: tuple[int, ...]) -> list[tuple[int, int, np.nda
         (int(a), int(b) - int(a), index)
         for a, b in zip(starts[:-1], starts[1:], strict=True)
     ]
+
+
+#: The sign bit of a float64's bits, and all 64 bits.
+_SIGN, _ALL = np.uint64(1 << 63), np.uint64((1 << 64) - 1)
+#: Bits of the weighted median's key each reduction settles (4 reductions).
+_MEDIAN_BITS = 16
+
+
+def _sortable_keys(values: np.ndarray) -> np.ndarray:
+    """Unsigned 64-bit keys in the order of the float64 ``values``."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    return np.where(bits & _SIGN, bits ^ _ALL, bits | _SIGN)
+
+
+def _key_value(key: int) -> float:
+    """The float64 whose :func:`_sortable_keys` key is ``key``."""
+    bits = np.uint64(key)
+    bits = bits ^ _SIGN if bits & _SIGN else bits ^ _ALL
+    return float(np.array([bits], dtype=np.uint64).view(np.float64)[0])
+
+
+def _median_bins(objective: Any, low: int, shift: int) -> Sums:
+    """A block's weights in the ``2**_MEDIAN_BITS`` bins of width ``2**shift`` of
+    the target's keys from ``low`` on (:func:`_weighted_median`)."""
+    keys = _sortable_keys(objective.target[:, 0].detach().cpu().numpy())
+    weight = objective.weight.detach().cpu().numpy().astype(np.float64)
+    n_bins = 1 << _MEDIAN_BITS
+    inside = keys >= np.uint64(low)
+    if shift + _MEDIAN_BITS < 64:
+        inside &= keys < np.uint64(low + (n_bins << shift))
+    bins = ((keys[inside] - np.uint64(low)) >> np.uint64(shift)).astype(np.int64)
+    return (np.bincount(bins, weights=weight[inside], minlength=n_bins),)
 
 
 def _total(parts: Sequence[Sums | None]) -> Sums:
@@ -131,7 +163,8 @@ class DaskObjective:
     weight_sum : float
         Sum of the (class-weighted) sample weights.
     mean_target : torch.Tensor of shape (n_outputs,)
-        Weighted mean of the encoded target (the best constant model's).
+        Weighted mean of the encoded target (the best constant model's, where
+        the loss's rule reads only that: ``loss.baseline_from_mean``).
     offset : dask.array.Array of shape (n_samples, n_outputs) or None
         Chunked as X's rows; each block's objective adds its rows' offsets.
 
@@ -167,7 +200,8 @@ class DaskObjective:
         self.offset = offset
         self.loss = loss
         self.fit_intercept = bool(fit_intercept)
-        self.n_features = X.shape[1]
+        self.n_samples = int(X.shape[0])
+        self.n_features = int(X.shape[1])
         self.n_outputs = loss.n_outputs
         self.n_params_per_output = self.n_features + self.fit_intercept
         self.n_params = self.n_outputs * self.n_params_per_output
@@ -335,6 +369,29 @@ class DaskObjective:
             ]
         return _total(dask.compute(*parts))
 
+    def reduce_rows(
+        self, function: Callable[..., Sums], per_row: np.ndarray, *args: Any
+    ) -> Sums:
+        """Sum over the blocks of ``function(block_objective, *args, block_rows)``.
+
+        ``per_row`` holds one value per row of the data (a numpy array on the
+        driver: cluster codes, say); each block receives the entries of its own
+        rows (cut at the row chunks of X), on its worker.
+        """
+        if self.subsample_blocks is not None:
+            raise ValueError(
+                "A per-row reduction needs every block; reduce over the full "
+                "objective, not its subsample."
+            )
+        if len(per_row) != self.n_samples:
+            raise ValueError(
+                f"A per-row array of {len(per_row)} values does not match the "
+                f"{self.n_samples} rows of the data; pass one value per row."
+            )
+        bounds = np.cumsum((0, *self.X.chunks[0]))
+        parts = [(per_row[a:b],) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        return self.reduce(function, *args, per_block=parts)
+
     def _submit(
         self, function: Callable[..., Sums], args: tuple,
         per_block: Sequence[tuple] | None, fitted: Any = None,
@@ -481,10 +538,18 @@ class DaskObjective:
         return theta
 
     def _baseline(self, centred: bool = False) -> torch.Tensor:
-        """The loss's own rule for the best constant, on the weighted mean target
-        (every built-in rule reads only that); ``centred``, less the offset's mean."""
-        one = torch.ones(1, dtype=self.dtype)
-        baseline = self.loss.baseline_raw(self.mean_target.reshape(1, -1), one)
+        """The loss's own rule for the best constant; ``centred``, less the offset's mean.
+
+        A rule that reads the target only through its weighted mean
+        (``loss.baseline_from_mean``) is applied to that mean; the others
+        (Huber, the absolute error) are the weighted median of the target,
+        found exactly by :func:`_weighted_median` (a few reductions).
+        """
+        if self.loss.baseline_from_mean:
+            one = torch.ones(1, dtype=self.dtype)
+            baseline = self.loss.baseline_raw(self.mean_target.reshape(1, -1), one)
+        else:
+            baseline = _weighted_median(self)
         if centred and self.offset is not None:
             (mean,) = _compute([self.offset.mean(axis=0)])
             baseline = baseline - torch.as_tensor(mean, dtype=self.dtype)
@@ -637,3 +702,33 @@ class DaskObjective:
 
     def rows(self, index: torch.Tensor) -> torch.Tensor:
         return self.design.rows(index)
+
+
+def _weighted_median(objective: DaskObjective) -> torch.Tensor:
+    """The weighted median of the (one-column) target, (1,), as in memory
+    (:func:`~sklearn_neuron._loss.losses._weighted_median`: the smallest
+    value whose cumulative weight reaches half the total).
+
+    Each value's float64 bits are mapped to an order-preserving unsigned
+    64-bit key; every reduction adds the blocks' weights in ``2**16`` bins of
+    the key range left, and the bin where the cumulative weight reaches
+    half narrows it by 16 bits: 4 reductions single out the median's key,
+    reading only the target and the weights.
+    """
+    low, below, half = 0, 0.0, 0.0
+    first = 64 - _MEDIAN_BITS
+    for shift in range(first, -_MEDIAN_BITS, -_MEDIAN_BITS):
+        (bins,) = objective.reduce(_median_bins, low, shift)
+        cumulative = below + np.cumsum(bins)
+        if shift == first:  # every row is in the first pass's bins
+            half = 0.5 * float(cumulative[-1])
+        index = min(int(np.searchsorted(cumulative, half)), bins.size - 1)
+        below += float(np.sum(bins[:index]))
+        low += index << shift
+    return torch.tensor([_key_value(low)], dtype=objective.dtype)
+
+
+if TYPE_CHECKING:  # the type checker verifies the declared protocol
+
+    def _declared(objective: DaskObjective) -> Objective:
+        return objective

@@ -9,7 +9,8 @@ weights, print as the summary prints them (:func:`format_count`).
 from __future__ import annotations
 
 import math
-from typing import Any
+
+from .._objective.protocol import Objective
 
 
 def check_df_resid(nobs: float, n_params: int, what: str, remedy: str) -> None:
@@ -52,7 +53,7 @@ def format_count(value: float) -> str:
     return f"{value:.6g}"
 
 
-def raise_not_finite(objective: Any) -> None:
+def raise_not_finite(objective: Objective) -> None:
     """Say why the fitted values are not finite: X, or an overflow."""
     if not math.isfinite(objective.abs_max()):
         raise ValueError(

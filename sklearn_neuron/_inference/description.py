@@ -17,6 +17,7 @@ import torch
 from sklearn.base import is_classifier
 
 from .._loss.likelihood import Likelihood
+from .._objective.protocol import Objective
 
 
 @dataclass(frozen=True)
@@ -49,17 +50,17 @@ class ModelDescription:
     endog_name: str = "y"
     weighted: bool = False
 
-    def term_names(self, objective: Any) -> list[str]:
+    def term_names(self, objective: Objective) -> list[str]:
         """Terms of one output: ``"const"`` (with an intercept), then the features."""
         return (["const"] if objective.fit_intercept else []) + list(self.feature_names)
 
-    def output_names(self, objective: Any) -> list[str]:
+    def output_names(self, objective: Objective) -> list[str]:
         """Name of each output unit: its class, else ``y0``, ``y1`` ..."""
         if self.classes is not None and len(self.classes) == objective.n_outputs:
             return list(self.classes)
         return [f"y{k}" for k in range(objective.n_outputs)]
 
-    def dependent(self, objective: Any, name: str | None = None) -> str:
+    def dependent(self, objective: Objective, name: str | None = None) -> str:
         """The summary's dependent variable: ``name`` (default :attr:`endog_name`)
         and what is modelled of it."""
         name = self.endog_name if name is None else name
@@ -74,7 +75,7 @@ class ModelDescription:
         against = labels[0] if objective.loss.activation.name == "softmax" else "the rest"
         return f"{name} in {{{', '.join(labels)}}}, each class against {against}"
 
-    def model_name(self, objective: Any, likelihood: Likelihood) -> str:
+    def model_name(self, objective: Objective, likelihood: Likelihood) -> str:
         """What was fitted, in words (statsmodels' model or GLM family)."""
         loss = objective.loss
         if self.classes is not None:
@@ -98,7 +99,7 @@ def endog_name(y: Any) -> str:
 
 
 def describe(
-    estimator: Any, objective: Any, *, y: Any = None, weighted: bool = False
+    estimator: Any, objective: Objective, *, y: Any = None, weighted: bool = False
 ) -> ModelDescription:
     """The :class:`ModelDescription` of a fitted estimator, from its public attributes.
 
@@ -158,7 +159,7 @@ class Parametrisation:
     note: str | None = None
 
 
-def parametrisation(description: ModelDescription, objective: Any) -> Parametrisation:
+def parametrisation(description: ModelDescription, objective: Objective) -> Parametrisation:
     """Reported parameters: intercept first; a softmax against output 0."""
     K, q = objective.n_outputs, objective.n_params_per_output
     # Column order of one output's reported terms: intercept (last in

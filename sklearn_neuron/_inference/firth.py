@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from scipy import optimize, stats
 
+from .._objective.protocol import PenalizedLikelihood
 from .results import InferenceResults
 from .summary import InferenceSummary
 
@@ -49,9 +50,11 @@ class FirthInferenceResults(InferenceResults):
     """
 
     def __init__(
-        self, description: Any, objective: Any, theta: torch.Tensor, *,
+        self, description: Any, objective: PenalizedLikelihood, theta: torch.Tensor, *,
         cov_type: str = "nonrobust", **kwargs: Any,
     ) -> None:
+        #: The penalised likelihood's own fits (polish, profiles, tests).
+        self._penalized = objective
         if cov_type != "nonrobust":
             raise ValueError(
                 f"cov_type={cov_type!r} is not available for a Firth fit (firth=True): its "
@@ -67,13 +70,13 @@ class FirthInferenceResults(InferenceResults):
 
     def _polish(self) -> None:
         """Fisher-scoring steps on the modified score to a tight gradient."""
-        self._second_order(self.objective.polish(self.theta))
+        self._second_order(self._penalized.polish(self.theta))
 
     # -- penalized likelihood ---------------------------------------------------
     @cached_property
     def penalized_llf(self) -> float:
         """Penalized log-likelihood ``llf + 1/2 log det I`` at the estimate."""
-        return self.objective.penalized_loglike(self.theta)
+        return self._penalized.penalized_loglike(self.theta)
 
     def _theta_index(self) -> list[int]:
         """Index in ``theta`` of each reported parameter (a permutation for a binary logit)."""
@@ -89,7 +92,7 @@ class FirthInferenceResults(InferenceResults):
         for index, value in fixed_values.items():
             theta[index] = value
             fixed[index] = True
-        return self.objective.restricted_fit(theta, fixed)
+        return self._penalized.restricted_fit(theta, fixed)
 
     @cached_property
     def penalized_lr_statistics(self) -> np.ndarray:
@@ -237,7 +240,7 @@ class FirthInferenceSummary(InferenceSummary):
             "the penalized estimate; LLR p-value is the penalized likelihood-ratio test "
             "against the intercept-only model, as logistf's."
         )
-        n_rows, n_params = r.objective.X.shape[0], r.params.size
+        n_rows, n_params = r.objective.n_samples, r.params.size
         if n_rows * n_params**2 > PROFILE_SUMMARY_WORK:
             self.notes.append(
                 f"{note} z, P>|z| and the intervals are Wald's: on {n_rows} rows the "

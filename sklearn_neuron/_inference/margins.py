@@ -22,6 +22,7 @@ import scipy.sparse
 import torch
 from scipy import special, stats
 
+from .._objective.protocol import RowObjective
 from .checks import format_count
 from .summary import InferenceSummary
 
@@ -272,17 +273,16 @@ def _softmax_sums(coef, X, design, weight, activation, offset, method):
 
 
 # -- the estimator's table ----------------------------------------------------------
-def _objective_arrays(objective):
+def _objective_arrays(
+    objective: RowObjective,
+) -> tuple[np.ndarray | scipy.sparse.csr_matrix, np.ndarray, np.ndarray | None]:
     """The rows of an objective as numpy: X (dense or CSR), weights, offset or None."""
-    if objective.is_sparse:
-        X = objective.design.scipy_rows()
-    else:
-        X = objective.X.detach().cpu().numpy()
+    X = objective.design.host_rows()  # numpy, or scipy CSR for sparse X
     weight = objective.weight.detach().to(torch.float64).cpu().numpy()
-    offset = objective.offset
-    if offset is not None:
-        offset = offset.detach().to(torch.float64).cpu().numpy().reshape(X.shape[0], -1)
-    return X, weight, offset
+    if objective.offset is None:
+        return X, weight, None
+    offset = objective.offset.detach().to(torch.float64).cpu().numpy()
+    return X, weight, offset.reshape(X.shape[0], -1)
 
 
 def _objective_effect_sums(objective, params, activation, method):

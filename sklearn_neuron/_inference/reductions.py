@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .._loss.likelihood import likelihood_of
+from .._objective.protocol import RowObjective
 from .._separation import MARGIN_STEP, SATURATED_MARGIN, count_rising_margins
 from .robust import cluster_score_sums, leverage_meat, score_meat
 
@@ -46,17 +47,19 @@ class At:
             return cls(raw=null_raw)
         return cls(constant=null_raw)
 
-    def raw_on(self, objective: Any) -> torch.Tensor:
+    def raw_on(self, objective: RowObjective) -> torch.Tensor:
         """The raw outputs (n, K) of ``objective``'s rows."""
         if self.raw is not None:
             return self.raw
-        like = {"dtype": objective.dtype, "device": objective.device}
+        dtype, device = objective.dtype, objective.device
         if self.constant is not None:
-            raw = self.constant.to(**like).expand(objective.X.shape[0], objective.n_outputs)
+            raw = self.constant.to(device=device, dtype=dtype).expand(
+                objective.n_samples, objective.n_outputs
+            )
             return raw if objective.offset is None else raw + objective.offset
         if self.theta is None:
             raise ValueError("At needs theta, raw or constant")
-        return objective.raw(self.theta.to(**like))
+        return objective.raw(self.theta.to(device=device, dtype=dtype))
 
 
 def _numpy(value: Any) -> np.ndarray:
@@ -65,23 +68,23 @@ def _numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def _frequency_sum(objective: Any, values: torch.Tensor) -> np.ndarray:
+def _frequency_sum(objective: RowObjective, values: torch.Tensor) -> np.ndarray:
     """``sum_i f_i values_i`` with ``f_i`` the frequency weights (a 0-d float64 array)."""
     weight = objective.weight.to(dtype=values.dtype, device=values.device)
     return np.asarray(float(objective.weight_sum) * float(torch.dot(weight, values)))
 
 
 def second_order_terms(
-    objective: Any, theta: torch.Tensor, fisher: bool, keep_rows: bool
+    objective: RowObjective, theta: torch.Tensor, fisher: bool, keep_rows: bool
 ) -> tuple[Any, ...]:
     """Non-finite raw outputs, gradient and information of the data term at ``theta``.
 
     ``(n_not_finite, grad, H)`` without the penalty (added once to the sum),
     the information the expected one where ``fisher`` and the family has one
     (:attr:`~sklearn_neuron._loss.likelihood.Likelihood.fisher_information`).
-    ``keep_rows`` (the objective of all rows): also the raw outputs and the
-    weighted pointwise information ``c`` (n, K, K), for the statistics that
-    read the rows again.
+    ``keep_rows`` (the objective of all rows): also the raw outputs, the
+    weighted pointwise information ``c`` (n, K, K) and the mask of the rows of
+    positive weight, for the statistics that read the rows again.
     """
     theta = theta.to(dtype=objective.dtype, device=objective.device)
     pointwise = likelihood_of(objective.loss).fisher_information if fisher else None
@@ -89,51 +92,51 @@ def second_order_terms(
     raw, grad, H, c = data.second_order(theta, pointwise)
     n_bad = np.asarray(int((~torch.isfinite(raw)).sum()))
     if keep_rows:
-        return n_bad, grad, H, raw, c
+        return n_bad, grad, H, raw, c, objective.weight > 0
     return n_bad, _numpy(grad), _numpy(H)
 
 
-def loglike_sum(objective: Any, at: At, scale: float) -> tuple[np.ndarray]:
+def loglike_sum(objective: RowObjective, at: At, scale: float) -> tuple[np.ndarray]:
     """The log-likelihood of the rows at the dispersion ``scale``."""
     likelihood = likelihood_of(objective.loss)
     raw = at.raw_on(objective)
     return (_frequency_sum(objective, likelihood.loglike_obs(raw, objective.target, scale)),)
 
 
-def deviance_sum(objective: Any, at: At) -> tuple[np.ndarray]:
+def deviance_sum(objective: RowObjective, at: At) -> tuple[np.ndarray]:
     """The deviance of the rows."""
     likelihood = likelihood_of(objective.loss)
     raw = at.raw_on(objective)
     return (_frequency_sum(objective, likelihood.deviance_obs(raw, objective.target)),)
 
 
-def pearson_sum(objective: Any, at: At) -> tuple[np.ndarray]:
+def pearson_sum(objective: RowObjective, at: At) -> tuple[np.ndarray]:
     """Pearson's chi2 of the rows, ``sum_i f_i (y_i - mu_i)^2 / V(mu_i)``."""
     likelihood = likelihood_of(objective.loss)
     raw = at.raw_on(objective)
     return (_frequency_sum(objective, likelihood.pearson_obs(raw, objective.target)),)
 
 
-def meat_sum(objective: Any, at: At) -> tuple[np.ndarray]:
+def meat_sum(objective: RowObjective, at: At) -> tuple[np.ndarray]:
     """The sandwich's meat of the rows (HC0, HC1)."""
     return (_numpy(score_meat(objective, at.raw_on(objective)).to(torch.float64)),)
 
 
 def cluster_sums(
-    objective: Any, at: At, n_groups: int, codes: np.ndarray
+    objective: RowObjective, at: At, n_groups: int, codes: np.ndarray
 ) -> tuple[np.ndarray]:
     """The rows' shares of the per-group score sums (``codes``: their groups)."""
     return (_numpy(cluster_score_sums(objective, at.raw_on(objective), codes, n_groups)),)
 
 
-def positive_rows(objective: Any, n_labels: int, codes: np.ndarray) -> tuple[np.ndarray]:
+def positive_rows(objective: RowObjective, n_labels: int, codes: np.ndarray) -> tuple[np.ndarray]:
     """The count of rows of positive weight per group."""
     positive = (objective.weight > 0).cpu().numpy()
     return (np.bincount(codes[positive], minlength=n_labels),)
 
 
 def leverage_sums(
-    objective: Any, at: At, factor: tuple[torch.Tensor, torch.Tensor], cov_type: str
+    objective: RowObjective, at: At, factor: tuple[torch.Tensor, torch.Tensor], cov_type: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """The rows' share of the HC2/HC3 meat, and their count of rows of leverage 1.
 
@@ -151,7 +154,7 @@ def leverage_sums(
 
 
 def separation_counts(
-    objective: Any, at: At, step: torch.Tensor, row_bound: Any = None
+    objective: RowObjective, at: At, step: torch.Tensor, row_bound: Any = None
 ) -> tuple[np.ndarray]:
     """``[separated, positive-weight, correctly classified]`` counts of the rows.
 

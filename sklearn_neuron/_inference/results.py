@@ -29,6 +29,7 @@ import torch
 from scipy import stats
 
 from .._loss.likelihood import likelihood_of
+from .._objective.protocol import Objective
 from .._warnings import PenalizedInferenceWarning, SeparationWarning
 from .checks import check_df_resid, format_count, raise_not_finite
 from .description import ModelDescription, Parametrisation, parametrisation
@@ -131,7 +132,7 @@ class InferenceResults:
     def __init__(
         self,
         description: ModelDescription,
-        objective: Any,
+        objective: Objective,
         theta: torch.Tensor,
         *,
         cov_type: str = "nonrobust",
@@ -152,7 +153,7 @@ class InferenceResults:
         #: The rows' fitted values are held where the objective has all the rows.
         self._keep_rows = not objective.distributed
         self._raw: torch.Tensor | None = None
-        self._observed: tuple[Any, Any] | None = None
+        self._observed: tuple[Any, Any, Any] | None = None
         par = parametrisation(description, objective)
         self._parametrisation = par
         self.param_names = [
@@ -203,15 +204,14 @@ class InferenceResults:
         # infinite entry makes its row's raw output non-finite.
         if int(n_bad):
             raise_not_finite(objective)
-        like = {"dtype": objective.dtype, "device": objective.device}
-        grad = torch.as_tensor(grad, **like)
-        H = torch.as_tensor(H, **like)
+        grad = torch.as_tensor(grad, dtype=objective.dtype, device=objective.device)
+        H = torch.as_tensor(H, dtype=objective.dtype, device=objective.device)
         penalty = objective.penalty
         self._grad = penalty.penalized_gradient(grad, theta)
         H = penalty.add_hessian(H)
         if self._keep_rows:
             self._raw = terms[3]
-            self._observed = None if self._fisher else (H, terms[4])
+            self._observed = None if self._fisher else (H, terms[4], terms[5])
         self.theta = theta
         self._cov_theta_factor = self._information_solve(H)
 
@@ -367,16 +367,6 @@ class InferenceResults:
         G, n, k = self.n_groups, self.nobs, self.params.size
         return G / (G - 1.0) * (n - 1.0) / (n - k)
 
-    def _rows_reduce(self, function: Any, per_row: np.ndarray, *args: Any) -> tuple:
-        """``objective.reduce(function, *args, part)`` with ``part`` each part's rows of
-        ``per_row`` (one value per row: the cluster codes)."""
-        objective = self.objective
-        if not objective.distributed:
-            return objective.reduce(function, *args, per_row)
-        bounds = np.cumsum((0, *objective.X.chunks[0]))
-        parts = [(per_row[a:b],) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        return objective.reduce(function, *args, per_block=parts)
-
     def _group_codes(self, groups: Any) -> tuple[np.ndarray, int]:
         """``(codes, n_groups)`` of ``groups`` (see :func:`.robust.group_labels`).
 
@@ -384,15 +374,17 @@ class InferenceResults:
         row, to be numbered; the weights stay where the rows are.
         """
         labels = groups.compute() if hasattr(groups, "compute") else groups
-        codes, n_labels = group_labels(labels, int(self.objective.X.shape[0]))
-        (counts,) = self._rows_reduce(positive_rows, codes, n_labels)
+        codes, n_labels = group_labels(labels, self.objective.n_samples)
+        (counts,) = self.objective.reduce_rows(positive_rows, codes, n_labels)
         return drop_empty_groups(codes, counts)
 
     def _cluster_scores(self) -> torch.Tensor:
         """Per-group sums of the frequency-weighted scores, shape (G, n_params) in theta."""
         if self._groups is None:
             raise ValueError("cluster scores need cov_type='cluster' and its groups")
-        (sums,) = self._rows_reduce(cluster_sums, self._groups, self._at(), self.n_groups)
+        (sums,) = self.objective.reduce_rows(
+            cluster_sums, self._groups, self._at(), self.n_groups
+        )
         return torch.as_tensor(sums, dtype=torch.float64, device=self.objective.device)
 
     def _meat(self) -> torch.Tensor:

@@ -14,10 +14,12 @@ the refusals of HC2/HC3 are here too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+
+from .._objective.protocol import Objective, RowObjective
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
 #: Covariances whose meat divides each score by its leverage ``1 - h_i``.
@@ -26,17 +28,17 @@ LEVERAGE_COV_TYPES = ("HC2", "HC3")
 _CHUNK_ROWS = 4096
 
 
-def score_meat(objective: Any, raw: torch.Tensor) -> torch.Tensor:
+def score_meat(objective: RowObjective, raw: torch.Tensor) -> torch.Tensor:
     """``B = sum_i f_i g_i g_i^T`` with ``g_i = r_i (x) [x_i, 1]`` the score, ``r_i``
     the loss's gradient in the raw output: the Hessian's block form with ``f_i r_ik
     r_im`` in place of ``f_i h_ikm``, one pass over X (n_params, n_params)."""
     _, grad_raw = objective.loss.value_gradient(raw, objective.target)
     weighted = grad_raw * (objective.weight * objective.weight_sum).unsqueeze(1)
-    return objective.gram(weighted.unsqueeze(2) * grad_raw.unsqueeze(1))
+    return cast(torch.Tensor, objective.gram(weighted.unsqueeze(2) * grad_raw.unsqueeze(1)))
 
 
 def cluster_score_sums(
-    objective: Any, raw: torch.Tensor, codes: np.ndarray, n_groups: int
+    objective: RowObjective, raw: torch.Tensor, codes: np.ndarray, n_groups: int
 ) -> torch.Tensor:
     """Per-group sums of the frequency-weighted scores, (n_groups, n_params) float64.
 
@@ -65,7 +67,7 @@ def cluster_score_sums(
 
 
 def leverage_meat(
-    objective: Any,
+    objective: RowObjective,
     raw: torch.Tensor,
     solve: Callable[[torch.Tensor], torch.Tensor],
     cov_type: str,
@@ -101,7 +103,7 @@ def leverage_meat(
     frequency = (objective.weight * objective.weight_sum).to(torch.float64)
     weighted = grad_raw * (frequency / divisor).unsqueeze(1)
     meat = objective.gram((weighted.unsqueeze(2) * grad_raw.unsqueeze(1)).to(objective.dtype))
-    return meat.to(torch.float64), int(high.sum())
+    return cast(torch.Tensor, meat).to(torch.float64), int(high.sum())
 
 
 def check_leverage(n_high: int, cov_type: str) -> None:
@@ -114,7 +116,7 @@ def check_leverage(n_high: int, cov_type: str) -> None:
         )
 
 
-def check_leverage_model(objective: Any, cov_type: str) -> None:
+def check_leverage_model(objective: Objective, cov_type: str) -> None:
     """Refuse HC2/HC3 where the model has no hat matrix to take leverages from."""
     loss = objective.loss
     if objective.n_outputs != 1:

@@ -17,12 +17,13 @@ from typing import Any
 
 import torch
 
+from .._objective.protocol import Objective
 from .._separation import MARGIN_STEP
 from .._warnings import SeparationWarning
 
 
 def information_bound(
-    objective: Any, coef: torch.Tensor, intercept: torch.Tensor | None, observed: Any
+    objective: Objective, coef: torch.Tensor, intercept: torch.Tensor | None, observed: Any
 ) -> tuple[float, float, torch.Tensor] | None:
     """``(a, b, c)`` with ``|x_i . w + b_k| <= a / sqrt(c_i) + b`` on every row.
 
@@ -32,27 +33,29 @@ def information_bound(
     ``|x_ij|`` by ``sqrt(H_jj / c_i)`` on every row with ``c_i > 0``, so
     ``a = max_k sum_j sqrt(H_jj) |w_kj|`` and ``b = max_k |b_k|``.
     Softmax: per row the output with the largest ``c_ikk``, per feature
-    the largest ``H_jj`` over the outputs (looser, still valid). None
-    when the information is not the loss's own or its rows are not held
-    (``observed``, the Hessian and its weighted pointwise Hessian, None).
+    the largest ``H_jj`` over the outputs (looser, still valid); rows of
+    no weight, which the check passes over, have ``c_i = inf``. None when
+    the information is not the loss's own or its rows are not held
+    (``observed``: the Hessian, its weighted pointwise Hessian and the mask
+    of the rows of positive weight; None).
     """
     if observed is None:
         return None
-    hessian, weights = observed
+    hessian, weights, positive = observed
     diagonal = hessian.diagonal()
     K, q, p = objective.n_outputs, objective.n_params_per_output, objective.n_features
     scale = diagonal.view(K, q)[:, :p].amax(dim=0).clamp_min(0).sqrt()
     shift = float(intercept.max()) if intercept is not None else 0.0
     c = weights.diagonal(dim1=1, dim2=2).amax(dim=1)
+    c = torch.where(positive, c, torch.inf)
     return float((coef @ scale).max()), shift, c
 
 
-def settled_by_bound(objective: Any, bound: tuple[float, float, torch.Tensor]) -> bool:
+def settled_by_bound(objective: Objective, bound: tuple[float, float, torch.Tensor]) -> bool:
     """Whether :func:`information_bound` clears every row of positive weight at once."""
     a, b, c = bound
-    positive = objective.weight > 0
     tiny = torch.finfo(objective.dtype).tiny
-    smallest = float(torch.where(positive, c, torch.inf).min())
+    smallest = float(c.min())  # (inf on the rows of no weight)
     return 2.0 * (a / math.sqrt(max(smallest, tiny)) + b) <= MARGIN_STEP
 
 

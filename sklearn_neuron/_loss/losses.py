@@ -89,6 +89,10 @@ class NeuronLoss(ABC):
     #: None where no such bound is known; it bounds a Newton step's outcome
     #: without an evaluation (:mod:`~sklearn_neuron._solvers.certificate`).
     self_concordance: float | None = None
+    #: Whether :meth:`baseline_raw` reads the target only through its weighted
+    #: mean (data on a cluster then give it by one reduction); False where it is
+    #: a weighted median (Huber, the absolute error).
+    baseline_from_mean: bool = True
 
     def __init__(self, n_outputs: int, activation: Activation) -> None:
         self.n_outputs = n_outputs
@@ -201,20 +205,57 @@ class MultinomialLogLoss(NeuronLoss):
         log_p = torch.log(torch.clamp(weight @ target, min=1e-12))
         return log_p - log_p.mean()
 
+    #: Below this many classes (and in float64 at any number) on the CPU, the
+    #: softmax is taken by a few elementwise passes over the (n, K) array
+    #: (row max, exp in place, row sum, one log per row): torch's
+    #: ``log_softmax`` / ``softmax`` over a short last dimension run a
+    #: scalar loop, several times slower; from this many float32 classes on
+    #: their vectorised kernels are as fast or faster (benchmarks/RESULTS.md,
+    #: History: the multinomial passes).
+    elementwise_max_classes = 16
+
+    def _elementwise(self, raw: Tensor) -> bool:
+        """Whether :meth:`probabilities` and :meth:`value_gradient` take the elementwise passes
+        (in-place steps: not on a tensor autograd records)."""
+        return (
+            raw.device.type == "cpu"
+            and not raw.requires_grad
+            and (raw.shape[1] < self.elementwise_max_classes or raw.dtype == torch.float64)
+        )
+
+    def probabilities(self, raw: Tensor) -> Tensor:
+        """``softmax(raw)`` row by row, a new (n, K) tensor (the curvature's ``p``)."""
+        if not self._elementwise(raw):
+            return torch.softmax(raw, dim=1)
+        proba = raw - raw.amax(dim=1, keepdim=True)
+        torch.exp(proba, out=proba)
+        proba /= proba.sum(dim=1, keepdim=True)
+        return proba
+
     def value_gradient(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-        log_proba = torch.log_softmax(raw, dim=1)
-        value = -(target * log_proba).sum(dim=1)
-        return value, torch.exp(log_proba) - target
+        """``logsumexp(z) - y.z`` and ``softmax(z) - y`` from one exp of the shifted raw
+        output (rows of ``y`` sum to one, as :meth:`value` assumes)."""
+        if not self._elementwise(raw):
+            log_proba = torch.log_softmax(raw, dim=1)
+            value = -(target * log_proba).sum(dim=1)
+            return value, torch.exp(log_proba) - target
+        shifted = raw - raw.amax(dim=1, keepdim=True)
+        value = (target * shifted).sum(dim=1).neg_()
+        proba = torch.exp(shifted, out=shifted)
+        total = proba.sum(dim=1, keepdim=True)
+        value += torch.log(total).squeeze(1)
+        proba /= total
+        return value, proba.sub_(target)
 
     def gradient(self, raw: Tensor, target: Tensor) -> Tensor:
-        return torch.softmax(raw, dim=1) - target
+        return self.probabilities(raw).sub_(target)
 
     def hessian(self, raw: Tensor, target: Tensor) -> Tensor:
-        p = torch.softmax(raw, dim=1)
+        p = self.probabilities(raw)
         return torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)
 
     def gradient_hessian(self, raw: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-        p = torch.softmax(raw, dim=1)
+        p = self.probabilities(raw)
         return p - target, torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)
 
 
@@ -667,6 +708,7 @@ class HuberLoss(RegressionLoss):
 
     name = "huber"
     max_curvature = 1.0
+    baseline_from_mean = False
 
     def __init__(self, epsilon: float) -> None:
         super().__init__(Activation())
@@ -703,6 +745,7 @@ class AbsoluteError(RegressionLoss):
 
     name = "absolute_error"
     twice_differentiable = False
+    baseline_from_mean = False
 
     def __init__(self) -> None:
         super().__init__(Activation())

@@ -4,8 +4,8 @@ A loss (from :mod:`sklearn_neuron._loss`) read through a design matrix with samp
 weights, plus a penalty: value, gradient, Hessian and Hessian-vector products,
 evaluated by every solver in :mod:`sklearn_neuron._solvers` and read by inference.
 
-- :mod:`.protocol`: the declared :class:`~.protocol.Objective` interface, in memory
-  and on Dask alike;
+- :mod:`.protocol`: the declared interfaces, :class:`~.protocol.Objective` (every
+  storage, Dask included) and :class:`~.protocol.RowObjective` (rows in memory);
 - :mod:`.linear`: :class:`~.linear.LinearObjective`, the in-memory objective that
   composes the three;
 - :mod:`.design`: how X of each storage is read (dense, sparse CSR); a new storage

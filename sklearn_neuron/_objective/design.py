@@ -34,6 +34,8 @@ import torch
 from .._validation import sparse_tensor
 from .gram import (
     _MAX_THREADS,
+    _SOFTMAX_CHUNK_ENTRIES,
+    _SOFTMAX_MIN_CHUNK_ROWS,
     blas_chunk_grams,
     sparse_gram_work,
     sparse_grams,
@@ -306,17 +308,26 @@ class Design(abc.ABC):
         (a Hessian): ``n * (n_outputs * n_columns)**2``."""
         return self.n_samples * (n_outputs * self.n_columns) ** 2
 
-    def hessian_rows(self, n_outputs: int) -> int:
+    def hessian_rows(self, n_outputs: int, *, softmax: bool = False) -> int:
         """Rows whose pointwise Hessians (n, K, K) a Hessian holds at once.
 
         The fused pass over a large dense CPU X takes them by chunks, one
         chunk per thread (see :func:`~sklearn_neuron._objective.gram.blas_chunk_grams`);
-        elsewhere all rows.
+        elsewhere all rows. A softmax layer's fused Hessian (``softmax``:
+        :func:`~sklearn_neuron._objective.gram.softmax_chunk_gram`) holds none:
+        the rows whose pointwise Hessians take what its buffers take (per
+        thread a chunk of stacked rows and a (K q)^2 accumulator; the two
+        (K q)^2 temporaries that mirror the sum).
         """
         if self.fused_chunk_rows and self.blas_gram and self.augmented is None:
-            return min(
-                self.n_samples, self.gram_chunk_rows * min(torch.get_num_threads(), _MAX_THREADS)
-            )
+            threads = min(torch.get_num_threads(), _MAX_THREADS)
+            if not softmax:
+                return min(self.n_samples, self.gram_chunk_rows * threads)
+            q, width = self.n_columns, n_outputs * self.n_columns
+            step = max(_SOFTMAX_MIN_CHUNK_ROWS, _SOFTMAX_CHUNK_ENTRIES // width)
+            per_thread = step * (width + q + 2 * n_outputs) + width**2 + n_outputs * q**2
+            entries = threads * per_thread + 2 * width**2
+            return min(self.n_samples, -(-entries // (3 * n_outputs**2)))
         return self.n_samples
 
     @abc.abstractmethod

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._loss.losses import MultinomialLogLoss
 from .design import upper_pairs
-from .gram import blas_chunk_grams
+from .gram import blas_chunk_grams, softmax_chunk_gram
 
 #: A :class:`~sklearn_neuron._objective.linear.LinearObjective` (not imported:
 #: that module imports this one).
@@ -82,7 +83,14 @@ def value_gradient(
 
 
 def hessian(objective: LinearObjective, theta: torch.Tensor) -> torch.Tensor:
-    """The Hessian in one pass over X, nothing n-length kept."""
+    """The Hessian in one pass over X, nothing n-length kept.
+
+    A softmax layer's log-loss takes :func:`.gram.softmax_chunk_gram` (its
+    curvature's structure, ``diag(p) - p p^T``, in one symmetric product per
+    chunk), every other loss the blocks of :func:`.gram.blas_chunk_grams`.
+    """
+    if isinstance(objective.loss, MultinomialLogLoss):
+        return _softmax_hessian(objective, theta)
     design = objective.design
     K, like = objective.n_outputs, {"dtype": objective.dtype, "device": objective.device}
     coef, intercept = objective.unpack(theta)
@@ -107,6 +115,31 @@ def hessian(objective: LinearObjective, theta: torch.Tensor) -> torch.Tensor:
     )
     c_sum = torch.from_numpy(sum(sums[start] for start in sorted(sums))).to(**like)
     return design.assemble_gram(tops, side_products, c_sum, objective.penalty.hessian_block)
+
+
+def _softmax_hessian(objective: LinearObjective, theta: torch.Tensor) -> torch.Tensor:
+    """:func:`hessian` of a softmax layer's log-loss: each chunk's probabilities
+    made in cache and handed to :func:`.gram.softmax_chunk_gram`."""
+    coef, intercept = objective.unpack(theta)
+    coef_t = coef.T.contiguous().numpy()  # a BLAS operand
+    K, q = objective.n_outputs, objective.n_params_per_output
+
+    def terms(rows: slice, X_chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raw = torch.from_numpy(X_chunk @ coef_t)
+        if intercept is not None:
+            raw += intercept
+        if objective.offset is not None:
+            raw += objective.offset[rows]
+        return objective.loss.probabilities(raw).numpy(), objective.weight_column[rows].numpy()
+
+    H = softmax_chunk_gram(
+        objective.X, terms, objective.fit_intercept, K, torch.get_num_threads()
+    )
+    block = objective.penalty.hessian_block
+    if block is not None:
+        for k in range(K):
+            H[k * q:(k + 1) * q, k * q:(k + 1) * q] += block
+    return H
 
 
 def value_gradient_hessian(

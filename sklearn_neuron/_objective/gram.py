@@ -5,7 +5,7 @@ are such sums. Each chunk of rows is scaled into one reused buffer and
 multiplied while in cache; :class:`LinearObjective` adds the intercept's
 row and column and lays the blocks out.
 
-Two kernels give the same sums:
+These kernels give the same sums:
 
 - :func:`torch_chunk_grams`, torch's matrix products on any device and
   layout (CUDA, sparse chunks made dense);
@@ -21,7 +21,10 @@ Two kernels give the same sums:
   each. On the 2-core reference machine (AMD EPYC, OpenBLAS) this is faster
   than torch's product; on an Intel Xeon, where MKL's full product is faster
   per core than OpenBLAS's half, it is about as fast (``benchmarks/RESULTS.md``,
-  the ``syrk`` Gram kernel).
+  the ``syrk`` Gram kernel);
+- :func:`softmax_chunk_gram`, a softmax layer's whole Hessian from a dense X
+  in CPU memory: its K (K + 1) / 2 blocks as one symmetric product of stacked
+  weighted rows per chunk.
 """
 
 from __future__ import annotations
@@ -32,11 +35,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse
 import torch
 
 #: ``terms(rows, X_chunk) -> (weights, side)`` of :func:`blas_chunk_grams`.
 ChunkTerms = Callable[[slice, np.ndarray], tuple[list[np.ndarray], np.ndarray | None]]
+#: ``terms(rows, X_chunk) -> (probabilities, weights)`` of :func:`softmax_chunk_gram`.
+SoftmaxTerms = Callable[[slice, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 #: Below this many multiply-adds (rows x features^2) one thread does it all:
 #: a thread pool's start and the threads' hand-overs cost more than they save.
@@ -47,6 +53,12 @@ _CHUNKS_PER_THREAD = 4
 #: kernel was slower with 16 threads than with 8 (``benchmarks/RESULTS.md``,
 #: History, the ``syrk`` Gram kernel).
 _MAX_THREADS = 8
+#: Entries of a chunk of :func:`softmax_chunk_gram`'s stacked rows ``Z``
+#: (n_outputs times X's width): enough rows for its symmetric product to run
+#: at BLAS's speed, few enough to stay in cache.
+_SOFTMAX_CHUNK_ENTRIES = 1 << 18
+#: ... and at least this many rows.
+_SOFTMAX_MIN_CHUNK_ROWS = 256
 
 
 def torch_chunk_grams(
@@ -167,37 +179,148 @@ def blas_chunk_grams(
     """
     array = X.numpy()
     n_rows, p = array.shape
-    n_chunks = -(-n_rows // step)
-    if n_rows * p * p < _THREADED_WORK:
-        n_threads = 1
-    n_threads = max(1, min(n_threads, _MAX_THREADS, n_chunks // _CHUNKS_PER_THREAD))
-    # Contiguous shares of whole chunks, one per thread, summed in a fixed
-    # order: the result does not depend on the threads' timing.
-    bounds = [min(n_rows, n_chunks * i // n_threads * step) for i in range(n_threads + 1)]
-
-    # torch's grad and inference modes are per thread: ``terms`` runs in the
-    # caller's in every thread (writing into tensors made in inference mode
-    # is refused outside it).
-    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
-
-    def share(i):
-        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
-            return _accumulate(array, terms, bounds[i], bounds[i + 1], step)
-
-    with _single_threaded_blas():
-        if n_threads == 1:
-            parts = [share(0)]
-        else:
-            # The calling thread takes the first share itself.
-            with ThreadPoolExecutor(n_threads - 1) as pool:
-                others = pool.map(share, range(1, n_threads))
-                parts = [share(0), *others]
+    parts = _in_shares(
+        n_rows, n_rows * p * p, step, n_threads,
+        lambda start, stop: _accumulate(array, terms, start, stop, step),
+    )
     grams = [sum(grams) for grams in zip(*(part[0] for part in parts), strict=True)]
     side_products = None if parts[0][1] is None else sum(part[1] for part in parts)
     return (
         [torch.from_numpy(gram) for gram in grams],
         None if side_products is None else torch.from_numpy(side_products),
     )
+
+
+def _in_shares(
+    n_rows: int, work: float, step: int, n_threads: int, accumulate: Callable[[int, int], Any]
+) -> list[Any]:
+    """``accumulate(start, stop)`` over contiguous shares of whole chunks of ``step`` rows,
+    one share per thread, in up to ``n_threads`` threads; the shares' results in order.
+
+    One thread below ``_THREADED_WORK`` multiply-adds (``work``), at most
+    ``_MAX_THREADS``, each with at least ``_CHUNKS_PER_THREAD`` chunks. The
+    caller sums the results in the order given: the sum does not depend on
+    the threads' timing. numpy's BLAS runs on one thread meanwhile.
+    """
+    n_chunks = -(-n_rows // step)
+    if work < _THREADED_WORK:
+        n_threads = 1
+    n_threads = max(1, min(n_threads, _MAX_THREADS, n_chunks // _CHUNKS_PER_THREAD))
+    bounds = [min(n_rows, n_chunks * i // n_threads * step) for i in range(n_threads + 1)]
+
+    # torch's grad and inference modes are per thread: ``accumulate`` runs in
+    # the caller's in every thread (writing into tensors made in inference
+    # mode is refused outside it).
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+
+    def share(i: int) -> Any:
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            return accumulate(bounds[i], bounds[i + 1])
+
+    with _single_threaded_blas():
+        if n_threads == 1:
+            return [share(0)]
+        # The calling thread takes the first share itself.
+        with ThreadPoolExecutor(n_threads - 1) as pool:
+            others = pool.map(share, range(1, n_threads))
+            return [share(0), *others]
+
+
+def softmax_chunk_gram(
+    X: torch.Tensor, terms: SoftmaxTerms, fit_intercept: bool, n_outputs: int, n_threads: int
+) -> torch.Tensor:
+    """The data term of a softmax layer's Hessian, ``sum_i w_i (diag(p_i) - p_i p_i^T)
+    (x) xa_i xa_i^T``, (K q, K q) laid out as ``theta``, by numpy's BLAS.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_rows, p)
+        Dense, on the CPU, float32 or float64.
+    terms : callable
+        ``terms(rows, X_chunk)`` returns the chunk's probabilities ``p``
+        (m, K) and weights ``w`` (m, 1), ``w >= 0``, as numpy arrays.
+    fit_intercept : bool
+        Whether ``xa_i = [x_i, 1]`` (else ``x_i``).
+    n_outputs : int
+        ``K``.
+    n_threads : int
+        The most threads to share the chunks (as :func:`blas_chunk_grams`).
+
+    Returns
+    -------
+    torch.Tensor of shape (K q, K q)
+
+    Notes
+    -----
+    The K (K + 1) / 2 blocks ``X^T diag(c_km) X`` of :func:`blas_chunk_grams`
+    are, for the softmax's ``c = w (diag(p) - p p^T)``, one symmetric product
+    and K small ones: ``- Z^T Z`` with the rows ``z_i = sqrt(w_i) p_i (x) xa_i``
+    (BLAS's ``syrk`` on a chunk of Z, which fills its (K q)^2 output at full
+    speed where p is too narrow for the blocks' products to), plus
+    ``X^T diag(w p_k) X`` on the diagonal blocks. The same multiply-adds, in
+    products that BLAS runs faster (benchmarks/RESULTS.md, History: the
+    multinomial passes).
+    """
+    array = X.numpy()
+    n_rows, p = array.shape
+    width = n_outputs * (p + fit_intercept)
+    # Chunks of Z of about _SOFTMAX_CHUNK_ENTRIES entries (it is K times wider than X).
+    step = max(_SOFTMAX_MIN_CHUNK_ROWS, _SOFTMAX_CHUNK_ENTRIES // width)
+    parts = _in_shares(
+        n_rows, n_rows * width * width / 2, step, n_threads,
+        lambda start, stop: _accumulate_softmax(
+            array, terms, start, stop, step, fit_intercept, n_outputs
+        ),
+    )
+    upper, diagonal = parts[0]
+    for other_upper, other_diagonal in parts[1:]:  # in order, in place
+        upper += other_upper
+        diagonal += other_diagonal
+    gram = np.triu(upper)
+    gram += np.triu(upper, 1).T
+    q = width // n_outputs
+    for k in range(n_outputs):
+        gram[k * q:(k + 1) * q, k * q:(k + 1) * q] += diagonal[k]
+    return torch.from_numpy(gram)
+
+
+def _accumulate_softmax(
+    X: np.ndarray, terms: SoftmaxTerms, start: int, stop: int, step: int,
+    fit_intercept: bool, K: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sums of :func:`softmax_chunk_gram` over rows ``start:stop`` of X (numpy):
+    ``-Z^T Z`` in its upper triangle (K q, K q) and the diagonal blocks' (K, q, q)."""
+    p, dtype = X.shape[1], X.dtype
+    q = p + fit_intercept
+    Z = np.empty((step, K, q), dtype=dtype)  # rows sqrt(w_i) p_ik xa_i, class by class
+    B = np.empty((step, q), dtype=dtype)  # rows sqrt(w_i p_ik) xa_i of one class
+    # BLAS's syrk adds -Z^T Z into the upper triangle of one Fortran-ordered
+    # accumulator, in place: no (K q)^2 temporary per chunk.
+    syrk = scipy.linalg.blas.get_blas_funcs("syrk", dtype=dtype)
+    gram = np.zeros((K * q, K * q), dtype=dtype, order="F")
+    block = np.empty((q, q), dtype=dtype)
+    diagonal = np.zeros((K, q, q), dtype=dtype)
+    for begin in range(start, stop, step):
+        rows = slice(begin, min(begin + step, stop))
+        X_chunk = X[rows]
+        m = X_chunk.shape[0]
+        proba, weight = terms(rows, X_chunk)
+        scaled = np.sqrt(weight) * proba  # (m, K)
+        Zm = Z[:m]
+        np.multiply(X_chunk[:, None, :], scaled[:, :, None], out=Zm[:, :, :p])
+        if fit_intercept:
+            Zm[:, :, p] = scaled
+        flat = Zm.reshape(m, K * q)  # a view: Z is C-contiguous, its transpose Fortran
+        gram = syrk(-1.0, flat.T, beta=1.0, c=gram, lower=0, overwrite_c=1)
+        roots = np.sqrt(weight * proba)  # (m, K)
+        Bm = B[:m]
+        for k in range(K):
+            np.multiply(X_chunk, roots[:, k, None], out=Bm[:, :p])
+            if fit_intercept:
+                Bm[:, p] = roots[:, k]
+            np.matmul(Bm.T, Bm, out=block)
+            diagonal[k] += block
+    return gram, diagonal
 
 
 def _accumulate(

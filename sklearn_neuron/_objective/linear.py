@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.sparse
@@ -33,12 +33,11 @@ from .._loss.losses import MultinomialLogLoss
 from . import fused
 from .design import Design, SparseDesign, make_design
 from .penalty import ParameterLayout, Penalty
+from .protocol import Curvature, Pointwise, RowObjective, Sums
 
 #: Newton iterations of the null model's constants under an offset (each is cheap).
 _NULL_MAX_ITER = 100
 
-Pointwise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Curvature = tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor]
 
 
 class LinearObjective:
@@ -115,7 +114,8 @@ class LinearObjective:
         self.target = target
         self.loss = loss
         self.fit_intercept = bool(fit_intercept)
-        self.n_features = X.shape[1]
+        self.n_samples = int(X.shape[0])
+        self.n_features = int(X.shape[1])
         self.n_outputs = loss.n_outputs
         self.n_params_per_output = self.n_features + self.fit_intercept
         self.n_params = self.n_outputs * self.n_params_per_output
@@ -200,25 +200,6 @@ class LinearObjective:
         (:meth:`.penalty.Penalty.center`)."""
         return self.penalty.center(theta)
 
-    # Former private names, no longer used by any module: remove with the next cleanup.
-    def _add_l2(self, f, grad, theta):
-        return self.penalty.add_to(f, grad, theta)
-
-    def _penalized_gradient(self, grad, theta):
-        return self.penalty.penalized_gradient(grad, theta)
-
-    @property
-    def _l2_columns(self):
-        return self.penalty.l2_columns
-
-    @property
-    def _l2_flat(self):
-        return self.penalty.l2_flat
-
-    @property
-    def _penalty_hessian(self):
-        return self.penalty.hessian_block
-
     # -- rows of the design --------------------------------------------------------
     def rows(self, index: torch.Tensor) -> torch.Tensor:
         """Design matrix rows ``index`` (a LongTensor) as a tensor (minibatches)."""
@@ -253,10 +234,27 @@ class LinearObjective:
         """Largest absolute entry of X (a float; NaN or inf if X has such)."""
         return self.design.abs_max()
 
-    def reduce(self, function: Callable[..., tuple], *args: Any) -> tuple:
+    def row_bounds(self) -> tuple[float, ...] | None:
+        """None: the rows are at hand, so no bounds are kept for a certified
+        final Newton step (evaluating the step costs less in memory)."""
+        return None
+
+    def reduce(self, function: Callable[..., Sums], *args: Any) -> Sums:
         """``function(self, *args)``, a tuple of arrays: the data are one part
         (the Dask objective adds the parts over its blocks)."""
         return function(self, *args)
+
+    def reduce_rows(
+        self, function: Callable[..., Sums], per_row: np.ndarray, *args: Any
+    ) -> Sums:
+        """``function(self, *args, per_row)``: the data are one part, which has
+        every row (``per_row`` holds one value per row, in order)."""
+        if len(per_row) != self.n_samples:
+            raise ValueError(
+                f"A per-row array of {len(per_row)} values does not match the "
+                f"{self.n_samples} rows of the data; pass one value per row."
+            )
+        return function(self, *args, per_row)
 
     # -- the constant model ----------------------------------------------------------
     def initial_theta(self) -> torch.Tensor:
@@ -488,7 +486,9 @@ class LinearObjective:
     def hessian_rows(self) -> int:
         """Rows whose pointwise Hessians (n, K, K) a :meth:`hessian` holds at once
         (read by the memory estimate of ``_solvers.diagnostics``)."""
-        return self.design.hessian_rows(self.n_outputs)
+        return self.design.hessian_rows(
+            self.n_outputs, softmax=isinstance(self.loss, MultinomialLogLoss)
+        )
 
     # -- Hessian-free products ---------------------------------------------------
     def curvature(self, theta: torch.Tensor, raw: torch.Tensor | None = None) -> Curvature:
@@ -507,7 +507,7 @@ class LinearObjective:
             raw = self.raw(theta)
         w = self.weight_column
         if isinstance(self.loss, MultinomialLogLoss):
-            p = torch.softmax(raw, dim=1)
+            p = self.loss.probabilities(raw)
             wp = w * p
 
             def apply(U):
@@ -575,3 +575,9 @@ def fit_constant(
         if float(step.abs().max()) * size <= 1e-13 * max(1.0, float(constant.abs().max())):
             break
     return constant
+
+
+if TYPE_CHECKING:  # the type checker verifies the declared protocol
+
+    def _declared(objective: LinearObjective) -> RowObjective:
+        return objective

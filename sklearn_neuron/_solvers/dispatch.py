@@ -11,9 +11,10 @@ and returns its result. It owns:
   (:data:`~sklearn_neuron._solvers.stochastic.STOCHASTIC_OPTIMIZERS` or any
   ``torch.optim.Optimizer`` class), the hinge's exact continuation, least
   absolute deviations, and Firth's penalised likelihood (Fisher scoring: Newton);
-- ``optimizer="auto"``'s choice by problem size (:func:`resolve_optimizer`),
-  the memory check of the dense Hessian, and the refusals of a solver that
-  cannot minimise the objective;
+- ``optimizer="auto"``'s choice (:func:`resolve_optimizer`: the cost model
+  of :mod:`.cost` in memory, a rule by size on a cluster), the memory check
+  of the dense Hessian, and the refusals of a solver that cannot minimise
+  the objective;
 - the minibatch settings (batch size, held-out validation, the generator);
 - the convergence messages and their advice (:func:`convergence_message`).
 
@@ -35,9 +36,12 @@ from sklearn.utils import check_random_state
 
 from .._callbacks import Monitor, stopped_by_callback, stopped_message
 from .._loss.losses import AbsoluteError, HingeLoss
+from .._objective.linear import LinearObjective
+from .._objective.protocol import Objective, RowObjective, rows_of
+from .cost import METHODS, Problem, choose
 from .hinge import HINGE_UNVERIFIED, hinge_continuation, smoothed_newton
 from .lad import least_absolute_deviations
-from .memory import check_newton_memory, newton_fits_memory
+from .memory import check_newton_memory, memory_budget, newton_fits_memory
 from .newton_cg import newton_cg
 from .optimizers import PRECISION_LIMIT, OptimizeResult, effective_tol, lbfgs, newton
 from .stochastic import STOCHASTIC_OPTIMIZERS, StochasticResult, minibatch, one_pass
@@ -59,9 +63,10 @@ SECOND_ORDER = frozenset({"newton", "newton-cg"})
 #: Optimizers that form the dense Hessian (its memory is checked first).
 DENSE_HESSIAN = frozenset({"newton"})
 
-#: Newton is chosen by ``optimizer="auto"`` while one Hessian costs at most
-#: this many multiply-adds (n_samples * n_params**2): there its few iterations
-#: beat L-BFGS's many cheap ones, which win beyond (benchmarks/RESULTS.md).
+#: On distributed data (dask arrays) ``optimizer="auto"`` chooses Newton while
+#: one Hessian costs at most this many multiply-adds (n_samples * n_params**2),
+#: L-BFGS beyond (Newton-CG does not run there); in memory the cost model of
+#: :mod:`.cost` decides.
 AUTO_NEWTON_MAX_WORK = 2e7
 #: On data read at each evaluation (out of core), or reduced over a cluster's
 #: workers, a pass costs the read or the round trip, and
@@ -128,30 +133,84 @@ class SolverSettings:
 # -- the choice of the solver -------------------------------------------------------
 def resolve_optimizer(
     name: str, n_samples: int, n_params: int, *, distributed: bool = False,
-    newton_fits: bool = True,
+    newton_fits: bool = True, n_outputs: int = 1, itemsize: int = 8,
+    nnz: float | None = None, gram_work: float | None = None, tol: float = 1e-4,
+    budget: float = math.inf, candidates: tuple[str, ...] = METHODS,
+    curvature_rows: int | None = None,
 ) -> str:
-    """Name of the optimizer to run; resolves ``"auto"`` by problem size.
+    """Name of the optimizer to run; resolves ``"auto"`` by the cost model.
 
-    ``newton_fits``: whether one Newton iteration's temporaries fit the
-    memory budget (:func:`~sklearn_neuron._solvers.memory.newton_fits_memory`);
-    where they do not, ``"auto"`` is L-BFGS whatever the sizes.
+    In memory, ``"auto"`` is the optimizer among ``candidates`` of least
+    predicted time (:func:`~sklearn_neuron._solvers.cost.choose`: passes
+    times cost per pass, from ``n_samples``, the ``n_params`` over
+    ``n_outputs`` outputs, the ``itemsize`` of the dtype, the ``nnz`` stored
+    entries of sparse X and its ``gram_work``, and ``tol``) whose memory
+    estimate is within ``budget`` bytes. ``newton_fits``: whether one Newton
+    iteration's temporaries fit the memory budget
+    (:func:`~sklearn_neuron._solvers.memory.newton_fits_memory`); where they
+    do not, ``"auto"`` never chooses Newton.
 
     ``distributed``: each evaluation is a reduction over a cluster's workers
     (dask arrays), a round trip whatever the arithmetic and, out of core, a
     read of the data; Newton starts from a subsample's fit there. That
     favours Newton's fewer passes (3 to 4 full ones from the warm start on
-    2,000,000 x 20, against L-BFGS's 10 or more: benchmarks/RESULTS.md).
+    2,000,000 x 20, against L-BFGS's 10 or more: benchmarks/RESULTS.md):
+    Newton up to ``AUTO_NEWTON_MAX_PARAMS_READING`` parameters or
+    ``AUTO_NEWTON_MAX_WORK``, else L-BFGS.
     """
     if name != "auto":
         return name
     if not newton_fits:
-        return "lbfgs"
-    if distributed and n_params <= AUTO_NEWTON_MAX_PARAMS_READING:
-        return "newton"
-    return "newton" if n_samples * n_params**2 <= AUTO_NEWTON_MAX_WORK else "lbfgs"
+        candidates = tuple(m for m in candidates if m != "newton")
+    if distributed:
+        if "newton" not in candidates:
+            return "lbfgs"
+        if n_params <= AUTO_NEWTON_MAX_PARAMS_READING:
+            return "newton"
+        return "newton" if n_samples * n_params**2 <= AUTO_NEWTON_MAX_WORK else "lbfgs"
+    problem = Problem(
+        n_samples=n_samples, n_params_per_output=max(1, n_params // max(1, n_outputs)),
+        n_outputs=n_outputs, itemsize=itemsize, nnz=nnz, gram_work=gram_work, tol=tol,
+        curvature_rows=curvature_rows,
+    )
+    return choose(problem, budget, candidates)
 
 
-def choose_optimizer(objective: Any, settings: SolverSettings) -> str:
+def auto_candidates(objective: Any) -> tuple[str, ...]:
+    """The optimizers ``"auto"`` may choose for a smooth ``objective`` without L1:
+    all of :data:`~sklearn_neuron._solvers.cost.METHODS` in memory, Newton and
+    L-BFGS on a cluster (Newton-CG does not run there) or for a loss
+    differentiated by autograd (whose products Newton-CG does not take)."""
+    if objective.distributed or objective.loss.uses_autograd:
+        return ("newton", "lbfgs")
+    return METHODS
+
+
+def _resolve_auto(
+    objective: Any, settings: SolverSettings, candidates: tuple[str, ...] | None = None
+) -> str:
+    """``"auto"`` on ``objective``: :func:`resolve_optimizer` with its sizes,
+    among ``candidates`` (by default :func:`auto_candidates`)."""
+    if objective.distributed:
+        return resolve_optimizer(
+            "auto", objective.X.shape[0], objective.n_params, distributed=True,
+            newton_fits=newton_fits_memory(objective),
+        )
+    sparse = objective.is_sparse
+    return resolve_optimizer(
+        "auto", objective.X.shape[0], objective.n_params,
+        n_outputs=objective.n_outputs,
+        itemsize=torch.finfo(objective.dtype).bits // 8,
+        nnz=float(objective.X.values().numel()) if sparse else None,
+        gram_work=objective.gram_work if sparse else None,
+        tol=effective_tol(settings.tol, torch.float64),
+        budget=memory_budget(objective.device),
+        candidates=auto_candidates(objective) if candidates is None else candidates,
+        curvature_rows=objective.hessian_rows,
+    )
+
+
+def choose_optimizer(objective: Objective, settings: SolverSettings) -> str:
     """Name of the full-batch solver to run on ``objective``, checked against it.
 
     Firth's penalised likelihood is fitted by Fisher scoring (Newton,
@@ -169,11 +228,7 @@ def choose_optimizer(objective: Any, settings: SolverSettings) -> str:
     smooth = loss.twice_differentiable or isinstance(loss, HingeLoss)
     if requested == "auto" and (objective.l1 or not smooth):
         return "lbfgs"
-    name = resolve_optimizer(
-        requested, objective.X.shape[0], objective.n_params,
-        distributed=objective.distributed,
-        newton_fits=requested != "auto" or newton_fits_memory(objective),
-    )
+    name = requested if requested != "auto" else _resolve_auto(objective, settings)
     if name in SECOND_ORDER and not smooth:
         raise ValueError(
             f"optimizer={name!r} needs a twice-differentiable loss, "
@@ -207,7 +262,7 @@ def optimizer_class(optimizer: str | type) -> type:
     return STOCHASTIC_OPTIMIZERS[optimizer]
 
 
-def iterates_are_coefficients(objective: Any, settings: SolverSettings) -> bool:
+def iterates_are_coefficients(objective: Objective, settings: SolverSettings) -> bool:
     """Whether each iterate of this fit is a model of ``objective`` (not so for
     the hinge's per-output stages and the absolute error's exact solver)."""
     if isinstance(objective.loss, HingeLoss):
@@ -227,7 +282,7 @@ def _refuse_optimizer_kwargs(settings: SolverSettings) -> None:
 
 # -- running it --------------------------------------------------------------------
 def solve(
-    objective: Any,
+    objective: Objective,
     theta: torch.Tensor,
     settings: SolverSettings,
     monitor: Monitor | None = None,
@@ -248,7 +303,7 @@ def solve(
         )
     if settings.stochastic:
         result = run_minibatch(
-            objective, theta, settings, settings.max_iter,
+            rows_of(objective, settings.label), theta, settings, settings.max_iter,
             f"{settings.name}/{settings.label}", monitor=monitor,
         )
         return settings.label, result
@@ -257,7 +312,7 @@ def solve(
 
 
 def _solve_full_batch(
-    objective: Any, theta: torch.Tensor, settings: SolverSettings, monitor: Monitor | None,
+    objective: Objective, theta: torch.Tensor, settings: SolverSettings, monitor: Monitor | None,
     name: str,
 ) -> tuple[str, OptimizeResult]:
     """Run the resolved full-batch solver on ``objective``; ``(name, result)``.
@@ -281,11 +336,103 @@ def _solve_full_batch(
             name=f"{name}/{optimizer}",
             monitor=monitor,
         )
+        if polishes_in_float64(objective, optimizer, settings, result):
+            result = polish_in_float64(objective, optimizer, settings, result, monitor, name)
     return optimizer, result
 
 
+# -- float32 data, float64 answers ------------------------------------------------
+def float64_copy_bytes(objective: Any) -> float:
+    """Bytes of :func:`float64_objective`'s copy of ``objective``'s data."""
+    n, K = objective.X.shape[0], objective.n_outputs
+    entries = (
+        2.0 * objective.X.values().numel() if objective.is_sparse
+        else float(n) * objective.n_features
+    )
+    return 8.0 * (entries + (2.0 + K) * n)
+
+
+def polishes_in_float64(
+    objective: Any, optimizer: str, settings: SolverSettings, result: OptimizeResult
+) -> bool:
+    """Whether a float32 fit continues in float64 to reach ``tol`` (:func:`polish_in_float64`).
+
+    So where ``tol`` lies below what float32 arithmetic can reach
+    (:func:`~sklearn_neuron._solvers.optimizers.effective_tol`), the float32
+    iterations ended at that floor (converged or at the precision limit),
+    iterations are left, the data are in memory and their float64 copy fits
+    the memory budget.
+    """
+    return (
+        objective.dtype == torch.float32
+        and not (objective.distributed or objective.firth)
+        and optimizer in OPTIMIZERS
+        and settings.tol < effective_tol(settings.tol, torch.float32)
+        and result.n_iter < settings.max_iter
+        and (result.converged or result.stop_reason.startswith(PRECISION_LIMIT))
+        and float64_copy_bytes(objective) <= memory_budget(objective.device)
+    )
+
+
+def float64_objective(objective: Any) -> Any:
+    """``objective`` on a float64 copy of its data (the same numbers, exactly)."""
+    wide = torch.float64
+    return LinearObjective(
+        objective.X.to(wide),
+        objective.target.to(wide),
+        objective.weight.to(wide),
+        objective.loss,
+        objective.l2,
+        objective.fit_intercept,
+        l1=objective.l1,
+        offset=None if objective.offset is None else objective.offset.to(wide),
+    )
+
+
+def _polishing_optimizer(wide: Any, optimizer: str) -> str:
+    """The optimizer of the float64 stage: ``optimizer`` if it is Newton's or
+    the objective has an L1 term (OWL-QN), else Newton or Newton-CG by the
+    cost model. From the float32 floor a Newton step or two reach ``tol``,
+    where L-BFGS, whose convergence is linear, can take hundreds."""
+    if optimizer in SECOND_ORDER or wide.l1 or not wide.loss.twice_differentiable:
+        return optimizer
+    return _resolve_auto(wide, SolverSettings(tol=1e-4), ("newton", "newton-cg"))
+
+
+def polish_in_float64(
+    objective: Any, optimizer: str, settings: SolverSettings, result: OptimizeResult,
+    monitor: Monitor | None, name: str,
+) -> OptimizeResult:
+    """Continue a float32 fit in float64 until ``tol``; the float64 optimum, rounded.
+
+    The float32 iterations end where float32 arithmetic stops resolving the
+    gradient (``100 * eps``, 1.2e-5); from there Newton's steps (or
+    ``optimizer`` with an L1 term: :func:`_polishing_optimizer`) run on the
+    float64 copy of the data (:func:`float64_objective`), a few iterations,
+    to ``tol``. The coefficients are returned in float32 (the data's dtype),
+    the float64 answer rounded; the curve, the iterations and the gradient
+    are those of both stages together.
+    """
+    wide = float64_objective(objective)
+    polisher = _polishing_optimizer(wide, optimizer)
+    polished = SOLVERS[polisher](
+        wide, result.theta.to(torch.float64), tol=settings.tol,
+        max_iter=settings.max_iter - result.n_iter, verbose=settings.verbose,
+        name=f"{name}/{polisher}/float64", monitor=monitor,
+    )
+    return OptimizeResult(
+        theta=polished.theta.to(objective.dtype),
+        n_iter=result.n_iter + polished.n_iter,
+        converged=polished.converged,
+        objective_curve=[*result.objective_curve, *polished.objective_curve[1:]],
+        grad_max=polished.grad_max,
+        stop_reason=polished.stop_reason,
+        arithmetic=torch.float64,
+    )
+
+
 def _solve_hinge(
-    objective: Any, theta: torch.Tensor, settings: SolverSettings, monitor: Monitor | None,
+    objective: Objective, theta: torch.Tensor, settings: SolverSettings, monitor: Monitor | None,
     name: str,
 ) -> tuple[str, OptimizeResult]:
     """The hinge solved exactly, each smoothed stage by the chosen optimizer."""
@@ -305,6 +452,9 @@ def _solve_hinge(
             optimizer = resolve_optimizer(
                 "auto", objective.X.shape[0], objective.n_params_per_output,
                 distributed=objective.distributed,
+                itemsize=torch.finfo(objective.dtype).bits // 8,
+                tol=effective_tol(settings.tol, torch.float64),
+                budget=memory_budget(objective.device), candidates=("newton", "lbfgs"),
             )
         # Newton with an exact line search (the smoothed hinge is piecewise quadratic).
         function = smoothed_newton if optimizer == "newton" else SOLVERS[optimizer]
@@ -324,7 +474,7 @@ def _solve_hinge(
 
 
 # -- the minibatch family ------------------------------------------------------------
-def batch_size(requested: int | str, objective: Any) -> int:
+def batch_size(requested: int | str, objective: RowObjective) -> int:
     """The minibatch size: ``requested``, or for ``"auto"`` one by the data's size."""
     if requested != "auto":
         return cast(int, requested)
@@ -334,7 +484,7 @@ def batch_size(requested: int | str, objective: Any) -> int:
     return min(n_samples, 200, max(32, n_samples // 50))
 
 
-def minibatch_settings(objective: Any, settings: SolverSettings) -> dict[str, Any]:
+def minibatch_settings(objective: RowObjective, settings: SolverSettings) -> dict[str, Any]:
     """The arguments that ``fit``'s and ``partial_fit``'s minibatch loops share."""
     optimizer = optimizer_class(settings.optimizer)
     optimizer_kwargs = dict(settings.optimizer_kwargs or {})
@@ -353,7 +503,7 @@ def minibatch_settings(objective: Any, settings: SolverSettings) -> dict[str, An
 
 
 def run_minibatch(
-    objective: Any,
+    objective: RowObjective,
     theta: torch.Tensor,
     settings: SolverSettings,
     max_iter: int,
@@ -385,7 +535,7 @@ def run_minibatch(
 
 
 def run_one_pass(
-    objective: Any,
+    objective: RowObjective,
     theta: torch.Tensor,
     settings: SolverSettings,
     *,
@@ -406,14 +556,14 @@ def run_one_pass(
     )
 
 
-def minus_objective(objective: Any, theta: torch.Tensor) -> float:
+def minus_objective(objective: Objective, theta: torch.Tensor) -> float:
     """Score of ``theta`` on held-out data (higher is better): minus its objective."""
     return -float(objective.value(theta))
 
 
 def _split_validation(
-    objective: Any, settings: SolverSettings, generator: torch.Generator
-) -> tuple[Any, Any]:
+    objective: RowObjective, settings: SolverSettings, generator: torch.Generator
+) -> tuple[RowObjective, RowObjective]:
     """Hold out ``validation_fraction`` of the rows (stratified where it applies)."""
     index = np.arange(objective.X.shape[0])
     seed = int(torch.randint(np.iinfo(np.int32).max, (1,), generator=generator))
@@ -442,7 +592,8 @@ def convergence_message(
     settings: SolverSettings, optimizer: str, result: OptimizeResult, dtype: torch.dtype
 ) -> str:
     """The ConvergenceWarning's text for a fit that stopped before ``tol``."""
-    name, tol = settings.name, effective_tol(settings.tol, dtype)
+    name = settings.name
+    tol = effective_tol(settings.tol, result.arithmetic or dtype)
     if stopped_by_callback(result.stop_reason):
         return stopped_message(
             name, optimizer, result, tol, "epochs" if settings.stochastic else "iterations",

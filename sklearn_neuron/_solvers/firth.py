@@ -19,10 +19,15 @@ on dask blocks, where the hat diagonal's pass is one more reduction.
 from __future__ import annotations
 
 import math
-import operator
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 import torch
 
+from .._loss.losses import NeuronLoss
+from .._objective.penalty import Penalty
+from .._objective.protocol import Objective, PenalizedLikelihood, Sums
 from .optimizers import effective_tol, newton
 
 #: Rows per chunk of the hat-diagonal pass over a dense X.
@@ -38,14 +43,20 @@ _RESTRICTED_TOL = 1e-10
 _MAX_HALVINGS = 40
 
 
-def check_firth_settings(model, n_classes=None):
+def check_firth_settings(
+    model: Any, n_classes: int | None = None, *, name: str | None = None
+) -> None:
     """Refuse ``firth=True`` with settings that change its statistical model.
 
     Firth's estimator is unpenalized logistic regression plus the Jeffreys
     prior, fitted by Newton (Fisher scoring): ``loss="log_loss"``,
-    ``C=np.inf``, ``optimizer`` "auto" or "newton", two classes.
+    ``C=np.inf``, ``optimizer`` "auto" or "newton", two classes. ``model``
+    has the classifier's ``loss``, ``C`` and ``optimizer`` (the estimator, or
+    its parameters); ``name`` names it in the messages (by default its class).
     """
-    name = type(model).__name__
+    name = type(model).__name__ if name is None else name
+    optimizer = model.optimizer
+    label = optimizer.__name__ if isinstance(optimizer, type) else optimizer
     if model.loss != "log_loss":
         raise ValueError(
             f"{name}(firth=True) is Firth's penalized logistic regression, which needs "
@@ -57,10 +68,10 @@ def check_firth_settings(model, n_classes=None):
             f"needs C=np.inf; got C={model.C!r}. Pass C=np.inf with firth=True, or a "
             "finite C with firth=False (an L2-penalized fit)."
         )
-    if isinstance(model.optimizer, type) or model.optimizer not in ("auto", "newton"):
+    if isinstance(optimizer, type) or optimizer not in ("auto", "newton"):
         raise ValueError(
             f"{name}(firth=True) is fitted by Newton's method (Fisher scoring on the "
-            f"modified score); optimizer={model._optimizer_label()!r} is not supported. "
+            f"modified score); optimizer={label!r} is not supported. "
             "Use optimizer='auto' or 'newton'."
         )
     if n_classes is not None and n_classes > 2:
@@ -68,32 +79,6 @@ def check_firth_settings(model, n_classes=None):
             f"{name}(firth=True) is implemented for two classes; y has {n_classes}. "
             "Fit one binary Firth model per class (one-vs-rest), or use firth=False."
         )
-
-
-#: What a :class:`FirthObjective` reads through from the objective it wraps: the
-#: data, the parameter layout, the penalty and the kernels, unchanged.
-_READ_THROUGH = (
-    "loss", "X", "target", "weight", "offset", "design", "is_sparse", "is_small",
-    "n_features", "n_outputs", "n_params_per_output", "n_params", "fit_intercept",
-    "l2", "l1", "dtype", "device", "weight_sum", "weight_column", "weight_cube",
-    "distributed", "reads_per_evaluation", "hessian_rows", "penalty", "layout",
-    "zeros", "initial_theta", "unpack", "pack", "center", "null_mask", "null_raw",
-    "raw", "raw_direction", "rows", "reordered", "row_slice", "subset", "with_penalty",
-    "linear_gradient", "gram", "gram_work", "second_order", "pointwise_terms",
-    "value_gradient_pointwise", "curvature", "hessian_vector_product",
-    "hessian_diagonal", "constant_terms", "l1_weights", "l2_gradient",
-    "add_l2_gradient_", "abs_max", "reduce", "fingerprint",
-)
-
-
-class _ReadThrough:
-    """A member of the wrapped objective, read through (see :data:`_READ_THROUGH`)."""
-
-    def __init__(self, name: str) -> None:
-        self._get = operator.attrgetter(f"_objective.{name}")
-
-    def __get__(self, instance: object, owner: type | None = None) -> object:
-        return self if instance is None else self._get(instance)
 
 
 class FirthObjective:
@@ -112,36 +97,190 @@ class FirthObjective:
     the point just evaluated returns that information (not the exact
     Hessian of ``f*``): Newton then takes Fisher-scoring steps, as logistf
     and brglm2, and its line search keeps each step an ascent of ``l*``.
-    Everything else is the wrapped objective's: the members listed below,
-    read through.
+
+    It is an :class:`~sklearn_neuron._objective.protocol.Objective` and a
+    :class:`~sklearn_neuron._objective.protocol.PenalizedLikelihood`: the
+    layout, the penalty, the sizes, the capabilities and the reductions are
+    the wrapped objective's, delegated one by one below; so are the rows
+    that the checks after a fit and the data's fingerprint read (``X``,
+    ``target``, ``weight``, ``design``, :meth:`fingerprint`).
+
+    Parameters
+    ----------
+    objective : Objective
+        A binary log-loss objective, in memory or on dask blocks.
     """
 
     #: Inference on a Firth fit reports its own statistics.
     firth = True
-    #: Read through from the wrapped objective (declared for type checkers).
-    weight_sum: float
     #: Newton starts cold: a subsample's maximum-likelihood fit (dask data)
     #: may be far out along a separating direction, where Firth's is not.
     subsample_newton = None
 
-    def __init__(self, objective):
+    def __init__(self, objective: Objective) -> None:
         if objective.n_outputs != 1 or objective.loss.activation.name != "sigmoid":
             raise ValueError("FirthObjective needs a binary log-loss objective.")
         self._objective = objective
-        self._last = (None, None)
+        #: The same object, as the storage-specific reads below see it (a
+        #: LinearObjective's tensors, or a DaskObjective's dask arrays).
+        self._storage: Any = objective
+        self._last: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
         self._evaluations = 0
 
-    def row_bounds(self):
+    @property
+    def base(self) -> Objective:
+        """The wrapped (unpenalized) objective."""
+        return self._objective
+
+    # -- the wrapped objective's, delegated ----------------------------------------
+    @property
+    def loss(self) -> NeuronLoss:
+        return self._objective.loss
+
+    @property
+    def penalty(self) -> Penalty:
+        return self._objective.penalty
+
+    @property
+    def n_samples(self) -> int:
+        return self._objective.n_samples
+
+    @property
+    def n_features(self) -> int:
+        return self._objective.n_features
+
+    @property
+    def n_outputs(self) -> int:
+        return self._objective.n_outputs
+
+    @property
+    def n_params_per_output(self) -> int:
+        return self._objective.n_params_per_output
+
+    @property
+    def n_params(self) -> int:
+        return self._objective.n_params
+
+    @property
+    def fit_intercept(self) -> bool:
+        return self._objective.fit_intercept
+
+    @property
+    def l2(self) -> float:
+        return self._objective.l2
+
+    @property
+    def l1(self) -> float:
+        return self._objective.l1
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._objective.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self._objective.device
+
+    @property
+    def weight_sum(self) -> float:
+        return self._objective.weight_sum
+
+    @property
+    def is_sparse(self) -> bool:
+        return self._objective.is_sparse
+
+    @property
+    def is_small(self) -> bool:
+        return self._objective.is_small
+
+    @property
+    def distributed(self) -> bool:
+        return self._objective.distributed
+
+    @property
+    def reads_per_evaluation(self) -> int:
+        return self._objective.reads_per_evaluation
+
+    @property
+    def hessian_rows(self) -> int:
+        return self._objective.hessian_rows
+
+    @property
+    def offset(self) -> Any:
+        return self._objective.offset
+
+    @property
+    def X(self) -> Any:  # noqa: N802 (the design matrix's name)
+        """The wrapped objective's rows (the memory estimate, the checks after a fit)."""
+        return self._objective.X
+
+    @property
+    def target(self) -> Any:
+        """The wrapped objective's encoded target (in memory: the fingerprint)."""
+        return self._storage.target
+
+    @property
+    def weight(self) -> Any:
+        """The wrapped objective's normalised weights (in memory: the fingerprint)."""
+        return self._storage.weight
+
+    @property
+    def design(self) -> Any:
+        """The wrapped objective's design (in memory: the fingerprint)."""
+        return self._storage.design
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The wrapped dask objective's fingerprint (by a reduction)."""
+        return cast(dict[str, Any], self._storage.fingerprint())
+
+    def zeros(self) -> torch.Tensor:
+        return self._objective.zeros()
+
+    def initial_theta(self) -> torch.Tensor:
+        return self._objective.initial_theta()
+
+    def unpack(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self._objective.unpack(theta)
+
+    def pack(self, coef: Any, intercept: Any = None) -> torch.Tensor:
+        return self._objective.pack(coef, intercept)
+
+    def l1_weights(self) -> torch.Tensor | None:
+        return self._objective.l1_weights()
+
+    def null_mask(self) -> torch.Tensor | None:
+        return self._objective.null_mask()
+
+    def center(self, theta: torch.Tensor) -> torch.Tensor:
+        return self._objective.center(theta)
+
+    def with_penalty(self, l2: float, l1: float = 0.0) -> FirthObjective:
+        """Firth's penalty on the wrapped objective with strengths ``l2``, ``l1``."""
+        return FirthObjective(self._objective.with_penalty(l2, l1))
+
+    def null_raw(self) -> torch.Tensor:
+        return self._objective.null_raw()
+
+    def abs_max(self) -> float:
+        return self._objective.abs_max()
+
+    def row_bounds(self) -> tuple[float, ...] | None:
         # No certified final Newton step (dask): its bounds are the
         # log-likelihood's, not the penalized one's; the step is evaluated.
         return None
 
-    @property
-    def base(self):
-        """The wrapped (unpenalized) objective."""
-        return self._objective
+    def reduce(self, function: Callable[..., Sums], *args: Any) -> Sums:
+        return self._objective.reduce(function, *args)
 
-    def penalized_terms(self, theta):
+    def reduce_rows(
+        self, function: Callable[..., Sums], per_row: np.ndarray, *args: Any
+    ) -> Sums:
+        return self._objective.reduce_rows(function, per_row, *args)
+
+    # -- the penalized objective ------------------------------------------------------
+    def penalized_terms(
+        self, theta: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
         """``(f*, grad f*, H, log det I)`` at ``theta``; ``f* = inf`` where I is singular."""
         obj = self._objective
         f, g, _, H = obj.value_gradient_hessian(theta)
@@ -168,30 +307,36 @@ class FirthObjective:
         S = obj.weight_sum
         return f - logdet / (2.0 * S), g - correction, H, logdet
 
-    def value_gradient(self, theta, index=None):
+    def value_gradient(
+        self, theta: torch.Tensor, index: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, None]:
         if index is not None:
             raise ValueError("A Firth objective has no minibatch gradient.")
         f, g, H, _ = self.penalized_terms(theta)
         self._last = (theta, H)
         return f, g, None
 
-    def value(self, theta, raw=None):
+    def value(self, theta: torch.Tensor, raw: torch.Tensor | None = None) -> torch.Tensor:
         return self.penalized_terms(theta)[0]
 
-    def full_value(self, theta):
+    def full_value(self, theta: torch.Tensor) -> float:
         return float(self.value(theta))
 
-    def hessian(self, theta, raw=None, pointwise=None):
+    def hessian(
+        self, theta: torch.Tensor, raw: Any = None, pointwise: Any = None
+    ) -> torch.Tensor:
         point, H = self._last
-        if point is theta and pointwise is None:
+        if point is theta and pointwise is None and H is not None:
             return H
         return self._objective.hessian(theta, raw, pointwise)
 
-    def value_gradient_hessian(self, theta):
+    def value_gradient_hessian(
+        self, theta: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, None, torch.Tensor]:
         f, g, H, _ = self.penalized_terms(theta)
         return f, g, None, H
 
-    def penalized_loglike(self, theta):
+    def penalized_loglike(self, theta: torch.Tensor) -> float:
         """Penalized log-likelihood ``l(theta) + 1/2 log det I(theta)`` (a float)."""
         return -self.weight_sum * float(self.penalized_terms(theta)[0])
 
@@ -211,9 +356,11 @@ class FirthObjective:
         return restricted_fit(self, theta, fixed)
 
 
-for _name in _READ_THROUGH:
-    setattr(FirthObjective, _name, _ReadThrough(_name))
 
+if TYPE_CHECKING:  # the type checker verifies the declared protocol
+
+    def _declared(objective: FirthObjective) -> PenalizedLikelihood:
+        return objective
 
 def _penalty_gradient(objective, theta, root_inverse):
     """Minus the gradient of Firth's penalty on the objective's scale, ``X^T (h (1/2 - p)) / S``.
@@ -300,8 +447,8 @@ def restricted_fit(
     """
     free = ~fixed
     theta = theta.clone()
-    f, g, H, _ = objective.penalized_terms(theta)
-    f = float(f)
+    value, g, H, _ = objective.penalized_terms(theta)
+    f = float(value)
     if not bool(free.any()):
         return theta, -objective.weight_sum * f
     tol = effective_tol(tol, theta.dtype)
@@ -313,12 +460,13 @@ def restricted_fit(
             break
         step = -torch.linalg.solve(B, g_free)
         slope = float(torch.dot(g_free, step))
-        length, accepted = 1.0, None
+        length = 1.0
+        accepted: tuple[torch.Tensor, float, torch.Tensor] | None = None
         for _ in range(_MAX_HALVINGS):
             candidate = theta.clone()
             candidate[free] += (length * step).to(theta.dtype)
-            f_new, g_new, _, _ = objective.penalized_terms(candidate)
-            f_new = float(f_new)
+            value_new, g_new, _, _ = objective.penalized_terms(candidate)
+            f_new = float(value_new)
             if f_new <= f + 1e-4 * length * slope or (
                 f_new <= f + resolution * max(abs(f), 1.0)
                 and float(g_new[free].abs().max()) < float(g_free.abs().max())

@@ -56,6 +56,9 @@ class OptimizeResult:
         Largest absolute gradient entry at ``theta``.
     stop_reason : str
         Why the optimizer stopped, in words.
+    arithmetic : torch.dtype or None
+        The dtype the last iterations computed in, where it differs from
+        ``theta``'s (a float32 fit finished in float64); None otherwise.
     """
 
     theta: torch.Tensor
@@ -64,6 +67,7 @@ class OptimizeResult:
     objective_curve: list = field(default_factory=list)
     grad_max: float = float("nan")
     stop_reason: str = ""
+    arithmetic: torch.dtype | None = None
 
 
 def _max_abs(tensor):
@@ -71,11 +75,14 @@ def _max_abs(tensor):
 
 
 def effective_tol(tol, dtype):
-    """Gradient tolerance that the dtype can reach.
+    """Gradient tolerance that arithmetic in ``dtype`` can reach.
 
     A float32 objective's gradient is only accurate to a few hundred machine
-    epsilons, so ``tol`` is floored at ``100 * eps`` of the dtype
-    (1.2e-5 for float32, 2.2e-14 for float64).
+    epsilons, so an optimizer's iterations in a dtype stop at ``tol`` floored
+    at ``100 * eps`` of it (1.2e-5 for float32, 2.2e-14 for float64). A fit of
+    float32 data in memory asked for less continues in float64 from there
+    (:func:`~sklearn_neuron._solvers.dispatch.polish_in_float64`): its floor
+    is float64's.
     """
     return max(float(tol), 100.0 * torch.finfo(dtype).eps)
 
@@ -625,9 +632,12 @@ def _quasi_newton_direction(g, s_hist, y_hist):
     SY = S @ Y.T
     YY = Y @ Y.T
     gamma = SY[-1, -1] / YY[-1, -1]
-    R = np.triu(SY)
-    r_inv_sg = scipy.linalg.solve_triangular(R, S @ g64, lower=False)
+    # R is the upper triangle of SY: LAPACK's triangular solve reads no other
+    # entry. Its diagonal, the pairs' s.y, is positive (_remember_pair). Called
+    # directly: scipy's solve_triangular checks and converts its operands at a
+    # cost above the solve's at these sizes.
+    r_inv_sg, _ = scipy.linalg.lapack.dtrtrs(SY, S @ g64, lower=0, trans=0)
     inner = np.diag(SY) * r_inv_sg + gamma * (YY @ r_inv_sg) - gamma * (Y @ g64)
-    p1 = scipy.linalg.solve_triangular(R, inner, trans="T", lower=False)
+    p1, _ = scipy.linalg.lapack.dtrtrs(SY, inner, lower=0, trans=1)
     Hg = gamma * g64 + S.T @ p1 - gamma * (Y.T @ r_inv_sg)
     return torch.from_numpy(-Hg).to(dtype=g.dtype, device=g.device)

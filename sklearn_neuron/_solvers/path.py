@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
 from .._callbacks import Monitor
+from .._objective.protocol import Objective
 from .diagnostics import check_penalty_scale
 from .dispatch import SolverSettings, solve
 from .optimizers import OptimizeResult
@@ -58,7 +58,7 @@ class PathPoint:
         What it returned (``result.theta`` starts the next point).
     """
 
-    objective: Any
+    objective: Objective
     optimizer: str
     result: OptimizeResult
 
@@ -69,7 +69,7 @@ class PathPoint:
 
 
 def regularization_path(
-    objective: Any,
+    objective: Objective,
     penalties: Iterable[Penalty],
     settings: SolverSettings,
     *,

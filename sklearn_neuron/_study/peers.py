@@ -18,7 +18,6 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 
-from .. import NeuronClassifier
 from .fitting import SEED, STUDY_EPOCHS, quiet_fit
 from .scores import Folds, cross_validate_classifier
 
@@ -67,16 +66,20 @@ class SkorchPeer(ClassifierMixin, BaseEstimator):
 
         from .. import NeuronModule, from_skorch
 
-        # The library's private pieces: no public name gives the neuron's
+        # The library's internal pieces: no public name gives the neuron's
         # automatic batch size and step on given data.
-        from .._base import BaseNeuron
+        from .._classifier import ClassifierParams, classifier_objective
+        from .._objective.protocol import rows_of
+        from .._solvers.dispatch import batch_size as auto_batch_size
         from .._solvers.stochastic import auto_learning_rate
 
         X = np.asarray(X, dtype=np.float64)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         # The neuron's own batch size and initial step on these data.
-        objective = NeuronClassifier(C=self.C)._build_objective(X, y, None, reset=True)
-        batch_size = BaseNeuron._batch_size(NeuronClassifier(), objective)
+        objective = rows_of(classifier_objective(
+            ClassifierParams(C=self.C), X, np.asarray(y), None, self.classes_
+        ), "SkorchPeer")
+        batch_size = auto_batch_size("auto", objective)
         lr = auto_learning_rate(objective, torch.optim.SGD)
         binary = self.classes_.size == 2
         torch.manual_seed(self.random_state)

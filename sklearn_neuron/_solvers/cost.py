@@ -1,0 +1,318 @@
+"""``optimizer="auto"``'s cost model: the predicted time of each full-batch optimizer.
+
+A fit's time is predicted as passes over the data times the cost of a pass,
+for the three exact optimizers of a smooth objective in memory:
+
+- ``"newton"``: ``NEWTON_ITERATIONS`` iterations, each a value-and-gradient
+  pass, the Hessian (the Gram sum, ``gram_work`` multiply-adds: ``n (qK)^2``
+  dense at ``GRAM_RATE``, ``sum_i nnz_i^2 K(K+1)/2`` sparse at
+  ``SPARSE_GRAM_RATE`` plus ``SPARSE_ENTRY_SECONDS`` per entry) and its
+  Cholesky factor (``(qK)^3 / 3`` at ``CHOLESKY_RATE``);
+- ``"newton-cg"``: ``NEWTON_CG_ITERATIONS`` outer iterations, each a
+  value-and-gradient pass and the Hessian diagonal, and
+  ``newton_cg_products`` Hessian-vector products in all, each two products
+  with X like a gradient pass;
+- ``"lbfgs"``: ``lbfgs_iterations`` value-and-gradient passes.
+
+A pass over dense X costs ``2 n q K`` multiply-adds at ``GEMV_RATE`` (one
+output: bandwidth-bound) or ``GEMM_RATE`` (several), over sparse X ``2 nnz K``
+at ``SPARSE_RATE``; each also costs ``ELEMENT_SECONDS`` per row and output
+(the loss and its derivatives) and ``PASS_SECONDS`` of fixed overhead.
+The iteration counts grow with the classes and with the digits of ``tol``
+asked for (``digits = log10(1 / tol)``): L-BFGS's linearly, Newton-CG's
+products more slowly, Newton's barely (its convergence is quadratic). The
+methods are compared at equal accuracy: Newton's and Newton-CG's last step
+squares the distance to the optimum that ``max|grad| <= tol`` leaves, so
+L-BFGS is costed at the digits of ``tol**2`` (:attr:`Problem.lbfgs_digits`).
+
+The rates and overheads were measured on the reference machine by
+``benchmarks/calibrate_auto.py`` (``benchmarks/RESULTS.md``, "The cost model
+behind optimizer='auto'"); the iteration counts are set from the fits that
+script runs. :func:`choose` returns the optimizer of least predicted time
+among those whose memory estimate (:mod:`.memory`) is within the budget.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .memory import lbfgs_peak_bytes, newton_cg_peak_bytes, newton_peak_bytes
+from .optimizers import FINAL_STEP_MAX_PARAMS, FINAL_STEP_WORK_RATIO
+
+#: Multiply-adds per second by itemsize (8: float64, 4: float32), each
+#: measured by ``benchmarks/calibrate_auto.py`` at one thread on the reference
+#: machine (benchmarks/RESULTS.md, "The cost model behind optimizer='auto'"):
+#: only their ratios decide, and at one thread they hold on a busy machine.
+#: ``X @ w`` and ``X^T r`` of one output (reads X: bandwidth-bound).
+GEMV_RATE = {8: 1.8e9, 4: 4.0e9}
+#: ``X @ W^T`` and ``X^T G`` of several outputs.
+GEMM_RATE = {8: 2.3e10, 4: 7.0e10}
+#: The Hessian's Gram sum (``gram_work`` per second).
+GRAM_RATE = {8: 3.3e10, 4: 7.6e10}
+#: The Cholesky factorisation of the Hessian (``n^3 / 3`` per second).
+CHOLESKY_RATE = {8: 5.2e10, 4: 1.1e11}
+#: A sparse X's products (stored entries times outputs per second).
+SPARSE_RATE = {8: 1.2e9, 4: 1.9e9}
+#: A sparse X's Hessian: ``gram_work`` (``sum_i nnz_i^2`` a pair of blocks)
+#: per second, measured on 2,000 x 30 at 1/3 non-zeros; and seconds per entry
+#: of the (qK)^2 result (scipy's sparse product made dense), from 100,000 x
+#: 5,000 at 0.5% (1.0 s for a 5,001-wide Hessian).
+SPARSE_GRAM_RATE = {8: 3.3e8, 4: 3.3e8}
+SPARSE_ENTRY_SECONDS = 3.3e-8
+#: Seconds per row and output of a pass's pointwise work (loss, derivatives).
+ELEMENT_SECONDS = {8: 6.4e-9, 4: 2.0e-9}
+#: Fixed seconds of a value-and-gradient pass (torch and Python per call).
+PASS_SECONDS = 3.0e-5
+#: Fixed seconds of a Newton iteration beyond its pass (the Hessian's
+#: assembly, the Cholesky call, the line search).
+NEWTON_SECONDS = 8.0e-5
+#: Fixed seconds of an L-BFGS iteration beyond its pass (the quasi-Newton
+#: direction from the stored pairs, in float64 numpy).
+LBFGS_SECONDS = 1.5e-4
+
+#: Newton's iterations at the default tol (final step included), and per
+#: further digit of tol (the fits of ``calibrate_auto.py``: 5 to 8, and 8
+#: to 10 at tol=1e-10).
+NEWTON_ITERATIONS = 7.0
+NEWTON_PER_DIGIT = 0.4
+#: Newton-CG's outer iterations at the default tol, and per further digit
+#: (5 to 12; 9 to 16 at tol=1e-10).
+NEWTON_CG_ITERATIONS = 8.0
+NEWTON_CG_PER_DIGIT = 0.6
+#: Newton-CG's Hessian-vector products in all at the default tol for one
+#: output, the growth per doubling of the outputs, and per further digit
+#: (25 to 46 for one output, 129 for digits' 10 classes; x1.6 to x2.7 at 1e-10).
+NEWTON_CG_PRODUCTS = 35.0
+NEWTON_CG_PER_DOUBLING = 0.5
+NEWTON_CG_PRODUCTS_PER_DIGIT = 0.22
+#: L-BFGS's iterations at the default tol for one output, the growth per
+#: doubling of the outputs, and per further digit of tol. Its linear
+#: convergence depends on the conditioning, which the sizes do not tell: the
+#: calibration's well-conditioned fits take 11 to 21 for one output (34 for
+#: digits; x2.2 to x5.8 at 1e-10), the ill-conditioned ones of
+#: ``tests/test_float32_answers.py`` 190 to 390. 40 leans to the robust side:
+#: Newton's iterations hardly depend on the conditioning.
+LBFGS_ITERATIONS = 40.0
+LBFGS_PER_DOUBLING = 0.3
+LBFGS_PER_DIGIT = 0.4
+#: The digits of the default tol (1e-4), from which the counts grow.
+DEFAULT_DIGITS = 4.0
+#: The most digits any optimizer reaches in float64 (the objective's rounding).
+MAX_DIGITS = 14.0
+
+#: In float32 the Hessian-free methods stop short where Newton's
+#: Cholesky-solved last step does not: Newton-CG's products carry float32
+#: rounding, L-BFGS's iterations on ill-conditioned data exceed ``max_iter``
+#: (at the default tol, relative objective gaps of 2e-6 and 4e-3 against
+#: Newton's 9e-10 on ``tests/test_float32_answers.py``'s sparse data). So in
+#: float32 Newton is chosen while predicted at most this many times slower
+#: than the fastest.
+FLOAT32_NEWTON_MARGIN = 10.0
+
+#: Newton is chosen wherever it is predicted to take at most this long: its
+#: Cholesky-solved last step lands closest to the optimum at any tol (the
+#: Hessian-free methods' answers at the default tol differ from it by more
+#: than scikit-learn's sample-weight equivalence check allows, 1e-7).
+NEWTON_ANYWAY_SECONDS = 0.01
+
+#: The optimizers the model ranks, in the order ties are broken.
+METHODS = ("newton", "newton-cg", "lbfgs")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The sizes that decide an optimizer's time and memory.
+
+    Parameters
+    ----------
+    n_samples : int
+    n_params_per_output : int
+        ``q``: features plus the intercept.
+    n_outputs : int
+        ``K``: output units (classes of a softmax; 1 for a binary fit).
+    itemsize : int, default=8
+        Bytes of the working dtype (4: float32).
+    nnz : float, optional
+        Stored entries of a sparse X; None for dense X.
+    gram_work : float, optional
+        Multiply-adds of one Hessian (the objective's ``gram_work`` where
+        one is at hand); by default ``n (qK)^2`` dense, and sparse as if
+        every row held the same number of non-zeros.
+    tol : float, default=1e-4
+        The stopping rule's tolerance.
+    curvature_rows : int, optional
+        Rows whose pointwise Hessians Newton holds at once (all by default).
+    """
+
+    n_samples: int
+    n_params_per_output: int
+    n_outputs: int = 1
+    itemsize: int = 8
+    nnz: float | None = None
+    gram_work: float | None = None
+    tol: float = 1e-4
+    curvature_rows: int | None = None
+
+    @property
+    def n_params(self) -> int:
+        """``q K``: the parameters."""
+        return self.n_params_per_output * self.n_outputs
+
+    @property
+    def digits(self) -> float:
+        """Digits of ``tol`` beyond the default's (0 at 1e-4 or looser)."""
+        return max(0.0, min(-math.log10(self.tol), MAX_DIGITS) - DEFAULT_DIGITS)
+
+    @property
+    def lbfgs_digits(self) -> float:
+        """The digits L-BFGS must reach to be as close to the optimum as Newton's
+        methods at ``tol``: their last step squares the distance the stopping
+        rule leaves (twice the digits of ``tol``, at most ``MAX_DIGITS``), L-BFGS
+        converges linearly."""
+        return max(0.0, min(-2.0 * math.log10(self.tol), MAX_DIGITS) - DEFAULT_DIGITS)
+
+    @property
+    def doublings(self) -> float:
+        """``log2(K)``: how many times the outputs double from one."""
+        return math.log2(self.n_outputs)
+
+
+def pass_seconds(problem: Problem) -> float:
+    """Predicted seconds of one value-and-gradient pass (or Hessian-vector product)."""
+    n, K, size = problem.n_samples, problem.n_outputs, problem.itemsize
+    if problem.nnz is not None:
+        products = 2.0 * (problem.nnz + n) * K / SPARSE_RATE[size]
+    else:
+        rate = GEMV_RATE[size] if K == 1 else GEMM_RATE[size]
+        products = 2.0 * n * problem.n_params / rate
+    return products + n * K * ELEMENT_SECONDS[size] + PASS_SECONDS
+
+
+def newton_iteration_seconds(problem: Problem) -> float:
+    """Predicted seconds of one Newton iteration (pass, Hessian, Cholesky step)."""
+    size, P = problem.itemsize, float(problem.n_params)
+    gram = problem.gram_work
+    if gram is None and problem.nnz is not None:  # rows of equal counts of non-zeros
+        K = problem.n_outputs
+        gram = (problem.nnz + problem.n_samples) ** 2 / problem.n_samples * K * (K + 1) / 2
+    elif gram is None:
+        gram = float(problem.n_samples) * P * P
+    if problem.nnz is None:
+        gram_seconds = gram / GRAM_RATE[size]
+    else:
+        gram_seconds = gram / SPARSE_GRAM_RATE[size] + P * P * SPARSE_ENTRY_SECONDS
+    iteration = (
+        pass_seconds(problem)
+        + gram_seconds
+        + problem.n_samples * problem.n_outputs**2 * ELEMENT_SECONDS[size]
+        + P**3 / 3.0 / CHOLESKY_RATE[size]
+        + NEWTON_SECONDS
+    )
+    return iteration
+
+
+def newton_seconds(problem: Problem) -> float:
+    """Predicted seconds of a Newton fit (dense Hessian, Cholesky steps)."""
+    iterations = NEWTON_ITERATIONS + NEWTON_PER_DIGIT * problem.digits
+    return iterations * newton_iteration_seconds(problem)
+
+
+def newton_cg_products(problem: Problem) -> float:
+    """Hessian-vector products a Newton-CG fit is predicted to spend in all."""
+    return (
+        NEWTON_CG_PRODUCTS
+        * (1.0 + NEWTON_CG_PER_DOUBLING * problem.doublings)
+        * (1.0 + NEWTON_CG_PRODUCTS_PER_DIGIT * problem.digits)
+    )
+
+
+def newton_cg_seconds(problem: Problem) -> float:
+    """Predicted seconds of a Newton-CG fit: passes and products, no Hessian."""
+    outer = NEWTON_CG_ITERATIONS + NEWTON_CG_PER_DIGIT * problem.digits
+    # Each outer iteration: the gradient pass and the diagonal's pass.
+    return (2.0 * outer + newton_cg_products(problem)) * pass_seconds(problem)
+
+
+def lbfgs_iterations(problem: Problem, digits: float | None = None) -> float:
+    """Value-and-gradient passes an L-BFGS fit is predicted to spend to reach
+    ``digits`` beyond the default's (by default :attr:`Problem.lbfgs_digits`)."""
+    digits = problem.lbfgs_digits if digits is None else digits
+    return (
+        LBFGS_ITERATIONS
+        * (1.0 + LBFGS_PER_DOUBLING * problem.doublings)
+        * (1.0 + LBFGS_PER_DIGIT * digits)
+    )
+
+
+def lbfgs_takes_final_step(problem: Problem) -> bool:
+    """Whether L-BFGS ends with a Newton step (as the optimizer does: at most
+    ``FINAL_STEP_MAX_PARAMS`` parameters and ``FINAL_STEP_WORK_RATIO`` times
+    its evaluations); that step squares its distance to the optimum too."""
+    iterations = lbfgs_iterations(problem, problem.digits)
+    return problem.n_params <= min(FINAL_STEP_MAX_PARAMS, FINAL_STEP_WORK_RATIO * iterations)
+
+
+def lbfgs_seconds(problem: Problem) -> float:
+    """Predicted seconds of an L-BFGS fit as close to the optimum as Newton's:
+    to ``tol`` and its final Newton step where it takes one, else to the
+    digits of ``tol**2``."""
+    per_iteration = pass_seconds(problem) + LBFGS_SECONDS
+    if lbfgs_takes_final_step(problem):
+        return (lbfgs_iterations(problem, problem.digits) * per_iteration
+                + newton_iteration_seconds(problem))
+    return lbfgs_iterations(problem) * per_iteration
+
+
+def predicted_seconds(method: str, problem: Problem) -> float:
+    """Predicted seconds of ``method`` (one of :data:`METHODS`) on ``problem``."""
+    return {"newton": newton_seconds, "newton-cg": newton_cg_seconds,
+            "lbfgs": lbfgs_seconds}[method](problem)
+
+
+def peak_bytes(method: str, problem: Problem) -> float:
+    """Memory estimate of ``method`` on ``problem`` beyond the data (:mod:`.memory`)."""
+    n, q, K, size = (
+        problem.n_samples, problem.n_params_per_output, problem.n_outputs, problem.itemsize
+    )
+    if method == "newton":
+        return newton_peak_bytes(n, q, K, size, curvature_rows=problem.curvature_rows)
+    if method == "newton-cg":
+        return newton_cg_peak_bytes(n, q, K, size)
+    return lbfgs_peak_bytes(n, q, K, size)
+
+
+def choose(
+    problem: Problem, budget: float = math.inf, candidates: tuple[str, ...] = METHODS
+) -> str:
+    """The optimizer among ``candidates`` of least predicted time within ``budget``.
+
+    Parameters
+    ----------
+    problem : Problem
+    budget : float, default=inf
+        Bytes the optimizer's temporaries may take
+        (:func:`~sklearn_neuron._solvers.memory.memory_budget`).
+    candidates : tuple of str, default=METHODS
+        The optimizers that can minimise the objective.
+
+    Returns
+    -------
+    str
+        The fastest candidate that fits; ``"lbfgs"`` where none does (its
+        memory is the least: a few gradients and n-by-K outputs). Newton
+        wherever it fits and is predicted to take at most
+        ``NEWTON_ANYWAY_SECONDS``, or, in float32, at most
+        ``FLOAT32_NEWTON_MARGIN`` times the fastest's time.
+    """
+    fitting = [m for m in candidates if peak_bytes(m, problem) <= budget]
+    if not fitting:
+        return "lbfgs"
+    fastest = min(fitting, key=lambda m: predicted_seconds(m, problem))
+    if "newton" not in fitting:
+        return fastest
+    newton = predicted_seconds("newton", problem)
+    margin = FLOAT32_NEWTON_MARGIN if problem.itemsize == 4 else 1.0
+    if newton <= NEWTON_ANYWAY_SECONDS or newton <= margin * predicted_seconds(fastest, problem):
+        return "newton"
+    return fastest
