@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .._objective.linear import fit_constant
-from .._objective.penalty import ParameterLayout, Penalty
+from .._objective.penalty import ParameterLayout, PenalizedLayout, Penalty
 from .._objective.protocol import Objective, Sums
 from .blocks import (
     _SPLIT_EVERY,
@@ -136,7 +136,7 @@ class _BlocksDesign:
     dense_rows = host_rows = scipy_rows = rows
 
 
-class DaskObjective:
+class DaskObjective(PenalizedLayout):
     """The :class:`~sklearn_neuron._objective.protocol.Objective` of a linear model on dask data.
 
     Every evaluation is a reduction: each block of rows, on its worker, is
@@ -304,23 +304,11 @@ class DaskObjective:
         other._set_penalty(l2, l1)
         return other
 
-    def zeros(self) -> torch.Tensor:
-        return self.layout.zeros()
 
-    def unpack(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return self.layout.unpack(theta)
 
-    def pack(self, coef: Any, intercept: Any = None) -> torch.Tensor:
-        return self.layout.pack(coef, intercept)
 
-    def l1_weights(self) -> torch.Tensor | None:
-        return self.penalty.l1_weights()
 
-    def null_mask(self) -> torch.Tensor | None:
-        return self.penalty.null_mask()
 
-    def center(self, theta: torch.Tensor) -> torch.Tensor:
-        return self.penalty.center(theta)
 
     def full_value(self, theta: torch.Tensor) -> float:
         """Objective including the L1 term (a float)."""

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .._objective.linear import LinearObjective
+from .._objective.wrapper import ObjectiveWrapper
 from .blocks import _numpy
 from .tasks import _BlockSpec, _cached_block_objective
 
@@ -115,7 +116,7 @@ def _newton_on_objectives(
     return result, hessian
 
 
-class _KeepsLastHessian:
+class _KeepsLastHessian(ObjectiveWrapper):
     """An in-memory objective that keeps the last Hessian asked of it.
 
     It forwards what Newton asks of an objective (the
@@ -123,29 +124,12 @@ class _KeepsLastHessian:
     wrapped one, and records each :meth:`hessian`.
     """
 
-    distributed = False
-    reads_per_evaluation = 0
     firth = False
     subsample_newton = None
 
     def __init__(self, objective: LinearObjective) -> None:
-        self._objective = objective
+        super().__init__(objective)
         self.last: torch.Tensor | None = None
-        self.loss = objective.loss
-        self.X = objective.X
-        self.n_features = objective.n_features
-        self.n_outputs = objective.n_outputs
-        self.n_params_per_output = objective.n_params_per_output
-        self.n_params = objective.n_params
-        self.fit_intercept = objective.fit_intercept
-        self.l2, self.l1 = objective.l2, objective.l1
-        self.dtype, self.device = objective.dtype, objective.device
-        self.weight_sum = objective.weight_sum
-        self.offset = objective.offset
-
-    @property
-    def hessian_rows(self) -> int:
-        return self._objective.hessian_rows
 
     def hessian(
         self, theta: torch.Tensor, raw: Any = None, pointwise: Any = None
@@ -153,52 +137,10 @@ class _KeepsLastHessian:
         self.last = self._objective.hessian(theta, raw, pointwise)
         return self.last
 
-    def value(self, theta: torch.Tensor, raw: torch.Tensor | None = None) -> torch.Tensor:
-        return self._objective.value(theta, raw)
-
-    def value_gradient(self, theta: torch.Tensor, index: torch.Tensor | None = None) -> Any:
-        return self._objective.value_gradient(theta, index)
-
     def value_gradient_hessian(self, theta: torch.Tensor) -> Any:
         f, g, raw, H = self._objective.value_gradient_hessian(theta)
         self.last = H
         return f, g, raw, H
-
-    def zeros(self) -> torch.Tensor:
-        return self._objective.zeros()
-
-    def initial_theta(self) -> torch.Tensor:
-        return self._objective.initial_theta()
-
-    def unpack(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return self._objective.unpack(theta)
-
-    def pack(self, coef: Any, intercept: Any = None) -> torch.Tensor:
-        return self._objective.pack(coef, intercept)
-
-    def l1_weights(self) -> torch.Tensor | None:
-        return self._objective.l1_weights()
-
-    def full_value(self, theta: torch.Tensor) -> float:
-        return self._objective.full_value(theta)
-
-    def null_mask(self) -> torch.Tensor | None:
-        return self._objective.null_mask()
-
-    def center(self, theta: torch.Tensor) -> torch.Tensor:
-        return self._objective.center(theta)
-
-    def null_raw(self) -> torch.Tensor:
-        return self._objective.null_raw()
-
-    def abs_max(self) -> float:
-        return self._objective.abs_max()
-
-    def row_bounds(self) -> tuple[float, float] | None:
-        return None  # in memory: the final step is evaluated, not certified
-
-    def reduce(self, function: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._objective.reduce(function, *args, **kwargs)
 
 
 def _strided_objective(objective: LinearObjective) -> LinearObjective | None:

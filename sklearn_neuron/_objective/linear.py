@@ -32,7 +32,7 @@ import torch
 from .._loss.losses import MultinomialLogLoss
 from . import fused
 from .design import Design, SparseDesign, make_design
-from .penalty import ParameterLayout, Penalty
+from .penalty import ParameterLayout, PenalizedLayout, Penalty
 from .protocol import Curvature, Pointwise, RowObjective, Sums
 
 #: Newton iterations of the null model's constants under an offset (each is cheap).
@@ -40,7 +40,7 @@ _NULL_MAX_ITER = 100
 
 
 
-class LinearObjective:
+class LinearObjective(PenalizedLayout):
     """Loss of a linear layer on data in memory, with gradient and Hessian.
 
     Parameters
@@ -165,17 +165,8 @@ class LinearObjective:
         other.penalty = self.penalty.with_strengths(l2, l1)
         return other
 
-    def zeros(self) -> torch.Tensor:
-        """All coefficients and intercepts zero."""
-        return self.layout.zeros()
 
-    def unpack(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Split ``theta`` into coefficients (K, p) and intercepts (K,)."""
-        return self.layout.unpack(theta)
 
-    def pack(self, coef: Any, intercept: Any = None) -> torch.Tensor:
-        """Inverse of :meth:`unpack`."""
-        return self.layout.pack(coef, intercept)
 
     # Thin delegations to :attr:`penalty`, under the names the solvers use.
     def l2_gradient(self, theta: torch.Tensor) -> torch.Tensor:
@@ -186,19 +177,8 @@ class LinearObjective:
         """Add :meth:`l2_gradient` to ``gradient`` in place (one call; minibatch steps)."""
         return self.penalty.add_gradient_(gradient, theta)
 
-    def l1_weights(self) -> torch.Tensor | None:
-        """Per-parameter L1 strength (0 on intercepts), or None without L1."""
-        return self.penalty.l1_weights()
 
-    def null_mask(self) -> torch.Tensor | None:
-        """Mask of the per-class columns along which a softmax fit is free
-        (:meth:`.penalty.Penalty.null_mask`)."""
-        return self.penalty.null_mask()
 
-    def center(self, theta: torch.Tensor) -> torch.Tensor:
-        """``theta`` with the free directions centred over the classes
-        (:meth:`.penalty.Penalty.center`)."""
-        return self.penalty.center(theta)
 
     # -- rows of the design --------------------------------------------------------
     def rows(self, index: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ Neither holds data: the in-memory objective and the Dask one share them.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import torch
 
@@ -234,3 +235,41 @@ class Penalty:
             return theta
         W = self.layout.matrix(theta)
         return (W - mask * W.mean(dim=0, keepdim=True)).reshape(-1)
+
+
+class PenalizedLayout:
+    """The parameter layout's and the penalty's methods, under the names solvers use.
+
+    Mixed into every objective that holds a :class:`ParameterLayout` as ``layout``
+    and a :class:`Penalty` as ``penalty`` (in memory and on Dask alike), so that
+    each is written once.
+    """
+
+    layout: ParameterLayout
+    penalty: Penalty
+
+    def zeros(self) -> torch.Tensor:
+        """All coefficients and intercepts zero."""
+        return self.layout.zeros()
+
+    def unpack(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Split ``theta`` into coefficients (K, p) and intercepts (K,)."""
+        return self.layout.unpack(theta)
+
+    def pack(self, coef: Any, intercept: Any = None) -> torch.Tensor:
+        """Inverse of :meth:`unpack`."""
+        return self.layout.pack(coef, intercept)
+
+    def l1_weights(self) -> torch.Tensor | None:
+        """Per-parameter L1 strength (0 on intercepts), or None without L1."""
+        return self.penalty.l1_weights()
+
+    def null_mask(self) -> torch.Tensor | None:
+        """Mask of the per-class columns along which a softmax fit is free
+        (:meth:`Penalty.null_mask`)."""
+        return self.penalty.null_mask()
+
+    def center(self, theta: torch.Tensor) -> torch.Tensor:
+        """``theta`` with the free directions centred over the classes
+        (:meth:`Penalty.center`)."""
+        return self.penalty.center(theta)

@@ -19,15 +19,12 @@ on dask blocks, where the hat diagonal's pass is one more reduction.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-import numpy as np
 import torch
 
-from .._loss.losses import NeuronLoss
-from .._objective.penalty import Penalty
-from .._objective.protocol import Objective, PenalizedLikelihood, Sums
+from .._objective.protocol import Objective, PenalizedLikelihood
+from .._objective.wrapper import ObjectiveWrapper
 from .optimizers import effective_tol, newton
 
 #: Rows per chunk of the hat-diagonal pass over a dense X.
@@ -81,7 +78,7 @@ def check_firth_settings(
         )
 
 
-class FirthObjective:
+class FirthObjective(ObjectiveWrapper):
     """A binary log-loss :class:`~sklearn_neuron._objective.linear.LinearObjective` plus
     Firth's penalty, ``f*(theta) = f(theta) - log det I(theta) / (2 S)``.
 
@@ -101,7 +98,8 @@ class FirthObjective:
     It is an :class:`~sklearn_neuron._objective.protocol.Objective` and a
     :class:`~sklearn_neuron._objective.protocol.PenalizedLikelihood`: the
     layout, the penalty, the sizes, the capabilities and the reductions are
-    the wrapped objective's, delegated one by one below; so are the rows
+    the wrapped objective's, delegated by
+    :class:`~sklearn_neuron._objective.wrapper.ObjectiveWrapper`; so are the rows
     that the checks after a fit and the data's fingerprint read (``X``,
     ``target``, ``weight``, ``design``, :meth:`fingerprint`).
 
@@ -120,99 +118,14 @@ class FirthObjective:
     def __init__(self, objective: Objective) -> None:
         if objective.n_outputs != 1 or objective.loss.activation.name != "sigmoid":
             raise ValueError("FirthObjective needs a binary log-loss objective.")
-        self._objective = objective
+        super().__init__(objective)
         #: The same object, as the storage-specific reads below see it (a
         #: LinearObjective's tensors, or a DaskObjective's dask arrays).
         self._storage: Any = objective
         self._last: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
         self._evaluations = 0
 
-    @property
-    def base(self) -> Objective:
-        """The wrapped (unpenalized) objective."""
-        return self._objective
-
     # -- the wrapped objective's, delegated ----------------------------------------
-    @property
-    def loss(self) -> NeuronLoss:
-        return self._objective.loss
-
-    @property
-    def penalty(self) -> Penalty:
-        return self._objective.penalty
-
-    @property
-    def n_samples(self) -> int:
-        return self._objective.n_samples
-
-    @property
-    def n_features(self) -> int:
-        return self._objective.n_features
-
-    @property
-    def n_outputs(self) -> int:
-        return self._objective.n_outputs
-
-    @property
-    def n_params_per_output(self) -> int:
-        return self._objective.n_params_per_output
-
-    @property
-    def n_params(self) -> int:
-        return self._objective.n_params
-
-    @property
-    def fit_intercept(self) -> bool:
-        return self._objective.fit_intercept
-
-    @property
-    def l2(self) -> float:
-        return self._objective.l2
-
-    @property
-    def l1(self) -> float:
-        return self._objective.l1
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self._objective.dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self._objective.device
-
-    @property
-    def weight_sum(self) -> float:
-        return self._objective.weight_sum
-
-    @property
-    def is_sparse(self) -> bool:
-        return self._objective.is_sparse
-
-    @property
-    def is_small(self) -> bool:
-        return self._objective.is_small
-
-    @property
-    def distributed(self) -> bool:
-        return self._objective.distributed
-
-    @property
-    def reads_per_evaluation(self) -> int:
-        return self._objective.reads_per_evaluation
-
-    @property
-    def hessian_rows(self) -> int:
-        return self._objective.hessian_rows
-
-    @property
-    def offset(self) -> Any:
-        return self._objective.offset
-
-    @property
-    def X(self) -> Any:  # noqa: N802 (the design matrix's name)
-        """The wrapped objective's rows (the memory estimate, the checks after a fit)."""
-        return self._objective.X
 
     @property
     def target(self) -> Any:
@@ -233,49 +146,10 @@ class FirthObjective:
         """The wrapped dask objective's fingerprint (by a reduction)."""
         return cast(dict[str, Any], self._storage.fingerprint())
 
-    def zeros(self) -> torch.Tensor:
-        return self._objective.zeros()
-
-    def initial_theta(self) -> torch.Tensor:
-        return self._objective.initial_theta()
-
-    def unpack(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return self._objective.unpack(theta)
-
-    def pack(self, coef: Any, intercept: Any = None) -> torch.Tensor:
-        return self._objective.pack(coef, intercept)
-
-    def l1_weights(self) -> torch.Tensor | None:
-        return self._objective.l1_weights()
-
-    def null_mask(self) -> torch.Tensor | None:
-        return self._objective.null_mask()
-
-    def center(self, theta: torch.Tensor) -> torch.Tensor:
-        return self._objective.center(theta)
-
     def with_penalty(self, l2: float, l1: float = 0.0) -> FirthObjective:
         """Firth's penalty on the wrapped objective with strengths ``l2``, ``l1``."""
         return FirthObjective(self._objective.with_penalty(l2, l1))
 
-    def null_raw(self) -> torch.Tensor:
-        return self._objective.null_raw()
-
-    def abs_max(self) -> float:
-        return self._objective.abs_max()
-
-    def row_bounds(self) -> tuple[float, ...] | None:
-        # No certified final Newton step (dask): its bounds are the
-        # log-likelihood's, not the penalized one's; the step is evaluated.
-        return None
-
-    def reduce(self, function: Callable[..., Sums], *args: Any) -> Sums:
-        return self._objective.reduce(function, *args)
-
-    def reduce_rows(
-        self, function: Callable[..., Sums], per_row: np.ndarray, *args: Any
-    ) -> Sums:
-        return self._objective.reduce_rows(function, per_row, *args)
 
     # -- the penalized objective ------------------------------------------------------
     def penalized_terms(
