@@ -337,10 +337,11 @@ class NeuronClassifier(
         - ``"lbfgs"``: limited-memory BFGS with a backtracking line search;
           usually one value-and-gradient evaluation per iteration. Cheap
           iterations; best for many features or classes.
-        - ``"auto"``: ``"newton"`` when one Hessian costs at most ``2e7``
-          multiply-adds (``n_samples * n_params**2``, with ``n_params`` the
-          number of coefficients and intercepts), ``"lbfgs"`` otherwise:
-          the faster of the two on each row of ``benchmarks/RESULTS.md``.
+        - ``"auto"``: in memory, the one of ``"newton"``, ``"newton-cg"``
+          and ``"lbfgs"`` of least predicted time to the same closeness to
+          the optimum (passes times cost per pass, from the sizes, sparsity,
+          dtype, classes and ``tol``) whose memory estimate fits the budget
+          (the user guide's "How auto chooses").
           ``optimizer_`` tells which ran. With ``l1_ratio > 0`` or a loss
           without Hessian, ``"lbfgs"``. On dask data that are not persisted
           (read from storage at every evaluation), ``"newton"`` up to 64

@@ -97,8 +97,9 @@ class NeuronRegressor(TensorScoreMixin, RegressorMixin, InferenceMixin, BaseNeur
         ``"newton-cg"`` (Hessian-free Newton: steps solved by preconditioned
         conjugate gradients on exact Hessian-vector products, no Hessian
         formed) needs the same, and does not run on dask data.
-        ``"auto"`` picks Newton while one Hessian costs at most ``2e7``
-        multiply-adds, L-BFGS otherwise and for losses without Hessian;
+        ``"auto"`` picks, in memory, the one of Newton, Newton-CG and L-BFGS
+        of least predicted time whose memory estimate fits the budget
+        (the user guide's "How auto chooses"), L-BFGS for losses without Hessian;
         ``optimizer_`` tells which ran. On dask data that are not persisted
         (read from storage at every evaluation), Newton up to 64 parameters:
         it reads the data once per iteration, for value, gradient and Hessian
