@@ -57,7 +57,7 @@ SPARSE_RATE = {8: 1.2e9, 4: 1.9e9}
 #: A sparse X's Hessian: ``gram_work`` (``sum_i nnz_i^2`` a pair of blocks)
 #: per second, measured on 2,000 x 30 at 1/3 non-zeros; and seconds per entry
 #: of the (qK)^2 result (scipy's sparse product made dense), from 100,000 x
-#: 5,000 at 0.5% (1.0 s for a 5,001-wide Hessian).
+#: 5,000 at 0.5% (benchmarks/RESULTS.md, the cost model's entry).
 SPARSE_GRAM_RATE = {8: 3.3e8, 4: 3.3e8}
 SPARSE_ENTRY_SECONDS = 3.3e-8
 #: Seconds per row and output of a pass's pointwise work (loss, derivatives).
