@@ -99,11 +99,7 @@ def hessian(objective: LinearObjective, theta: torch.Tensor) -> torch.Tensor:
     sums = {}  # each chunk's sum of c, by its first row (threads write distinct keys)
 
     def terms(rows, X_chunk):
-        raw = torch.from_numpy(X_chunk @ coef_t)
-        if intercept is not None:
-            raw += intercept
-        if objective.offset is not None:
-            raw += objective.offset[rows]
+        raw = _chunk_raw(objective, rows, X_chunk, coef_t, intercept)
         c = (objective.loss.hessian(raw, objective.target[rows])
              * objective.weight_cube[rows]).numpy()
         sums[rows.start] = c.sum(axis=0, dtype=np.float64)
@@ -125,11 +121,7 @@ def _softmax_hessian(objective: LinearObjective, theta: torch.Tensor) -> torch.T
     K, q = objective.n_outputs, objective.n_params_per_output
 
     def terms(rows: slice, X_chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raw = torch.from_numpy(X_chunk @ coef_t)
-        if intercept is not None:
-            raw += intercept
-        if objective.offset is not None:
-            raw += objective.offset[rows]
+        raw = _chunk_raw(objective, rows, X_chunk, coef_t, intercept)
         return objective.loss.probabilities(raw).numpy(), objective.weight_column[rows].numpy()
 
     H = softmax_chunk_gram(
@@ -155,11 +147,7 @@ def value_gradient_hessian(
     sums = {}  # each chunk's value, sum of c and of the gradient column, by first row
 
     def terms(rows, X_chunk):
-        raw = torch.from_numpy(X_chunk @ coef_t)
-        if intercept is not None:
-            raw += intercept
-        if objective.offset is not None:
-            raw += objective.offset[rows]
+        raw = _chunk_raw(objective, rows, X_chunk, coef_t, intercept)
         target, weight = objective.target[rows], objective.weight_column[rows]
         pointwise, grad_raw = objective.loss.value_gradient(raw, target)
         c = (objective.loss.hessian(raw, target) * objective.weight_cube[rows]).numpy()
@@ -229,3 +217,16 @@ def second_order(
         tops, side_products, c.sum(dim=0), objective.penalty.hessian_block, vector.sum(dim=0)
     )
     return raw, objective.penalty.penalized_gradient(grad, theta), H, c
+
+
+def _chunk_raw(
+    objective: Any, rows: slice, X_chunk: np.ndarray, coef_t: np.ndarray,
+    intercept: torch.Tensor | None,
+) -> torch.Tensor:
+    """Raw outputs of a chunk of rows, ``X_chunk @ W.T + b + o``, by one BLAS product."""
+    raw = torch.from_numpy(X_chunk @ coef_t)
+    if intercept is not None:
+        raw += intercept
+    if objective.offset is not None:
+        raw += objective.offset[rows]
+    return raw

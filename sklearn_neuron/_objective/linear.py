@@ -39,7 +39,6 @@ from .protocol import Curvature, Pointwise, RowObjective, Sums
 _NULL_MAX_ITER = 100
 
 
-
 class LinearObjective(PenalizedLayout):
     """Loss of a linear layer on data in memory, with gradient and Hessian.
 
@@ -165,9 +164,6 @@ class LinearObjective(PenalizedLayout):
         other.penalty = self.penalty.with_strengths(l2, l1)
         return other
 
-
-
-
     # Thin delegations to :attr:`penalty`, under the names the solvers use.
     def l2_gradient(self, theta: torch.Tensor) -> torch.Tensor:
         """Gradient of the L2 term, laid out as ``theta``."""
@@ -176,9 +172,6 @@ class LinearObjective(PenalizedLayout):
     def add_l2_gradient_(self, gradient: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Add :meth:`l2_gradient` to ``gradient`` in place (one call; minibatch steps)."""
         return self.penalty.add_gradient_(gradient, theta)
-
-
-
 
     # -- rows of the design --------------------------------------------------------
     def rows(self, index: torch.Tensor) -> torch.Tensor:
@@ -312,13 +305,6 @@ class LinearObjective(PenalizedLayout):
         value = torch.dot(self.weight, self.loss.value(raw, self.target))
         if self.l2:
             value = value + self.penalty.value(theta)
-        return value
-
-    def full_value(self, theta: torch.Tensor) -> float:
-        """Objective including the L1 term (a float)."""
-        value = float(self.value(theta))
-        if self.l1:
-            value += self.penalty.l1_value(theta)
         return value
 
     def value_gradient(
@@ -524,7 +510,6 @@ class LinearObjective(PenalizedLayout):
         diagonal = self.design.weighted_squares(d).reshape(-1)
         return diagonal + self.penalty.l2_flat if self.l2 else diagonal
 
-
 def fit_constant(
     terms: Callable[[torch.Tensor], tuple[Any, ...]], start: torch.Tensor
 ) -> torch.Tensor:
@@ -555,7 +540,6 @@ def fit_constant(
         if float(step.abs().max()) * size <= 1e-13 * max(1.0, float(constant.abs().max())):
             break
     return constant
-
 
 if TYPE_CHECKING:  # the type checker verifies the declared protocol
 

@@ -18,6 +18,7 @@ Neither holds data: the in-memory objective and the Dask one share them.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -247,6 +248,9 @@ class PenalizedLayout:
 
     layout: ParameterLayout
     penalty: Penalty
+    #: The smooth part of the objective (the data term and the L2 term).
+    value: Callable[..., torch.Tensor]
+
 
     def zeros(self) -> torch.Tensor:
         """All coefficients and intercepts zero."""
@@ -273,3 +277,10 @@ class PenalizedLayout:
         """``theta`` with the free directions centred over the classes
         (:meth:`Penalty.center`)."""
         return self.penalty.center(theta)
+
+    def full_value(self, theta: torch.Tensor) -> float:
+        """Objective including the L1 term (a float)."""
+        value = float(self.value(theta))
+        if self.penalty.l1:
+            value += self.penalty.l1_value(theta)
+        return value

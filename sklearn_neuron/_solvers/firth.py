@@ -77,7 +77,6 @@ def check_firth_settings(
             "Fit one binary Firth model per class (one-vs-rest), or use firth=False."
         )
 
-
 class FirthObjective(ObjectiveWrapper):
     """A binary log-loss :class:`~sklearn_neuron._objective.linear.LinearObjective` plus
     Firth's penalty, ``f*(theta) = f(theta) - log det I(theta) / (2 S)``.
@@ -149,7 +148,6 @@ class FirthObjective(ObjectiveWrapper):
     def with_penalty(self, l2: float, l1: float = 0.0) -> FirthObjective:
         """Firth's penalty on the wrapped objective with strengths ``l2``, ``l1``."""
         return FirthObjective(self._objective.with_penalty(l2, l1))
-
 
     # -- the penalized objective ------------------------------------------------------
     def penalized_terms(
@@ -229,8 +227,6 @@ class FirthObjective(ObjectiveWrapper):
         with the parameters ``fixed`` held at ``theta``'s (profiles and tests)."""
         return restricted_fit(self, theta, fixed)
 
-
-
 if TYPE_CHECKING:  # the type checker verifies the declared protocol
 
     def _declared(objective: FirthObjective) -> PenalizedLikelihood:
@@ -249,12 +245,10 @@ def _penalty_gradient(objective, theta, root_inverse):
     scores = objective.weight * prob * (1.0 - prob) * (0.5 - prob) * leverage
     return objective.linear_gradient(scores.unsqueeze(1)).reshape(-1)
 
-
 def _penalty_gradient_block(objective, theta, root_inverse):
     """:func:`_penalty_gradient` on one dask block's objective, as numpy (a reduction's term)."""
     correction = _penalty_gradient(objective, torch.as_tensor(theta), torch.as_tensor(root_inverse))
     return (correction.detach().cpu().numpy(),)
-
 
 def _information_factor(H, weight_sum):
     """``(B, log det I)`` with ``B^T B = I^-1`` for ``I = weight_sum * H``, or None if singular.
@@ -275,7 +269,6 @@ def _information_factor(H, weight_sum):
     eye = torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
     L_inverse = torch.linalg.solve_triangular(L, eye, upper=False)
     return (L_inverse * scale[None, :]).to(H.dtype), logdet
-
 
 def _quadratic_forms(objective, root_inverse):
     """``||B xa_i||^2`` for every row ``xa_i = [x_i, 1]`` of the design (n,).
@@ -301,7 +294,6 @@ def _quadratic_forms(objective, root_inverse):
             R += shift
         torch.sum(R * R, dim=1, out=out[rows])
     return out
-
 
 def restricted_fit(
     objective: FirthObjective, theta: torch.Tensor, fixed: torch.Tensor, *,
@@ -358,7 +350,6 @@ def restricted_fit(
             Bs = B @ s
             B = B + torch.outer(change, change) / curvature - torch.outer(Bs, Bs) / float(s @ Bs)
     return theta, -objective.weight_sum * f
-
 
 def firth_objective(model, objective):
     """``objective`` (in memory or a dask ``DaskObjective``) with Firth's penalty,
