@@ -239,7 +239,6 @@ def _small_integer_labels(y_b: np.ndarray) -> np.ndarray | None:
     return index if np.array_equal(index, y_b) else None
 
 
-
 def _regression_sums(
     loss: Any, y_b: np.ndarray, w_b: np.ndarray | None, dtype: Any
 ) -> tuple[bool, float, float, float]:

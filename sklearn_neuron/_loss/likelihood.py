@@ -187,7 +187,6 @@ class _GLMFamily(Likelihood):
     glm = True
 
 
-
 class Gaussian(_GLMFamily):
     """Least squares: the normal density at the dispersion ``scale``, identity link."""
 

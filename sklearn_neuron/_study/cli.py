@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 PROG = "sklearn-neuron"
 
 
-
 class _UsageError(Exception):
     """Bad input: reported as ``error: ...`` with exit status 2."""
 
