@@ -351,8 +351,10 @@ class NeuronClassifier(
           subsample of the blocks (``docs/dask.md``).
 
         Minibatch (``max_iter`` counts epochs): ``"sgd"``, ``"adam"``,
-        ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` (the torch.optim classes of
-        those names) or any ``torch.optim.Optimizer`` subclass, with
+        ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` (the updates and state of the
+        torch.optim classes of those names, without importing torch's compiler
+        stack, which a ``torch.optim`` class imports on its first use in a
+        process) or any ``torch.optim.Optimizer`` subclass, with
         ``learning_rate`` as ``lr`` and ``optimizer_kwargs`` for the rest
         (one whose ``step`` needs a closure, as ``torch.optim.LBFGS``, is
         refused: use "lbfgs"). The penalty is ``C``'s alone: AdamW's decoupled weight decay is set

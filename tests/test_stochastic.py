@@ -142,7 +142,8 @@ def test_same_seed_gives_identical_coefficients():
 def test_step_hooks_and_the_profiler_still_see_every_step(optimizer):
     # Steps skip torch's hook/profiler wrapper only while nothing observes
     # them: a registered hook then sees each step, a profiler each step's
-    # range, and the coefficients are those of the unobserved fit.
+    # range, and the coefficients are those of the unobserved fit. (Observed,
+    # the named optimizers build their torch class, whose steps torch sees.)
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
     X, y = classification_dataset("breast_cancer")

@@ -191,6 +191,7 @@ def test_partial_fit_after_another_optimizers_fit_starts_afresh(first, then):
 
 _FIRST_FIT = """
 import signal, sys, warnings
+import torch
 from sklearn.datasets import make_classification
 from sklearn_neuron import NeuronClassifier
 
@@ -200,9 +201,10 @@ X, y = make_classification(100, 5, random_state=0)
 
 # A real SIGINT (Ctrl-C) delivered when torch's lazy import of its compiler
 # stack (torch._dynamo, which imports sympy) reaches sympy.integrals.transforms
-# during the first fit of the process; that interrupted import used to leave
-# sympy half-initialised, and every later minibatch fit failed with
-# "module 'sympy' has no attribute 'printing'".
+# during the first fit of the process with a torch.optim class (the named
+# optimizers do not import it: tests/test_eager_steps.py); that interrupted
+# import used to leave sympy half-initialised, and every later minibatch fit
+# with a torch class failed with "module 'sympy' has no attribute 'printing'".
 _CTRL_C_IN_IMPORT = _FIRST_FIT + """
 class CtrlCDuringImport:
     fired = False
@@ -215,19 +217,19 @@ class CtrlCDuringImport:
 
 sys.meta_path.insert(0, CtrlCDuringImport())
 try:
-    NeuronClassifier(optimizer="sgd", max_iter=2).fit(X, y)
+    NeuronClassifier(optimizer=torch.optim.SGD, max_iter=2).fit(X, y)
     print("first fit: completed")
 except KeyboardInterrupt:
     print("first fit: interrupted")
 assert CtrlCDuringImport.fired, "the import no longer reaches the trigger: pick another"
-for optimizer in ("sgd", "adam"):
+for optimizer in (torch.optim.SGD, torch.optim.Adam, "sgd", "adam"):
     NeuronClassifier(optimizer=optimizer, max_iter=2).fit(X, y)
 print("later fits: ok")
 """
 
-# KeyboardInterrupt from a callback at the first epoch of the first fit; the
-# callback also records what the first epoch's steps imported (nothing: what
-# the steps need is imported before them).
+# KeyboardInterrupt from a callback at the first epoch of the first fit, with a
+# torch.optim class; the callback also records what the first epoch's steps
+# imported (nothing: what torch's step needs is imported before them).
 _CTRL_C_IN_CALLBACK = _FIRST_FIT + """
 modules = {}
 
@@ -236,14 +238,14 @@ def interrupt(info):
     if info["iteration"] == 1:
         raise KeyboardInterrupt
 
-model = NeuronClassifier(optimizer="adam", max_iter=5, callbacks=[interrupt])
+model = NeuronClassifier(optimizer=torch.optim.Adam, max_iter=5, callbacks=[interrupt])
 try:
     model.fit(X, y)
 except KeyboardInterrupt:
     print("first fit: interrupted")
 print("imported in the first epoch:", sorted(modules[1] - modules[0]))
 assert not hasattr(model, "coef_")
-for optimizer in ("sgd", "adam"):
+for optimizer in (torch.optim.SGD, torch.optim.Adam, "sgd", "adam"):
     NeuronClassifier(optimizer=optimizer, max_iter=2).fit(X, y)
 print("later fits: ok")
 """

@@ -63,8 +63,10 @@ variance with), with the step decreasing as ``1 / sqrt(k)`` over calls: the
 optimizer's hyperparameters are the call's own, and only the per-parameter
 state of an optimizer of the same kind carries over.
 
-torch imports its compiler stack (``torch._dynamo``) lazily, in the first
-optimizer's constructor of a process; that import is made with Ctrl-C held
+The optimizers by name (``"sgd"``, ``"adam"``, ...) are torch's updates
+without torch's compiler stack (:mod:`.eager_steps`). A ``torch.optim`` class
+imports it (``torch._dynamo``) lazily, in the first constructor of a process;
+that import is made with Ctrl-C held
 (:func:`.torch_steps._import_compiler_stack`), so an interrupt cannot leave it half done.
 
 The data stay where they are: each epoch shuffles row indices and slices the
@@ -80,6 +82,7 @@ import torch
 
 from .._callbacks import STOPPED_BY_CALLBACK, Monitor
 from .diagnostics import not_finite_message
+from .eager_steps import torch_counterpart
 from .optimizers import OptimizeResult, _pseudo_gradient, effective_tol, newton_direction
 from .torch_steps import (
     AUTO_LEARNING_RATES,
@@ -197,6 +200,7 @@ def _auto_settings(objective, optimizer_class, optimizer_kwargs, name="minibatch
     non-finite objective: no step follows from it.
     """
     kwargs = dict(optimizer_kwargs)
+    optimizer_class = torch_counterpart(optimizer_class)  # an eager class: its torch class
     if issubclass(optimizer_class, torch.optim.SGD):
         lipschitz = smoothness(objective)
         if not math.isfinite(lipschitz):

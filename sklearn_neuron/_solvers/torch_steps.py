@@ -1,12 +1,18 @@
 """torch.optim as the minibatch loop's step: the optimizers, their checks and their state.
 
-The minibatch training of :mod:`.stochastic` hands each step of a
-``torch.optim.Optimizer`` a gradient it computed; this module owns that
-adapter: the optimizers by public name, the refusal of an optimizer the loop
-cannot take to the optimum (:func:`check_optimizer`), building one with a
-previous call's state, one step followed by the L1 term's proximal step
-(:func:`soft_threshold`), undoing a rejected epoch, and Nesterov's momentum of
-``learning_rate="auto"``.
+The minibatch training of :mod:`.stochastic` hands each step of an optimizer
+a gradient it computed; this module owns that adapter: the optimizers by
+public name, the refusal of an optimizer the loop cannot take to the optimum
+(:func:`check_optimizer`), building one with a previous call's state, one step
+followed by the L1 term's proximal step (:func:`soft_threshold`), undoing a
+rejected epoch, and Nesterov's momentum of ``learning_rate="auto"``.
+
+The optimizers by name are :mod:`.eager_steps`' classes: torch's update and
+state format without torch's compiler stack, which a ``torch.optim.Optimizer``
+imports on first use. A ``torch.optim`` class passed by the user, or an
+option only torch implements (``foreach=True``, ``fused``, ...), uses the
+torch class (:func:`_optimizer_to_build` chooses); everything keyed by class
+here treats an eager class as its torch class (:func:`.eager_steps.torch_counterpart`).
 """
 
 from __future__ import annotations
@@ -20,21 +26,22 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 
-#: The stochastic optimizers by public name.
-STOCHASTIC_OPTIMIZERS = {
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "rmsprop": torch.optim.RMSprop,
-    "adagrad": torch.optim.Adagrad,
-}
+from .eager_steps import EAGER_OPTIMIZERS, EagerOptimizer, torch_counterpart
+
+#: The stochastic optimizers by public name (each stands for its torch.optim
+#: class: :attr:`.eager_steps.EagerOptimizer.torch_class`).
+STOCHASTIC_OPTIMIZERS: dict[str, type] = dict(EAGER_OPTIMIZERS)
+
+#: An optimizer the minibatch loop steps: a torch.optim one or an eager one.
+StepOptimizer: TypeAlias = torch.optim.Optimizer | EagerOptimizer
 
 #: ``learning_rate="auto"`` for the optimizers whose step is not scaled by
-#: the objective's smoothness (their update has the parameters' units).
+#: the objective's smoothness (their update has the parameters' units), by
+#: torch class (an eager class looks up its :func:`torch_counterpart`).
 AUTO_LEARNING_RATES = {
     torch.optim.Adam: 0.05,
     torch.optim.AdamW: 0.05,
@@ -65,7 +72,7 @@ def nesterov_momentum(step: float, strong_convexity: float) -> float:
     return min((root - 1.0) / (root + 1.0), MAX_AUTO_MOMENTUM)
 
 
-def _optimizer_label(optimizer_class: type[torch.optim.Optimizer]) -> str:
+def _optimizer_label(optimizer_class: type[Any]) -> str:
     """How the user named ``optimizer_class``: its name among
     :data:`STOCHASTIC_OPTIMIZERS`, else the class's full name."""
     for name, cls in STOCHASTIC_OPTIMIZERS.items():
@@ -77,7 +84,7 @@ def _optimizer_label(optimizer_class: type[torch.optim.Optimizer]) -> str:
     return f"{module}.{optimizer_class.__qualname__}"
 
 
-def _step_needs_closure(optimizer_class: type[torch.optim.Optimizer]) -> bool:
+def _step_needs_closure(optimizer_class: type[Any]) -> bool:
     """Whether ``optimizer_class.step`` has a required ``closure`` argument
     (torch.optim.LBFGS: it re-evaluates the objective itself)."""
     try:
@@ -88,17 +95,14 @@ def _step_needs_closure(optimizer_class: type[torch.optim.Optimizer]) -> bool:
     return closure is not None and closure.default is inspect.Parameter.empty
 
 
-def _plain_steps(optimizer_class: type[torch.optim.Optimizer], optimizer_kwargs: dict) -> bool:
+def _plain_steps(optimizer_class: type[Any], optimizer_kwargs: dict) -> bool:
     """Whether the optimizer steps along the gradient by ``lr`` (SGD's own
     ``step`` without momentum), the step a proximal step completes."""
-    return optimizer_class.step is torch.optim.SGD.step and not optimizer_kwargs.get(
-        "momentum", 0
-    )
+    step = torch_counterpart(optimizer_class).step
+    return step is torch.optim.SGD.step and not optimizer_kwargs.get("momentum", 0)
 
 
-def check_optimizer(
-    optimizer_class: type[torch.optim.Optimizer], optimizer_kwargs: dict, l1: float
-) -> None:
+def check_optimizer(optimizer_class: type[Any], optimizer_kwargs: dict, l1: float) -> None:
     """Refuse an optimizer the minibatch loop cannot take to the optimum.
 
     The loop hands each step a gradient, so a ``step`` that needs a closure
@@ -119,9 +123,10 @@ def check_optimizer(
             "takes no closure."
         )
     if l1 and not _plain_steps(optimizer_class, optimizer_kwargs):
-        if optimizer_class.step is torch.optim.SGD.step:
+        counterpart = torch_counterpart(optimizer_class)
+        if counterpart.step is torch.optim.SGD.step:
             what = "momentum"
-        elif issubclass(optimizer_class, tuple(AUTO_LEARNING_RATES)):
+        elif issubclass(counterpart, tuple(AUTO_LEARNING_RATES)):
             what = "adaptive per-parameter steps"
         else:
             what = "own step()"
@@ -160,12 +165,14 @@ def _sigint_held() -> Iterator[None]:
 def _import_compiler_stack() -> None:
     """Import ``torch._dynamo`` with Ctrl-C held until the import is done.
 
-    torch imports it lazily, on the first call of an optimizer's
-    constructor (``add_param_group`` is wrapped by ``torch._disable_dynamo``),
-    so the first minibatch fit of a process spends most of its time in that
-    import. A KeyboardInterrupt inside it leaves half-initialised modules in
-    ``sys.modules`` and every later minibatch fit in the process fails;
-    held, the Ctrl-C stops the fit as soon as the import is complete.
+    torch imports it lazily, on the first call of a ``torch.optim``
+    optimizer's constructor (``add_param_group`` is wrapped by
+    ``torch._disable_dynamo``), so the first fit of a process with a torch
+    class spends most of its time in that import (the eager classes of
+    :mod:`.eager_steps` do not import it). A KeyboardInterrupt inside it
+    leaves half-initialised modules in ``sys.modules`` and every later
+    minibatch fit in the process fails; held, the Ctrl-C stops the fit as
+    soon as the import is complete.
     Importing it with the package instead would make every
     ``import sklearn_neuron`` pay for it.
     """
@@ -174,24 +181,62 @@ def _import_compiler_stack() -> None:
             import torch._dynamo  # noqa: F401
 
 
+def _optimizer_to_build(
+    optimizer_class: type[Any], parameter: torch.Tensor, optimizer_kwargs: dict,
+    learning_rate: Any,
+) -> type[Any]:
+    """The class to build: an eager class where it implements the call
+    (:meth:`.eager_steps.EagerOptimizer.takes`) and nothing observes torch's
+    optimizer steps (:func:`_observed_globally`: a global step hook or a
+    profiler sees the torch class's steps), else its torch class; a class
+    that is not eager, as it is. The one place that chooses."""
+    if issubclass(optimizer_class, EagerOptimizer) and (
+        _observed_globally()
+        or not optimizer_class.takes(parameter, learning_rate, optimizer_kwargs)
+    ):
+        return optimizer_class.torch_class
+    return optimizer_class
+
+
+def _observed_globally() -> bool:
+    """Whether a profiler runs or a global optimizer step hook is registered
+    (``torch.optim.optimizer.register_optimizer_step_pre_hook``, ``..._post_hook``)."""
+    from torch.optim import optimizer as torch_optimizer
+
+    return bool(
+        torch.autograd._profiler_enabled()
+        or getattr(torch_optimizer, "_global_optimizer_pre_hooks", True)
+        or getattr(torch_optimizer, "_global_optimizer_post_hooks", True)
+    )
+
+
 def _make_optimizer(
     parameter: torch.Tensor,
     optimizer_class: Any,
     optimizer_kwargs: dict,
     learning_rate: float,
     state: dict | None,
-) -> torch.optim.Optimizer:
-    _import_compiler_stack()
+) -> StepOptimizer:
+    named = torch_counterpart(optimizer_class)
+    if named is torch.optim.AdamW:
+        # C is the penalty; AdamW's own decay (0.01 by default) would
+        # silently change the objective, so it is off unless asked for.
+        optimizer_kwargs = {"weight_decay": 0.0, **optimizer_kwargs}
     if "foreach" not in optimizer_kwargs and _takes_foreach(optimizer_class):
         # One parameter tensor: the multi-tensor kernels have nothing to
         # batch, and choosing between them costs each step time
         # (benchmarks/RESULTS.md, one minibatch epoch against skorch).
         optimizer_kwargs = {**optimizer_kwargs, "foreach": False}
+    optimizer_class = _optimizer_to_build(
+        optimizer_class, parameter, optimizer_kwargs, learning_rate
+    )
+    if not issubclass(optimizer_class, EagerOptimizer):
+        _import_compiler_stack()
     try:
         optimizer = optimizer_class([parameter], lr=learning_rate, **optimizer_kwargs)
     except TypeError as exc:
         raise ValueError(
-            f"{optimizer_class.__module__}.{optimizer_class.__qualname__} refused the keyword "
+            f"{named.__module__}.{named.__qualname__} refused the keyword "
             f"arguments {optimizer_kwargs!r} (optimizer_kwargs, plus the momentum that "
             f"learning_rate='auto' sets for sgd when none is given): {exc}. Pass only "
             "keyword arguments its constructor takes (see its documentation); the "
@@ -213,7 +258,7 @@ def _make_optimizer(
     return optimizer
 
 
-def _same_kind(optimizer: torch.optim.Optimizer, state: dict) -> bool:
+def _same_kind(optimizer: StepOptimizer, state: dict) -> bool:
     """Whether ``state`` (a state dict) was saved by an optimizer of this
     kind: the same hyperparameter names (SGD's state loaded into Adam fails
     on its first step)."""
@@ -232,7 +277,7 @@ def _takes_foreach(optimizer_class: Any) -> bool:
 
 
 def _step(
-    optimizer: torch.optim.Optimizer,
+    optimizer: StepOptimizer,
     parameter: torch.Tensor,
     gradient: torch.Tensor,
     step: float,
@@ -246,7 +291,7 @@ def _step(
             parameter.copy_(soft_threshold(parameter, step * l1_weights))
 
 
-def _unobserved_step(optimizer: torch.optim.Optimizer) -> None:
+def _unobserved_step(optimizer: StepOptimizer) -> None:
     """``optimizer.step()``, without torch's wrapper when nothing observes it.
 
     torch wraps every optimizer's ``step`` in a profiler range and the calls
@@ -255,20 +300,19 @@ def _unobserved_step(optimizer: torch.optim.Optimizer) -> None:
     With no profiler running and no hook registered (globally or on this
     optimizer) that wrapper does nothing, and the step it wraps is called
     directly; otherwise (or for an optimizer class torch did not wrap)
-    ``step()`` itself.
+    ``step()`` itself. An eager optimizer's ``step`` has no wrapper.
     """
-    from torch.optim import optimizer as torch_optimizer
-
+    if isinstance(optimizer, EagerOptimizer):
+        optimizer.step()
+        return
     step = type(optimizer).step
     inner = getattr(step, "__wrapped__", None)
     if (
         inner is None
         or not getattr(step, "hooked", False)
-        or torch.autograd._profiler_enabled()
         or optimizer._optimizer_step_pre_hooks
         or optimizer._optimizer_step_post_hooks
-        or getattr(torch_optimizer, "_global_optimizer_pre_hooks", True)
-        or getattr(torch_optimizer, "_global_optimizer_post_hooks", True)
+        or _observed_globally()
     ):
         optimizer.step()
     else:
@@ -276,7 +320,7 @@ def _unobserved_step(optimizer: torch.optim.Optimizer) -> None:
 
 
 def _undo_epoch(
-    optimizer: torch.optim.Optimizer,
+    optimizer: StepOptimizer,
     parameter: torch.Tensor,
     theta: torch.Tensor,
     step: float,
@@ -304,6 +348,6 @@ def _undo_epoch(
     return step
 
 
-def _set_step(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
+def _set_step(optimizer: StepOptimizer, learning_rate: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = learning_rate
