@@ -647,6 +647,145 @@ def test_regressor_fit_equals_in_memory(no_gather, case):
     _assert_same_fit(model, memory)
 
 
+# -- Hessian-free Newton on dask data (issue 37) ------------------------------------------
+#: Newton-CG's coefficients against in-memory Newton's, both at tol=1e-10, relative
+#: to the largest coefficient: float64 to 1e-8; float32 data are fitted in float32
+#: arithmetic on the workers (no float64 polish on dask data), to 1e-5.
+NEWTON_CG_RTOL = {np.float64: 1e-8, np.float32: 1e-5}
+NEWTON_CG_CASES = {  # (classes, weighted, dtype, persisted)
+    "binary": (2, False, np.float64, True),
+    "binary-read-afresh": (2, False, np.float64, False),
+    "multinomial": (3, False, np.float64, True),
+    "sample_weight": (3, True, np.float64, True),
+    "float32": (3, True, np.float32, True),
+}
+
+
+def _assert_close_fit(model, reference, rtol):
+    scale = max(1.0, float(np.max(np.abs(reference.coef_))))
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=0, atol=rtol * scale)
+    np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=0, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("case", list(NEWTON_CG_CASES))
+def test_newton_cg_on_dask_equals_newton_in_memory(no_gather, case):
+    """optimizer="newton-cg" runs on dask blocks (it was refused) and reaches
+    in-memory Newton's optimum, as in-memory Newton-CG does."""
+    n_classes, weighted, dtype, persist = NEWTON_CG_CASES[case]
+    X, y = _classification(n_classes, n=1200)  # 3 blocks
+    w = np.random.default_rng(1).uniform(0.2, 3.0, size=len(y)) if weighted else None
+    params = dict(C=0.5, tol=1e-10)
+    newton = NeuronClassifier(optimizer="newton", **params).fit(X, y, sample_weight=w)
+    memory = NeuronClassifier(optimizer="newton-cg", **params).fit(
+        X.astype(dtype), y, sample_weight=w
+    )
+    # In memory float32 fits end in float64 and are rounded: to float32's 6e-8.
+    _assert_close_fit(memory, newton, 1e-8 if dtype == np.float64 else 1e-7)
+    model = NeuronClassifier(optimizer="newton-cg", **params).fit(
+        *_dask(X.astype(dtype), y, w, persist=persist)
+    )
+    assert model.optimizer_ == "newton-cg" and model.converged_
+    assert model.coef_.dtype == dtype
+    _assert_close_fit(model, newton, NEWTON_CG_RTOL[dtype])
+    np.testing.assert_array_equal(model.classes_, newton.classes_)
+
+
+def test_newton_cg_on_dask_with_an_offset_equals_newton_in_memory(no_gather):
+    """A Poisson regressor's offset and sample weights, on dask blocks, as in memory."""
+    X, y = _regression("poisson", n=1200)
+    rng = np.random.default_rng(3)
+    offset = rng.normal(scale=0.3, size=len(y))
+    w = rng.uniform(0.5, 2.0, size=len(y))
+    params = dict(loss="poisson", alpha=0.01, tol=1e-10)
+    newton = NeuronRegressor(optimizer="newton", **params).fit(
+        X, y, sample_weight=w, offset=offset
+    )
+    without = NeuronRegressor(optimizer="newton", **params).fit(X, y, sample_weight=w)
+    X_d, y_d, w_d, o_d = _dask(X, y, w, offset)
+    model = NeuronRegressor(optimizer="newton-cg", **params).fit(
+        X_d, y_d, sample_weight=w_d, offset=o_d
+    )
+    assert model.optimizer_ == "newton-cg" and model.converged_
+    _assert_close_fit(model, newton, 1e-8)
+    assert np.max(np.abs(without.coef_ - newton.coef_)) > 1e-3  # the offset matters
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_dask_hessian_vector_products_equal_in_memory(client, n_classes):
+    """The Dask objective's Hessian-vector product and Hessian diagonal (with the
+    L2 term, sample weights and an offset) equal the in-memory objective's to
+    1e-12, and each worker keeps one curvature per block, at the last point:
+    the products at one point reuse it, a new point replaces it."""
+    import torch
+
+    from sklearn_neuron._dask import tasks
+    from sklearn_neuron._objective.protocol import HessianFree
+
+    X, y = _classification(n_classes, n=1200)
+    w = np.random.default_rng(1).uniform(0.2, 3.0, size=len(y))
+    rng = np.random.default_rng(2)
+    offset = rng.normal(scale=0.5, size=len(y) if n_classes == 2 else (len(y), n_classes))
+    estimator = NeuronClassifier(C=0.5)
+    on_dask = estimator._build_objective(*_dask(X, y, w), reset=True, offset=_dask(offset)[0])
+    in_memory = estimator._build_objective(X, y, w, reset=True, offset=offset)
+    assert isinstance(on_dask, HessianFree)
+    theta = torch.linspace(-1, 1, in_memory.n_params, dtype=torch.float64)
+    v = torch.cos(torch.arange(in_memory.n_params, dtype=torch.float64))
+    expected = in_memory.hessian(theta) @ v
+
+    def kept_at(point):  # block objective -> its kept curvature, for those at point
+        return {
+            id(block): id(curvature) for block, (at, curvature) in list(tasks._CURVATURES.items())
+            if np.array_equal(at, point.numpy())
+        }
+
+    curvature = on_dask.curvature(theta)
+    np.testing.assert_allclose(
+        on_dask.hessian_diagonal(curvature), torch.diagonal(in_memory.hessian(theta)),
+        rtol=0, atol=1e-12,
+    )
+    np.testing.assert_allclose(
+        on_dask.hessian_vector_product(curvature, v), expected, rtol=0, atol=1e-12
+    )
+    kept = kept_at(theta)
+    assert len(kept) == 3  # one per block
+    on_dask.hessian_vector_product(curvature, 2 * v)
+    assert kept_at(theta) == kept  # the same curvature, not computed again
+    other = on_dask.curvature(theta + 0.1)
+    np.testing.assert_allclose(
+        on_dask.hessian_vector_product(other, v), in_memory.hessian(theta + 0.1) @ v,
+        rtol=0, atol=1e-12,
+    )
+    assert not kept_at(theta) and len(kept_at(theta + 0.1)) == 3  # one point per block
+
+
+def test_auto_on_dask_takes_newton_cg_where_newtons_hessian_does_not_fit(
+    no_gather, monkeypatch
+):
+    """Where Newton's Hessian exceeds the memory budget, "auto" on dask data
+    chooses by the in-memory cost model among Newton-CG and L-BFGS (it took
+    L-BFGS), here Newton-CG, which reaches Newton's optimum (to 1e-8)."""
+    from sklearn_neuron._solvers import memory
+    from sklearn_neuron._solvers.dispatch import resolve_optimizer
+
+    X, y = _classification(3, n=1200)
+    newton = NeuronClassifier(optimizer="newton", tol=1e-10).fit(X, y)
+    X_d, y_d = _dask(X, y)
+    estimator = NeuronClassifier(tol=1e-10)
+    objective = estimator._build_objective(X_d, y_d, None, reset=True)
+    needed = memory.objective_newton_bytes(objective)
+    monkeypatch.setattr(memory, "MEMORY_FRACTION", 0.5 * needed / memory.available_memory())
+    assert not memory.newton_fits_memory(objective)
+    expected = resolve_optimizer(
+        "auto", len(y), objective.n_params, distributed=True, newton_fits=False,
+        n_outputs=3, tol=1e-10,
+    )
+    assert expected == "newton-cg"
+    model = estimator.fit(X_d, y_d)
+    assert model.optimizer_ == "newton-cg" and model.converged_
+    _assert_close_fit(model, newton, 1e-8)
+
+
 def test_dataframe_feature_names(no_gather):
     pd = pytest.importorskip("pandas")
     dd = pytest.importorskip("dask.dataframe")

@@ -233,13 +233,18 @@ def test_refuses_a_loss_without_hessian():
         NeuronRegressor(optimizer="newton-cg", loss="absolute_error").fit(X, y.astype(float))
 
 
-def test_refuses_dask_data():
+def test_runs_on_dask_data_without_a_cluster():
+    # Dask's own scheduler (no distributed client): the in-memory fit's
+    # coefficients to 1e-8 at tol=1e-10 (tests/test_dask.py: on a cluster).
     da = pytest.importorskip("dask.array")
     X, y = _binary()
-    with pytest.raises(ValueError, match="use optimizer='newton' or optimizer='lbfgs'"):
-        NeuronClassifier(optimizer="newton-cg").fit(
-            da.from_array(X, chunks=200), da.from_array(y, chunks=200)
-        )
+    memory = NeuronClassifier(optimizer="newton-cg", tol=1e-10).fit(X, y)
+    model = NeuronClassifier(optimizer="newton-cg", tol=1e-10).fit(
+        da.from_array(X, chunks=200), da.from_array(y, chunks=200)
+    )
+    assert model.optimizer_ == "newton-cg" and model.converged_
+    np.testing.assert_allclose(model.coef_, memory.coef_, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(model.intercept_, memory.intercept_, rtol=0, atol=1e-8)
 
 
 def test_fits_where_newtons_hessian_would_not():

@@ -5,10 +5,11 @@ A neuron's objective, gradient and Hessian are sums over rows of small pieces
 full-batch fit on data spread over a Dask cluster needs one reduction per
 evaluation, with the parameter vector on the driver. :class:`DaskObjective`
 implements the :class:`~sklearn_neuron._objective.protocol.Objective` protocol
-that way: each evaluation maps the *same* in-memory code over the blocks, on
-the workers (:mod:`.tasks`), and sums the small results; the penalty and the
-parameter layout are the in-memory objective's own objects
-(:mod:`sklearn_neuron._objective.penalty`), applied on the driver. The
+(and :class:`~sklearn_neuron._objective.protocol.HessianFree`'s products with
+vectors, for Newton-CG) that way: each evaluation maps the *same* in-memory
+code over the blocks, on the workers (:mod:`.tasks`), and sums the small
+results; the penalty and the parameter layout are the in-memory objective's
+own objects (:mod:`sklearn_neuron._objective.penalty`), applied on the driver. The
 optimizers do not know which objective they run on. It also owns the data's
 fingerprint and row bounds (taken along with the first evaluation) and
 Newton's subsample warm start (:mod:`.warm_start`).
@@ -26,7 +27,7 @@ import torch
 
 from .._objective.linear import fit_constant
 from .._objective.penalty import ParameterLayout, PenalizedLayout, Penalty
-from .._objective.protocol import Objective, Sums
+from .._objective.protocol import HessianFree, Sums
 from .blocks import (
     _SPLIT_EVERY,
     Block,
@@ -46,6 +47,8 @@ from .tasks import (
     _constant_terms,
     _data_summaries_block,
     _hessian,
+    _hessian_diagonal,
+    _hessian_vector_product,
     _offset_sums_block,
     _on_block,
     _on_objective,
@@ -106,6 +109,16 @@ def _total(parts: Sequence[Sums | None]) -> Sums:
         raise ValueError("The dask arrays have no rows: there is nothing to add up.")
     return total
 
+
+@dataclasses.dataclass(frozen=True)
+class PointCurvature:
+    """:meth:`DaskObjective.curvature`'s handle: the point, whose per-row
+    curvature the workers compute and keep beside their blocks."""
+
+    #: The parameters where the curvature is taken, as the workers receive them.
+    theta: np.ndarray
+
+
 class _BlocksDesign:
     """The design of Dask data as the driver sees it: its rows stay on the
     workers, so what would read them on the driver refuses, saying what to do.
@@ -138,8 +151,10 @@ class DaskObjective(PenalizedLayout):
     weight sum, without penalty) whose value, gradient or Hessian is the
     block's share; the shares are added, and the penalty added on the
     driver, which holds only ``theta`` and the (n_params x n_params)
-    results. Methods that need the rows themselves (minibatches, the
-    exact absolute-error solver) refuse.
+    results. Hessian-vector products are reductions alike, each worker
+    keeping its blocks' per-row curvature at the current point. Methods
+    that need the rows themselves (minibatches, the exact absolute-error
+    solver) refuse.
 
     Parameters
     ----------
@@ -588,6 +603,28 @@ class DaskObjective(PenalizedLayout):
         (H,) = self.reduce(_hessian, self._theta(theta))
         return self.penalty.add_hessian(torch.as_tensor(H, dtype=self.dtype))
 
+    # -- Hessian-free products (Newton-CG) ------------------------------------
+    def curvature(self, theta: torch.Tensor, raw: Any = None) -> PointCurvature:
+        """The handle of the curvature at ``theta`` (``raw`` unused: the raw
+        outputs stay on the workers). No pass: each worker computes its blocks'
+        curvature at the first product or diagonal there, and keeps it for
+        the next ones at the same point (:func:`~.tasks._block_curvature`)."""
+        return PointCurvature(self._theta(theta).copy())
+
+    def hessian_vector_product(self, curvature: PointCurvature, v: torch.Tensor) -> torch.Tensor:
+        """The objective's Hessian at ``curvature``'s point times ``v``: one
+        reduction of the blocks' ``X_b^T (C_b (X_b V))``, the L2 term added here."""
+        (product,) = self.reduce(_hessian_vector_product, curvature.theta, self._theta(v))
+        product = torch.as_tensor(product, dtype=self.dtype)
+        return product + self.penalty.hessian_vector_product(v) if self.l2 else product
+
+    def hessian_diagonal(self, curvature: PointCurvature) -> torch.Tensor:
+        """Diagonal of the objective's Hessian at ``curvature``'s point (the
+        preconditioner of Newton-CG): one reduction, the L2 term added here."""
+        (diagonal,) = self.reduce(_hessian_diagonal, curvature.theta)
+        diagonal = torch.as_tensor(diagonal, dtype=self.dtype)
+        return diagonal + self.penalty.l2_flat if self.l2 else diagonal
+
     def abs_max(self) -> float:
         """Largest absolute entry of X: one reduction, the first time it is asked for."""
         if self._abs_max is None:
@@ -697,5 +734,5 @@ def _weighted_median(objective: DaskObjective) -> torch.Tensor:
 
 if TYPE_CHECKING:  # the type checker verifies the declared protocol
 
-    def _declared(objective: DaskObjective) -> Objective:
+    def _declared(objective: DaskObjective) -> HessianFree:
         return objective

@@ -4,13 +4,17 @@ Each block of rows becomes a :class:`~sklearn_neuron._objective.linear.LinearObj
 (:func:`_block_objective`): no penalty, normalised by the whole data set's weight
 sum, so that its value, gradient and Hessian are the block's share of the whole
 objective's. The functions here are what the driver asks of such objectives
-(value and gradient, Hessian, both in one read, the fingerprint's and the row
-bounds' terms); each returns a tuple of arrays that :func:`~.blocks._add` sums.
-They are named in the scheduler's task keys (``_on_objectives``, ``_on_block``).
+(value and gradient, Hessian, both in one read, Newton-CG's Hessian-vector
+products and Hessian diagonal, from a per-row curvature each worker keeps for
+one point, the fingerprint's and the row bounds' terms); each returns a tuple
+of arrays that :func:`~.blocks._add` sums. They are named in the scheduler's
+task keys (``_on_objectives``, ``_on_block``).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +23,7 @@ import numpy as np
 import torch
 
 from .._objective.linear import LinearObjective
-from .._objective.protocol import Sums
+from .._objective.protocol import Curvature, Sums
 from .._solvers.certificate import row_bounds
 from .._validation import to_tensor
 from .blocks import _add, _Maximum, _numpy
@@ -130,6 +134,45 @@ def _value_gradient_hessian(objective: LinearObjective, theta: np.ndarray) -> Su
     """Value, gradient and Hessian of a block read once (one pass over a large block)."""
     f, g, _, H = objective.value_gradient_hessian(torch.from_numpy(theta))
     return _numpy(f), _numpy(g), _numpy(H)
+
+
+# -- Hessian-free products: the curvature kept on the worker, one point at a time ----------
+#: Per block objective on this worker, ``(theta, curvature)``: the curvature
+#: (:meth:`~sklearn_neuron._objective.linear.LinearObjective.curvature`) at
+#: the last point asked for, so that the Hessian-vector products of one
+#: Newton-CG iteration do not compute the per-row curvature again. One point
+#: per block bounds it: an entry holds a few (rows, outputs) arrays of the
+#: block (the softmax's probabilities and their weighted copies; rows x
+#: outputs x outputs for other losses of several coupled outputs), and is
+#: replaced at the next point; keyed weakly, it goes with the block objective
+#: (a block read afresh at each evaluation, data not persisted, keeps none).
+_CURVATURES: weakref.WeakKeyDictionary[LinearObjective, tuple[np.ndarray, Curvature]] = (
+    weakref.WeakKeyDictionary()
+)
+_CURVATURES_LOCK = threading.Lock()  # a worker's threads share the cache
+
+
+def _block_curvature(objective: LinearObjective, theta: np.ndarray) -> Curvature:
+    """The block's curvature at ``theta``: the kept one if it is at ``theta``."""
+    with _CURVATURES_LOCK:
+        kept = _CURVATURES.get(objective)
+    if kept is not None and np.array_equal(kept[0], theta):
+        return kept[1]
+    curvature = objective.curvature(torch.from_numpy(theta))
+    with _CURVATURES_LOCK:
+        _CURVATURES[objective] = (theta.copy(), curvature)
+    return curvature
+
+
+def _hessian_vector_product(objective: LinearObjective, theta: np.ndarray, v: np.ndarray) -> Sums:
+    """The block's share of the data term's Hessian at ``theta`` times ``v``."""
+    curvature = _block_curvature(objective, theta)
+    return (_numpy(objective.hessian_vector_product(curvature, torch.from_numpy(v))),)
+
+
+def _hessian_diagonal(objective: LinearObjective, theta: np.ndarray) -> Sums:
+    """The block's share of the data term's Hessian diagonal at ``theta``."""
+    return (_numpy(objective.hessian_diagonal(_block_curvature(objective, theta))),)
 
 
 def _constant_terms(objective: LinearObjective, constant: np.ndarray) -> Sums:

@@ -1,6 +1,6 @@
 """The declared interface between objectives, solvers and inference.
 
-Two protocols, by what the data allow:
+Protocols, by what the data allow:
 
 - :class:`Objective` is what every storage offers, data on a Dask cluster
   included: the parameter layout, the value, gradient and Hessian, the penalty,
@@ -8,10 +8,12 @@ Two protocols, by what the data allow:
   :class:`~sklearn_neuron._objective.linear.LinearObjective`, a Dask array's
   :class:`~sklearn_neuron._dask.objective.DaskObjective` and Firth's penalised
   objective (:class:`~sklearn_neuron._solvers.firth.FirthObjective`) satisfy it.
+- :class:`HessianFree` adds the exact Hessian-vector products of Hessian-free
+  Newton; the in-memory and the Dask objectives satisfy it.
 - :class:`RowObjective` adds what only data in this process's memory offer: the
   rows themselves (``X``, ``target``, ``weight``, the :class:`~.design.Design`),
-  minibatches and subsets, raw outputs, the fused second-order pass and the
-  Hessian-free products. :class:`~sklearn_neuron._objective.linear.LinearObjective`
+  minibatches and subsets, raw outputs and the fused second-order pass.
+  :class:`~sklearn_neuron._objective.linear.LinearObjective`
   satisfies it; the functions a reduction applies receive one (the whole data in
   memory, each block on a cluster).
 
@@ -199,12 +201,32 @@ class Objective(Protocol):
 
 
 @runtime_checkable
-class RowObjective(Objective, Protocol):
+class HessianFree(Objective, Protocol):
+    """An :class:`Objective` with exact Hessian-vector products, which
+    Hessian-free Newton (``optimizer="newton-cg"``) reads: data in memory
+    (:class:`RowObjective`) and on a Dask cluster (whose curvature is a handle
+    of the point, the per-row curvature kept on the workers).
+    """
+
+    def curvature(self, theta: torch.Tensor, raw: Any = None) -> Any:
+        """The data term's curvature at ``theta`` (``raw``: its raw outputs
+        where at hand), for :meth:`hessian_vector_product` and
+        :meth:`hessian_diagonal` at that point."""
+
+    def hessian_vector_product(self, curvature: Any, v: torch.Tensor) -> torch.Tensor:
+        """The objective's Hessian at ``curvature``'s point times ``v``, the L2 term included."""
+
+    def hessian_diagonal(self, curvature: Any) -> torch.Tensor:
+        """The diagonal of the objective's Hessian there, the L2 term included."""
+
+
+@runtime_checkable
+class RowObjective(HessianFree, Protocol):
     """An :class:`Objective` whose rows are in this process's memory.
 
     What minibatch solvers, the exact hinge and absolute-error solvers, the
-    fused second-order pass, Hessian-free Newton and the per-row statistics of
-    inference read besides :class:`Objective`.
+    fused second-order pass and the per-row statistics of inference read
+    besides :class:`HessianFree`.
     """
 
     @property
@@ -312,6 +334,6 @@ def rows_of(objective: Objective, what: str) -> RowObjective:
     if objective.distributed:
         raise ValueError(
             f"{what} reads rows of the data, which dask arrays keep on their workers; "
-            "use a full-batch optimizer ('newton' or 'lbfgs') on dask data."
+            "use a full-batch optimizer ('newton', 'newton-cg' or 'lbfgs') on dask data."
         )
     return cast(RowObjective, objective)

@@ -35,7 +35,7 @@ among those whose memory estimate (:mod:`.memory`) is within the budget.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .memory import lbfgs_peak_bytes, newton_cg_peak_bytes, newton_peak_bytes
 from .optimizers import FINAL_STEP_MAX_PARAMS, FINAL_STEP_WORK_RATIO
@@ -115,6 +115,28 @@ FLOAT32_NEWTON_MARGIN = 10.0
 #: Hessian-free methods' answers at the default tol differ from it by more
 #: than scikit-learn's sample-weight equivalence check allows, 1e-7).
 NEWTON_ANYWAY_SECONDS = 0.01
+
+#: Where Newton is predicted fastest, ``"auto"`` first tries L-BFGS (:mod:`.hybrid`)
+#: if L-BFGS on well-conditioned data, this many iterations at the default tol
+#: (the calibration's well-conditioned fits: 11 to 21), would be faster.
+#: The iterations then tell how conditioned the data are, which the sizes do
+#: not: L-BFGS goes on while its measured rate predicts that it finishes before
+#: Newton would, and hands over to Newton otherwise.
+LBFGS_WELL_CONDITIONED_ITERATIONS = 12.0
+#: Their growth per further digit of tol (the low end of the calibration's
+#: x2.2 to x5.8 at 1e-10: six digits more).
+LBFGS_WELL_CONDITIONED_PER_DIGIT = 0.2
+#: Newton's iterations, final step included, from the point where L-BFGS hands
+#: over (2 to 8, median 4, after 5 L-BFGS iterations on the probe problems of
+#: benchmarks/RESULTS.md, "The cost model behind optimizer='auto'").
+NEWTON_FINISH_ITERATIONS = 4.0
+#: L-BFGS iterations before its rate is trusted (the first is a steepest-descent step).
+SWITCH_MIN_ITERATIONS = 3
+#: The share of Newton's predicted time that L-BFGS may spend before handing
+#: over whatever its rate predicts: bounds what the attempt costs on
+#: ill-conditioned data (the fit then takes at most ``1 + SWITCH_BUDGET_SHARE``
+#: times Newton's prediction, less the iterations Newton saves from the better start).
+SWITCH_BUDGET_SHARE = 0.5
 
 #: The optimizers the model ranks, in the order ties are broken.
 METHODS = ("newton", "newton-cg", "lbfgs")
@@ -316,3 +338,80 @@ def choose(
     if newton <= NEWTON_ANYWAY_SECONDS or newton <= margin * predicted_seconds(fastest, problem):
         return "newton"
     return fastest
+
+
+def lbfgs_iteration_seconds(problem: Problem) -> float:
+    """Predicted seconds of one L-BFGS iteration (a pass and the direction)."""
+    return pass_seconds(problem) + LBFGS_SECONDS
+
+
+def tries_lbfgs_first(problem: Problem) -> bool:
+    """Whether ``"auto"``, having chosen Newton, first tries L-BFGS (:mod:`.hybrid`).
+
+    So in float64 (in float32 Newton is chosen for its answer, not its
+    time), where Newton takes longer than ``NEWTON_ANYWAY_SECONDS`` and
+    L-BFGS on well-conditioned data (``LBFGS_WELL_CONDITIONED_ITERATIONS``
+    plus the final Newton step it takes) is predicted faster than Newton.
+    """
+    if problem.itemsize != 8:
+        return False
+    newton = newton_seconds(problem)
+    if newton <= NEWTON_ANYWAY_SECONDS:
+        return False
+    scale = (1.0 + LBFGS_PER_DOUBLING * problem.doublings) * (
+        1.0 + LBFGS_WELL_CONDITIONED_PER_DIGIT * problem.digits
+    )
+    optimistic = LBFGS_WELL_CONDITIONED_ITERATIONS * scale * lbfgs_iteration_seconds(problem)
+    return optimistic + newton_iteration_seconds(problem) < newton
+
+
+@dataclass(frozen=True)
+class SwitchRule:
+    """When L-BFGS hands over to Newton: its measured rate against Newton's cost.
+
+    Called after each L-BFGS iteration with the largest gradient entry, it
+    estimates L-BFGS's linear rate ``r`` from the iterations so far (the
+    slower of the rate since the first iteration and over the last four) and
+    predicts the iterations left to ``tol``, ``log(tol / g) / log(r)``. It
+    hands over when those iterations are predicted to cost more than
+    Newton's ``NEWTON_FINISH_ITERATIONS - 1`` iterations before its final
+    step (both end with one Newton step; ``NEWTON_PER_DIGIT`` more per
+    further digit of tol), or when L-BFGS has spent
+    ``SWITCH_BUDGET_SHARE`` of Newton's predicted time. Deterministic: it
+    reads predicted costs, never a clock, so a fit is repeatable.
+
+    Parameters
+    ----------
+    problem : Problem
+        The sizes (:func:`choose`'s).
+    tol : float
+        The stopping rule's tolerance the fit runs with.
+    """
+
+    problem: Problem
+    tol: float
+    history: list = field(default_factory=list)
+
+    def __call__(self, iteration: int, grad_max: float) -> bool:
+        """Whether to hand over after ``iteration`` (largest gradient entry ``grad_max``)."""
+        g = self.history
+        g.append(grad_max)
+        lbfgs_step = lbfgs_iteration_seconds(self.problem)
+        newton_step = newton_iteration_seconds(self.problem)
+        if iteration * lbfgs_step >= SWITCH_BUDGET_SHARE * newton_seconds(self.problem):
+            return True
+        if iteration < SWITCH_MIN_ITERATIONS:
+            return False
+        first = g[0]
+        window = g[max(0, len(g) - 5)]
+        rates = [
+            (g[-1] / start) ** (1.0 / steps)
+            for start, steps in ((first, len(g) - 1), (window, min(4, len(g) - 1)))
+            if start > 0
+        ]
+        rate = max(rates, default=1.0)
+        if not rate < 1.0:
+            return True
+        left = math.log(self.tol / grad_max) / math.log(rate)
+        newton_left = NEWTON_FINISH_ITERATIONS + NEWTON_PER_DIGIT * self.problem.digits - 1.0
+        return left * lbfgs_step > newton_left * newton_step

@@ -39,7 +39,9 @@ from .._loss.losses import AbsoluteError, HingeLoss
 from .._objective.linear import LinearObjective
 from .._objective.protocol import Objective, RowObjective, rows_of
 from .cost import METHODS, Problem, choose
+from .cost import tries_lbfgs_first as cost_tries_lbfgs_first
 from .hinge import HINGE_UNVERIFIED, hinge_continuation, smoothed_newton
+from .hybrid import lbfgs_then_newton
 from .lad import least_absolute_deviations
 from .memory import check_newton_memory, memory_budget, newton_fits_memory
 from .newton_cg import newton_cg
@@ -65,8 +67,8 @@ DENSE_HESSIAN = frozenset({"newton"})
 
 #: On distributed data (dask arrays) ``optimizer="auto"`` chooses Newton while
 #: one Hessian costs at most this many multiply-adds (n_samples * n_params**2),
-#: L-BFGS beyond (Newton-CG does not run there); in memory the cost model of
-#: :mod:`.cost` decides.
+#: L-BFGS beyond; where Newton's Hessian does not fit the memory budget, and in
+#: memory, the cost model of :mod:`.cost` decides.
 AUTO_NEWTON_MAX_WORK = 2e7
 #: On data read at each evaluation (out of core), or reduced over a cluster's
 #: workers, a pass costs the read or the round trip, and
@@ -156,18 +158,20 @@ def resolve_optimizer(
     favours Newton's fewer passes (3 to 4 full ones from the warm start on
     2,000,000 x 20, against L-BFGS's 10 or more: benchmarks/RESULTS.md):
     Newton up to ``AUTO_NEWTON_MAX_PARAMS_READING`` parameters or
-    ``AUTO_NEWTON_MAX_WORK``, else L-BFGS.
+    ``AUTO_NEWTON_MAX_WORK``, else L-BFGS. Where Newton's Hessian does not fit
+    (``newton_fits`` false) the cost model chooses among the other candidates,
+    as in memory (Newton-CG or L-BFGS), each of its passes a round trip.
     """
     if name != "auto":
         return name
     if not newton_fits:
         candidates = tuple(m for m in candidates if m != "newton")
-    if distributed:
-        if "newton" not in candidates:
-            return "lbfgs"
+    if distributed and "newton" in candidates:
         if n_params <= AUTO_NEWTON_MAX_PARAMS_READING:
             return "newton"
         return "newton" if n_samples * n_params**2 <= AUTO_NEWTON_MAX_WORK else "lbfgs"
+    # In memory, or on a cluster where Newton's Hessian does not fit: the
+    # cost model, whose passes over the data are a cluster's round trips.
     problem = Problem(
         n_samples=n_samples, n_params_per_output=max(1, n_params // max(1, n_outputs)),
         n_outputs=n_outputs, itemsize=itemsize, nnz=nnz, gram_work=gram_work, tol=tol,
@@ -179,9 +183,9 @@ def resolve_optimizer(
 def auto_candidates(objective: Any) -> tuple[str, ...]:
     """The optimizers ``"auto"`` may choose for a smooth ``objective`` without L1:
     all of :data:`~sklearn_neuron._solvers.cost.METHODS` in memory, Newton and
-    L-BFGS on a cluster (Newton-CG does not run there) or for a loss
-    differentiated by autograd (whose products Newton-CG does not take)."""
-    if objective.distributed or objective.loss.uses_autograd:
+    L-BFGS for a loss differentiated by autograd (whose products Newton-CG
+    does not take)."""
+    if objective.loss.uses_autograd:
         return ("newton", "lbfgs")
     return METHODS
 
@@ -194,19 +198,38 @@ def _resolve_auto(
     if objective.distributed:
         return resolve_optimizer(
             "auto", objective.X.shape[0], objective.n_params, distributed=True,
-            newton_fits=newton_fits_memory(objective),
+            newton_fits=newton_fits_memory(objective), n_outputs=objective.n_outputs,
+            itemsize=torch.finfo(objective.dtype).bits // 8,
+            tol=effective_tol(settings.tol, torch.float64),
+            candidates=auto_candidates(objective) if candidates is None else candidates,
         )
+    return choose(
+        auto_problem(objective, settings), memory_budget(objective.device),
+        auto_candidates(objective) if candidates is None else candidates,
+    )
+
+
+def auto_problem(objective: Any, settings: SolverSettings) -> Problem:
+    """The sizes of an in-memory ``objective`` that the cost model prices (:mod:`.cost`)."""
     sparse = objective.is_sparse
-    return resolve_optimizer(
-        "auto", objective.X.shape[0], objective.n_params,
-        n_outputs=objective.n_outputs,
-        itemsize=torch.finfo(objective.dtype).bits // 8,
+    return Problem(
+        n_samples=objective.X.shape[0], n_params_per_output=objective.n_params_per_output,
+        n_outputs=objective.n_outputs, itemsize=torch.finfo(objective.dtype).bits // 8,
         nnz=float(objective.X.values().numel()) if sparse else None,
         gram_work=objective.gram_work if sparse else None,
         tol=effective_tol(settings.tol, torch.float64),
-        budget=memory_budget(objective.device),
-        candidates=auto_candidates(objective) if candidates is None else candidates,
         curvature_rows=objective.hessian_rows,
+    )
+
+
+def tries_lbfgs_first(objective: Objective, settings: SolverSettings, optimizer: str) -> bool:
+    """Whether ``"auto"``'s Newton starts as L-BFGS (:mod:`.hybrid`): so in memory,
+    without Firth's penalty, where :func:`~.cost.tries_lbfgs_first` says so."""
+    return (
+        settings.optimizer == "auto" and optimizer == "newton"
+        and not (objective.distributed or objective.firth or objective.l1)
+        and objective.loss.twice_differentiable
+        and cost_tries_lbfgs_first(auto_problem(objective, settings))
     )
 
 
@@ -239,18 +262,14 @@ def choose_optimizer(objective: Objective, settings: SolverSettings) -> str:
             f"optimizer={name!r} does not handle the L1 term of l1_ratio > 0; "
             "use optimizer='lbfgs' (OWL-QN) or optimizer='sgd' (proximal steps)."
         )
-    if name == "newton-cg" and objective.distributed:
-        raise ValueError(
-            "optimizer='newton-cg' does not run on dask data yet; "
-            "use optimizer='newton' or optimizer='lbfgs'."
-        )
     if name in DENSE_HESSIAN and requested != "auto":  # ("auto" checked it)
         check_newton_memory(objective, name)
     return name
 
 
 def optimizer_class(optimizer: str | type) -> type:
-    """The torch.optim class of a minibatch ``optimizer`` (a name or a class)."""
+    """The class of a minibatch ``optimizer``: a torch.optim class as given, a
+    name's class of :mod:`.eager_steps` (which stands for its torch class)."""
     if isinstance(optimizer, type):
         if not issubclass(optimizer, torch.optim.Optimizer):
             raise ValueError(
@@ -327,6 +346,12 @@ def _solve_full_batch(
     # cuts torch's per-call overhead, which is what small fits spend their
     # time on.
     with torch.inference_mode(not objective.loss.uses_autograd):
+        if tries_lbfgs_first(objective, settings, optimizer):
+            return lbfgs_then_newton(
+                objective, theta, tol=settings.tol, max_iter=settings.max_iter,
+                problem=auto_problem(objective, settings), verbose=settings.verbose,
+                name=name, monitor=monitor,
+            )
         result = SOLVERS[optimizer](
             objective,
             theta,
@@ -486,15 +511,11 @@ def batch_size(requested: int | str, objective: RowObjective) -> int:
 
 def minibatch_settings(objective: RowObjective, settings: SolverSettings) -> dict[str, Any]:
     """The arguments that ``fit``'s and ``partial_fit``'s minibatch loops share."""
-    optimizer = optimizer_class(settings.optimizer)
-    optimizer_kwargs = dict(settings.optimizer_kwargs or {})
-    if optimizer is torch.optim.AdamW:
-        # C is the penalty; AdamW's own decay (0.01 by default) would
-        # silently change the objective, so it is off unless asked for.
-        optimizer_kwargs.setdefault("weight_decay", 0.0)
+    # (AdamW's own weight decay is turned off where the optimizer is built:
+    # torch_steps._make_optimizer.)
     return dict(
-        optimizer_class=optimizer,
-        optimizer_kwargs=optimizer_kwargs,
+        optimizer_class=optimizer_class(settings.optimizer),
+        optimizer_kwargs=dict(settings.optimizer_kwargs or {}),
         learning_rate=settings.learning_rate,
         batch_size=batch_size(settings.batch_size, objective),
         shuffle=settings.shuffle,

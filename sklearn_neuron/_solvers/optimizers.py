@@ -455,6 +455,8 @@ def _stopped_reason(it):
 
 
 #: How the ``stop_reason`` starts when no step could change the parameters.
+#: The stop reason of an L-BFGS fit whose ``switch`` handed over to another optimizer.
+SWITCHED = "handed over to Newton"
 PRECISION_LIMIT = "the line search could not decrease the objective any further"
 
 
@@ -463,7 +465,8 @@ def _precision_reason(theta):
 
 
 def lbfgs(
-    objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs", monitor=None
+    objective, theta, *, tol, max_iter, verbose=0, history=10, name="lbfgs", monitor=None,
+    switch=None,
 ):
     """Limited-memory BFGS with a backtracking Armijo line search.
 
@@ -475,6 +478,11 @@ def lbfgs(
     natural first try, so that most iterations cost one evaluation of value
     and gradient. Pairs with non-positive curvature are skipped, which keeps
     the direction a descent direction.
+
+    ``switch``, a callable ``(iteration, grad_max) -> bool`` or None, is asked
+    after each iteration that did not meet the stopping rule whether to hand
+    over to another optimizer (:mod:`.hybrid`); where it says so the fit
+    ends, not converged, with the stop reason :data:`SWITCHED`.
     """
     if objective.l1:
         return owlqn(
@@ -521,6 +529,8 @@ def lbfgs(
             return _finish(theta, it, True, progress, grad_max, "max|grad| <= tol")
         if stop:
             return _finish(theta, it, False, progress, grad_max, _stopped_reason(it))
+        if switch is not None and it < max_iter and switch(it, grad_max):
+            return _finish(theta, it, False, progress, grad_max, SWITCHED)
     return _finish(theta, it, False, progress, grad_max, "max_iter reached")
 
 

@@ -1,0 +1,75 @@
+"""``optimizer="auto"``'s L-BFGS-then-Newton: conditioning measured, not guessed.
+
+The cost model (:mod:`.cost`) predicts Newton's time well from the sizes
+alone: its iterations hardly depend on the data. L-BFGS's do: a dozen
+iterations on well-conditioned data, hundreds on ill-conditioned data, and
+the sizes do not tell which. Where Newton is predicted fastest but L-BFGS
+would win on well-conditioned data (:func:`~.cost.tries_lbfgs_first`),
+``"auto"`` runs L-BFGS and watches its rate: it goes on while the rate
+predicts that it finishes before Newton would, and otherwise hands its
+iterate to Newton (:class:`~.cost.SwitchRule`). The attempt is not lost: Newton
+starts closer to the optimum and needs fewer iterations than from the start.
+Both end with a Newton step, so the answers are equally close to the optimum.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .cost import Problem, SwitchRule
+from .optimizers import SWITCHED, OptimizeResult, effective_tol, lbfgs, newton
+
+
+def lbfgs_then_newton(
+    objective: Any, theta: torch.Tensor, *, tol: float, max_iter: int, problem: Problem,
+    verbose: int = 0, name: str = "auto", monitor: Any = None,
+) -> tuple[str, OptimizeResult]:
+    """Minimise ``objective`` by L-BFGS, handing over to Newton where its rate says so.
+
+    Parameters
+    ----------
+    objective : Objective
+        A twice-differentiable objective without an L1 term, in memory.
+    theta : torch.Tensor
+        Starting point.
+    tol : float
+        The stopping rule's ``max|gradient| <= tol``.
+    max_iter : int
+        Iterations of both stages together.
+    problem : Problem
+        The sizes the switching rule prices the two optimizers with.
+    verbose : int, default=0
+    name : str, default="auto"
+        Base of the stages' log names (``"<name>/lbfgs"``, ``"<name>/newton"``).
+    monitor : Monitor, optional
+
+    Returns
+    -------
+    optimizer : str
+        ``"lbfgs"`` where L-BFGS met the stopping rule (or stopped for any
+        reason other than the hand-over), else ``"newton"``.
+    result : OptimizeResult
+        The iterations, curve and stop reason of both stages together.
+    """
+    rule = SwitchRule(problem, effective_tol(tol, theta.dtype))
+    first = lbfgs(
+        objective, theta, tol=tol, max_iter=max_iter, verbose=verbose,
+        name=f"{name}/lbfgs", monitor=monitor, switch=rule,
+    )
+    if first.stop_reason != SWITCHED:
+        return "lbfgs", first
+    second = newton(
+        objective, first.theta, tol=tol, max_iter=max_iter - first.n_iter, verbose=verbose,
+        name=f"{name}/newton", monitor=monitor,
+    )
+    return "newton", OptimizeResult(
+        theta=second.theta,
+        n_iter=first.n_iter + second.n_iter,
+        converged=second.converged,
+        objective_curve=[*first.objective_curve, *second.objective_curve[1:]],
+        grad_max=second.grad_max,
+        stop_reason=f"{second.stop_reason} (after {first.n_iter} L-BFGS iterations)",
+        arithmetic=second.arithmetic,
+    )

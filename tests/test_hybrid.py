@@ -1,0 +1,141 @@
+"""``optimizer="auto"``'s L-BFGS-then-Newton (``_solvers/hybrid.py``, ``cost.SwitchRule``).
+
+Where Newton is predicted fastest but L-BFGS would win on well-conditioned
+data, ``"auto"`` runs L-BFGS and hands over to Newton when its measured rate
+says Newton finishes first. Checked here: the rule's decisions on gradient
+sequences of known rate, which problems try L-BFGS first, and fits on a
+well-conditioned and an ill-conditioned problem of the same size, each
+against LogisticRegression's objective at its optimum.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+
+from sklearn_neuron import NeuronClassifier
+from sklearn_neuron._solvers.cost import (
+    SWITCH_BUDGET_SHARE,
+    SWITCH_MIN_ITERATIONS,
+    Problem,
+    SwitchRule,
+    choose,
+    lbfgs_iteration_seconds,
+    newton_seconds,
+    tries_lbfgs_first,
+)
+
+#: A problem where Newton is chosen and L-BFGS tried first (checked below).
+PROBLEM = Problem(n_samples=200_000, n_params_per_output=101)
+#: The relative objective gap the fits of ``"auto"`` reach at the default tol,
+#: at most: as Newton's (both end with a Newton step).
+GAP = 1e-9
+
+
+def _decisions(rule, gradients):
+    """The rule's answers along ``gradients`` (the largest entry after iterations 1, 2, ...)."""
+    return [rule(it, g) for it, g in enumerate(gradients, start=1)]
+
+
+def test_the_rule_keeps_a_fast_lbfgs():
+    """Gradients falling tenfold an iteration from 0.5 toward tol=1e-4: L-BFGS
+    finishes first, no hand-over (within the budget share, checked)."""
+    gradients = [0.5 * 10.0**-k for k in range(4)]  # all above tol
+    assert len(gradients) > SWITCH_MIN_ITERATIONS
+    budget = SWITCH_BUDGET_SHARE * newton_seconds(PROBLEM) / lbfgs_iteration_seconds(PROBLEM)
+    assert budget > len(gradients)
+    assert not any(_decisions(SwitchRule(PROBLEM, tol=1e-4), gradients))
+
+
+def test_the_rule_hands_a_slow_lbfgs_to_newton():
+    """Gradients falling by 5% an iteration: hundreds of iterations left, handed
+    over at the first iteration whose rate is trusted."""
+    rule = SwitchRule(PROBLEM, tol=1e-4)
+    answers = _decisions(rule, [0.5 * 0.95**k for k in range(10)])
+    assert answers.index(True) == SWITCH_MIN_ITERATIONS - 1
+
+
+def test_the_rule_hands_over_when_the_gradient_grows():
+    rule = SwitchRule(PROBLEM, tol=1e-4)
+    answers = _decisions(rule, [0.5, 0.2, 0.3, 0.4])
+    assert answers == [False, False, True, True]
+
+
+def test_the_rule_hands_over_once_its_budget_is_spent():
+    """Many rows, few features: a Newton iteration costs little more than an
+    L-BFGS one, so the budget is a few iterations. Gradients falling a
+    thousandfold an iteration toward tol=1e-12: the rate says go on, the
+    budget stops it at its first iteration over the share of Newton's time."""
+    problem = Problem(n_samples=1_000_000, n_params_per_output=3)
+    budget = SWITCH_BUDGET_SHARE * newton_seconds(problem) / lbfgs_iteration_seconds(problem)
+    assert SWITCH_MIN_ITERATIONS < budget < 10
+    rule = SwitchRule(problem, tol=1e-12)
+    answers = _decisions(rule, [0.5 * 1e-3**k for k in range(10)])
+    assert answers.index(True) + 1 == math.ceil(budget)
+
+
+@pytest.mark.parametrize(
+    "problem, expected",
+    [
+        (PROBLEM, True),
+        (Problem(n_samples=200_000, n_params_per_output=101, itemsize=4), False),
+        (Problem(n_samples=569, n_params_per_output=31), False),  # Newton under 10 ms
+    ],
+    ids=["200k x 100 float64", "float32", "breast_cancer size"],
+)
+def test_which_problems_try_lbfgs_first(problem, expected):
+    assert choose(problem) == "newton"
+    assert tries_lbfgs_first(problem) is expected
+
+
+def _lr_objective(model, X, y, C=1.0):
+    raw = X @ model.coef_.ravel() + model.intercept_[0]
+    sign = np.where(y == model.classes_[1], 1.0, -1.0)
+    return C * np.logaddexp(0.0, -sign * raw).sum() + 0.5 * np.sum(model.coef_**2)
+
+
+def _well_conditioned():
+    return make_classification(20_000, 80, random_state=0)
+
+
+def _ill_conditioned():
+    """Columns on scales 1 to 1e-3 with large coefficients on the small ones:
+    L-BFGS needs over a hundred iterations, Newton five."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20_000, 80)) * np.logspace(0, -3, 80)
+    beta = rng.standard_normal(80) * np.logspace(0, 2, 80)
+    y = (X @ beta + rng.logistic(size=20_000) > 0).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize(
+    "data, optimizer", [(_well_conditioned, "lbfgs"), (_ill_conditioned, "newton")],
+    ids=["well-conditioned", "ill-conditioned"],
+)
+def test_auto_reaches_the_optimum_by_the_optimizer_the_data_call_for(data, optimizer):
+    X, y = data()
+    reference = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=100).fit(X, y)
+    F_star = _lr_objective(reference, X, y)
+    model = NeuronClassifier().fit(X, y)
+    assert model.optimizer_ == optimizer
+    stages = [record["solver"].rsplit("/", 1)[-1] for record in model.history_]
+    assert stages[0] == "lbfgs"  # both start as L-BFGS
+    if optimizer == "newton":
+        handed = stages.index("newton")
+        assert set(stages[handed:]) == {"newton"}
+        assert model.n_iter_ == len(stages) - 2  # both stages' iteration 0 recorded
+    else:
+        assert set(stages) == {"lbfgs"}
+    assert (_lr_objective(model, X, y) - F_star) / F_star <= GAP
+    # Repeatable: the rule reads predicted costs, not a clock.
+    again = NeuronClassifier().fit(X, y)
+    np.testing.assert_array_equal(again.coef_, model.coef_)
+    assert again.n_iter_ == model.n_iter_
+
+
+def test_explicit_newton_does_not_start_as_lbfgs():
+    X, y = _well_conditioned()
+    model = NeuronClassifier(optimizer="newton").fit(X, y)
+    assert {record["solver"].rsplit("/", 1)[-1] for record in model.history_} == {"newton"}
