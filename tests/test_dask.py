@@ -1054,3 +1054,29 @@ def test_missing_dask_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.array", None)
     with pytest.raises(ImportError, match=r'pip install "sklearn-neuron\[dask\]"'):
         import_dask()
+
+
+@pytest.mark.parametrize(
+    "estimator, match",
+    [
+        (NeuronClassifier(loss="hinge"), "loss='squared_hinge'"),
+        (NeuronClassifier(loss="hinge", optimizer="lbfgs"), "loss='squared_hinge'"),
+        (NeuronRegressor(loss="absolute_error"), "optimizer='lbfgs'"),
+    ],
+    ids=["hinge-auto", "hinge-lbfgs", "absolute_error-auto"],
+)
+def test_exact_solvers_that_read_rows_refuse_dask_data_saying_what_runs(estimator, match):
+    """The hinge's exact continuation and the absolute error's exact solver read
+    rows; on dask arrays they refuse with the way out (before: AttributeError)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 3))
+    y = (X[:, 0] > 0).astype(int) if isinstance(estimator, NeuronClassifier) else X[:, 0] + 0.5
+    with dask.config.set(scheduler="synchronous"):
+        Xd, yd = da.from_array(X, chunks=100), da.from_array(y, chunks=100)
+        with pytest.raises(ValueError, match=match):
+            clone(estimator).fit(Xd, yd)
+        if isinstance(estimator, NeuronClassifier):
+            # The way out runs: the smooth squared hinge, as in memory.
+            fitted = NeuronClassifier(loss="squared_hinge").fit(Xd, yd)
+            in_memory = NeuronClassifier(loss="squared_hinge").fit(X, y)
+            np.testing.assert_allclose(fitted.coef_, in_memory.coef_, rtol=1e-8, atol=1e-10)

@@ -246,6 +246,13 @@ def choose_optimizer(objective: Objective, settings: SolverSettings) -> str:
     requested = settings.label  # a full-batch optimizer's name (or "auto")
     loss = objective.loss
     if requested == "auto" and isinstance(loss, AbsoluteError):
+        if objective.distributed:
+            raise ValueError(
+                "loss='absolute_error' with optimizer='auto' is solved exactly by least "
+                "absolute deviations, which reads the rows that dask arrays keep on their "
+                "workers; on dask data pass optimizer='lbfgs' (it approaches the minimum "
+                "at the kink, not exactly), or fit in-memory data (X.compute(), y.compute())."
+            )
         return "lad"
     # The hinge is solved through smoothed problems, which Newton handles.
     smooth = loss.twice_differentiable or isinstance(loss, HingeLoss)
@@ -461,6 +468,13 @@ def _solve_hinge(
     name: str,
 ) -> tuple[str, OptimizeResult]:
     """The hinge solved exactly, each smoothed stage by the chosen optimizer."""
+    if objective.distributed:
+        raise ValueError(
+            "loss='hinge' is solved exactly through smoothed problems built from the "
+            "rows, which dask arrays keep on their workers; on dask data use "
+            "loss='squared_hinge' (smooth: it runs there), or fit in-memory data "
+            "(X.compute(), y.compute())."
+        )
     if settings.stochastic:
         optimizer = settings.label
 
