@@ -576,12 +576,17 @@ class SparseDesign(Design):
 
     @functools.cached_property
     def _squared_transpose(self) -> torch.Tensor:
-        """``(X ** 2)^T`` as CSR (the Hessian diagonal's product)."""
-        squared = self._scipy.copy()
-        squared.data = squared.data**2
-        return sparse_tensor(squared.T.tocsr(), self.device, self.dtype)
+        """``(X ** 2)^T`` as CSR (the Hessian diagonal's product): ``X^T``'s
+        structure with its values squared (no second transposition)."""
+        XT = self._XT
+        return torch.sparse_csr_tensor(
+            XT.crow_indices(), XT.col_indices(), XT.values().square(), XT.shape,
+            dtype=self.dtype, device=self.device,
+        )
 
     def weighted_squares(self, d: torch.Tensor) -> torch.Tensor:
+        if d.shape[1] == 1:  # the fast sparse kernel, as in rows_raw
+            return self._intercept_squares(torch.mv(self._squared_transpose, d[:, 0])[None], d)
         return self._intercept_squares((self._squared_transpose @ d).T, d)
 
     def rows(self, index: torch.Tensor) -> torch.Tensor:
