@@ -52,8 +52,11 @@ _GRAM_CHUNK_ENTRIES = 1 << 18
 #: Problems with at most this many design entries are fitted on one torch thread.
 _SMALL_PROBLEM = 1 << 16
 #: Design entries per chunk of the fused value-and-gradient pass over a large
-#: row-major X (a few MB: the chunk is still in cache for its second product).
-_FUSED_CHUNK_ENTRIES = 1 << 19
+#: row-major X: 16 MB of float64, within a shared last-level cache (the chunk
+#: is still there for its second product), and long enough that the chunk's
+#: fixed cost (a dozen torch calls) is small beside reading it
+#: (benchmarks/RESULTS.md, History: the fused pass's chunk length).
+_FUSED_CHUNK_ENTRIES = 1 << 21
 #: ... and at most this many bytes per column of a chunk's temporaries (raw
 #: output, loss terms) where glibc's mmap threshold is fixed, as dask's workers
 #: fix it (their nanny sets MALLOC_TRIM_THRESHOLD_): allocations above it
