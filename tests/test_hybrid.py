@@ -81,7 +81,7 @@ def test_the_rule_hands_over_once_its_budget_is_spent():
     "problem, expected",
     [
         (PROBLEM, True),
-        (Problem(n_samples=200_000, n_params_per_output=101, itemsize=4), False),
+        (Problem(n_samples=200_000, n_params_per_output=101, itemsize=4), True),
         (Problem(n_samples=569, n_params_per_output=31), False),  # Newton under 10 ms
     ],
     ids=["200k x 100 float64", "float32", "breast_cancer size"],
@@ -165,3 +165,18 @@ def test_the_switch_benchmark_runs_and_judges_by_the_objective(capsys):
     table = capsys.readouterr().out.split("\n\n")[-1]
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == 1 + 3 * len(bench.METHODS)  # header, 3 datasets x methods
+
+
+def test_a_float32_fit_that_starts_as_lbfgs_is_finished_in_float64():
+    """float32 data with tol=1e-6, below float32's floor (1.2e-5): the L-BFGS
+    stage ends at that floor and the fit goes on in float64, as every float32
+    fit does (to LogisticRegression's float64 optimum within 1e-10)."""
+    X, y = _well_conditioned()
+    reference = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=100).fit(X, y)
+    F_star = _lr_objective(reference, X, y)
+    assert tries_lbfgs_first(Problem(len(y), X.shape[1] + 1, itemsize=4, tol=1e-6))
+    model = NeuronClassifier(tol=1e-6, max_iter=1000).fit(X.astype(np.float32), y)
+    stages = [record["solver"] for record in model.history_]
+    assert stages[0].endswith("/lbfgs") and stages[-1].endswith("/float64")
+    assert model.coef_.dtype == np.float32 and model.converged_
+    assert (_lr_objective(model, X, y) - F_star) / F_star <= 1e-10

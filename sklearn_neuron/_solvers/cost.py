@@ -348,13 +348,13 @@ def lbfgs_iteration_seconds(problem: Problem) -> float:
 def tries_lbfgs_first(problem: Problem) -> bool:
     """Whether ``"auto"``, having chosen Newton, first tries L-BFGS (:mod:`.hybrid`).
 
-    So in float64 (in float32 Newton is chosen for its answer, not its
-    time), where Newton takes longer than ``NEWTON_ANYWAY_SECONDS`` and
-    L-BFGS on well-conditioned data (``LBFGS_WELL_CONDITIONED_ITERATIONS``
-    plus the final Newton step it takes) is predicted faster than Newton.
+    So where Newton takes longer than ``NEWTON_ANYWAY_SECONDS`` and L-BFGS on
+    well-conditioned data (``LBFGS_WELL_CONDITIONED_ITERATIONS`` plus the
+    final Newton step it takes) is predicted faster than Newton. In float32
+    too: what makes Newton the float32 choice (``FLOAT32_NEWTON_MARGIN``) is
+    L-BFGS running out of iterations on ill-conditioned data, which is where
+    the switching rule hands over to Newton.
     """
-    if problem.itemsize != 8:
-        return False
     newton = newton_seconds(problem)
     if newton <= NEWTON_ANYWAY_SECONDS:
         return False

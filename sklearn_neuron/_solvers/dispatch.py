@@ -354,20 +354,21 @@ def _solve_full_batch(
     # time on.
     with torch.inference_mode(not objective.loss.uses_autograd):
         if tries_lbfgs_first(objective, settings, optimizer):
-            return lbfgs_then_newton(
+            optimizer, result = lbfgs_then_newton(
                 objective, theta, tol=settings.tol, max_iter=settings.max_iter,
                 problem=auto_problem(objective, settings), verbose=settings.verbose,
                 name=name, monitor=monitor,
             )
-        result = SOLVERS[optimizer](
-            objective,
-            theta,
-            tol=settings.tol,
-            max_iter=settings.max_iter,
-            verbose=settings.verbose,
-            name=f"{name}/{optimizer}",
-            monitor=monitor,
-        )
+        else:
+            result = SOLVERS[optimizer](
+                objective,
+                theta,
+                tol=settings.tol,
+                max_iter=settings.max_iter,
+                verbose=settings.verbose,
+                name=f"{name}/{optimizer}",
+                monitor=monitor,
+            )
         if polishes_in_float64(objective, optimizer, settings, result):
             result = polish_in_float64(objective, optimizer, settings, result, monitor, name)
     return optimizer, result
