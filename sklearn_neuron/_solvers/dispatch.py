@@ -12,7 +12,8 @@ and returns its result. It owns:
   ``torch.optim.Optimizer`` class), the hinge's exact continuation, least
   absolute deviations, and Firth's penalised likelihood (Fisher scoring: Newton);
 - ``optimizer="auto"``'s choice (:func:`resolve_optimizer`: the cost model
-  of :mod:`.cost` in memory, a rule by size on a cluster), the memory check
+  of :mod:`.cost` in memory, a rule by size on a cluster; Newton started as
+  L-BFGS where :mod:`.hybrid` may finish sooner), the memory check
   of the dense Hessian, and the refusals of a solver that cannot minimise
   the objective;
 - the minibatch settings (batch size, held-out validation, the generator);
