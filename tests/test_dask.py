@@ -817,7 +817,7 @@ def test_dask_input_errors(no_gather):
         NeuronClassifier().fit(X_d, da.zeros(len(y), chunks=CHUNK, dtype=int))
     with pytest.raises(ValueError, match="requires"):
         NeuronRegressor(loss="poisson").fit(X_d, da.from_array(-np.ones(len(y))))
-    with pytest.raises(ValueError, match="whole design matrix"):
+    with pytest.raises(ValueError, match="least absolute deviations, which reads the rows"):
         NeuronRegressor(loss="absolute_error", alpha=0.0).fit(
             X_d, da.from_array(y.astype(float))
         )
