@@ -1080,3 +1080,23 @@ def test_exact_solvers_that_read_rows_refuse_dask_data_saying_what_runs(estimato
             fitted = NeuronClassifier(loss="squared_hinge").fit(Xd, yd)
             in_memory = NeuronClassifier(loss="squared_hinge").fit(X, y)
             np.testing.assert_allclose(fitted.coef_, in_memory.coef_, rtol=1e-8, atol=1e-10)
+
+
+def test_a_float32_fit_on_dask_below_float32s_floor_says_so():
+    """tol below what float32 resolves (1.2e-5): in memory the fit goes on in
+    float64 to tol; on dask data it stops at the floor, and says so with a
+    ConvergenceWarning naming the way to tol (before: silently converged)."""
+    X, y = make_classification(2000, 10, flip_y=0.2, random_state=0)
+    X = X.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        in_memory = NeuronClassifier(tol=1e-10).fit(X, y)  # no warning
+    assert in_memory.history_[-1]["grad_max"] <= 1e-10
+    with dask.config.set(scheduler="synchronous"):
+        Xd, yd = da.from_array(X, chunks=500), da.from_array(y, chunks=500)
+        with pytest.warns(ConvergenceWarning, match=r"float32.*X\.astype\('float64'\)"):
+            model = NeuronClassifier(tol=1e-10, optimizer="newton").fit(Xd, yd)
+        assert model.history_[-1]["grad_max"] > 1e-10
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            NeuronClassifier(tol=1e-4).fit(Xd, yd)  # above the floor: nothing to say

@@ -26,12 +26,14 @@ the previous one) is :mod:`.path`'s, built on :func:`solve`.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
@@ -372,6 +374,8 @@ def _solve_full_batch(
             )
         if polishes_in_float64(objective, optimizer, settings, result):
             result = polish_in_float64(objective, optimizer, settings, result, monitor, name)
+        else:
+            _warn_at_float32_floor(objective, settings, result)
     return optimizer, result
 
 
@@ -405,6 +409,32 @@ def polishes_in_float64(
         and result.n_iter < settings.max_iter
         and (result.converged or result.stop_reason.startswith(PRECISION_LIMIT))
         and float64_copy_bytes(objective) <= memory_budget(objective.device)
+    )
+
+
+def _warn_at_float32_floor(
+    objective: Any, settings: SolverSettings, result: OptimizeResult
+) -> None:
+    """A ConvergenceWarning where a float32 fit ended at float32's floor above ``tol``
+    and did not go on in float64 (dask data, or a float64 copy over the memory
+    budget): it met the tolerance float32 can resolve, not the one asked for."""
+    floor = effective_tol(settings.tol, torch.float32)
+    if not (
+        objective.dtype == torch.float32 and settings.tol < floor
+        and result.converged and result.grad_max > settings.tol
+    ):
+        return
+    why = (
+        "dask data are not copied to float64" if objective.distributed
+        else "Firth's fit runs in the data's dtype" if objective.firth
+        else "a float64 copy of the data would exceed the memory budget"
+    )
+    warnings.warn(
+        f"{settings.name}: tol={settings.tol:g} is below what float32 arithmetic resolves "
+        f"in the gradient ({floor:.1e}); the fit stopped there, at max|grad| = "
+        f"{result.grad_max:.1e}, and did not go on in float64 ({why}). Pass float64 data "
+        f"(X.astype('float64')) to reach tol, or set tol >= {floor:.1e}.",
+        ConvergenceWarning, stacklevel=2,
     )
 
 
