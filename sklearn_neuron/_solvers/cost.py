@@ -127,8 +127,8 @@ LBFGS_WELL_CONDITIONED_ITERATIONS = 12.0
 #: x2.2 to x5.8 at 1e-10: six digits more).
 LBFGS_WELL_CONDITIONED_PER_DIGIT = 0.2
 #: Newton's iterations, final step included, from the point where L-BFGS hands
-#: over (2 to 8, median 4, after 5 L-BFGS iterations on the probe problems of
-#: benchmarks/RESULTS.md, "The cost model behind optimizer='auto'").
+#: over (3 to 5 after the hand-overs of ``benchmarks/bench_auto_switch.py``,
+#: benchmarks/RESULTS.md, "auto: L-BFGS first, Newton where the data call for it").
 NEWTON_FINISH_ITERATIONS = 4.0
 #: L-BFGS iterations before its rate is trusted (the first is a steepest-descent step).
 SWITCH_MIN_ITERATIONS = 3
