@@ -121,27 +121,22 @@ class PointCurvature:
 
 class _BlocksDesign:
     """The design of Dask data as the driver sees it: its rows stay on the
-    workers, so what would read them on the driver refuses, saying what to do.
+    workers, so what would read them on the driver refuses.
 
-    The whole design matrix is read by the exact least-absolute-deviations
-    solver only; rows by the minibatch solvers (refused before a fit,
-    :func:`~.validation._prepare`).
+    The solvers that read rows or the whole design matrix (minibatches, the
+    hinge's and the absolute error's exact solvers) are refused before a fit,
+    saying what to do (:func:`~.validation._prepare`,
+    :func:`sklearn_neuron._solvers.dispatch.choose_optimizer`); this is the
+    guard behind those refusals.
     """
 
     is_sparse = False
-
-    def dense(self) -> torch.Tensor:
-        raise ValueError(
-            "The exact least-absolute-deviations solver needs the whole design matrix "
-            "in memory, which dask data are not gathered into; fit loss='absolute_error' "
-            "on dask data with optimizer='lbfgs' (a smooth approximation of the kink)."
-        )
 
     def rows(self, index: Any = None) -> torch.Tensor:
         raise ValueError("Selecting rows of dask data on the driver would gather them.")
 
     # Every other access to rows refuses alike.
-    dense_rows = host_rows = scipy_rows = rows
+    dense = dense_rows = host_rows = scipy_rows = rows
 
 class DaskObjective(PenalizedLayout):
     """The :class:`~sklearn_neuron._objective.protocol.Objective` of a linear model on dask data.
@@ -212,8 +207,6 @@ class DaskObjective(PenalizedLayout):
         self.n_samples = int(X.shape[0])
         self.n_features = int(X.shape[1])
         self.n_outputs = loss.n_outputs
-        self.n_params_per_output = self.n_features + self.fit_intercept
-        self.n_params = self.n_outputs * self.n_params_per_output
         self.weight_sum = float(weight_sum)
         self.mean_target = mean_target
         self.dtype = mean_target.dtype

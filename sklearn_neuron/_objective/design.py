@@ -574,8 +574,14 @@ class SparseDesign(Design):
         """Multiply-adds of one :meth:`gram` (a Hessian); in CPU memory
         ``sum_i nnz_i**2`` per pair of output blocks."""
         if self.device.type == "cpu":
-            return sparse_gram_work(self._scipy) * n_outputs * (n_outputs + 1) / 2
+            return self._row_pair_count * n_outputs * (n_outputs + 1) / 2
         return super().gram_work(n_outputs)
+
+    @functools.cached_property
+    def _row_pair_count(self) -> float:
+        """``sum_i nnz_i**2`` (:func:`.gram.sparse_gram_work`), counted once: the
+        cost model asks for it at each choice of a solver."""
+        return sparse_gram_work(self._scipy)
 
     @functools.cached_property
     def _squared_transpose(self) -> torch.Tensor:

@@ -116,8 +116,6 @@ class LinearObjective(PenalizedLayout):
         self.n_samples = int(X.shape[0])
         self.n_features = int(X.shape[1])
         self.n_outputs = loss.n_outputs
-        self.n_params_per_output = self.n_features + self.fit_intercept
-        self.n_params = self.n_outputs * self.n_params_per_output
         self.dtype = X.dtype
         self.device = X.device
         self.layout = ParameterLayout(

@@ -251,6 +251,15 @@ class PenalizedLayout:
     #: The smooth part of the objective (the data term and the L2 term).
     value: Callable[..., torch.Tensor]
 
+    @property
+    def n_params_per_output(self) -> int:
+        """Parameters of one output, ``n_features + fit_intercept`` (the layout's)."""
+        return self.layout.n_params_per_output
+
+    @property
+    def n_params(self) -> int:
+        """All parameters, ``n_outputs * n_params_per_output`` (the layout's)."""
+        return self.layout.n_params
 
     def zeros(self) -> torch.Tensor:
         """All coefficients and intercepts zero."""

@@ -211,6 +211,11 @@ def pass_seconds(problem: Problem) -> float:
     return products + n * K * ELEMENT_SECONDS[size] + PASS_SECONDS
 
 
+def lbfgs_iteration_seconds(problem: Problem) -> float:
+    """Predicted seconds of one L-BFGS iteration (a pass and the direction)."""
+    return pass_seconds(problem) + LBFGS_SECONDS
+
+
 def newton_iteration_seconds(problem: Problem) -> float:
     """Predicted seconds of one Newton iteration (pass, Hessian, Cholesky step)."""
     size, P = problem.itemsize, float(problem.n_params)
@@ -256,14 +261,20 @@ def newton_cg_seconds(problem: Problem) -> float:
     return (2.0 * outer + newton_cg_products(problem)) * pass_seconds(problem)
 
 
-def lbfgs_iterations(problem: Problem, digits: float | None = None) -> float:
+def lbfgs_iterations(
+    problem: Problem, digits: float | None = None, *,
+    iterations: float = LBFGS_ITERATIONS, per_digit: float = LBFGS_PER_DIGIT,
+) -> float:
     """Value-and-gradient passes an L-BFGS fit is predicted to spend to reach
-    ``digits`` beyond the default's (by default :attr:`Problem.lbfgs_digits`)."""
+    ``digits`` beyond the default's (by default :attr:`Problem.lbfgs_digits`):
+    ``iterations`` at the default tol for one output (by default the robust
+    count; :func:`tries_lbfgs_first` passes the well-conditioned one), grown
+    with the outputs and by ``per_digit`` per further digit."""
     digits = problem.lbfgs_digits if digits is None else digits
     return (
-        LBFGS_ITERATIONS
+        iterations
         * (1.0 + LBFGS_PER_DOUBLING * problem.doublings)
-        * (1.0 + LBFGS_PER_DIGIT * digits)
+        * (1.0 + per_digit * digits)
     )
 
 
@@ -279,7 +290,7 @@ def lbfgs_seconds(problem: Problem) -> float:
     """Predicted seconds of an L-BFGS fit as close to the optimum as Newton's:
     to ``tol`` and its final Newton step where it takes one, else to the
     digits of ``tol**2``."""
-    per_iteration = pass_seconds(problem) + LBFGS_SECONDS
+    per_iteration = lbfgs_iteration_seconds(problem)
     if lbfgs_takes_final_step(problem):
         return (lbfgs_iterations(problem, problem.digits) * per_iteration
                 + newton_iteration_seconds(problem))
@@ -340,11 +351,6 @@ def choose(
     return fastest
 
 
-def lbfgs_iteration_seconds(problem: Problem) -> float:
-    """Predicted seconds of one L-BFGS iteration (a pass and the direction)."""
-    return pass_seconds(problem) + LBFGS_SECONDS
-
-
 def tries_lbfgs_first(problem: Problem) -> bool:
     """Whether ``"auto"``, having chosen Newton, first tries L-BFGS (:mod:`.hybrid`).
 
@@ -358,10 +364,10 @@ def tries_lbfgs_first(problem: Problem) -> bool:
     newton = newton_seconds(problem)
     if newton <= NEWTON_ANYWAY_SECONDS:
         return False
-    scale = (1.0 + LBFGS_PER_DOUBLING * problem.doublings) * (
-        1.0 + LBFGS_WELL_CONDITIONED_PER_DIGIT * problem.digits
-    )
-    optimistic = LBFGS_WELL_CONDITIONED_ITERATIONS * scale * lbfgs_iteration_seconds(problem)
+    optimistic = lbfgs_iterations(
+        problem, problem.digits, iterations=LBFGS_WELL_CONDITIONED_ITERATIONS,
+        per_digit=LBFGS_WELL_CONDITIONED_PER_DIGIT,
+    ) * lbfgs_iteration_seconds(problem)
     return optimistic + newton_iteration_seconds(problem) < newton
 
 

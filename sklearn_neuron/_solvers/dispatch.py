@@ -41,8 +41,7 @@ from .._callbacks import Monitor, stopped_by_callback, stopped_message
 from .._loss.losses import AbsoluteError, HingeLoss
 from .._objective.linear import LinearObjective
 from .._objective.protocol import Objective, RowObjective, rows_of
-from .cost import METHODS, Problem, choose
-from .cost import tries_lbfgs_first as cost_tries_lbfgs_first
+from .cost import METHODS, Problem, choose, tries_lbfgs_first
 from .hinge import HINGE_UNVERIFIED, hinge_continuation, smoothed_newton
 from .hybrid import lbfgs_then_newton
 from .lad import least_absolute_deviations
@@ -225,15 +224,20 @@ def auto_problem(objective: Any, settings: SolverSettings) -> Problem:
     )
 
 
-def tries_lbfgs_first(objective: Objective, settings: SolverSettings, optimizer: str) -> bool:
-    """Whether ``"auto"``'s Newton starts as L-BFGS (:mod:`.hybrid`): so in memory,
-    without Firth's penalty, where :func:`~.cost.tries_lbfgs_first` says so."""
-    return (
+def lbfgs_first_problem(
+    objective: Objective, settings: SolverSettings, optimizer: str
+) -> Problem | None:
+    """The sizes :mod:`.hybrid` prices with where ``"auto"``'s Newton starts as
+    L-BFGS, else None: so in memory, without Firth's penalty or an L1 term,
+    where :func:`~.cost.tries_lbfgs_first` says so."""
+    if not (
         settings.optimizer == "auto" and optimizer == "newton"
         and not (objective.distributed or objective.firth or objective.l1)
         and objective.loss.twice_differentiable
-        and cost_tries_lbfgs_first(auto_problem(objective, settings))
-    )
+    ):
+        return None
+    problem = auto_problem(objective, settings)
+    return problem if tries_lbfgs_first(problem) else None
 
 
 def choose_optimizer(objective: Objective, settings: SolverSettings) -> str:
@@ -356,11 +360,11 @@ def _solve_full_batch(
     # cuts torch's per-call overhead, which is what small fits spend their
     # time on.
     with torch.inference_mode(not objective.loss.uses_autograd):
-        if tries_lbfgs_first(objective, settings, optimizer):
+        problem = lbfgs_first_problem(objective, settings, optimizer)
+        if problem is not None:
             optimizer, result = lbfgs_then_newton(
                 objective, theta, tol=settings.tol, max_iter=settings.max_iter,
-                problem=auto_problem(objective, settings), verbose=settings.verbose,
-                name=name, monitor=monitor,
+                problem=problem, verbose=settings.verbose, name=name, monitor=monitor,
             )
         else:
             result = SOLVERS[optimizer](
@@ -484,14 +488,8 @@ def polish_in_float64(
         max_iter=settings.max_iter - result.n_iter, verbose=settings.verbose,
         name=f"{name}/{polisher}/float64", monitor=monitor,
     )
-    return OptimizeResult(
-        theta=polished.theta.to(objective.dtype),
-        n_iter=result.n_iter + polished.n_iter,
-        converged=polished.converged,
-        objective_curve=[*result.objective_curve, *polished.objective_curve[1:]],
-        grad_max=polished.grad_max,
-        stop_reason=polished.stop_reason,
-        arithmetic=torch.float64,
+    return result.followed_by(
+        polished, theta=polished.theta.to(objective.dtype), arithmetic=torch.float64
     )
 
 

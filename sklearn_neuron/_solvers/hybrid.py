@@ -64,12 +64,6 @@ def lbfgs_then_newton(
         objective, first.theta, tol=tol, max_iter=max_iter - first.n_iter, verbose=verbose,
         name=f"{name}/newton", monitor=monitor,
     )
-    return "newton", OptimizeResult(
-        theta=second.theta,
-        n_iter=first.n_iter + second.n_iter,
-        converged=second.converged,
-        objective_curve=[*first.objective_curve, *second.objective_curve[1:]],
-        grad_max=second.grad_max,
-        stop_reason=f"{second.stop_reason} (after {first.n_iter} L-BFGS iterations)",
-        arithmetic=second.arithmetic,
+    return "newton", first.followed_by(
+        second, stop_reason=f"{second.stop_reason} (after {first.n_iter} L-BFGS iterations)"
     )

@@ -18,6 +18,7 @@ registry of every solver, and ``optimizer="auto"``'s choice among them, in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,17 @@ class OptimizeResult:
     grad_max: float = float("nan")
     stop_reason: str = ""
     arithmetic: torch.dtype | None = None
+
+    def followed_by(self, later: OptimizeResult, **changes: Any) -> OptimizeResult:
+        """The result of a fit run in two stages, this one and then ``later``
+        (started where this one ended): ``later``'s outcome, the iterations of
+        both, one curve (``later``'s start is this one's end), ``changes`` applied."""
+        return dataclasses.replace(
+            later,
+            n_iter=self.n_iter + later.n_iter,
+            objective_curve=[*self.objective_curve, *later.objective_curve[1:]],
+            **changes,
+        )
 
 
 def _max_abs(tensor):
