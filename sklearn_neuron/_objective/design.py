@@ -52,11 +52,13 @@ _GRAM_CHUNK_ENTRIES = 1 << 18
 #: Problems with at most this many design entries are fitted on one torch thread.
 _SMALL_PROBLEM = 1 << 16
 #: Design entries per chunk of the fused value-and-gradient pass over a large
-#: row-major X: 16 MB of float64, within a shared last-level cache (the chunk
-#: is still there for its second product), and long enough that the chunk's
-#: fixed cost (a dozen torch calls) is small beside reading it
+#: row-major X (128 MB of float64; the chunk is a view, its temporaries are
+#: rows x outputs). Each chunk's two products are torch's threaded ones, which
+#: on the reference machine read X at close to its memory bandwidth whatever
+#: the cache holds, while each chunk costs a dozen torch calls and two
+#: threaded hand-overs: a few long chunks beat many cache-sized ones
 #: (benchmarks/RESULTS.md, History: the fused pass's chunk length).
-_FUSED_CHUNK_ENTRIES = 1 << 21
+_FUSED_CHUNK_ENTRIES = 1 << 24
 #: ... and at most this many bytes per column of a chunk's temporaries (raw
 #: output, loss terms) where glibc's mmap threshold is fixed, as dask's workers
 #: fix it (their nanny sets MALLOC_TRIM_THRESHOLD_): allocations above it
