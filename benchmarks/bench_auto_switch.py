@@ -10,12 +10,12 @@ Data (binary, float64, seeded): ``make_classification`` as it comes
 (well-conditioned); ``make_classification`` with ``class_sep=0.3``,
 ``flip_y=0.2`` and 30 informative features (harder); Gaussian columns on
 scales from 1 to 1e-3 with large coefficients on the small ones
-(ill-conditioned). Each fit at its defaults (``tol=1e-4``; L-BFGS with
-``max_iter=10000``); the time is the median of ``--repeats`` fits, methods
+(ill-conditioned). Each fit at its defaults (``tol=1e-4``, or ``--tol``;
+L-BFGS with ``max_iter=10000``); the time is the median of ``--repeats`` fits, methods
 interleaved in blocks (``_timing.time_pair``'s scheme); the objective gap is
 relative to a float64 Newton fit at ``tol=1e-12``.
 
-Run: ``python benchmarks/bench_auto_switch.py [--repeats N] [--quick]``
+Run: ``python benchmarks/bench_auto_switch.py [--repeats N] [--tol T] [--quick]``
 """
 
 from __future__ import annotations
@@ -64,16 +64,16 @@ def objective(model: NeuronClassifier, X: np.ndarray, y: np.ndarray) -> float:
     return float(np.logaddexp(0.0, -sign * raw).sum() + 0.5 * np.sum(model.coef_**2))
 
 
-def run(X: np.ndarray, y: np.ndarray, repeats: int) -> list[list[str]]:
+def run(X: np.ndarray, y: np.ndarray, repeats: int, tol: float = 1e-4) -> list[list[str]]:
     F_star = objective(NeuronClassifier(optimizer="newton", tol=1e-12).fit(X, y), X, y)
     times: dict[str, list[float]] = {name: [] for name in METHODS}
     fitted: dict[str, NeuronClassifier] = {}
     for _ in range(3):  # rounds; each block: one untimed fit, then the timed ones
         for name, params in METHODS.items():
-            NeuronClassifier(**params).fit(X, y)
+            NeuronClassifier(**params, tol=tol).fit(X, y)
             for _ in range(max(1, repeats // 3)):
                 start = time.perf_counter()
-                fitted[name] = NeuronClassifier(**params).fit(X, y)
+                fitted[name] = NeuronClassifier(**params, tol=tol).fit(X, y)
                 times[name].append(time.perf_counter() - start)
     newton = statistics.median(times["newton"])
     rows = []
@@ -94,6 +94,7 @@ def run(X: np.ndarray, y: np.ndarray, repeats: int) -> list[list[str]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=6)
+    parser.add_argument("--tol", type=float, default=1e-4, help="every fit's tol")
     parser.add_argument("--quick", action="store_true", help="small data, one repeat")
     args = parser.parse_args(argv)
     sizes = [(5_000, 40)] if args.quick else [(50_000, 100), (200_000, 100)]
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         warnings.simplefilter("ignore", ConvergenceWarning)
         for n, p in sizes:
             for label, (X, y) in datasets(n, p).items():
-                for row in run(X, y, repeats):
+                for row in run(X, y, repeats, args.tol):
                     rows.append([f"{label} {n:,} x {p}", *row])
                     print(" | ".join(str(c) for c in rows[-1]), flush=True)
     print()

@@ -18,6 +18,7 @@ from sklearn.metrics import log_loss
 
 from sklearn_neuron import NeuronClassifier
 from sklearn_neuron._solvers.cost import (
+    QUADRATIC_SCALE,
     SWITCH_BUDGET_SHARE,
     SWITCH_MIN_ITERATIONS,
     Problem,
@@ -77,6 +78,35 @@ def test_the_rule_hands_over_once_its_budget_is_spent():
     assert answers.index(True) + 1 == math.ceil(budget)
 
 
+def test_the_rule_hands_over_late_at_a_tight_tol():
+    """Gradients falling threefold an iteration: at the default tol L-BFGS
+    finishes; at tol=1e-10 it goes on into Newton's quadratic region and hands
+    over there (Newton's one or two steps beat L-BFGS's ten more), not early."""
+    gradients = [0.5 * 0.3**k for k in range(30)]
+    assert not any(_decisions(SwitchRule(PROBLEM, tol=1e-4), [g for g in gradients if g > 1e-4]))
+    tight = Problem(n_samples=200_000, n_params_per_output=101, tol=1e-10)
+    rule = SwitchRule(tight, tol=1e-10)
+    answers = _decisions(rule, [g for g in gradients if g > 1e-10])
+    handed = answers.index(True)
+    assert handed > SWITCH_MIN_ITERATIONS
+    assert gradients[handed] < QUADRATIC_SCALE * gradients[0]
+    assert rule.newton_iterations(gradients[handed]) <= 2
+
+
+def test_newton_iterations_from_a_point():
+    """Far from the optimum, the calibrated count; within the quadratic region,
+    the squarings of ``g / s`` that reach tol; none at tol."""
+    rule = SwitchRule(Problem(n_samples=200_000, n_params_per_output=101, tol=1e-10), tol=1e-10)
+    rule(1, 0.5)
+    scale = QUADRATIC_SCALE * 0.5
+    far = rule.newton_iterations(0.4)
+    assert far == rule.newton_iterations(scale)
+    # 1e-1 -> 1e-2 -> 1e-4 -> 1e-8 -> 1e-16 of s (1e-8 s = 5e-10 is not yet tol):
+    assert far > 4.0 and rule.newton_iterations(scale * 1e-1) == 4.0
+    assert rule.newton_iterations(scale * 1e-5) == 1.0  # (1e-5)^2 = 1e-10 of s: below 1e-10 / s
+    assert rule.newton_iterations(1e-10) == 0.0
+
+
 @pytest.mark.parametrize(
     "problem, expected",
     [
@@ -134,6 +164,35 @@ def test_auto_reaches_the_optimum_by_the_optimizer_the_data_call_for(data, optim
     again = NeuronClassifier().fit(X, y)
     np.testing.assert_array_equal(again.coef_, model.coef_)
     assert again.n_iter_ == model.n_iter_
+
+
+def test_at_a_tight_tol_auto_hands_over_late_and_evaluates_no_point_twice(monkeypatch):
+    """Well-conditioned 20,000 x 100 at tol=1e-10: L-BFGS runs into Newton's
+    quadratic region (over half its iterations to the default tol), Newton
+    finishes from the gradient L-BFGS handed over (no second evaluation of that
+    point), and the fit is at LogisticRegression's optimum to 1e-13."""
+    from sklearn_neuron._objective.linear import LinearObjective
+
+    X, y = make_classification(20_000, 100, random_state=0)
+    assert tries_lbfgs_first(Problem(len(y), X.shape[1] + 1, tol=1e-10))
+    reference = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=100).fit(X, y)
+    F_star = _lr_objective(reference, X, y)
+    points = []
+    evaluate = LinearObjective.value_gradient
+
+    def recorded(self, theta, *args, **kwargs):
+        points.append(theta.clone())
+        return evaluate(self, theta, *args, **kwargs)
+
+    monkeypatch.setattr(LinearObjective, "value_gradient", recorded)
+    model = NeuronClassifier(tol=1e-10).fit(X, y)
+    stages = [record["solver"].rsplit("/", 1)[-1] for record in model.history_]
+    assert model.optimizer_ == "newton" and stages[0] == "lbfgs"
+    handed = stages.index("newton") - 1  # L-BFGS's iterations (its iteration 0 recorded)
+    assert handed >= 5
+    assert model.history_[handed + 1]["grad_max"] < QUADRATIC_SCALE * model.history_[0]["grad_max"]
+    assert all(not bool((a == b).all()) for a, b in zip(points[:-1], points[1:], strict=True))
+    assert abs(_lr_objective(model, X, y) - F_star) / F_star <= 1e-13
 
 
 def test_explicit_newton_does_not_start_as_lbfgs():

@@ -130,6 +130,13 @@ LBFGS_WELL_CONDITIONED_PER_DIGIT = 0.2
 #: over (3 to 5 after the hand-overs of ``benchmarks/bench_auto_switch.py``,
 #: benchmarks/RESULTS.md, "auto: L-BFGS first, Newton where the data call for it").
 NEWTON_FINISH_ITERATIONS = 4.0
+#: Newton's convergence is counted as quadratic once the largest gradient
+#: entry is below this share of the first L-BFGS iteration's, each step
+#: squaring its ratio to that level: conservative against the fits of
+#: ``benchmarks/bench_auto_switch.py`` (Newton's steps from an L-BFGS iterate
+#: at 1e-4 of the start's gradient reached 2e-8 of it; Newton's own last
+#: steps squared their ratio to 1/40 of the start's).
+QUADRATIC_SCALE = 0.1
 #: L-BFGS iterations before its rate is trusted (the first is a steepest-descent step).
 SWITCH_MIN_ITERATIONS = 3
 #: The share of Newton's predicted time that L-BFGS may spend before handing
@@ -378,13 +385,21 @@ class SwitchRule:
     Called after each L-BFGS iteration with the largest gradient entry, it
     estimates L-BFGS's linear rate ``r`` from the iterations so far (the
     slower of the rate since the first iteration and over the last four) and
-    predicts the iterations left to ``tol``, ``log(tol / g) / log(r)``. It
-    hands over when those iterations are predicted to cost more than
-    Newton's ``NEWTON_FINISH_ITERATIONS - 1`` iterations before its final
-    step (both end with one Newton step; ``NEWTON_PER_DIGIT`` more per
-    further digit of tol), or when L-BFGS has spent
-    ``SWITCH_BUDGET_SHARE`` of Newton's predicted time. Deterministic: it
-    reads predicted costs, never a clock, so a fit is repeatable.
+    prices three ways on from the current point ``g`` to ``tol`` (each then
+    ends with the same final Newton step):
+
+    - Newton now, for :meth:`newton_iterations` ``(g)``;
+    - L-BFGS to the end, ``log(tol / g) / log(r)`` iterations;
+    - L-BFGS for ``k`` more iterations, then Newton from ``g r^k``, for
+      every ``k`` short of the end.
+
+    It hands over when Newton now is the cheapest (strictly): early on
+    ill-conditioned data, where ``r`` is close to 1, and at a tight ``tol``
+    late, where Newton's quadratic finish (one or two steps) beats L-BFGS's
+    linear one. It also hands over once L-BFGS has spent
+    ``SWITCH_BUDGET_SHARE`` of Newton's predicted time, or when the gradient
+    grows. Deterministic: it reads predicted costs, never a clock, so a fit is
+    repeatable.
 
     Parameters
     ----------
@@ -397,6 +412,26 @@ class SwitchRule:
     problem: Problem
     tol: float
     history: list = field(default_factory=list)
+
+    def newton_iterations(self, grad_max: float) -> float:
+        """Newton's iterations from a point with largest gradient entry
+        ``grad_max`` until ``max|grad| <= tol`` (its final step not counted).
+
+        Far from the optimum, ``NEWTON_FINISH_ITERATIONS - 1`` (and
+        ``NEWTON_PER_DIGIT`` per further digit of tol). Within
+        ``QUADRATIC_SCALE`` of the first iteration's gradient, its quadratic
+        convergence: each step squares ``grad_max / s`` (``s`` that scale),
+        so ``ceil(log2(log(tol / s) / log(grad_max / s)))`` steps, where
+        fewer.
+        """
+        if grad_max <= self.tol:
+            return 0.0
+        far = NEWTON_FINISH_ITERATIONS + NEWTON_PER_DIGIT * self.problem.digits - 1.0
+        scale = QUADRATIC_SCALE * self.history[0] if self.history else 0.0
+        if not self.tol < grad_max < scale:
+            return far
+        squarings = math.log(self.tol / scale) / math.log(grad_max / scale)
+        return min(far, float(math.ceil(math.log2(squarings))) if squarings > 1.0 else 1.0)
 
     def __call__(self, iteration: int, grad_max: float) -> bool:
         """Whether to hand over after ``iteration`` (largest gradient entry ``grad_max``)."""
@@ -419,5 +454,8 @@ class SwitchRule:
         if not rate < 1.0:
             return True
         left = math.log(self.tol / grad_max) / math.log(rate)
-        newton_left = NEWTON_FINISH_ITERATIONS + NEWTON_PER_DIGIT * self.problem.digits - 1.0
-        return left * lbfgs_step > newton_left * newton_step
+        on = left * lbfgs_step
+        for k in range(1, math.ceil(left)):
+            later = self.newton_iterations(grad_max * rate**k)
+            on = min(on, k * lbfgs_step + later * newton_step)
+        return self.newton_iterations(grad_max) * newton_step < on

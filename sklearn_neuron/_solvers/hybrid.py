@@ -62,7 +62,7 @@ def lbfgs_then_newton(
         return "lbfgs", first
     second = newton(
         objective, first.theta, tol=tol, max_iter=max_iter - first.n_iter, verbose=verbose,
-        name=f"{name}/newton", monitor=monitor,
+        name=f"{name}/newton", monitor=monitor, start=first.handed_over,
     )
     return "newton", first.followed_by(
         second, stop_reason=f"{second.stop_reason} (after {first.n_iter} L-BFGS iterations)"

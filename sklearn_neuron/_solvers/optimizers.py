@@ -60,6 +60,10 @@ class OptimizeResult:
     arithmetic : torch.dtype or None
         The dtype the last iterations computed in, where it differs from
         ``theta``'s (a float32 fit finished in float64); None otherwise.
+    handed_over : tuple of (float, torch.Tensor) or None
+        The objective and gradient at ``theta`` of an L-BFGS fit that handed
+        over (:data:`SWITCHED`), for the next optimizer to start from
+        without evaluating them again; None otherwise.
     """
 
     theta: torch.Tensor
@@ -69,6 +73,7 @@ class OptimizeResult:
     grad_max: float = float("nan")
     stop_reason: str = ""
     arithmetic: torch.dtype | None = None
+    handed_over: tuple[float, torch.Tensor] | None = None
 
     def followed_by(self, later: OptimizeResult, **changes: Any) -> OptimizeResult:
         """The result of a fit run in two stages, this one and then ``later``
@@ -229,7 +234,9 @@ class _HessianAlongside:
         return H if point is theta else self._objective.hessian(theta, raw)
 
 
-def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor=None):
+def newton(
+    objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor=None, start=None,
+):
     """Damped Newton's method with Cholesky-solved steps.
 
     Each iteration solves ``H d = -g`` by a Cholesky factorisation of the
@@ -241,7 +248,9 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor
     the probabilities; those are made positive definite by adding the
     projector onto them, which leaves the step in the identifiable subspace.
     On data read at each evaluation the Hessian comes with the value and
-    gradient, in one read (:class:`_HessianAlongside`).
+    gradient, in one read (:class:`_HessianAlongside`). ``start``, the
+    objective and gradient at ``theta`` where the caller has them (an
+    L-BFGS stage that handed over), saves their evaluation.
     """
     theta, first_hessian = _warm_start(
         objective, theta, tol=tol, max_iter=max_iter, verbose=verbose, name=name
@@ -255,7 +264,10 @@ def newton(objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor
         objective = _HessianAlongside(objective)
         objective.active = False
     tol = effective_tol(tol, theta.dtype)
-    f, g, raw = objective.value_gradient(theta)
+    if start is not None and first_hessian is None and not objective.reads_per_evaluation:
+        (f, g), raw = start, None
+    else:
+        f, g, raw = objective.value_gradient(theta)
     f = float(f)
     grad_max = _max_abs(g)
     progress = _Progress(name, verbose, f, grad_max, monitor, theta)
@@ -542,7 +554,9 @@ def lbfgs(
         if stop:
             return _finish(theta, it, False, progress, grad_max, _stopped_reason(it))
         if switch is not None and it < max_iter and switch(it, grad_max):
-            return _finish(theta, it, False, progress, grad_max, SWITCHED)
+            result = _finish(theta, it, False, progress, grad_max, SWITCHED)
+            result.handed_over = (f, g)
+            return result
     return _finish(theta, it, False, progress, grad_max, "max_iter reached")
 
 
