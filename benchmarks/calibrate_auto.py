@@ -6,7 +6,9 @@ time in, each timed through the package's own objective where it has one:
 - ``GEMV_RATE``: a binary fit's value-and-gradient pass over dense X
   (``X @ w`` and ``X^T r``), 200,000 x 100;
 - ``GEMM_RATE``: a 50-class fit's pass (``X @ W^T``, ``X^T G``), 20,000 x 256;
-- ``GRAM_RATE``: the Hessian (``objective.gram_work`` per second), 50,000 x 200;
+- ``GRAM_RATE`` and ``HESSIAN_ENTRY_SECONDS``: the Hessian, 50,000 x 200 and
+  50,000 x 25, solved for a rate of ``objective.gram_work`` and a cost per
+  entry of X and output (its raw outputs, weights and scaled rows);
 - ``CHOLESKY_RATE``: ``torch.linalg.cholesky`` of a 2,000-wide matrix (``n^3/3``);
 - ``SPARSE_RATE``: a sparse pass, 100,000 x 5,000 at 0.5% (stored entries per second);
   ``SPARSE_GRAM_RATE``: a sparse Hessian's ``gram_work`` per second (2,000 x 30 at 1/3,
@@ -26,6 +28,7 @@ the output is the section of ``benchmarks/RESULTS.md``.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -80,10 +83,19 @@ def rates(dtype: type) -> dict[str, float]:
     out["GEMM_RATE"] = 2 * X.size * 50 / seconds(lambda: (o.raw(theta), o.linear_gradient(G)))
     element = seconds(lambda: o.loss.value_gradient(raw, o.target))
     out["ELEMENT_SECONDS"] = element / raw.numel()
-    X = rng.standard_normal((50_000, 200)).astype(dtype)
-    o = objective_of(X, rng.integers(0, 2, X.shape[0]))
-    theta = o.initial_theta()
-    out["GRAM_RATE"] = o.gram_work / seconds(lambda: o.hessian(theta), 5)
+    # Two widths: time = gram_work / GRAM_RATE + n_entries * HESSIAN_ENTRY_SECONDS.
+    sizes = []
+    for width in (200, 25):
+        X = rng.standard_normal((50_000, width)).astype(dtype)
+        wide_o = objective_of(X, rng.integers(0, 2, X.shape[0]))
+        hessian = functools.partial(wide_o.hessian, wide_o.initial_theta())
+        sizes.append((wide_o.gram_work, X.shape[0] * wide_o.n_params, seconds(hessian, 5)))
+    (work, entries, wide), (work_narrow, entries_narrow, narrow) = sizes
+    per_work, per_entry = np.linalg.solve(
+        [[work, entries], [work_narrow, entries_narrow]], [wide, narrow]
+    )
+    out["GRAM_RATE"] = 1.0 / per_work
+    out["HESSIAN_ENTRY_SECONDS"] = per_entry
     A = torch.randn(2000, 2000, dtype=torch.from_numpy(X[:1]).dtype)
     A = A @ A.T + 2000 * torch.eye(2000, dtype=A.dtype)
     out["CHOLESKY_RATE"] = 2000**3 / 3 / seconds(lambda: torch.linalg.cholesky(A), 5)

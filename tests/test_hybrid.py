@@ -70,7 +70,7 @@ def test_the_rule_hands_over_once_its_budget_is_spent():
     L-BFGS one, so the budget is a few iterations. Gradients falling a
     thousandfold an iteration toward tol=1e-12: the rate says go on, the
     budget stops it at its first iteration over the share of Newton's time."""
-    problem = Problem(n_samples=1_000_000, n_params_per_output=3)
+    problem = Problem(n_samples=1_000_000, n_params_per_output=2)
     budget = SWITCH_BUDGET_SHARE * newton_seconds(problem) / lbfgs_iteration_seconds(problem)
     assert SWITCH_MIN_ITERATIONS < budget < 10
     rule = SwitchRule(problem, tol=1e-12)

@@ -59,6 +59,10 @@ _SMALL_PROBLEM = 1 << 16
 #: threaded hand-overs: a few long chunks beat many cache-sized ones
 #: (benchmarks/RESULTS.md, History: the fused pass's chunk length).
 _FUSED_CHUNK_ENTRIES = 1 << 24
+#: ... and at most this many rows: a chunk's temporaries (raw output, loss
+#: terms, a few times rows x outputs) stay a few MB on narrow data, where
+#: scikit-learn's L-BFGS holds n-long arrays (``tests/test_memory.py``).
+_FUSED_CHUNK_ROWS = 1 << 17
 #: ... and at most this many bytes per column of a chunk's temporaries (raw
 #: output, loss terms) where glibc's mmap threshold is fixed, as dask's workers
 #: fix it (their nanny sets MALLOC_TRIM_THRESHOLD_): allocations above it
@@ -428,7 +432,7 @@ class DenseDesign(Design):
         # losses, which are row-wise; column-major data are multiplied
         # fastest whole.
         if self.augmented is None and X.device.type == "cpu" and X.is_contiguous() and row_wise:
-            rows = _FUSED_CHUNK_ENTRIES // X.shape[1]
+            rows = min(_FUSED_CHUNK_ENTRIES // X.shape[1], _FUSED_CHUNK_ROWS)
             if _fixed_mmap_threshold():
                 rows = min(rows, _FUSED_CHUNK_BYTES // (n_outputs * X.element_size()))
             self.fused_chunk_rows = max(_HESSIAN_CHUNK_ROWS, rows)

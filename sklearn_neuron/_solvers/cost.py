@@ -5,8 +5,9 @@ for the three exact optimizers of a smooth objective in memory:
 
 - ``"newton"``: ``NEWTON_ITERATIONS`` iterations, each a value-and-gradient
   pass, the Hessian (the Gram sum, ``gram_work`` multiply-adds: ``n (qK)^2``
-  dense at ``GRAM_RATE``, ``sum_i nnz_i^2 K(K+1)/2`` sparse at
-  ``SPARSE_GRAM_RATE`` plus ``SPARSE_ENTRY_SECONDS`` per entry) and its
+  dense at ``GRAM_RATE`` plus ``HESSIAN_ENTRY_SECONDS`` per entry of X and
+  output, ``sum_i nnz_i^2 K(K+1)/2`` sparse at ``SPARSE_GRAM_RATE`` plus
+  ``SPARSE_ENTRY_SECONDS`` per entry of the result) and its
   Cholesky factor (``(qK)^3 / 3`` at ``CHOLESKY_RATE``);
 - ``"newton-cg"``: ``NEWTON_CG_ITERATIONS`` outer iterations, each a
   value-and-gradient pass and the Hessian diagonal, and
@@ -48,8 +49,15 @@ from .optimizers import FINAL_STEP_MAX_PARAMS, FINAL_STEP_WORK_RATIO
 GEMV_RATE = {8: 1.8e9, 4: 4.0e9}
 #: ``X @ W^T`` and ``X^T G`` of several outputs.
 GEMM_RATE = {8: 2.3e10, 4: 7.0e10}
-#: The Hessian's Gram sum (``gram_work`` per second).
-GRAM_RATE = {8: 3.3e10, 4: 7.6e10}
+#: The Hessian's Gram sum (``gram_work`` per second), and the seconds of its
+#: pass per entry of dense X and output (the chunk's raw outputs, weights and
+#: scaled rows): on 200,000 x 100 float64 that share is three quarters of the
+#: Hessian's time. ``calibrate_auto.py`` solves the two from the Hessians of
+#: 50,000 x 200 and 50,000 x 25 (float64: 8.1e10 and 3.8e-9 per entry); a
+#: least-squares fit over seven shapes from 20,000 x 80 to 200,000 x 100 gave
+#: 9.4e10 and 4.5e-9. The float64 entry cost is their mean.
+GRAM_RATE = {8: 8.1e10, 4: 1.8e11}
+HESSIAN_ENTRY_SECONDS = {8: 4.1e-9, 4: 1.8e-9}
 #: The Cholesky factorisation of the Hessian (``n^3 / 3`` per second).
 CHOLESKY_RATE = {8: 5.2e10, 4: 1.1e11}
 #: A sparse X's products (stored entries times outputs per second).
@@ -233,7 +241,7 @@ def newton_iteration_seconds(problem: Problem) -> float:
     elif gram is None:
         gram = float(problem.n_samples) * P * P
     if problem.nnz is None:
-        gram_seconds = gram / GRAM_RATE[size]
+        gram_seconds = gram / GRAM_RATE[size] + problem.n_samples * P * HESSIAN_ENTRY_SECONDS[size]
     else:
         gram_seconds = gram / SPARSE_GRAM_RATE[size] + P * P * SPARSE_ENTRY_SECONDS
     iteration = (
@@ -362,20 +370,34 @@ def tries_lbfgs_first(problem: Problem) -> bool:
     """Whether ``"auto"``, having chosen Newton, first tries L-BFGS (:mod:`.hybrid`).
 
     So where Newton takes longer than ``NEWTON_ANYWAY_SECONDS`` and L-BFGS on
-    well-conditioned data (``LBFGS_WELL_CONDITIONED_ITERATIONS`` plus the
-    final Newton step it takes) is predicted faster than Newton. In float32
-    too: what makes Newton the float32 choice (``FLOAT32_NEWTON_MARGIN``) is
-    L-BFGS running out of iterations on ill-conditioned data, which is where
-    the switching rule hands over to Newton.
+    well-conditioned data is predicted faster than Newton, by the cheaper of
+    two ways to ``tol``: L-BFGS all the way
+    (``LBFGS_WELL_CONDITIONED_ITERATIONS``, grown per further digit, then the
+    final Newton step it takes), or L-BFGS to the default tol and Newton's
+    quadratic steps from there (:func:`quadratic_finish_iterations`, then
+    the final step), which is how :class:`SwitchRule` finishes a tight tol.
+    In float32 too: what makes Newton the float32 choice
+    (``FLOAT32_NEWTON_MARGIN``) is L-BFGS running out of iterations on
+    ill-conditioned data, which is where the switching rule hands over to
+    Newton.
     """
     newton = newton_seconds(problem)
     if newton <= NEWTON_ANYWAY_SECONDS:
         return False
-    optimistic = lbfgs_iterations(
-        problem, problem.digits, iterations=LBFGS_WELL_CONDITIONED_ITERATIONS,
-        per_digit=LBFGS_WELL_CONDITIONED_PER_DIGIT,
-    ) * lbfgs_iteration_seconds(problem)
-    return optimistic + newton_iteration_seconds(problem) < newton
+    lbfgs_step, newton_step = lbfgs_iteration_seconds(problem), newton_iteration_seconds(problem)
+    well = {"iterations": LBFGS_WELL_CONDITIONED_ITERATIONS,
+            "per_digit": LBFGS_WELL_CONDITIONED_PER_DIGIT}
+    linear = lbfgs_iterations(problem, problem.digits, **well) * lbfgs_step
+    quadratic = (lbfgs_iterations(problem, 0.0, **well) * lbfgs_step
+                 + quadratic_finish_iterations(problem) * newton_step)
+    return min(linear, quadratic) + newton_step < newton
+
+
+def quadratic_finish_iterations(problem: Problem) -> float:
+    """Newton's steps from the default tol to ``problem.tol`` by its quadratic
+    convergence, each doubling the digits: ``ceil(log2(digits of tol / 4))``
+    (0 at the default tol, 2 at 1e-10), its final step not counted."""
+    return float(math.ceil(math.log2((DEFAULT_DIGITS + problem.digits) / DEFAULT_DIGITS)))
 
 
 @dataclass(frozen=True)
