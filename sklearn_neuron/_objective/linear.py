@@ -475,7 +475,7 @@ class LinearObjective(PenalizedLayout):
             wp = w * p
 
             def apply(U):
-                return wp * U - wp * (p * U).sum(dim=1, keepdim=True)
+                return wp * (U - (p * U).sum(dim=1, keepdim=True))
 
             return apply, wp * (1.0 - p)
         h = self.loss.hessian(raw, self.target)
@@ -493,8 +493,8 @@ class LinearObjective(PenalizedLayout):
         """
         apply, _ = curvature
         product = self.linear_gradient(apply(self.raw_direction(v))).reshape(-1)
-        if self.l2:
-            product = product + self.penalty.hessian_vector_product(v)
+        if self.l2:  # (in place: the product is a fresh tensor)
+            self.penalty.add_hessian_vector_product(product, v)
         return product
 
     def hessian_diagonal(self, curvature: Curvature) -> torch.Tensor:

@@ -183,6 +183,10 @@ class Penalty:
         """The L2 term's Hessian times ``v`` (laid out as ``theta``)."""
         return v * self.l2_flat
 
+    def add_hessian_vector_product(self, out: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``out += `` :meth:`hessian_vector_product` ``(v)``, in place (one call)."""
+        return out.addcmul_(v, self.l2_flat)
+
     # -- the L1 term -------------------------------------------------------------
     def l1_weights(self) -> torch.Tensor | None:
         """Per-parameter L1 strength (0 on intercepts), or None without L1."""

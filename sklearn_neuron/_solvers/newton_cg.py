@@ -159,11 +159,12 @@ class _InnerSolver:
         mask = objective.null_mask()
         self.null_mask = None if mask is None else mask.bool()
 
-    def _project(self, v):
-        """The projector onto the softmax's free directions applied to ``v``:
-        each free column replaced by its mean over the classes."""
-        V = v.view(self.objective.n_outputs, -1)
-        return (V.mean(dim=0, keepdim=True) * self.null_mask).expand_as(V).reshape(-1)
+    def _add_projection(self, out, v, scaled_mask):
+        """``out += scale * P v`` in place, ``P`` the projector onto the softmax's
+        free directions (each free column of ``v`` replaced by its mean over
+        the classes) and ``scaled_mask`` the free columns' mask times ``scale``."""
+        K = self.objective.n_outputs
+        out.view(K, -1).add_(v.view(K, -1).mean(dim=0) * scaled_mask)
 
     def solve(self, theta, raw, g, forcing, max_iter=None):
         """An approximate Newton step: CG until ``||H d + g|| <= forcing * ||g||``
@@ -172,12 +173,13 @@ class _InnerSolver:
         curvature = objective.curvature(theta, raw)
         diagonal = objective.hessian_diagonal(curvature)
         scale = float(diagonal.mean()) if self.null_mask is not None else 0.0
+        scaled_mask = None if self.null_mask is None else scale * self.null_mask.to(g.dtype)
 
         def product(v):
             self.products += 1
-            Hv = objective.hessian_vector_product(curvature, v)
-            if self.null_mask is not None:
-                Hv = Hv + scale * self._project(v)
+            Hv = objective.hessian_vector_product(curvature, v)  # a fresh tensor
+            if scaled_mask is not None:
+                self._add_projection(Hv, v, scaled_mask)
             return Hv
 
         if self.null_mask is not None:
@@ -205,6 +207,6 @@ class _InnerSolver:
                 break
             preconditioned = inverse * residual
             rho_new = float(torch.dot(residual, preconditioned))
-            direction = -preconditioned + (rho_new / rho) * direction
+            direction.mul_(rho_new / rho).sub_(preconditioned)
             rho = rho_new
         return step
