@@ -286,3 +286,35 @@ def test_poisson_with_offset_equals_newton():
     ]
     _assert_same_fit(fitted, reference)
     assert abs(fitted.intercept_ - reference.intercept_) <= RTOL * np.max(np.abs(reference.coef_))
+
+
+def test_the_final_step_is_skipped_at_rounding_and_taken_above_it():
+    """A point whose gradient is at the rounding of the start's takes no final
+    step (no product, the point unchanged); one at tol=1e-4's distance takes it
+    and gets closer (a smaller largest gradient entry)."""
+    from sklearn_neuron._solvers import newton_cg as module
+    from sklearn_neuron._solvers.optimizers import _Progress
+
+    X, y = _multiclass()
+    objective = NeuronClassifier()._build_objective(X, y, None, reset=True)
+    optimum = NeuronClassifier(optimizer="newton-cg", tol=1e-12).fit(X, y)
+    near = NeuronClassifier(optimizer="newton-cg", tol=1e-3).fit(X, y)
+    g0_norm = float(torch.linalg.vector_norm(
+        objective.value_gradient(objective.initial_theta())[1]))
+    for model, taken in ((optimum, False), (near, True)):
+        theta = torch.as_tensor(np.hstack([model.coef_, model.intercept_[:, None]]).ravel())
+        f, g, raw = objective.value_gradient(theta)
+        grad_max = float(g.abs().max())
+        at_rounding = float(torch.linalg.vector_norm(g)) / g0_norm <= (
+            module._ROUNDING_FORCING * torch.finfo(theta.dtype).eps)
+        assert at_rounding is not taken
+        solver = module._InnerSolver(objective)
+        progress = _Progress("newton-cg", 0, float(f), grad_max)
+        out = module._final_step(objective, solver, theta, float(f), g, raw, grad_max, 1,
+                                 progress, g0_norm)
+        assert (solver.products > 0) is taken
+        assert (out[4] == 2) is taken  # the iteration count
+        if taken:
+            assert out[3] < grad_max
+        else:
+            assert out[0] is theta
