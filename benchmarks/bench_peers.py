@@ -27,9 +27,13 @@ also runs against LogisticRegressionCV(Cs=10) (same folds and scoring).
 
 Timing: every method is first fitted once, untimed, on 1,000 rows (skglm's
 numba compilation, oneDAL's start-up); then fits are interleaved in blocks,
-round-robin over the methods, ``--repeats`` rounds (3; ``--quick``: 1); on
-the small rows a block is one untimed fit (it absorbs the previous library's
-spinning threads) and several timed ones; a fit over ``SLOW_FACTOR`` times
+round-robin over the methods, ``--repeats`` rounds (3; ``--quick``: 1); each
+block starts after a 0.2 s pause, in which the previous library's threads
+(OpenBLAS, oneDAL's TBB, OpenMP) stop spinning: without it a fit right after
+scikit-learn-intelex's took 0.29 s where it took 0.22 s after a pause (and
+scikit-learn-intelex's 0.27 s after LogisticRegression's, 0.23 s after a
+pause), on 200,000 x 100; on the small rows a block is then one untimed fit
+and several timed ones; a fit over ``SLOW_FACTOR`` times
 the row's fastest and over 10 s is timed in the first round only; the median
 is reported. The ratio of a NeuronClassifier fit is its time over
 that of the fastest peer fit (either tolerance) whose gap is at most its own;
@@ -67,6 +71,9 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_neuron import NeuronClassifier, NeuronClassifierCV
 
+#: Seconds of rest before each block of fits: the previous library's threads
+#: stop spinning and leave the cores to the next (see the module's docstring).
+HANDOVER_PAUSE = 0.2
 #: Relative gaps below this are float64 rounding in F, not distance to the optimum.
 GAP_FLOOR = 1e-13
 #: Largest dense Hessian (bytes) that a Newton fit, ours or newton-cholesky, may form.
@@ -459,9 +466,10 @@ def time_interleaved(
 ) -> list[Timing]:
     """Fit every method in blocks, round-robin, ``rounds`` times.
 
-    A block is one untimed fit (when ``inner > 1``: on small problems numpy's
-    and torch's threads spin on after a call, and the next library would pay
-    for it) then ``inner`` timed fits. A method that raises is reported with
+    A block starts after a pause of ``HANDOVER_PAUSE`` seconds, then one
+    untimed fit (when ``inner > 1``: on small problems numpy's and torch's
+    threads spin on after a call, and the next library would pay for it) and
+    ``inner`` timed fits. A method that raises is reported with
     its error and left out of later rounds.
     """
     results = [Timing(m) for m in fits]
@@ -470,6 +478,7 @@ def time_interleaved(
             if result.error or result.once:
                 continue
             try:
+                time.sleep(HANDOVER_PAUSE)
                 if inner > 1:
                     result.fit(X, y)
                 result.times += [result.fit(X, y) for _ in range(inner)]
