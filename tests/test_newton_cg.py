@@ -306,7 +306,7 @@ def test_the_final_step_is_skipped_at_rounding_and_taken_above_it():
         f, g, raw = objective.value_gradient(theta)
         grad_max = float(g.abs().max())
         at_rounding = float(torch.linalg.vector_norm(g)) / g0_norm <= (
-            module._ROUNDING_FORCING * torch.finfo(theta.dtype).eps)
+            module._ROUNDING_FORCING * torch.finfo(torch.float64).eps)
         assert at_rounding is not taken
         solver = module._InnerSolver(objective)
         progress = _Progress("newton-cg", 0, float(f), grad_max)

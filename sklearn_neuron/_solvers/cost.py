@@ -461,7 +461,8 @@ class SwitchRule:
         g.append(grad_max)
         lbfgs_step = lbfgs_iteration_seconds(self.problem)
         newton_step = newton_iteration_seconds(self.problem)
-        if iteration * lbfgs_step >= SWITCH_BUDGET_SHARE * newton_seconds(self.problem):
+        budget = SWITCH_BUDGET_SHARE * newton_seconds(self.problem) / lbfgs_step  # iterations
+        if iteration >= budget:
             return True
         if iteration < SWITCH_MIN_ITERATIONS:
             return False
@@ -477,7 +478,8 @@ class SwitchRule:
             return True
         left = math.log(self.tol / grad_max) / math.log(rate)
         on = left * lbfgs_step
-        for k in range(1, math.ceil(left)):
+        # (No hand-over is priced past the budget, where it is made anyway.)
+        for k in range(1, min(math.ceil(left), math.ceil(budget) - iteration + 1)):
             later = self.newton_iterations(grad_max * rate**k)
             on = min(on, k * lbfgs_step + later * newton_step)
         return self.newton_iterations(grad_max) * newton_step < on

@@ -255,6 +255,10 @@ def newton(
     theta, first_hessian = _warm_start(
         objective, theta, tol=tol, max_iter=max_iter, verbose=verbose, name=name
     )
+    # The caller's value and gradient serve where theta is still theirs and
+    # no read of the data is to bring the Hessian along.
+    if first_hessian is not None or objective.reads_per_evaluation:
+        start = None
     if objective.reads_per_evaluation:
         objective = _HessianAlongside(objective)
         first_hessian = None  # the exact one comes with the first evaluation
@@ -264,7 +268,7 @@ def newton(
         objective = _HessianAlongside(objective)
         objective.active = False
     tol = effective_tol(tol, theta.dtype)
-    if start is not None and first_hessian is None and not objective.reads_per_evaluation:
+    if start is not None:
         (f, g), raw = start, None
     else:
         f, g, raw = objective.value_gradient(theta)
