@@ -316,7 +316,7 @@ def newton(
 
 
 #: A final step reuses the last Hessian where it is predicted to leave the
-#: largest gradient entry within this many machine epsilons of max(|f|, 1).
+#: largest gradient entry within this many float64 machine epsilons of max(|f|, 1).
 REUSED_HESSIAN_RESOLUTION = 100
 
 
