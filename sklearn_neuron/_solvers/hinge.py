@@ -52,6 +52,7 @@ from .optimizers import (
     _stopped_reason,
     effective_tol,
     newton_direction,
+    objective_resolution,
     stopped_stage_result,
 )
 
@@ -311,7 +312,7 @@ def smoothed_newton(objective, theta, *, tol, max_iter, verbose=0, name="newton"
         candidate = theta + step * direction
         f_new, g_new, raw_new = objective.value_gradient(candidate)
         f_new = float(f_new)
-        resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(f), 1.0)
+        resolution = objective_resolution(f, theta.dtype)
         if torch.equal(candidate, theta) or not f_new <= f + resolution:
             # No step the dtype can take lowers the objective (the
             # derivative's root is below its resolution).

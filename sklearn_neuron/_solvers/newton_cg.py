@@ -29,6 +29,7 @@ from .optimizers import (
     _Progress,
     _stopped_reason,
     effective_tol,
+    objective_resolution,
 )
 
 #: Largest relative residual of an inner solve (the forcing sequence's cap).
@@ -151,7 +152,7 @@ def _final_step(objective, solver, theta, f, g, raw, grad_max, it, progress, g0_
     f_new, g_new, _ = objective.value_gradient(candidate)
     f_new = float(f_new)
     g_max_new = _max_abs(g_new)
-    resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(f), 1.0)
+    resolution = objective_resolution(f, theta.dtype)
     if not (f_new <= f + resolution and g_max_new <= grad_max):
         return theta, f, g, grad_max, it
     progress.step(it + 1, f_new, g_max_new, 1.0, candidate)

@@ -91,6 +91,18 @@ def _max_abs(tensor):
     return float(torch.linalg.vector_norm(tensor, ord=float("inf")))
 
 
+#: Machine epsilons of ``max(|f|, 1)`` within which two objective values are
+#: rounding apart (:func:`objective_resolution`).
+RESOLUTION_EPS = 100
+
+
+def objective_resolution(f, dtype):
+    """The change of an objective value ``f`` that arithmetic in ``dtype`` cannot
+    tell from rounding: ``RESOLUTION_EPS`` epsilons of ``max(|f|, 1)``. A step
+    that raises the objective by no more is accepted as not raising it."""
+    return RESOLUTION_EPS * torch.finfo(dtype).eps * max(abs(f), 1.0)
+
+
 def effective_tol(tol, dtype):
     """Gradient tolerance that arithmetic in ``dtype`` can reach.
 
@@ -138,7 +150,7 @@ def _backtrack(objective, theta, f, g, direction, step):
     slope = float(torch.dot(g, direction))
     if not slope < 0:
         return None
-    resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(f), 1.0)
+    resolution = objective_resolution(f, theta.dtype)
     for _ in range(_MAX_HALVINGS):
         candidate = theta + direction if step == 1.0 else theta + step * direction
         if torch.equal(candidate, theta):
@@ -315,11 +327,6 @@ def newton(
     return _finish(theta, it, False, progress, grad_max, "max_iter reached")
 
 
-#: A final step reuses the last Hessian where it is predicted to leave the
-#: largest gradient entry within this many float64 machine epsilons of max(|f|, 1).
-REUSED_HESSIAN_RESOLUTION = 100
-
-
 def _reuses_last_hessian(f, grad_max, previous_grad_max, dtype):
     """Whether Newton's final step may reuse the Hessian of the full step that met tol.
 
@@ -327,12 +334,12 @@ def _reuses_last_hessian(f, grad_max, previous_grad_max, dtype):
     the step just taken, so a step with it contracts the gradient by about
     that step's own factor ``rho = grad_max / previous_grad_max`` (the exact
     Hessian's step by ``rho**2``). Where ``rho * grad_max`` is already at the
-    float64 objective's rounding (``REUSED_HESSIAN_RESOLUTION`` float64
-    epsilons of ``max(|f|, 1)``), the exact Hessian would buy nothing a float
-    could hold, and its pass over the data (on 200,000 x 100, 59 of a final
-    step's 70 ms) is saved: at a tight tol, where the last Newton step was
-    already quadratic. At the default tol ``rho * grad_max`` is far above
-    that, and the step is the exact one; so is every float32 step (float32's
+    float64 objective's rounding (:func:`objective_resolution` in float64),
+    the exact Hessian would buy nothing a float could hold, and its pass over
+    the data (on 200,000 x 100, 59 of a final step's 70 ms) is saved: at a
+    tight tol, where the last Newton step was already quadratic. At the
+    default tol ``rho * grad_max`` is far above that, and the step is the
+    exact one; so is every float32 step (float32's
     rounding is not the bar: at its default tol a float32 fit's reused
     Hessian left 1.2e-8 of relative gap where the exact one left less than
     1e-8, ``tests/test_float32_answers.py``).
@@ -340,8 +347,7 @@ def _reuses_last_hessian(f, grad_max, previous_grad_max, dtype):
     if not previous_grad_max > 0 or dtype != torch.float64:
         return False
     predicted = grad_max * (grad_max / previous_grad_max)
-    resolution = REUSED_HESSIAN_RESOLUTION * torch.finfo(torch.float64).eps
-    return predicted <= resolution * max(abs(f), 1.0)
+    return predicted <= objective_resolution(f, torch.float64)
 
 
 def _warm_start(objective, theta, *, tol, max_iter, verbose, name):
@@ -442,7 +448,7 @@ def _final_newton_step(objective, theta, f, g, raw, grad_max, it, progress, hess
         hessian = objective.hessian(theta, raw)
     direction = newton_direction(objective, hessian, g)
     candidate = theta + direction
-    resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(f), 1.0)
+    resolution = objective_resolution(f, theta.dtype)
     certificate = _certificate_of(objective, theta, f, g, hessian, direction)
     if certificate is not None and grad_max <= certificate.rounding:
         # Already at the coefficients' resolution (an exact quadratic's
@@ -641,7 +647,7 @@ def owlqn(
         orthant = torch.where(theta != 0, torch.sign(theta), -torch.sign(pg))
         step = 1.0 if s_hist else min(1.0, 1.0 / max(float(pg.abs().sum()), 1e-12))
         accepted = None
-        resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(F), 1.0)
+        resolution = objective_resolution(F, theta.dtype)
         for _ in range(_MAX_HALVINGS):
             candidate = theta + step * direction
             candidate = torch.where(

@@ -83,7 +83,13 @@ import torch
 from .._callbacks import STOPPED_BY_CALLBACK, Monitor
 from .diagnostics import not_finite_message
 from .eager_steps import torch_counterpart
-from .optimizers import OptimizeResult, _pseudo_gradient, effective_tol, newton_direction
+from .optimizers import (
+    OptimizeResult,
+    _pseudo_gradient,
+    effective_tol,
+    newton_direction,
+    objective_resolution,
+)
 from .torch_steps import (
     AUTO_LEARNING_RATES,
     MAX_AUTO_MOMENTUM,  # noqa: F401 (documented here)
@@ -331,7 +337,7 @@ def _descending_newton_point(objective, current, step):
     The full step may leave the objective unchanged to rounding (near the
     optimum it cannot do better); a shortened one must lower it.
     """
-    resolution = 100 * torch.finfo(step.dtype).eps * max(abs(current.value), 1.0)
+    resolution = objective_resolution(current.value, step.dtype)
     fraction = 1.0
     for _ in range(NEWTON_STEP_HALVINGS + 1):
         candidate = _snapshot(objective, current.theta + fraction * step, None)
@@ -388,7 +394,7 @@ def _final_step(objective, snapshot, step):
     that distance.
     """
     candidate = _snapshot(objective, snapshot.theta + step, None)
-    resolution = 100 * torch.finfo(step.dtype).eps * max(abs(snapshot.value), 1.0)
+    resolution = objective_resolution(snapshot.value, step.dtype)
     if candidate.value <= snapshot.value + resolution and candidate.measure <= snapshot.measure:
         return candidate
     return None
@@ -684,7 +690,7 @@ def minibatch(
                 objective.add_l2_gradient_(gradient, current)
             _step(optimizer, parameter, gradient, step, l1_weights)
         candidate = _snapshot(objective, parameter.detach().clone(), l1_weights)
-        resolution = 100 * torch.finfo(theta.dtype).eps * max(abs(best.value), 1.0)
+        resolution = objective_resolution(best.value, theta.dtype)
         improved = candidate.value <= best.value + resolution  # False for NaN
         if improved:
             best = candidate
