@@ -73,6 +73,7 @@ def _fingerprint_arguments(rows: tuple[int, ...]) -> list[tuple[int, int, np.nda
         for a, b in zip(starts[:-1], starts[1:], strict=True)
     ]
 
+
 #: The sign bit of a float64's bits, and all 64 bits.
 _SIGN, _ALL = np.uint64(1 << 63), np.uint64((1 << 64) - 1)
 #: Bits of the weighted median's key each reduction settles (4 reductions).
@@ -84,11 +85,13 @@ def _sortable_keys(values: np.ndarray) -> np.ndarray:
     bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
     return np.where(bits & _SIGN, bits ^ _ALL, bits | _SIGN)
 
+
 def _key_value(key: int) -> float:
     """The float64 whose :func:`_sortable_keys` key is ``key``."""
     bits = np.uint64(key)
     bits = bits ^ _SIGN if bits & _SIGN else bits ^ _ALL
     return float(np.array([bits], dtype=np.uint64).view(np.float64)[0])
+
 
 def _median_bins(objective: Any, low: int, shift: int) -> Sums:
     """A block's weights in the ``2**_MEDIAN_BITS`` bins of width ``2**shift`` of
@@ -101,6 +104,7 @@ def _median_bins(objective: Any, low: int, shift: int) -> Sums:
         inside &= keys < np.uint64(low + (n_bins << shift))
     bins = ((keys[inside] - np.uint64(low)) >> np.uint64(shift)).astype(np.int64)
     return (np.bincount(bins, weights=weight[inside], minlength=n_bins),)
+
 
 def _total(parts: Sequence[Sums | None]) -> Sums:
     """:func:`~.blocks._add` of the blocks' parts (None for an empty block)."""
@@ -137,6 +141,7 @@ class _BlocksDesign:
 
     # Every other access to rows refuses alike.
     dense = dense_rows = host_rows = scipy_rows = rows
+
 
 class DaskObjective(PenalizedLayout):
     """The :class:`~sklearn_neuron._objective.protocol.Objective` of a linear model on dask data.
@@ -702,6 +707,7 @@ class DaskObjective(PenalizedLayout):
     def rows(self, index: torch.Tensor) -> torch.Tensor:
         return self.design.rows(index)
 
+
 def _weighted_median(objective: DaskObjective) -> torch.Tensor:
     """The weighted median of the (one-column) target, (1,), as in memory
     (:func:`~sklearn_neuron._loss.losses._weighted_median`: the smallest
@@ -724,6 +730,7 @@ def _weighted_median(objective: DaskObjective) -> torch.Tensor:
         below += float(np.sum(bins[:index]))
         low += index << shift
     return torch.tensor([_key_value(low)], dtype=objective.dtype)
+
 
 if TYPE_CHECKING:  # the type checker verifies the declared protocol
 

@@ -508,6 +508,7 @@ class LinearObjective(PenalizedLayout):
         diagonal = self.design.weighted_squares(d).reshape(-1)
         return diagonal + self.penalty.l2_flat if self.l2 else diagonal
 
+
 def fit_constant(
     terms: Callable[[torch.Tensor], tuple[Any, ...]], start: torch.Tensor
 ) -> torch.Tensor:
@@ -538,6 +539,7 @@ def fit_constant(
         if float(step.abs().max()) * size <= 1e-13 * max(1.0, float(constant.abs().max())):
             break
     return constant
+
 
 if TYPE_CHECKING:  # the type checker verifies the declared protocol
 

@@ -77,6 +77,7 @@ def check_firth_settings(
             "Fit one binary Firth model per class (one-vs-rest), or use firth=False."
         )
 
+
 class FirthObjective(ObjectiveWrapper):
     """A binary log-loss :class:`~sklearn_neuron._objective.linear.LinearObjective` plus
     Firth's penalty, ``f*(theta) = f(theta) - log det I(theta) / (2 S)``.
@@ -227,10 +228,12 @@ class FirthObjective(ObjectiveWrapper):
         with the parameters ``fixed`` held at ``theta``'s (profiles and tests)."""
         return restricted_fit(self, theta, fixed)
 
+
 if TYPE_CHECKING:  # the type checker verifies the declared protocol
 
     def _declared(objective: FirthObjective) -> PenalizedLikelihood:
         return objective
+
 
 def _penalty_gradient(objective, theta, root_inverse):
     """Minus the gradient of Firth's penalty on the objective's scale, ``X^T (h (1/2 - p)) / S``.
@@ -245,10 +248,12 @@ def _penalty_gradient(objective, theta, root_inverse):
     scores = objective.weight * prob * (1.0 - prob) * (0.5 - prob) * leverage
     return objective.linear_gradient(scores.unsqueeze(1)).reshape(-1)
 
+
 def _penalty_gradient_block(objective, theta, root_inverse):
     """:func:`_penalty_gradient` on one dask block's objective, as numpy (a reduction's term)."""
     correction = _penalty_gradient(objective, torch.as_tensor(theta), torch.as_tensor(root_inverse))
     return (correction.detach().cpu().numpy(),)
+
 
 def _information_factor(H, weight_sum):
     """``(B, log det I)`` with ``B^T B = I^-1`` for ``I = weight_sum * H``, or None if singular.
@@ -269,6 +274,7 @@ def _information_factor(H, weight_sum):
     eye = torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
     L_inverse = torch.linalg.solve_triangular(L, eye, upper=False)
     return (L_inverse * scale[None, :]).to(H.dtype), logdet
+
 
 def _quadratic_forms(objective, root_inverse):
     """``||B xa_i||^2`` for every row ``xa_i = [x_i, 1]`` of the design (n,).
@@ -294,6 +300,7 @@ def _quadratic_forms(objective, root_inverse):
             R += shift
         torch.sum(R * R, dim=1, out=out[rows])
     return out
+
 
 def restricted_fit(
     objective: FirthObjective, theta: torch.Tensor, fixed: torch.Tensor, *,
@@ -350,6 +357,7 @@ def restricted_fit(
             Bs = B @ s
             B = B + torch.outer(change, change) / curvature - torch.outer(Bs, Bs) / float(s @ Bs)
     return theta, -objective.weight_sum * f
+
 
 def firth_objective(model, objective):
     """``objective`` (in memory or a dask ``DaskObjective``) with Firth's penalty,
