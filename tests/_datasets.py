@@ -61,3 +61,12 @@ def sample_weight_for(y, seed=0):
     """Positive, uneven sample weights (some integer, some fractional)."""
     rng = np.random.default_rng(seed)
     return rng.uniform(0.2, 3.0, size=len(y)).round(1)
+
+
+def binary_lr_objective(model, X, y, C=1.0):
+    """LogisticRegression's objective at ``C`` of a fitted binary model, in
+    float64: ``C * sum_i log(1 + exp(-s_i raw_i)) + ||w||^2 / 2`` (intercept
+    unpenalized), ``s_i = +-1`` the label's side."""
+    raw = X @ model.coef_.ravel() + model.intercept_[0]
+    sign = np.where(y == model.classes_[1], 1.0, -1.0)
+    return C * np.logaddexp(0.0, -sign * raw).sum() + 0.5 * np.sum(model.coef_**2)

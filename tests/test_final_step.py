@@ -11,9 +11,9 @@ fit computes, and that the answer is LogisticRegression's optimum either way.
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_breast_cancer, make_classification
+from _datasets import binary_lr_objective, classification_dataset
+from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from sklearn_neuron import NeuronClassifier
 from sklearn_neuron._objective.linear import LinearObjective
@@ -51,17 +51,10 @@ def _counted_fit(monkeypatch, X, y, **params):
     return model, len(calls)
 
 
-def _objective(model, X, y):
-    raw = X @ model.coef_.ravel() + model.intercept_[0]
-    sign = np.where(y == model.classes_[1], 1.0, -1.0)
-    return np.logaddexp(0.0, -sign * raw).sum() + 0.5 * np.sum(model.coef_**2)
-
-
 @pytest.mark.parametrize(
     "data",
     [
-        lambda: (StandardScaler().fit_transform(load_breast_cancer(return_X_y=True)[0]),
-                 load_breast_cancer(return_X_y=True)[1]),
+        lambda: classification_dataset("breast_cancer"),
         lambda: make_classification(20_000, 40, random_state=0),
     ],
     ids=["breast_cancer", "20,000 x 40"],
@@ -69,13 +62,13 @@ def _objective(model, X, y):
 def test_a_tight_fit_saves_the_final_hessian_and_lands_on_the_optimum(monkeypatch, data):
     X, y = data()
     reference = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=100).fit(X, y)
-    F_star = _objective(reference, X, y)
+    F_star = binary_lr_objective(reference, X, y)
     tight, tight_hessians = _counted_fit(monkeypatch, X, y, tol=1e-10)
     default, default_hessians = _counted_fit(monkeypatch, X, y)
     # Default tol: one Hessian per iteration, the final step's included.
     assert default_hessians == default.n_iter_
     # tol=1e-10: the final step (the last iteration) reused the one before.
     assert tight_hessians == tight.n_iter_ - 1
-    assert abs(_objective(tight, X, y) - F_star) / F_star <= 1e-15
+    assert abs(binary_lr_objective(tight, X, y) - F_star) / F_star <= 1e-15
     np.testing.assert_allclose(tight.coef_, reference.coef_, rtol=0, atol=1e-9)
     assert tight.history_[-1]["grad_max"] <= 1e-14

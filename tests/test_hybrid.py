@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from _datasets import binary_lr_objective
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
@@ -121,12 +122,6 @@ def test_which_problems_try_lbfgs_first(problem, expected):
     assert tries_lbfgs_first(problem) is expected
 
 
-def _lr_objective(model, X, y, C=1.0):
-    raw = X @ model.coef_.ravel() + model.intercept_[0]
-    sign = np.where(y == model.classes_[1], 1.0, -1.0)
-    return C * np.logaddexp(0.0, -sign * raw).sum() + 0.5 * np.sum(model.coef_**2)
-
-
 def _well_conditioned():
     return make_classification(20_000, 80, random_state=0)
 
@@ -148,7 +143,7 @@ def _ill_conditioned():
 def test_auto_reaches_the_optimum_by_the_optimizer_the_data_call_for(data, optimizer):
     X, y = data()
     reference = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=100).fit(X, y)
-    F_star = _lr_objective(reference, X, y)
+    F_star = binary_lr_objective(reference, X, y)
     model = NeuronClassifier().fit(X, y)
     assert model.optimizer_ == optimizer
     stages = [record["solver"].rsplit("/", 1)[-1] for record in model.history_]
@@ -159,7 +154,7 @@ def test_auto_reaches_the_optimum_by_the_optimizer_the_data_call_for(data, optim
         assert model.n_iter_ == len(stages) - 2  # both stages' iteration 0 recorded
     else:
         assert set(stages) == {"lbfgs"}
-    assert (_lr_objective(model, X, y) - F_star) / F_star <= GAP
+    assert (binary_lr_objective(model, X, y) - F_star) / F_star <= GAP
     # Repeatable: the rule reads predicted costs, not a clock.
     again = NeuronClassifier().fit(X, y)
     np.testing.assert_array_equal(again.coef_, model.coef_)
@@ -176,7 +171,7 @@ def test_at_a_tight_tol_auto_hands_over_late_and_evaluates_no_point_twice(monkey
     X, y = make_classification(20_000, 100, random_state=0)
     assert tries_lbfgs_first(Problem(len(y), X.shape[1] + 1, tol=1e-10))
     reference = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=100).fit(X, y)
-    F_star = _lr_objective(reference, X, y)
+    F_star = binary_lr_objective(reference, X, y)
     points = []
     evaluate = LinearObjective.value_gradient
 
@@ -192,7 +187,7 @@ def test_at_a_tight_tol_auto_hands_over_late_and_evaluates_no_point_twice(monkey
     assert handed >= 5
     assert model.history_[handed + 1]["grad_max"] < QUADRATIC_SCALE * model.history_[0]["grad_max"]
     assert all(not bool((a == b).all()) for a, b in zip(points[:-1], points[1:], strict=True))
-    assert abs(_lr_objective(model, X, y) - F_star) / F_star <= 1e-13
+    assert abs(binary_lr_objective(model, X, y) - F_star) / F_star <= 1e-13
 
 
 def test_explicit_newton_does_not_start_as_lbfgs():
@@ -232,10 +227,10 @@ def test_a_float32_fit_that_starts_as_lbfgs_is_finished_in_float64():
     fit does (to LogisticRegression's float64 optimum within 1e-10)."""
     X, y = _well_conditioned()
     reference = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=100).fit(X, y)
-    F_star = _lr_objective(reference, X, y)
+    F_star = binary_lr_objective(reference, X, y)
     assert tries_lbfgs_first(Problem(len(y), X.shape[1] + 1, itemsize=4, tol=1e-6))
     model = NeuronClassifier(tol=1e-6, max_iter=1000).fit(X.astype(np.float32), y)
     stages = [record["solver"] for record in model.history_]
     assert stages[0].endswith("/lbfgs") and stages[-1].endswith("/float64")
     assert model.coef_.dtype == np.float32 and model.converged_
-    assert (_lr_objective(model, X, y) - F_star) / F_star <= 1e-10
+    assert (binary_lr_objective(model, X, y) - F_star) / F_star <= 1e-10
