@@ -194,7 +194,11 @@ def test_parallel_folds_and_sparse_input_give_the_same_path(cancer):
     sparse = NeuronClassifierCV(Cs=5, cv=4, scoring="neg_log_loss").fit(
         scipy.sparse.csr_matrix(X), y
     )
-    np.testing.assert_allclose(sparse.scores_, serial.scores_, rtol=0, atol=1e-9)
+    # Sparse X prices a Hessian at more passes than dense X does, so Newton
+    # finishes the sparse fits by chord steps and the dense ones by exact
+    # steps: both within what the default tol leaves (held-out log-loss
+    # apart by 2.7e-9, 1.6e-13 where both take exact steps).
+    np.testing.assert_allclose(sparse.scores_, serial.scores_, rtol=0, atol=1e-8)
     assert sparse.C_ == serial.C_
 
 

@@ -1,12 +1,17 @@
-"""Newton's final step: the exact Hessian's, or the last one's where that cannot matter.
+"""Newton's chord steps and its final step: the last exact Hessian reused where it serves.
 
 Once ``max|grad| <= tol`` holds, Newton takes one more step, which squares the
-distance the stopping rule leaves. At a tight tol the step that met the rule
-was itself quadratic, and the Hessian of the point before it serves the final
-step as well as the exact one would (``optimizers._reuses_last_hessian``): one
-pass over the data fewer. Checked here: the rule's decisions, the Hessians a
-fit computes, and that the answer is LogisticRegression's optimum either way.
+distance the stopping rule leaves. Near the optimum the Hessian of an earlier
+point serves nearly as well as the exact one: a step with it (a chord step)
+contracts the gradient linearly, at about twice the rate of the exact step
+before it. Newton takes chord steps where they are predicted to meet ``tol``,
+and the final step's place, for fewer passes over the data than a Hessian
+costs (``optimizers.chord_steps``, ``optimizers._chord_steps_to_rounding``).
+Checked here: the rules' decisions, the Hessians a fit computes, and that the
+answer is LogisticRegression's optimum either way.
 """
+
+import math
 
 import numpy as np
 import pytest
@@ -17,23 +22,67 @@ from sklearn.linear_model import LogisticRegression
 
 from sklearn_neuron import NeuronClassifier
 from sklearn_neuron._objective.linear import LinearObjective
-from sklearn_neuron._solvers.optimizers import _reuses_last_hessian
+from sklearn_neuron._solvers.optimizers import (
+    CHORD_MAX_RATE,
+    CHORD_RATE_FACTOR,
+    _chord_steps_to_rounding,
+    chord_rate,
+    chord_steps,
+    objective_resolution,
+)
+
+
+def test_a_chord_steps_rate_is_read_from_the_step_before():
+    # After an exact step: twice its own contraction; after a chord step: its own.
+    assert chord_rate(1e-6, 1e-3, chord=False) == pytest.approx(CHORD_RATE_FACTOR * 1e-3)
+    assert chord_rate(1e-6, 1e-3, chord=True) == pytest.approx(1e-3)
+    assert chord_rate(1e-6, 0.0, chord=False) is None
 
 
 @pytest.mark.parametrize(
-    "grad_max, previous, dtype, expected",
+    "grad_max, rate, tol, passes, expected",
     [
-        (6.8e-5, 1.0e-3, torch.float64, False),  # the default tol's last step: rho 0.07
-        (9.6e-13, 6.3e-7, torch.float64, True),  # tol=1e-10: rho * grad = 1.5e-18
-        (9.6e-13, 6.3e-7, torch.float32, False),  # float32 steps are always exact
-        (1e-9, 1e-8, torch.float64, False),  # a linear step: rho = 0.1, 1e-10 above rounding
-        (1e-12, 0.0, torch.float64, False),  # no previous gradient to read a contraction from
+        (1e-6, 1e-2, 1e-10, 5.0, 2),  # 1e-6 -> 1e-8 -> 1e-10
+        (1e-6, 1e-2, 1e-10, 0.5, None),  # two passes cost more than the Hessian's 0.5 and 1
+        (1e-6, 1e-3, 1e-10, 0.5, None),  # 1e-6 -> 1e-9 -> 1e-12: two steps again
+        (1e-6, 1e-4, 1e-10, 0.5, 1),  # 1e-6 -> 1e-10: one
+        (1e-6, 1e-2, 1e-10, 1.0, 2),  # two passes: as many as the exact iteration
+        (1e-6, 0.5, 1e-10, 100.0, None),  # too slow a rate, however cheap the passes
+        (1e-11, 1e-2, 1e-10, 1.0, 0),  # already at tol
     ],
 )
-def test_the_rule_reuses_only_where_the_exact_hessian_buys_nothing(
-    grad_max, previous, dtype, expected
+def test_chord_steps_are_counted_against_the_hessians_passes(grad_max, rate, tol, passes, expected):
+    assert chord_steps(grad_max, rate, tol, passes) == expected
+
+
+def test_chord_steps_follow_the_logarithms():
+    for grad_max, rate, tol in [(3e-5, 0.05, 1e-9), (1e-4, 1e-3, 1e-13), (2e-7, 0.09, 1e-12)]:
+        steps = chord_steps(grad_max, rate, tol, math.inf)
+        assert grad_max * rate**steps <= tol * (1 + 1e-12) < grad_max * rate ** (steps - 1)
+    assert chord_steps(1e-5, CHORD_MAX_RATE * 1.01, 1e-10, math.inf) is None
+
+
+@pytest.mark.parametrize(
+    "grad_max, rate, dtype, passes, expected",
+    [
+        (6.8e-5, 2 * 0.07, torch.float64, 5.0, None),  # the default tol's last step: too slow
+        (9.6e-13, 2 * 1.5e-6, torch.float64, None, 1),  # tol=1e-10: one step to rounding
+        (9.6e-13, 2 * 1.5e-6, torch.float64, 0.2, 1),  # however cheap the Hessian
+        (9.6e-13, 2 * 1.5e-6, torch.float32, 5.0, None),  # float32 steps are always exact
+        (1e-9, 0.1, torch.float64, None, None),  # 1e-10 above rounding after one step
+        (1e-9, 0.1, torch.float64, 5.0, 5),  # five steps to rounding: a Hessian's passes and one
+        (1e-9, 0.1, torch.float64, 3.0, None),  # more than an exact iteration's four
+        (1e-12, None, torch.float64, 5.0, None),  # no contraction to read
+        (1e-15, 0.05, torch.float64, None, 1),  # at rounding already: still one step
+    ],
+)
+def test_the_final_step_reuses_only_where_the_exact_hessian_buys_nothing(
+    grad_max, rate, dtype, passes, expected
 ):
-    assert _reuses_last_hessian(0.13, grad_max, previous, dtype) is expected
+    f = 0.13
+    assert _chord_steps_to_rounding(f, grad_max, rate, dtype, passes) == expected
+    if expected:  # the steps reach the float64 objective's rounding
+        assert grad_max * rate**expected <= objective_resolution(f, torch.float64)
 
 
 def _counted_fit(monkeypatch, X, y, **params):
@@ -65,10 +114,27 @@ def test_a_tight_fit_saves_the_final_hessian_and_lands_on_the_optimum(monkeypatc
     F_star = binary_lr_objective(reference, X, y)
     tight, tight_hessians = _counted_fit(monkeypatch, X, y, tol=1e-10)
     default, default_hessians = _counted_fit(monkeypatch, X, y)
-    # Default tol: one Hessian per iteration, the final step's included.
-    assert default_hessians == default.n_iter_
-    # tol=1e-10: the final step (the last iteration) reused the one before.
-    assert tight_hessians == tight.n_iter_ - 1
+    # At most one Hessian per iteration, the final step's included.
+    assert default_hessians <= default.n_iter_
+    # tol=1e-10: the final step (the last iteration) at least reused one before.
+    assert tight_hessians <= tight.n_iter_ - 1
     assert abs(binary_lr_objective(tight, X, y) - F_star) / F_star <= 1e-15
     np.testing.assert_allclose(tight.coef_, reference.coef_, rtol=0, atol=1e-9)
-    assert tight.history_[-1]["grad_max"] <= 1e-14
+    assert tight.history_[-1]["grad_max"] <= objective_resolution(1.0, torch.float64)
+
+
+def test_chord_steps_finish_a_tight_multinomial_fit_on_the_optimum(monkeypatch):
+    """digits, 10 classes, 650 parameters: a Hessian costs many passes, so at
+    tol=1e-10 Newton's last iterations reuse one (fewer Hessians than
+    iterations by more than the final step) and the fit lands where exact
+    Newton steps land, to 1e-10 in the coefficients."""
+    X, y = classification_dataset("digits")
+    chords, hessians = _counted_fit(monkeypatch, X, y, tol=1e-10)
+    assert hessians < chords.n_iter_ - 1
+    exact = NeuronClassifier(optimizer="newton", tol=1e-13, max_iter=100)
+    monkeypatch.setattr(
+        "sklearn_neuron._solvers.dispatch._solver_options", lambda *args: {}
+    )  # no hessian_passes: every step exact
+    exact.fit(X, y)
+    np.testing.assert_allclose(chords.coef_, exact.coef_, rtol=0, atol=1e-10)
+    assert chords.history_[-1]["grad_max"] <= 1e-13

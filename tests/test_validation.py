@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sklearn.utils.validation import validate_data
 
 from sklearn_neuron import NeuronClassifier, NeuronRegressor, _validation
+from sklearn_neuron._loss.targets import distinct_labels
 from sklearn_neuron._validation import validate_arrays
 
 
@@ -303,3 +304,24 @@ def test_dask_and_memory_refuse_unknown_labels_with_the_same_message():
             da.from_array(X, chunks=15), da.from_array(y, chunks=15), None, reset=False
         )
     assert str(on_dask.value) == str(memory.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dtype=st.sampled_from([np.int8, np.uint8, np.int32, np.int64, np.uint64]),
+    low=st.integers(-(2**63), 2**64 - 1),
+    span=st.integers(0, 70_000),
+    size=st.integers(1, 9_000),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_distinct_labels_are_numpys_unique(dtype, low, span, size, seed):
+    """Counting (many integer labels of a narrow range) or np.unique, the
+    distinct values and their dtype are np.unique's, for any integer labels."""
+    info = np.iinfo(dtype)
+    low = min(max(low, int(info.min)), int(info.max))
+    high = min(low + span, int(info.max))
+    labels = np.random.default_rng(seed).integers(low, high, size, endpoint=True, dtype=dtype)
+    distinct = distinct_labels(labels)
+    expected = np.unique(labels)
+    np.testing.assert_array_equal(distinct, expected)
+    assert distinct.dtype == expected.dtype

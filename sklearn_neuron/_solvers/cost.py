@@ -37,9 +37,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
 
 from .memory import lbfgs_peak_bytes, newton_cg_peak_bytes, newton_peak_bytes
-from .optimizers import FINAL_STEP_MAX_PARAMS, FINAL_STEP_WORK_RATIO
+from .optimizers import (
+    CHORD_RATE_FACTOR,
+    FINAL_STEP_MAX_PARAMS,
+    FINAL_STEP_WORK_RATIO,
+    RESOLUTION_EPS,
+    chord_steps,
+)
 
 #: Multiply-adds per second by itemsize (8: float64, 4: float32), each
 #: measured by ``benchmarks/calibrate_auto.py`` at one thread on the reference
@@ -145,6 +154,9 @@ NEWTON_FINISH_ITERATIONS = 4.0
 #: at 1e-4 of the start's gradient reached 2e-8 of it; Newton's own last
 #: steps squared their ratio to 1/40 of the start's).
 QUADRATIC_SCALE = 0.1
+#: The gradient Newton's chord steps are priced to (:meth:`SwitchRule.newton_stage_seconds`):
+#: the float64 rounding of an objective of at most 1.
+CHORD_BAR = RESOLUTION_EPS * float(np.finfo(np.float64).eps)
 #: L-BFGS iterations before its rate is trusted (the first is a steepest-descent step).
 SWITCH_MIN_ITERATIONS = 3
 #: The share of Newton's predicted time that L-BFGS may spend before handing
@@ -252,6 +264,14 @@ def newton_iteration_seconds(problem: Problem) -> float:
         + NEWTON_SECONDS
     )
     return iteration
+
+
+def hessian_passes(problem: Problem) -> float:
+    """A Newton iteration's cost beyond an L-BFGS iteration's, in L-BFGS
+    iterations: what one Hessian costs in value-and-gradient passes (what
+    Newton's chord steps are priced against, :func:`~.optimizers.chord_steps`);
+    0 where the fixed costs make an L-BFGS iteration the dearer (small data)."""
+    return max(0.0, newton_iteration_seconds(problem) / lbfgs_iteration_seconds(problem) - 1.0)
 
 
 def newton_seconds(problem: Problem) -> float:
@@ -407,18 +427,20 @@ class SwitchRule:
     Called after each L-BFGS iteration with the largest gradient entry, it
     estimates L-BFGS's linear rate ``r`` from the iterations so far (the
     slower of the rate since the first iteration and over the last four) and
-    prices three ways on from the current point ``g`` to ``tol`` (each then
-    ends with the same final Newton step):
+    prices three ways on from the current point ``g`` to ``tol``, each with
+    its final step:
 
-    - Newton now, for :meth:`newton_iterations` ``(g)``;
-    - L-BFGS to the end, ``log(tol / g) / log(r)`` iterations;
+    - Newton now, :meth:`newton_stage_seconds` ``(g)`` (its exact
+      iterations, chord steps and final step);
+    - L-BFGS to the end, ``log(tol / g) / log(r)`` iterations and an exact
+      final Newton step;
     - L-BFGS for ``k`` more iterations, then Newton from ``g r^k``, for
       every ``k`` short of the end.
 
     It hands over when Newton now is the cheapest (strictly): early on
     ill-conditioned data, where ``r`` is close to 1, and at a tight ``tol``
-    late, where Newton's quadratic finish (one or two steps) beats L-BFGS's
-    linear one. It also hands over once L-BFGS has spent
+    late, where Newton's quadratic finish (an exact step or two, then chord
+    steps) beats L-BFGS's linear one. It also hands over once L-BFGS has spent
     ``SWITCH_BUDGET_SHARE`` of Newton's predicted time, or when the gradient
     grows. Deterministic: it reads predicted costs, never a clock, so a fit is
     repeatable.
@@ -434,6 +456,14 @@ class SwitchRule:
     problem: Problem
     tol: float
     history: list = field(default_factory=list)
+
+    @cached_property
+    def _lbfgs_step(self) -> float:
+        return lbfgs_iteration_seconds(self.problem)
+
+    @cached_property
+    def _newton_step(self) -> float:
+        return newton_iteration_seconds(self.problem)
 
     def newton_iterations(self, grad_max: float) -> float:
         """Newton's iterations from a point with largest gradient entry
@@ -455,12 +485,41 @@ class SwitchRule:
         squarings = math.log(self.tol / scale) / math.log(grad_max / scale)
         return min(far, float(math.ceil(math.log2(squarings))) if squarings > 1.0 else 1.0)
 
+    def newton_stage_seconds(self, grad_max: float) -> float:
+        """Predicted seconds of Newton from a point with largest gradient entry
+        ``grad_max`` until ``max|grad| <= tol``, its final step included.
+
+        :meth:`newton_iterations` exact iterations and an exact final step,
+        except that within the quadratic region, after each exact step,
+        Newton's chord steps (the last Hessian reused, one pass each) finish
+        where Newton takes them: where they reach the float64 objective's
+        rounding, the final step's place included, in no more passes than an
+        exact iteration (:func:`~.optimizers.chord_steps`; the rounding of an
+        objective of at most 1, the mean log-loss from its start; in float64
+        only). Their rate is predicted from the exact step's own contraction
+        as Newton predicts it.
+        """
+        newton_step = self._newton_step
+        exact = self.newton_iterations(grad_max) + 1.0  # the final step
+        scale = QUADRATIC_SCALE * self.history[0] if self.history else 0.0
+        if not self.tol < grad_max < scale or self.problem.itemsize != 8:
+            return exact * newton_step
+        lbfgs_step = self._lbfgs_step
+        passes = max(0.0, newton_step / lbfgs_step - 1.0)  # hessian_passes
+        g = grad_max
+        for steps in range(1, int(exact)):
+            after = scale * (g / scale) ** 2
+            chords = chord_steps(after, CHORD_RATE_FACTOR * after / g, CHORD_BAR, passes)
+            if chords is not None:
+                return min(exact * newton_step, steps * newton_step + max(chords, 1) * lbfgs_step)
+            g = after
+        return exact * newton_step
+
     def __call__(self, iteration: int, grad_max: float) -> bool:
         """Whether to hand over after ``iteration`` (largest gradient entry ``grad_max``)."""
         g = self.history
         g.append(grad_max)
-        lbfgs_step = lbfgs_iteration_seconds(self.problem)
-        newton_step = newton_iteration_seconds(self.problem)
+        lbfgs_step = self._lbfgs_step
         budget = SWITCH_BUDGET_SHARE * newton_seconds(self.problem) / lbfgs_step  # iterations
         if iteration >= budget:
             return True
@@ -477,9 +536,8 @@ class SwitchRule:
         if not rate < 1.0:
             return True
         left = math.log(self.tol / grad_max) / math.log(rate)
-        on = left * lbfgs_step
+        on = left * lbfgs_step + self._newton_step  # and its final step
         # (No hand-over is priced past the budget, where it is made anyway.)
         for k in range(1, min(math.ceil(left), math.ceil(budget) - iteration + 1)):
-            later = self.newton_iterations(grad_max * rate**k)
-            on = min(on, k * lbfgs_step + later * newton_step)
-        return self.newton_iterations(grad_max) * newton_step < on
+            on = min(on, k * lbfgs_step + self.newton_stage_seconds(grad_max * rate**k))
+        return self.newton_stage_seconds(grad_max) < on

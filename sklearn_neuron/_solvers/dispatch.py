@@ -41,7 +41,7 @@ from .._callbacks import Monitor, stopped_by_callback, stopped_message
 from .._loss.losses import AbsoluteError, HingeLoss
 from .._objective.linear import LinearObjective
 from .._objective.protocol import Objective, RowObjective, rows_of
-from .cost import METHODS, Problem, choose, tries_lbfgs_first
+from .cost import METHODS, Problem, choose, hessian_passes, tries_lbfgs_first
 from .hinge import HINGE_UNVERIFIED, hinge_continuation, smoothed_newton
 from .hybrid import lbfgs_then_newton
 from .lad import least_absolute_deviations
@@ -375,12 +375,21 @@ def _solve_full_batch(
                 verbose=settings.verbose,
                 name=f"{name}/{optimizer}",
                 monitor=monitor,
+                **_solver_options(objective, settings, optimizer),
             )
         if polishes_in_float64(objective, optimizer, settings, result):
             result = polish_in_float64(objective, optimizer, settings, result, monitor, name)
         else:
             _warn_at_float32_floor(objective, settings, result)
     return optimizer, result
+
+
+def _solver_options(objective: Any, settings: SolverSettings, optimizer: str) -> dict[str, Any]:
+    """Keyword arguments of ``SOLVERS[optimizer]`` beyond the common ones: in
+    memory, Newton's chord steps priced by the cost model (``hessian_passes``)."""
+    if optimizer != "newton" or objective.distributed or objective.firth:
+        return {}
+    return {"hessian_passes": hessian_passes(auto_problem(objective, settings))}
 
 
 # -- float32 data, float64 answers ------------------------------------------------
@@ -487,6 +496,7 @@ def polish_in_float64(
         wide, result.theta.to(torch.float64), tol=settings.tol,
         max_iter=settings.max_iter - result.n_iter, verbose=settings.verbose,
         name=f"{name}/{polisher}/float64", monitor=monitor,
+        **_solver_options(wide, settings, polisher),
     )
     return result.followed_by(
         polished, theta=polished.theta.to(objective.dtype), arithmetic=torch.float64

@@ -248,6 +248,7 @@ class _HessianAlongside:
 
 def newton(
     objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor=None, start=None,
+    hessian_passes=None,
 ):
     """Damped Newton's method with Cholesky-solved steps.
 
@@ -263,6 +264,11 @@ def newton(
     gradient, in one read (:class:`_HessianAlongside`). ``start``, the
     objective and gradient at ``theta`` where the caller has them (an
     L-BFGS stage that handed over), saves their evaluation.
+    ``hessian_passes``, the predicted cost of one Hessian in value-and-gradient
+    passes (:func:`~sklearn_neuron._solvers.cost.hessian_passes`), allows chord
+    steps on data in memory: the last exact Hessian reused where its steps
+    are predicted to meet ``tol`` for less than a new one costs
+    (:func:`chord_steps`); None takes every step with the exact Hessian.
     """
     theta, first_hessian = _warm_start(
         objective, theta, tol=tol, max_iter=max_iter, verbose=verbose, name=name
@@ -272,7 +278,7 @@ def newton(
     if first_hessian is not None or objective.reads_per_evaluation:
         start = None
     # In memory the final step may reuse the last Hessian (see
-    # _reuses_last_hessian); distributed data certify theirs with the exact one.
+    # _chord_steps_to_rounding); distributed data certify theirs with the exact one.
     in_memory = not (objective.distributed or objective.reads_per_evaluation)
     if objective.reads_per_evaluation:
         objective = _HessianAlongside(objective)
@@ -291,9 +297,16 @@ def newton(
     grad_max = _max_abs(g)
     progress = _Progress(name, verbose, f, grad_max, monitor, theta)
     it = 0
+    # The last exact Hessian and the predicted contraction of a chord step with it.
+    chords = hessian_passes is not None and in_memory
+    H, rate = None, None
     while it < max_iter:
         it += 1
-        H = objective.hessian(theta, raw) if first_hessian is None else first_hessian
+        chord = chords and _chord_steps_to_rounding(
+            f, grad_max, rate, theta.dtype, hessian_passes
+        ) is not None
+        if not chord:
+            H = objective.hessian(theta, raw) if first_hessian is None else first_hessian
         direction = newton_direction(objective, H, g)
         if first_hessian is not None:
             objective.active = True
@@ -311,43 +324,98 @@ def newton(
             return _finish(theta, it, grad_max <= tol, progress, grad_max, _precision_reason(theta))
         theta, f, g, raw, step = accepted
         grad_max = _max_abs(g)
+        rate = chord_rate(grad_max, previous_grad_max, chord) if full_step else None
         stop = progress.step(it, f, grad_max, step, theta)
         if grad_max <= tol:
             if it < max_iter and not stop and _takes_final_step(objective, 0):
-                reuse = in_memory and full_step and _reuses_last_hessian(
-                    f, grad_max, previous_grad_max, theta.dtype
-                )
-                theta, f, g, grad_max, it = _final_newton_step(
-                    objective, theta, f, g, raw, grad_max, it, progress,
-                    hessian=H if reuse else None,
-                )
+                chords = _chord_steps_to_rounding(
+                    f, grad_max, rate, theta.dtype, hessian_passes
+                ) if in_memory else None
+                for _ in range(chords or 1):
+                    before = it
+                    theta, f, g, grad_max, it = _final_newton_step(
+                        objective, theta, f, g, raw, grad_max, it, progress,
+                        hessian=None if chords is None else H,
+                    )
+                    if it == before or it >= max_iter or (  # (a step not kept ends them)
+                        chords is not None
+                        and grad_max <= objective_resolution(f, torch.float64)
+                    ):
+                        break
             return _finish(theta, it, True, progress, grad_max, "max|grad| <= tol")
         if stop:
             return _finish(theta, it, False, progress, grad_max, _stopped_reason(it))
     return _finish(theta, it, False, progress, grad_max, "max_iter reached")
 
 
-def _reuses_last_hessian(f, grad_max, previous_grad_max, dtype):
-    """Whether Newton's final step may reuse the Hessian of the full step that met tol.
+#: A chord step, Newton's step with the Hessian of an earlier point (its
+#: factor reused), contracts the gradient linearly: after an exact step by
+#: about this many times that step's own contraction (the Hessian has moved
+#: by the step just taken; the exact step's quadratic term carries half of
+#: that change), after a chord step by the contraction just measured.
+CHORD_RATE_FACTOR = 2.0
+#: Chord steps are taken only where each is predicted to contract the
+#: gradient at least this much (far from the optimum the exact Hessian's
+#: quadratic steps are worth their cost).
+CHORD_MAX_RATE = 0.1
 
-    The Hessian of the previous point differs from the current one by about
-    the step just taken, so a step with it contracts the gradient by about
-    that step's own factor ``rho = grad_max / previous_grad_max`` (the exact
-    Hessian's step by ``rho**2``). Where ``rho * grad_max`` is already at the
-    float64 objective's rounding (:func:`objective_resolution` in float64),
-    the exact Hessian would buy nothing a float could hold, and its pass over
-    the data (on 200,000 x 100, 59 of a final step's 70 ms) is saved: at a
-    tight tol, where the last Newton step was already quadratic. At the
-    default tol ``rho * grad_max`` is far above that, and the step is the
-    exact one; so is every float32 step (float32's
-    rounding is not the bar: at its default tol a float32 fit's reused
-    Hessian left 1.2e-8 of relative gap where the exact one left less than
-    1e-8, ``tests/test_float32_answers.py``).
+
+def chord_rate(grad_max, previous_grad_max, chord):
+    """The predicted contraction of a chord step after a full step that took the
+    largest gradient entry from ``previous_grad_max`` to ``grad_max`` (``chord``:
+    whether that step was itself a chord step); None where unknown."""
+    if not previous_grad_max > 0:
+        return None
+    rate = grad_max / previous_grad_max
+    return rate if chord else CHORD_RATE_FACTOR * rate
+
+
+def chord_steps(grad_max, rate, tol, hessian_passes):
+    """Chord steps predicted to take ``grad_max`` to ``tol`` at ``rate`` each, or
+    None where they are not worth taking.
+
+    Each chord step costs one value-and-gradient pass (its line search's
+    evaluation) where an exact Newton iteration costs that pass and a
+    Hessian, ``hessian_passes`` passes more. Chord steps are taken where at
+    most ``hessian_passes + 1`` of them, each at a rate of at most
+    ``CHORD_MAX_RATE``, meet ``tol``: no more passes than one exact
+    iteration. A prediction that fails costs one pass: the contraction is
+    measured at each step, and the next step takes the exact Hessian where
+    the measured one no longer qualifies.
     """
-    if not previous_grad_max > 0 or dtype != torch.float64:
-        return False
-    predicted = grad_max * (grad_max / previous_grad_max)
-    return predicted <= objective_resolution(f, torch.float64)
+    if rate is None or not 0.0 < rate <= CHORD_MAX_RATE:
+        return None
+    if grad_max <= tol:
+        return 0
+    steps = math.ceil(math.log(tol / grad_max) / math.log(rate))
+    return steps if steps <= hessian_passes + 1 else None
+
+
+def _chord_steps_to_rounding(f, grad_max, rate, dtype, hessian_passes):
+    """Chord steps predicted to take the gradient to the float64 objective's
+    rounding, or None where Newton's steps are to be exact.
+
+    Newton's final step squares the distance the stopping rule leaves. Chord
+    steps serve in its place, and in place of the iterations before it, only
+    where they carry the fit to the float64 objective's rounding
+    (:func:`objective_resolution`, where an exact step would buy nothing a
+    float could hold) in no more passes over the data than an exact
+    iteration costs (:func:`chord_steps`; one, for the final step only,
+    where ``hessian_passes`` is not given). So at the default tol, where the rate is far
+    above what that takes, every step is exact, the final one included; at a
+    tight tol, where the step that met it was quadratic (``rate`` the
+    predicted one of a step with its Hessian, :func:`chord_rate`), chord
+    steps finish. Never in float32 (float32's rounding is not the bar: at its
+    default tol a float32 fit's reused Hessian left 1.2e-8 of relative gap
+    where the exact one left less than 1e-8, ``tests/test_float32_answers.py``).
+    """
+    if rate is None or dtype != torch.float64:
+        return None
+    steps = chord_steps(
+        grad_max, rate, objective_resolution(f, torch.float64),
+        0.0 if hessian_passes is None else hessian_passes,
+    )
+    return None if steps is None else max(steps, 1)
 
 
 def _warm_start(objective, theta, *, tol, max_iter, verbose, name):
@@ -441,7 +509,7 @@ def _final_newton_step(objective, theta, f, g, raw, grad_max, it, progress, hess
     evaluated; a point whose gradient is already at the rounding of its
     coefficients takes no step (it could not be told from rounding).
     ``hessian``, where given, is Newton's last one, reused
-    (:func:`_reuses_last_hessian`; in memory, so never certified).
+    (:func:`_chord_steps_to_rounding`; in memory, so never certified).
     Returns ``(theta, f, g, grad_max, it)``.
     """
     if hessian is None:
