@@ -266,9 +266,11 @@ def newton(
     L-BFGS stage that handed over), saves their evaluation.
     ``hessian_passes``, the predicted cost of one Hessian in value-and-gradient
     passes (:func:`~sklearn_neuron._solvers.cost.hessian_passes`), allows chord
-    steps on data in memory: the last exact Hessian reused where its steps
-    are predicted to meet ``tol`` for less than a new one costs
-    (:func:`chord_steps`); None takes every step with the exact Hessian.
+    steps on float64 data in memory: the last exact Hessian (its factor)
+    reused where its steps are predicted to carry the gradient to the
+    objective's rounding in no more passes than an exact iteration
+    (:func:`_chord_steps_to_rounding`); None takes every step with the exact
+    Hessian but the final one (which reuses the last where one step suffices).
     """
     theta, first_hessian = _warm_start(
         objective, theta, tol=tol, max_iter=max_iter, verbose=verbose, name=name
@@ -297,17 +299,19 @@ def newton(
     grad_max = _max_abs(g)
     progress = _Progress(name, verbose, f, grad_max, monitor, theta)
     it = 0
-    # The last exact Hessian and the predicted contraction of a chord step with it.
-    chords = hessian_passes is not None and in_memory
-    H, rate = None, None
+    # The last exact Hessian, its factor, and the predicted contraction of a
+    # chord step with them.
+    chords_allowed = hessian_passes is not None and in_memory
+    H, factor, rate = None, None, None
     while it < max_iter:
         it += 1
-        chord = chords and _chord_steps_to_rounding(
+        chord = chords_allowed and _chord_steps_to_rounding(
             f, grad_max, rate, theta.dtype, hessian_passes
         ) is not None
         if not chord:
             H = objective.hessian(theta, raw) if first_hessian is None else first_hessian
-        direction = newton_direction(objective, H, g)
+            factor = NewtonFactor.of(objective, H)
+        direction = factor.direction(g)
         if first_hessian is not None:
             objective.active = True
         accepted = _backtrack(objective, theta, f, g, direction, 1.0)
@@ -335,7 +339,7 @@ def newton(
                     before = it
                     theta, f, g, grad_max, it = _final_newton_step(
                         objective, theta, f, g, raw, grad_max, it, progress,
-                        hessian=None if chords is None else H,
+                        reused=None if chords is None else (H, factor),
                     )
                     if it == before or it >= max_iter or (  # (a step not kept ends them)
                         chords is not None
@@ -401,8 +405,9 @@ def _chord_steps_to_rounding(f, grad_max, rate, dtype, hessian_passes):
     (:func:`objective_resolution`, where an exact step would buy nothing a
     float could hold) in no more passes over the data than an exact
     iteration costs (:func:`chord_steps`; one, for the final step only,
-    where ``hessian_passes`` is not given). So at the default tol, where the rate is far
-    above what that takes, every step is exact, the final one included; at a
+    where ``hessian_passes`` is not given). So at the default tol, where the
+    rate is far above what that takes, every step is exact, the final one
+    included; at a
     tight tol, where the step that met it was quadratic (``rate`` the
     predicted one of a step with its Hessian, :func:`chord_rate`), chord
     steps finish. Never in float32 (float32's rounding is not the bar: at its
@@ -488,7 +493,7 @@ def _takes_final_step(objective, n_evaluations):
     return not n_evaluations or n_params <= FINAL_STEP_WORK_RATIO * n_evaluations
 
 
-def _final_newton_step(objective, theta, f, g, raw, grad_max, it, progress, hessian=None):
+def _final_newton_step(objective, theta, f, g, raw, grad_max, it, progress, reused=None):
     """One full Newton step from a point that met the stopping rule.
 
     ``max|grad| <= tol`` bounds the gradient, not the distance to the
@@ -508,13 +513,17 @@ def _final_newton_step(objective, theta, f, g, raw, grad_max, it, progress, hess
     true one) are reported instead of measured ones. An uncertified step is
     evaluated; a point whose gradient is already at the rounding of its
     coefficients takes no step (it could not be told from rounding).
-    ``hessian``, where given, is Newton's last one, reused
+    ``reused``, where given, is Newton's last Hessian and its
+    :class:`NewtonFactor`, for a chord step
     (:func:`_chord_steps_to_rounding`; in memory, so never certified).
     Returns ``(theta, f, g, grad_max, it)``.
     """
-    if hessian is None:
+    if reused is None:
         hessian = objective.hessian(theta, raw)
-    direction = newton_direction(objective, hessian, g)
+        direction = newton_direction(objective, hessian, g)
+    else:
+        hessian, factor = reused
+        direction = factor.direction(g)
     candidate = theta + direction
     resolution = objective_resolution(f, theta.dtype)
     certificate = _certificate_of(objective, theta, f, g, hessian, direction)
@@ -556,16 +565,38 @@ def _certificate_of(objective, theta, f, g, hessian, direction):
 
 
 def newton_direction(objective, H, g):
-    """The Newton step ``-H^-1 g`` of ``objective`` (Hessian ``H``, gradient ``g``).
+    """The Newton step ``-H^-1 g`` of ``objective`` (Hessian ``H``, gradient ``g``)."""
+    return NewtonFactor.of(objective, H).direction(g)
+
+
+@dataclass(frozen=True)
+class NewtonFactor:
+    """The Cholesky factor of a Hessian that Newton's steps solve with; one
+    factor serves every chord step with that Hessian.
 
     For a softmax layer ``H`` is singular along the directions that do not
     change the probabilities; adding the projector onto them (scaled to H)
-    makes it positive definite and keeps the step out of them.
+    makes it positive definite and keeps the step out of them. A Hessian
+    that is not numerically positive definite is damped by a growing
+    multiple of the identity; ``L`` is None where that fails too (the step is
+    then steepest descent, ``-g``).
     """
-    projector = _null_projector(objective)
-    if projector is not None:
-        H = H + projector * H.diagonal().mean()
-    return _cholesky_step(H, g)
+
+    L: torch.Tensor | None
+
+    @classmethod
+    def of(cls, objective, H):
+        """The factor of ``objective``'s Hessian ``H``."""
+        projector = _null_projector(objective)
+        if projector is not None:
+            H = H + projector * H.diagonal().mean()
+        return cls(_cholesky_factor(H))
+
+    def direction(self, g):
+        """The step ``-H^-1 g``."""
+        if self.L is None:
+            return -g
+        return torch.cholesky_solve(-g.unsqueeze(1), self.L).squeeze(1)
 
 
 def _null_projector(objective):
@@ -577,20 +608,21 @@ def _null_projector(objective):
     return torch.kron(ones, torch.diag(mask)).reshape(K * q, K * q)
 
 
-def _cholesky_step(H, g):
-    """Solve ``H d = -g``, damping H until its Cholesky factorisation succeeds."""
+def _cholesky_factor(H):
+    """The Cholesky factor of ``H``, damped until the factorisation succeeds
+    (None where it never does)."""
     L, info = torch.linalg.cholesky_ex(H)
     if int(info) == 0:
-        return torch.cholesky_solve(-g.unsqueeze(1), L).squeeze(1)
+        return L
     # Not numerically positive definite: add a growing multiple of I.
     eye = torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
     damping = float(H.diagonal().abs().max() or 1.0) * torch.finfo(H.dtype).eps * 1e3
     for _ in range(20):
         L, info = torch.linalg.cholesky_ex(H + damping * eye)
         if int(info) == 0:
-            return torch.cholesky_solve(-g.unsqueeze(1), L).squeeze(1)
+            return L
         damping *= 10.0
-    return -g
+    return None
 
 
 def _stopped_reason(it):
