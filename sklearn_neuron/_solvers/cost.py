@@ -465,6 +465,10 @@ class SwitchRule:
     def _newton_step(self) -> float:
         return newton_iteration_seconds(self.problem)
 
+    @cached_property
+    def _hessian_passes(self) -> float:
+        return hessian_passes(self.problem)
+
     def newton_iterations(self, grad_max: float) -> float:
         """Newton's iterations from a point with largest gradient entry
         ``grad_max`` until ``max|grad| <= tol`` (its final step not counted).
@@ -505,11 +509,11 @@ class SwitchRule:
         if not self.tol < grad_max < scale or self.problem.itemsize != 8:
             return exact * newton_step
         lbfgs_step = self._lbfgs_step
-        passes = max(0.0, newton_step / lbfgs_step - 1.0)  # hessian_passes
         g = grad_max
         for steps in range(1, int(exact)):
             after = scale * (g / scale) ** 2
-            chords = chord_steps(after, CHORD_RATE_FACTOR * after / g, CHORD_BAR, passes)
+            rate = CHORD_RATE_FACTOR * after / g
+            chords = chord_steps(after, rate, CHORD_BAR, self._hessian_passes)
             if chords is not None:
                 return min(exact * newton_step, steps * newton_step + max(chords, 1) * lbfgs_step)
             g = after
