@@ -4,8 +4,9 @@ Once ``max|grad| <= tol`` holds, Newton takes one more step, which squares the
 distance the stopping rule leaves. Near the optimum the Hessian of an earlier
 point serves nearly as well as the exact one: a step with it (a chord step)
 contracts the gradient linearly, at about twice the rate of the exact step
-before it. Newton takes chord steps where they are predicted to meet ``tol``,
-and the final step's place, for fewer passes over the data than a Hessian
+before it. Newton takes chord steps, in its last iterations and in the final
+step's place, where they are predicted to carry the gradient to the float64
+objective's rounding in no more passes over the data than an exact iteration
 costs (``optimizers.chord_steps``, ``optimizers._chord_steps_to_rounding``).
 Checked here: the rules' decisions, the Hessians a fit computes, and that the
 answer is LogisticRegression's optimum either way.

@@ -405,9 +405,9 @@ def _chord_steps_to_rounding(f, grad_max, rate, dtype, hessian_passes):
     (:func:`objective_resolution`, where an exact step would buy nothing a
     float could hold) in no more passes over the data than an exact
     iteration costs (:func:`chord_steps`; one, for the final step only,
-    where ``hessian_passes`` is not given). So at the default tol, where the
-    rate is far above what that takes, every step is exact, the final one
-    included; at a
+    where ``hessian_passes`` is not given). So the dearer a Hessian against
+    a pass, the sooner they take over: at the default tol on small data every
+    step is exact, the final one included, while on large data, and at a
     tight tol, where the step that met it was quadratic (``rate`` the
     predicted one of a step with its Hessian, :func:`chord_rate`), chord
     steps finish. Never in float32 (float32's rounding is not the bar: at its
