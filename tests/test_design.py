@@ -20,7 +20,10 @@ from sklearn_neuron._objective.design import DenseDesign, SparseDesign, make_des
 from sklearn_neuron._objective.linear import LinearObjective
 from sklearn_neuron._validation import sparse_tensor
 
-STORAGES = ["dense", "column-major", "small-augmented", "torch-kernels", "float32", "sparse"]
+STORAGES = [
+    "dense", "column-major", "small-augmented", "torch-kernels", "float32", "sparse",
+    "sparse-float32",
+]
 #: ... and dense data on a GPU, where one is present.
 DEVICE_STORAGES = [
     *STORAGES,
@@ -39,8 +42,9 @@ def _data(n, seed=0):
 
 
 def _tensor(storage, X, X_csr):
-    if storage == "sparse":
-        return sparse_tensor(X_csr, torch.device("cpu"), torch.float64)
+    if storage.startswith("sparse"):
+        dtype = torch.float32 if storage.endswith("float32") else torch.float64
+        return sparse_tensor(X_csr, torch.device("cpu"), dtype)
     if storage == "float32":
         return torch.from_numpy(X.astype(np.float32))
     if storage == "column-major":
@@ -77,8 +81,14 @@ def _as64(tensor):
 def test_each_storage_takes_its_own_kernels():
     # The contract below would hold trivially if every storage took one path.
     kinds = {storage: _design(storage, True, 2)[0] for storage in STORAGES}
-    assert isinstance(kinds["sparse"], SparseDesign) and kinds["sparse"].is_sparse
-    assert all(isinstance(kinds[s], DenseDesign) for s in STORAGES if s != "sparse")
+    sparse = [s for s in STORAGES if s.startswith("sparse")]
+    assert all(isinstance(kinds[s], SparseDesign) and kinds[s].is_sparse for s in sparse)
+    assert all(isinstance(kinds[s], DenseDesign) for s in STORAGES if s not in sparse)
+    # float64 one-output products of all rows are scipy's, the others torch's.
+    W = torch.zeros((1, P + 1), dtype=torch.float64)
+    assert kinds["sparse"]._host_matrix(kinds["sparse"].X, 1, W) is not None
+    assert kinds["sparse"]._host_matrix(kinds["sparse"].X, 2, W) is None
+    assert kinds["sparse-float32"]._host_matrix(kinds["sparse-float32"].X, 1, W.float()) is None
     assert kinds["small-augmented"].augmented is not None
     assert kinds["small-augmented"].augmented.T.is_contiguous()  # column-major [X, 1]
     assert all(kinds[s].augmented is None for s in STORAGES if s != "small-augmented")
@@ -148,6 +158,22 @@ def test_kernels_equal_the_plain_formulas(storage, n_outputs, fit_intercept):
     )
 
 
+def test_sparse_products_by_scipy_equal_torchs_and_keep_autograd():
+    # With autograd through the raw output, torch's CSR kernels take it
+    # (scipy's would cut the graph): both ways give the same numbers, and the
+    # gradient through torch's raw output is scipy's X^T r.
+    design, X = _design("sparse", True, 1)
+    W = torch.from_numpy(np.random.default_rng(2).standard_normal((1, P + 1)))
+    W_grad = W.clone().requires_grad_(True)
+    assert design._host_matrix(design.X, 1, W) is not None
+    assert design._host_matrix(design.X, 1, W_grad) is None
+    raw = design.raw(W_grad)
+    torch.testing.assert_close(design.raw(W), raw.detach(), rtol=1e-13, atol=1e-13)
+    r = torch.from_numpy(np.random.default_rng(3).standard_normal((X.shape[0], 1)))
+    (raw * r).sum().backward()
+    torch.testing.assert_close(W_grad.grad, design.linear_gradient(r), rtol=1e-13, atol=1e-13)
+
+
 @pytest.mark.parametrize("storage", STORAGES)
 def test_rows_are_the_data_rows(storage):
     design, X = _design(storage, True, 1)
@@ -174,8 +200,9 @@ def test_rows_are_the_data_rows(storage):
     whole = torch.cat([X_t, torch.ones((n, 1), dtype=design.dtype)], dim=1)
     torch.testing.assert_close(design.dense(), whole, rtol=0, atol=0)
     assert design.abs_max() == float(np.abs(X_t.numpy()).max())
-    if storage == "sparse":
-        assert (design.scipy_rows(index.numpy()) != scipy.sparse.csr_matrix(X[index])).nnz == 0
+    if storage.startswith("sparse"):
+        rows = scipy.sparse.csr_matrix(X[index].astype(design.scipy_rows().dtype))
+        assert (design.scipy_rows(index.numpy()) != rows).nnz == 0
 
 
 def _objective(storage, loss_name, fit_intercept):

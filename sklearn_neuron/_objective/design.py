@@ -14,8 +14,10 @@ passes. Here ``xa_i = [x_i, 1]`` with an intercept, ``x_i`` without.
   dense data in CPU memory take numpy's BLAS for the Gram sums and chunked
   fused passes (:mod:`.fused`).
 - :class:`SparseDesign`: a torch sparse CSR tensor, with its scipy CSR twin
-  (torch's CSR tensors cannot select rows) and ``X^T`` as CSR (torch
-  multiplies CSR by dense fast, dense by CSR two orders of magnitude slower).
+  (torch's CSR tensors cannot select rows), which in CPU memory also
+  multiplies all of X both ways (``X^T`` through its CSC view: torch
+  multiplies CSR by dense fast, dense by CSR two orders of magnitude slower,
+  and would need ``X^T`` as a second CSR matrix, as it does off the CPU).
 
 The chunk sizes are measured in ``benchmarks/RESULTS.md``.
 """
@@ -209,20 +211,19 @@ class Design(abc.ABC):
         n_outputs, p = weighted_grad_raw.shape[1], self.n_features
         grad = torch.empty((n_outputs, self.n_columns), dtype=self.dtype, device=self.device)
         if X.layout == torch.sparse_csr:
-            XT = self._transpose(X)
-            if n_outputs == 1:
-                grad[0, :p] = torch.mv(XT, weighted_grad_raw[:, 0])
-            else:
-                grad[:, :p] = (XT @ weighted_grad_raw).T
+            grad[:, :p] = self._sparse_transposed_product(X, weighted_grad_raw)
         else:
             grad[:, :p] = weighted_grad_raw.T @ X
         if self.fit_intercept:
             torch.sum(weighted_grad_raw, dim=0, out=grad[:, -1])
         return grad
 
-    def _transpose(self, X: torch.Tensor) -> torch.Tensor:
-        """``X^T`` as CSR of sparse rows ``X``."""
-        return _sparse_transpose(X)
+    def _sparse_transposed_product(self, X: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+        """``(X^T R)^T`` (K, p) for sparse CSR rows ``X`` and ``R`` (n_rows, K)."""
+        XT = _sparse_transpose(X)
+        if R.shape[1] == 1:
+            return torch.mv(XT, R[:, 0]).unsqueeze(0)
+        return (XT @ R).T
 
     def gram(
         self,
@@ -560,14 +561,63 @@ class SparseDesign(Design):
                  X.crow_indices().cpu().numpy()), shape=tuple(X.shape),
             )
         self._scipy = scipy_rows
-        self._XT = sparse_tensor(scipy_rows.T.tocsr(), X.device, X.dtype)
+        # Products with all of float64 X in CPU memory are scipy's (see _host_matrix).
+        self._host: scipy.sparse.csr_matrix | None = None
+        if X.device.type == "cpu" and X.dtype == torch.float64:
+            self._host = scipy_rows.astype(np.float64, copy=False)
 
     def scipy_rows(self, index: np.ndarray | None = None) -> scipy.sparse.csr_matrix:
         """The scipy CSR twin of X, or its rows ``index`` (a numpy integer array)."""
         return self._scipy if index is None else self._scipy[index]
 
-    def _transpose(self, X: torch.Tensor) -> torch.Tensor:
-        return self._XT if X is self.X else _sparse_transpose(X)
+    def _host_matrix(
+        self, X: torch.Tensor, n_outputs: int, *tensors: torch.Tensor
+    ) -> scipy.sparse.csr_matrix | None:
+        """X in scipy where a product of all of X with ``tensors`` (of
+        ``n_outputs`` columns) is scipy's, else None.
+
+        One column, in CPU memory, in float64, and without autograd through
+        it. torch multiplies a dense matrix by a CSR one two orders of
+        magnitude slower than CSR by dense, so its ``X^T r`` (the gradient's
+        product) needs ``X^T`` as a second CSR matrix, a transposition that
+        on 100,000 x 5,000 at 0.5% non-zeros took 25 ms, a fifth of a
+        default fit. scipy multiplies ``X^T`` through its CSC view of X, no
+        copy, on one thread as fast as torch's CSR kernel (fits on sparse X
+        run torch on one thread: :func:`~sklearn_neuron._validation.single_threaded`;
+        ``benchmarks/RESULTS.md``, History: sparse products by scipy). Not
+        in float32: scipy's ``X^T r`` accumulates float32 sums in float32,
+        and the float32 stage of an L-BFGS fit at ``tol=1e-10`` then stalled
+        at max|grad| 8e-5 where with torch's kernel it reached float32's
+        floor (``tests/test_float32_answers.py``). Nor with several columns
+        (a softmax layer), where torch's products with ``X^T`` were the
+        faster (50,000 x 3,000, 5 classes: 0.27 against 0.30 s a fit).
+        """
+        if n_outputs != 1 or X is not self.X or any(t.requires_grad for t in tensors):
+            return None
+        return self._host
+
+    @functools.cached_property
+    def _XT(self) -> torch.Tensor:
+        """``X^T`` as CSR, for torch's products off the CPU (or with autograd)."""
+        return sparse_tensor(self._scipy.T.tocsr(), self.device, self.dtype)
+
+    def rows_raw(self, W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        host = self._host_matrix(X, W.shape[0], W)
+        if host is None:
+            return super().rows_raw(W, X)
+        coef = W[:, :-1] if self.fit_intercept else W
+        raw = torch.from_numpy(np.asarray(host @ coef.T.numpy()))
+        return raw + W[:, -1] if self.fit_intercept else raw
+
+    def _sparse_transposed_product(self, X: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+        host = self._host_matrix(X, R.shape[1], R)
+        if host is not None:
+            return torch.from_numpy(np.asarray(host.T @ R.numpy())).T
+        if X is not self.X:
+            return super()._sparse_transposed_product(X, R)
+        if R.shape[1] == 1:
+            return torch.mv(self._XT, R[:, 0]).unsqueeze(0)
+        return (self._XT @ R).T
 
     def _gram_sums(
         self, weights: list[torch.Tensor], side: torch.Tensor | None
@@ -591,18 +641,31 @@ class SparseDesign(Design):
 
     @functools.cached_property
     def _squared_transpose(self) -> torch.Tensor:
-        """``(X ** 2)^T`` as CSR (the Hessian diagonal's product): ``X^T``'s
-        structure with its values squared (no second transposition)."""
+        """``(X ** 2)^T`` as CSR (the Hessian diagonal's product off the CPU):
+        ``X^T``'s structure with its values squared (no second transposition)."""
         XT = self._XT
         return torch.sparse_csr_tensor(
             XT.crow_indices(), XT.col_indices(), XT.values().square(), XT.shape,
             dtype=self.dtype, device=self.device,
         )
 
+    @functools.cached_property
+    def _squared_host(self) -> scipy.sparse.csr_matrix:
+        """``X ** 2`` in scipy (the Hessian diagonal's product where X's are
+        scipy's): X's structure with its values squared, in float64."""
+        X = self._scipy
+        return scipy.sparse.csr_matrix(
+            (np.square(X.data, dtype=np.float64), X.indices, X.indptr), shape=X.shape
+        )
+
     def weighted_squares(self, d: torch.Tensor) -> torch.Tensor:
-        if d.shape[1] == 1:  # the fast sparse kernel, as in rows_raw
-            return self._intercept_squares(torch.mv(self._squared_transpose, d[:, 0])[None], d)
-        return self._intercept_squares((self._squared_transpose @ d).T, d)
+        if self._host_matrix(self.X, d.shape[1], d) is not None:
+            squares = torch.from_numpy(np.asarray(self._squared_host.T @ d.numpy())).T
+        elif d.shape[1] == 1:  # the fast sparse kernel, as in rows_raw
+            squares = torch.mv(self._squared_transpose, d[:, 0])[None]
+        else:
+            squares = (self._squared_transpose @ d).T
+        return self._intercept_squares(squares, d)
 
     def rows(self, index: torch.Tensor) -> torch.Tensor:
         return sparse_tensor(self._scipy[index.cpu().numpy()], self.device, self.dtype)
