@@ -466,7 +466,9 @@ class SwitchRule:
         return newton_iteration_seconds(self.problem)
 
     @cached_property
-    def _hessian_passes(self) -> float:
+    def hessian_passes(self) -> float:
+        """:func:`hessian_passes` of the rule's problem (what Newton's chord
+        steps are priced against, in this rule and in the Newton stage)."""
         return hessian_passes(self.problem)
 
     def newton_iterations(self, grad_max: float) -> float:
@@ -513,7 +515,7 @@ class SwitchRule:
         for steps in range(1, int(exact)):
             after = scale * (g / scale) ** 2
             rate = CHORD_RATE_FACTOR * after / g
-            chords = chord_steps(after, rate, CHORD_BAR, self._hessian_passes)
+            chords = chord_steps(after, rate, CHORD_BAR, self.hessian_passes)
             if chords is not None:
                 return min(exact * newton_step, steps * newton_step + max(chords, 1) * lbfgs_step)
             g = after

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .cost import Problem, SwitchRule, hessian_passes
+from .cost import Problem, SwitchRule
 from .optimizers import SWITCHED, OptimizeResult, effective_tol, lbfgs, newton
 
 
@@ -63,7 +63,7 @@ def lbfgs_then_newton(
     second = newton(
         objective, first.theta, tol=tol, max_iter=max_iter - first.n_iter, verbose=verbose,
         name=f"{name}/newton", monitor=monitor, start=first.handed_over,
-        hessian_passes=hessian_passes(problem),
+        hessian_passes=rule.hessian_passes,
     )
     return "newton", first.followed_by(
         second, stop_reason=f"{second.stop_reason} (after {first.n_iter} L-BFGS iterations)"
