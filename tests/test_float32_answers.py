@@ -112,3 +112,13 @@ def test_float64_stage_is_recorded_and_input_is_not_changed():
     assert len(model.history_) == model.n_iter_ + 2  # each stage's start, then its iterations
     np.testing.assert_array_equal(X, before)
     assert X.dtype == np.float32
+
+
+def test_a_float32_firth_fit_below_float32s_floor_says_so():
+    """Firth's fit runs in the data's dtype: below float32's floor it stops there
+    and says so with a ConvergenceWarning naming the way to tol."""
+    X, y = make_classification(300, 4, n_redundant=0, flip_y=0.2, random_state=0)
+    X = X.astype(np.float32)
+    with pytest.warns(ConvergenceWarning, match=r"Firth.*X\.astype\('float64'\)"):
+        model = NeuronClassifier(tol=1e-10, firth=True, C=np.inf).fit(X, y)
+    assert model.history_[-1]["grad_max"] > 1e-10

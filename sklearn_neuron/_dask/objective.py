@@ -198,6 +198,9 @@ class DaskObjective(PenalizedLayout):
     subsample_blocks: tuple[int, int] | None = None
     #: The share of the rows in those blocks, where this objective is a :meth:`subsample`.
     subsample_share: float = 1.0
+    #: Whether Newton starts from a :meth:`subsample`'s optimum (not from a
+    #: float32 stage's: :meth:`in_float64`).
+    warm_starts: bool = True
 
     def __init__(
         self, X: Any, y: Any, sample_weight: Any, encode: Callable[..., Any], loss: Any,
@@ -311,6 +314,31 @@ class DaskObjective(PenalizedLayout):
         other._set_penalty(l2, l1)
         return other
 
+    def in_float64(self) -> DaskObjective:
+        """The same objective in float64 arithmetic: a float32 fit's float64 stage.
+
+        Each evaluation casts its blocks to float64 on their workers as it
+        builds their objectives (:class:`~.tasks._BlockSpec`'s ``dtype``),
+        and drops them when done: the workers keep the float32 data alone,
+        and X is read in float32, as in memory the float64 copy is made
+        once (:func:`~sklearn_neuron._solvers.dispatch.float64_objective`).
+        No block objectives are kept for it (the float64 stage is a few
+        evaluations), and no subsample warm start is made: the float32
+        stage's optimum, where it starts, is the nearer start.
+        """
+        wide = torch.float64
+        other = copy.copy(self)
+        other.dtype = wide
+        other.mean_target = self.mean_target.to(wide)
+        other.layout = ParameterLayout(
+            self.n_outputs, self.n_features, self.fit_intercept, wide, self.device
+        )
+        other._set_penalty(self.l2, self.l1)
+        other._spec = dataclasses.replace(self._spec, dtype="float64")
+        other._held, other._built, other._groups, other._prefetched = None, None, None, None
+        other.warm_starts = False
+        return other
+
     def reduce(
         self, function: Callable[..., Sums], *args: Any,
         per_block: Sequence[tuple] | None = None,
@@ -411,7 +439,9 @@ class DaskObjective(PenalizedLayout):
         full objective's.
         """
         rows = np.asarray(self.X.chunks[0])
-        chosen = None if self.subsample_blocks is not None else subsample_blocks(rows)
+        if not self.warm_starts or self.subsample_blocks is not None:
+            return None
+        chosen = subsample_blocks(rows)
         if chosen is None:
             return None
         n_blocks = rows.size

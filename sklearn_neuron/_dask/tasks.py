@@ -42,6 +42,11 @@ class _BlockSpec:
     weight_sum: float
     #: Check X's block for NaN and infinity (data validated where they are read).
     check_finite: bool = False
+    #: The dtype X's block is cast to as its objective is built (``"float64"``
+    #: for the float64 stage of a float32 fit), or None for the block's own:
+    #: the data stay in their dtype on the workers, each cast block lives as
+    #: long as its evaluation.
+    dtype: str | None = None
 
 
 def _block_objective(
@@ -52,6 +57,8 @@ def _block_objective(
     (``o_b`` the block's offset, or None)."""
     if spec.check_finite and not _x_finite(X_b):
         _raise_x_not_finite()
+    if spec.dtype is not None:
+        X_b = X_b.astype(spec.dtype, copy=False)
     X_t = to_tensor(X_b, torch.device("cpu"))
     target, weight = spec.encode(y_b, w_b, X_t.dtype)
     offset = None if o_b is None else to_tensor(np.asarray(o_b), torch.device("cpu"), X_t.dtype)

@@ -411,17 +411,21 @@ def polishes_in_float64(
     So where ``tol`` lies below what float32 arithmetic can reach
     (:func:`~sklearn_neuron._solvers.optimizers.effective_tol`), the float32
     iterations ended at that floor (converged or at the precision limit),
-    iterations are left, the data are in memory and their float64 copy fits
-    the memory budget.
+    iterations are left, and the data are on dask's workers (cast block by
+    block as each evaluation reads them) or in memory with a float64 copy
+    that fits the memory budget.
     """
     return (
         objective.dtype == torch.float32
-        and not (objective.distributed or objective.firth)
+        and not objective.firth
         and optimizer in OPTIMIZERS
         and settings.tol < effective_tol(settings.tol, torch.float32)
         and result.n_iter < settings.max_iter
         and (result.converged or result.stop_reason.startswith(PRECISION_LIMIT))
-        and float64_copy_bytes(objective) <= memory_budget(objective.device)
+        and (
+            objective.distributed
+            or float64_copy_bytes(objective) <= memory_budget(objective.device)
+        )
     )
 
 
@@ -429,8 +433,8 @@ def _warn_at_float32_floor(
     objective: Any, settings: SolverSettings, result: OptimizeResult
 ) -> None:
     """A ConvergenceWarning where a float32 fit ended at float32's floor above ``tol``
-    and did not go on in float64 (dask data, or a float64 copy over the memory
-    budget): it met the tolerance float32 can resolve, not the one asked for."""
+    and did not go on in float64 (Firth's fit, or a float64 copy over the
+    memory budget): it met the tolerance float32 can resolve, not the one asked for."""
     floor = effective_tol(settings.tol, torch.float32)
     if not (
         objective.dtype == torch.float32 and settings.tol < floor
@@ -438,8 +442,7 @@ def _warn_at_float32_floor(
     ):
         return
     why = (
-        "dask data are not copied to float64" if objective.distributed
-        else "Firth's fit runs in the data's dtype" if objective.firth
+        "Firth's fit runs in the data's dtype" if objective.firth
         else "a float64 copy of the data would exceed the memory budget"
     )
     warnings.warn(
@@ -452,7 +455,11 @@ def _warn_at_float32_floor(
 
 
 def float64_objective(objective: Any) -> Any:
-    """``objective`` on a float64 copy of its data (the same numbers, exactly)."""
+    """``objective`` on a float64 copy of its data (the same numbers, exactly);
+    on dask data, cast block by block on the workers
+    (:meth:`~sklearn_neuron._dask.objective.DaskObjective.in_float64`)."""
+    if objective.distributed:
+        return objective.in_float64()
     wide = torch.float64
     return LinearObjective(
         objective.X.to(wide),

@@ -140,8 +140,10 @@ def _final_step(objective, solver, theta, f, g, raw, grad_max, it, progress, g0_
     rounding of the start's (``||g|| / ||g_0||`` at most ``_ROUNDING_FORCING``
     float64 machine epsilons, which no solve reaches) takes no step: on digits
     at tol=1e-10 the step from 2e-15 spent 40 products for nothing. (Not
-    float32's rounding: a float32 fit on dask data, which is not continued in
-    float64, still gained from its step at 1e-5 of the start's gradient.)
+    float32's rounding: a float32 fit that is not continued in float64 (a
+    float64 copy over the memory budget) still gains from its step at 1e-5
+    of the start's gradient, as float32 fits on dask data did before they
+    went on in float64.)
     Returns ``(theta, f, g, grad_max, it)``.
     """
     forcing = min(_MAX_FORCING, float(torch.linalg.vector_norm(g)) / g0_norm)
