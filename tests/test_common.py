@@ -33,7 +33,6 @@ ESTIMATORS = (
 )
 
 
-
 def _stops_short(estimator, optimizer, unit="iterations", before="reaching the tolerance"):
     """The message of ``estimator``'s ConvergenceWarning when ``optimizer`` stops at max_iter."""
     return rf"{estimator} \(optimizer='{optimizer}'\) stopped after \d+ {unit} without {before}"

@@ -589,7 +589,6 @@ def test_drop_refuses_unknown_columns_and_the_target(tmp_path):
         _datasets.load_dataset("iris", drop=["petal"])
 
 
-
 #: The library's private modules the study still reaches into, and why: no public
 #: name gives the classification losses in their registry's order (``_loss.losses``,
 #: also the losses' values along a line in ``landscape``), nor the neuron's automatic
