@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import scipy.sparse
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sklearn_neuron._loss.losses import HalfPoissonLoss, MultinomialLogLoss, encode_classes
 from sklearn_neuron._objective.design import DenseDesign, SparseDesign, make_design
@@ -172,6 +174,36 @@ def test_sparse_products_by_scipy_equal_torchs_and_keep_autograd():
     r = torch.from_numpy(np.random.default_rng(3).standard_normal((X.shape[0], 1)))
     (raw * r).sum().backward()
     torch.testing.assert_close(W_grad.grad, design.linear_gradient(r), rtol=1e-13, atol=1e-13)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 40), p=st.integers(1, 8), density=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
+    fit_intercept=st.booleans(), seed=st.integers(0, 2**16),
+)
+def test_sparse_kernels_equal_the_dense_formulas_for_any_pattern(
+    n, p, density, fit_intercept, seed
+):
+    # scipy's products of all rows (float64, one output) and torch's (several
+    # outputs) against the dense formulas, whatever the pattern: empty rows
+    # and columns, no non-zeros at all, a full matrix. 1e-12.
+    rng = np.random.default_rng(seed)
+    X = scipy.sparse.random(n, p, density=density, format="csr", random_state=rng)
+    dense = X.toarray()
+    Xa = np.hstack([dense, np.ones((n, 1))]) if fit_intercept else dense
+    for n_outputs in (1, 3):
+        design = make_design(sparse_tensor(X, torch.device("cpu"), torch.float64),
+                             fit_intercept, n_outputs)
+        W = rng.standard_normal((n_outputs, Xa.shape[1]))
+        r = rng.standard_normal((n, n_outputs))
+        d = rng.random((n, n_outputs))
+        tol = {"rtol": 1e-12, "atol": 1e-12}
+        torch.testing.assert_close(design.raw(torch.from_numpy(W)), torch.from_numpy(Xa @ W.T),
+                                   **tol)
+        torch.testing.assert_close(design.linear_gradient(torch.from_numpy(r)),
+                                   torch.from_numpy(r.T @ Xa), **tol)
+        torch.testing.assert_close(design.weighted_squares(torch.from_numpy(d)),
+                                   torch.from_numpy(d.T @ Xa**2), **tol)
 
 
 @pytest.mark.parametrize("storage", STORAGES)
