@@ -1110,3 +1110,28 @@ def test_a_float32_fit_on_dask_below_float32s_floor_goes_on_in_float64(
     default = NeuronClassifier().fit(Xd, yd, sample_weight=wd)  # above the floor
     assert not any(record["solver"].endswith("/float64") for record in default.history_)
 
+
+
+def test_the_float64_stage_keeps_its_blocks_for_newton_cg_only(no_gather):
+    """The float64 stage of a float32 fit on persisted blocks: cast at each read
+    (nothing kept: the data are read as if not persisted), or, for Newton-CG,
+    whose every product reads them, cast once into block objectives kept on
+    the workers; either way in float64, without a subsample warm start."""
+    import torch
+
+    from sklearn_neuron._solvers.dispatch import float64_objective
+
+    X, y = make_classification(2000, 6, random_state=0)
+    Xd, yd = _dask(X.astype(np.float32), y)
+    objective = NeuronClassifier()._build_objective(Xd, yd, None, reset=True)
+    assert objective.dtype == torch.float32 and objective.reads_per_evaluation == 0
+    read, kept = float64_objective(objective), float64_objective(objective, kept=True)
+    assert read.reads_per_evaluation == 1 and kept.reads_per_evaluation == 0
+    theta = objective.initial_theta().to(torch.float64) + 0.01
+    f_read, g_read, _ = read.value_gradient(theta)
+    f_kept, g_kept, _ = kept.value_gradient(theta)
+    assert f_read.dtype == torch.float64 and g_kept.dtype == torch.float64
+    torch.testing.assert_close(f_read, f_kept, rtol=1e-15, atol=0)
+    torch.testing.assert_close(g_read, g_kept, rtol=1e-13, atol=1e-16)
+    assert read.subsample() is None and kept.subsample() is None
+    assert objective.reads_per_evaluation == 0  # the float32 objective is left as it was

@@ -454,12 +454,13 @@ def _warn_at_float32_floor(
     )
 
 
-def float64_objective(objective: Any) -> Any:
+def float64_objective(objective: Any, *, kept: bool = False) -> Any:
     """``objective`` on a float64 copy of its data (the same numbers, exactly);
-    on dask data, cast block by block on the workers
+    on dask data, cast block by block on the workers as they are read, or
+    with ``kept`` once, into block objectives kept on them
     (:meth:`~sklearn_neuron._dask.objective.DaskObjective.in_float64`)."""
     if objective.distributed:
-        return objective.in_float64()
+        return objective.in_float64(kept=kept)
     wide = torch.float64
     return LinearObjective(
         objective.X.to(wide),
@@ -497,7 +498,9 @@ def polish_in_float64(
     the float64 answer rounded; the curve, the iterations and the gradient
     are those of both stages together.
     """
-    wide = float64_objective(objective)
+    # Newton-CG's stage reads the data at every product: on dask data its
+    # float64 blocks are kept rather than cast at each read.
+    wide = float64_objective(objective, kept=optimizer == "newton-cg")
     polisher = _polishing_optimizer(wide, optimizer)
     polished = SOLVERS[polisher](
         wide, result.theta.to(torch.float64), tol=settings.tol,
