@@ -1111,7 +1111,6 @@ def test_a_float32_fit_on_dask_below_float32s_floor_goes_on_in_float64(
     assert not any(record["solver"].endswith("/float64") for record in default.history_)
 
 
-
 def test_the_float64_stage_keeps_its_blocks_for_newton_cg_only(no_gather):
     """The float64 stage of a float32 fit on persisted blocks: cast at each read
     (nothing kept: the data are read as if not persisted), or, for Newton-CG,
