@@ -327,8 +327,8 @@ class DaskObjective(PenalizedLayout):
         (:func:`~sklearn_neuron._solvers.dispatch.float64_objective`): for
         Newton-CG, whose every Hessian-vector product reads the blocks (on
         400,000 x 50 in 8 blocks its float64 stage took 4.5 s cast at each
-        read, 1.9 s kept). No subsample warm start is made: the float32 stage's optimum,
-        where it starts, is the nearer start.
+        read, 1.9 s kept). No subsample warm start is made: the float32
+        stage's optimum, where it starts, is the nearer start.
         """
         wide = torch.float64
         other = copy.copy(self)

@@ -226,10 +226,14 @@ class Design(abc.ABC):
 
     def _sparse_transposed_product(self, X: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
         """``(X^T R)^T`` (K, p) for sparse CSR rows ``X`` and ``R`` (n_rows, K)."""
-        XT = _sparse_transpose(X)
+        XT = self._transpose(X)
         if R.shape[1] == 1:
             return torch.mv(XT, R[:, 0]).unsqueeze(0)
         return (XT @ R).T
+
+    def _transpose(self, X: torch.Tensor) -> torch.Tensor:
+        """``X^T`` as CSR of sparse rows ``X``."""
+        return _sparse_transpose(X)
 
     def gram(
         self,
@@ -619,11 +623,10 @@ class SparseDesign(Design):
         host = self._host_matrix(X, R.shape[1], R)
         if host is not None:
             return torch.from_numpy(np.asarray(host.T @ R.numpy())).T
-        if X is not self.X:
-            return super()._sparse_transposed_product(X, R)
-        if R.shape[1] == 1:
-            return torch.mv(self._XT, R[:, 0]).unsqueeze(0)
-        return (self._XT @ R).T
+        return super()._sparse_transposed_product(X, R)
+
+    def _transpose(self, X: torch.Tensor) -> torch.Tensor:
+        return self._XT if X is self.X else _sparse_transpose(X)
 
     def _gram_sums(
         self, weights: list[torch.Tensor], side: torch.Tensor | None
