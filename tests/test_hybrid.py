@@ -8,6 +8,7 @@ well-conditioned and an ill-conditioned problem of the same size, each
 against LogisticRegression's objective at its optimum.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -95,6 +96,21 @@ def test_the_rule_hands_over_late_at_a_tight_tol():
     assert handed > SWITCH_MIN_ITERATIONS
     assert gradients[handed] < QUADRATIC_SCALE * gradients[0]
     assert rule.newton_iterations(gradients[handed]) <= 2
+
+
+def test_a_float32_lbfgs_stage_prices_newton_in_float64():
+    """L-BFGS on a float32 copy, Newton on the float64 data
+    (``dispatch.float32_stage``): L-BFGS's iterations are priced in float32,
+    Newton's and its chord steps in float64, so the cheaper passes keep
+    L-BFGS going at least as long as a float64 rule would."""
+    wide = Problem(n_samples=200_000, n_params_per_output=101, tol=1e-10)
+    narrow = dataclasses.replace(wide, itemsize=4)
+    rule = SwitchRule(narrow, tol=1e-10, newton_problem=wide)
+    assert rule.hessian_passes == SwitchRule(wide, tol=1e-10).hessian_passes
+    gradients = [0.5 * 0.3**k for k in range(30)]
+    gradients = [g for g in gradients if g > 1e-10]
+    handed = _decisions(rule, gradients).index(True)
+    assert handed >= _decisions(SwitchRule(wide, tol=1e-10), gradients).index(True)
 
 
 def test_newton_iterations_from_a_point():

@@ -162,6 +162,25 @@ class LinearObjective(PenalizedLayout):
         other.penalty = self.penalty.with_strengths(l2, l1)
         return other
 
+    def astype(self, dtype: torch.dtype) -> LinearObjective:
+        """The same objective on a copy of its data in ``dtype`` (a fit in two
+        precisions: :func:`~sklearn_neuron._solvers.dispatch.float64_objective`,
+        :func:`~sklearn_neuron._solvers.dispatch.float32_stage`).
+
+        Equal weights given as one number stay one number; a sparse X keeps
+        no scipy copy for minibatches (full-batch solvers read the tensor).
+        """
+        weight = self.weight
+        if weight.ndim == 1 and weight.shape[0] > 1 and weight.stride(0) == 0:
+            weight = weight[:1].to(dtype).expand(weight.shape[0])
+        else:
+            weight = weight.to(dtype)
+        return LinearObjective(
+            self.X.to(dtype), self.target.to(dtype), weight, self.loss, self.l2,
+            self.fit_intercept, l1=self.l1,
+            offset=None if self.offset is None else self.offset.to(dtype),
+        )
+
     # Thin delegations to :attr:`penalty`, under the names the solvers use.
     def l2_gradient(self, theta: torch.Tensor) -> torch.Tensor:
         """Gradient of the L2 term, laid out as ``theta``."""

@@ -451,11 +451,20 @@ class SwitchRule:
         The sizes (:func:`choose`'s).
     tol : float
         The stopping rule's tolerance the fit runs with.
+    newton_problem : Problem, optional
+        The sizes Newton's stage is priced with where they differ from
+        ``problem``'s: its float64 data after an L-BFGS stage on a float32
+        copy (:func:`~sklearn_neuron._solvers.dispatch.float32_stage`).
     """
 
     problem: Problem
     tol: float
     history: list = field(default_factory=list)
+    newton_problem: Problem | None = None
+
+    @cached_property
+    def _newton(self) -> Problem:
+        return self.problem if self.newton_problem is None else self.newton_problem
 
     @cached_property
     def _lbfgs_step(self) -> float:
@@ -463,13 +472,13 @@ class SwitchRule:
 
     @cached_property
     def _newton_step(self) -> float:
-        return newton_iteration_seconds(self.problem)
+        return newton_iteration_seconds(self._newton)
 
     @cached_property
     def hessian_passes(self) -> float:
-        """:func:`hessian_passes` of the rule's problem (what Newton's chord
-        steps are priced against, in this rule and in the Newton stage)."""
-        return hessian_passes(self.problem)
+        """:func:`hessian_passes` of Newton's problem (what its chord steps are
+        priced against, in this rule and in the Newton stage)."""
+        return hessian_passes(self._newton)
 
     def newton_iterations(self, grad_max: float) -> float:
         """Newton's iterations from a point with largest gradient entry
@@ -508,7 +517,7 @@ class SwitchRule:
         newton_step = self._newton_step
         exact = self.newton_iterations(grad_max) + 1.0  # the final step
         scale = QUADRATIC_SCALE * self.history[0] if self.history else 0.0
-        if not self.tol < grad_max < scale or self.problem.itemsize != 8:
+        if not self.tol < grad_max < scale or self._newton.itemsize != 8:
             return exact * newton_step
         lbfgs_step = self._lbfgs_step
         g = grad_max
@@ -526,7 +535,7 @@ class SwitchRule:
         g = self.history
         g.append(grad_max)
         lbfgs_step = self._lbfgs_step
-        budget = SWITCH_BUDGET_SHARE * newton_seconds(self.problem) / lbfgs_step  # iterations
+        budget = SWITCH_BUDGET_SHARE * newton_seconds(self._newton) / lbfgs_step  # iterations
         if iteration >= budget:
             return True
         if iteration < SWITCH_MIN_ITERATIONS:

@@ -14,6 +14,7 @@ Both end with a Newton step, so the answers are equally close to the optimum.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -24,7 +25,7 @@ from .optimizers import SWITCHED, OptimizeResult, effective_tol, lbfgs, newton
 
 def lbfgs_then_newton(
     objective: Any, theta: torch.Tensor, *, tol: float, max_iter: int, problem: Problem,
-    verbose: int = 0, name: str = "auto", monitor: Any = None,
+    verbose: int = 0, name: str = "auto", monitor: Any = None, newton_objective: Any = None,
 ) -> tuple[str, OptimizeResult]:
     """Minimise ``objective`` by L-BFGS, handing over to Newton where its rate says so.
 
@@ -44,6 +45,12 @@ def lbfgs_then_newton(
     name : str, default="auto"
         Base of the stages' log names (``"<name>/lbfgs"``, ``"<name>/newton"``).
     monitor : Monitor, optional
+    newton_objective : Objective, optional
+        The objective of the Newton stage where it is not ``objective``: the
+        float64 data of a fit whose L-BFGS stage ran on a float32 copy
+        (:func:`~sklearn_neuron._solvers.dispatch.float32_stage`). Newton's
+        chord steps serve in float64, not in float32, so its steps are
+        float64's: the L-BFGS iterate is handed over in float64.
 
     Returns
     -------
@@ -53,7 +60,11 @@ def lbfgs_then_newton(
     result : OptimizeResult
         The iterations, curve and stop reason of both stages together.
     """
-    rule = SwitchRule(problem, effective_tol(tol, theta.dtype))
+    wide = objective if newton_objective is None else newton_objective
+    newton_problem = None
+    if wide is not objective:  # Newton on the float64 data
+        newton_problem = replace(problem, itemsize=torch.finfo(wide.dtype).bits // 8)
+    rule = SwitchRule(problem, effective_tol(tol, wide.dtype), newton_problem=newton_problem)
     first = lbfgs(
         objective, theta, tol=tol, max_iter=max_iter, verbose=verbose,
         name=f"{name}/lbfgs", monitor=monitor, switch=rule,
@@ -61,8 +72,9 @@ def lbfgs_then_newton(
     if first.stop_reason != SWITCHED:
         return "lbfgs", first
     second = newton(
-        objective, first.theta, tol=tol, max_iter=max_iter - first.n_iter, verbose=verbose,
-        name=f"{name}/newton", monitor=monitor, start=first.handed_over,
+        wide, first.theta.to(wide.dtype), tol=tol, max_iter=max_iter - first.n_iter,
+        verbose=verbose, name=f"{name}/newton", monitor=monitor,
+        start=first.handed_over if wide is objective else None,
         hessian_passes=rule.hessian_passes,
     )
     return "newton", first.followed_by(

@@ -64,6 +64,11 @@ class OptimizeResult:
         The objective and gradient at ``theta`` of an L-BFGS fit that handed
         over (:data:`SWITCHED`), for the next optimizer to start from
         without evaluating them again; None otherwise.
+    hessian : torch.Tensor or None
+        The last Hessian the fit's Newton steps (a final step included)
+        solved with, computed at or near ``theta``: a later stage of the fit
+        in another precision takes its first steps with it (``newton``'s
+        ``hessian``); None where the fit computed none.
     """
 
     theta: torch.Tensor
@@ -74,16 +79,19 @@ class OptimizeResult:
     stop_reason: str = ""
     arithmetic: torch.dtype | None = None
     handed_over: tuple[float, torch.Tensor] | None = None
+    hessian: torch.Tensor | None = None
 
     def followed_by(self, later: OptimizeResult, **changes: Any) -> OptimizeResult:
         """The result of a fit run in two stages, this one and then ``later``
         (started where this one ended): ``later``'s outcome, the iterations of
-        both, one curve (``later``'s start is this one's end), ``changes`` applied."""
+        both, one curve (``later``'s start is this one's end: its value there
+        is ``later``'s, which a stage in float64 after one in float32
+        evaluates more closely), ``changes`` applied."""
+        curve = self.objective_curve
+        if later.objective_curve:
+            curve = [*curve[:-1], *later.objective_curve]
         return dataclasses.replace(
-            later,
-            n_iter=self.n_iter + later.n_iter,
-            objective_curve=[*self.objective_curve, *later.objective_curve[1:]],
-            **changes,
+            later, n_iter=self.n_iter + later.n_iter, objective_curve=curve, **changes
         )
 
 
@@ -181,7 +189,7 @@ def stopped_stage_result(objective, theta, n_iter, curve, stage_result):
     )
 
 
-def _finish(theta, it, converged, progress, grad_max, reason):
+def _finish(theta, it, converged, progress, grad_max, reason, hessian=None):
     return OptimizeResult(
         theta=theta,
         n_iter=it,
@@ -189,6 +197,7 @@ def _finish(theta, it, converged, progress, grad_max, reason):
         objective_curve=progress.curve,
         grad_max=grad_max,
         stop_reason=reason,
+        hessian=hessian,
     )
 
 
@@ -248,7 +257,7 @@ class _HessianAlongside:
 
 def newton(
     objective, theta, *, tol, max_iter, verbose=0, name="newton", monitor=None, start=None,
-    hessian_passes=None,
+    hessian_passes=None, hessian=None,
 ):
     """Damped Newton's method with Cholesky-solved steps.
 
@@ -271,21 +280,29 @@ def newton(
     objective's rounding in no more passes than an exact iteration
     (:func:`_chord_steps_to_rounding`); None takes every step with the exact
     Hessian but the final one (which reuses the last where one step suffices).
+    ``hessian``, a Hessian of the objective near ``theta`` (an earlier stage's,
+    computed in float32: :func:`~sklearn_neuron._solvers.dispatch.polish_in_float64`),
+    takes the first step as a chord step; in memory the next ones reuse it
+    where that step's measured contraction qualifies them, as after any chord
+    step, and on distributed data the next ones are exact.
     """
-    theta, first_hessian = _warm_start(
+    warm_theta, first_hessian = _warm_start(
         objective, theta, tol=tol, max_iter=max_iter, verbose=verbose, name=name
     )
     # The caller's value and gradient serve where theta is still theirs and
     # no read of the data is to bring the Hessian along.
-    if first_hessian is not None or objective.reads_per_evaluation:
+    if warm_theta is not theta or objective.reads_per_evaluation:
         start = None
+    theta = warm_theta
+    if first_hessian is None and hessian is not None:
+        first_hessian = hessian
     # In memory the final step may reuse the last Hessian (see
     # _chord_steps_to_rounding); distributed data certify theirs with the exact one.
     in_memory = not (objective.distributed or objective.reads_per_evaluation)
     if objective.reads_per_evaluation:
         objective = _HessianAlongside(objective)
         first_hessian = None  # the exact one comes with the first evaluation
-    elif first_hessian is not None:
+    elif first_hessian is not None and not in_memory:
         # The point the first step reaches needs its exact Hessian (for the
         # next step, or the final one): it comes with that point's value.
         objective = _HessianAlongside(objective)
@@ -299,24 +316,37 @@ def newton(
     grad_max = _max_abs(g)
     progress = _Progress(name, verbose, f, grad_max, monitor, theta)
     it = 0
-    # The last exact Hessian, its factor, and the predicted contraction of a
-    # chord step with them.
+    # The last Hessian solved with, its factor, and the predicted contraction
+    # of a chord step with them.
     chords_allowed = hessian_passes is not None and in_memory
     H, factor, rate = None, None, None
+    if (
+        hessian is not None and first_hessian is hessian and in_memory and grad_max <= tol
+        and max_iter > 0 and _takes_final_step(objective, 0)
+    ):
+        # The earlier stage met tol (and took its final step in its
+        # precision): this stage's final step, with that stage's Hessian.
+        theta, f, g, grad_max, it, H = _final_newton_step(
+            objective, theta, f, g, raw, grad_max, it, progress,
+            reused=(hessian, NewtonFactor.of(objective, hessian)),
+        )
+        return _finish(theta, it, True, progress, grad_max, "max|grad| <= tol", H)
     while it < max_iter:
         it += 1
-        chord = chords_allowed and _chord_steps_to_rounding(
+        chord = first_hessian is not None or chords_allowed and _chord_steps_to_rounding(
             f, grad_max, rate, theta.dtype, hessian_passes
         ) is not None
-        if not chord:
+        if first_hessian is not None or not chord:
             H = objective.hessian(theta, raw) if first_hessian is None else first_hessian
             factor = NewtonFactor.of(objective, H)
         direction = factor.direction(g)
-        if first_hessian is not None:
+        alongside = first_hessian is not None and isinstance(objective, _HessianAlongside)
+        if alongside:
             objective.active = True
         accepted = _backtrack(objective, theta, f, g, direction, 1.0)
-        if first_hessian is not None:
-            objective.active, first_hessian = False, None
+        if alongside:
+            objective.active = False
+        first_hessian = None
         full_step = accepted is not None and accepted[-1] == 1.0
         previous_grad_max = grad_max
         if accepted is None:
@@ -325,7 +355,9 @@ def newton(
             first_step = min(1.0, 1.0 / max(float(g.abs().sum()), 1e-12))
             accepted = _backtrack(objective, theta, f, g, -g, first_step)
         if accepted is None:
-            return _finish(theta, it, grad_max <= tol, progress, grad_max, _precision_reason(theta))
+            return _finish(
+                theta, it, grad_max <= tol, progress, grad_max, _precision_reason(theta), H
+            )
         theta, f, g, raw, step = accepted
         grad_max = _max_abs(g)
         rate = chord_rate(grad_max, previous_grad_max, chord) if full_step else None
@@ -337,7 +369,7 @@ def newton(
                 ) if in_memory else None
                 for _ in range(chords or 1):
                     before = it
-                    theta, f, g, grad_max, it = _final_newton_step(
+                    theta, f, g, grad_max, it, H = _final_newton_step(
                         objective, theta, f, g, raw, grad_max, it, progress,
                         reused=None if chords is None else (H, factor),
                     )
@@ -346,10 +378,10 @@ def newton(
                         and grad_max <= objective_resolution(f, torch.float64)
                     ):
                         break
-            return _finish(theta, it, True, progress, grad_max, "max|grad| <= tol")
+            return _finish(theta, it, True, progress, grad_max, "max|grad| <= tol", H)
         if stop:
-            return _finish(theta, it, False, progress, grad_max, _stopped_reason(it))
-    return _finish(theta, it, False, progress, grad_max, "max_iter reached")
+            return _finish(theta, it, False, progress, grad_max, _stopped_reason(it), H)
+    return _finish(theta, it, False, progress, grad_max, "max_iter reached", H)
 
 
 #: A chord step, Newton's step with the Hessian of an earlier point (its
@@ -516,7 +548,8 @@ def _final_newton_step(objective, theta, f, g, raw, grad_max, it, progress, reus
     ``reused``, where given, is Newton's last Hessian and its
     :class:`NewtonFactor`, for a chord step
     (:func:`_chord_steps_to_rounding`; in memory, so never certified).
-    Returns ``(theta, f, g, grad_max, it)``.
+    Returns ``(theta, f, g, grad_max, it, hessian)``, ``hessian`` the one
+    the step solved with (the step taken or not).
     """
     if reused is None:
         hessian = objective.hessian(theta, raw)
@@ -530,7 +563,7 @@ def _final_newton_step(objective, theta, f, g, raw, grad_max, it, progress, reus
     if certificate is not None and grad_max <= certificate.rounding:
         # Already at the coefficients' resolution (an exact quadratic's
         # first step, say): the step could not be told from rounding.
-        return theta, f, g, grad_max, it
+        return theta, f, g, grad_max, it, hessian
     if (
         certificate is not None
         and certificate.value_error <= CERTIFIED_VALUE_RTOL * max(abs(f), 1.0)
@@ -544,14 +577,14 @@ def _final_newton_step(objective, theta, f, g, raw, grad_max, it, progress, reus
                 f"{certificate.value_error:.1e} of {certificate.value:.10g}"
             )
         progress.step(it + 1, certificate.value, certificate.grad_max, 1.0, candidate)
-        return candidate, certificate.value, None, certificate.grad_max, it + 1
+        return candidate, certificate.value, None, certificate.grad_max, it + 1, hessian
     f_new, g_new, _ = objective.value_gradient(candidate)
     f_new = float(f_new)
     g_max_new = _max_abs(g_new)
     if not (f_new <= f + resolution and g_max_new <= grad_max):
-        return theta, f, g, grad_max, it
+        return theta, f, g, grad_max, it, hessian
     progress.step(it + 1, f_new, g_max_new, 1.0, candidate)
-    return candidate, f_new, g_new, g_max_new, it + 1
+    return candidate, f_new, g_new, g_max_new, it + 1, hessian
 
 
 def _certificate_of(objective, theta, f, g, hessian, direction):
@@ -697,11 +730,12 @@ def lbfgs(
         grad_max = _max_abs(g)
         stop = progress.step(it, f, grad_max, step, theta)
         if grad_max <= tol:
+            hessian = None
             if it < max_iter and not stop and _takes_final_step(objective, evaluations):
-                theta, f, g, grad_max, it = _final_newton_step(
+                theta, f, g, grad_max, it, hessian = _final_newton_step(
                     objective, theta, f, g, raw, grad_max, it, progress
                 )
-            return _finish(theta, it, True, progress, grad_max, "max|grad| <= tol")
+            return _finish(theta, it, True, progress, grad_max, "max|grad| <= tol", hessian)
         if stop:
             return _finish(theta, it, False, progress, grad_max, _stopped_reason(it))
         if switch is not None and it < max_iter and switch(it, grad_max):
