@@ -50,7 +50,8 @@ def lbfgs_then_newton(
         float64 data of a fit whose L-BFGS stage ran on a float32 copy
         (:func:`~sklearn_neuron._solvers.dispatch.float32_stage`). Newton's
         chord steps serve in float64, not in float32, so its steps are
-        float64's: the L-BFGS iterate is handed over in float64.
+        float64's: the L-BFGS iterate is handed over in float64, with the
+        copy's Hessian there for its first step.
 
     Returns
     -------
@@ -71,11 +72,16 @@ def lbfgs_then_newton(
     )
     if first.stop_reason != SWITCHED:
         return "lbfgs", first
+    # After L-BFGS on a float32 copy, Newton's first step takes the copy's
+    # Hessian (the cheaper Gram sum, as good as the exact one for a step from
+    # here): a chord step, which its measured contraction lets the next
+    # steps reuse.
+    hessian = None if wide is objective else objective.hessian(first.theta).to(wide.dtype)
     second = newton(
         wide, first.theta.to(wide.dtype), tol=tol, max_iter=max_iter - first.n_iter,
         verbose=verbose, name=f"{name}/newton", monitor=monitor,
         start=first.handed_over if wide is objective else None,
-        hessian_passes=rule.hessian_passes,
+        hessian_passes=rule.hessian_passes, hessian=hessian,
     )
     return "newton", first.followed_by(
         second, stop_reason=f"{second.stop_reason} (after {first.n_iter} L-BFGS iterations)"
