@@ -396,7 +396,9 @@ def _solve_full_batch(
             result = polish_in_float64(objective, optimizer, settings, result, monitor, name)
         else:
             _warn_at_float32_floor(objective, settings, result)
-    return optimizer, result
+    # The last Hessian served the stages above; a path's points keep their
+    # results, which need not hold it.
+    return optimizer, dataclasses.replace(result, hessian=None)
 
 
 def _solver_options(objective: Any, settings: SolverSettings, optimizer: str) -> dict[str, Any]:
@@ -525,19 +527,20 @@ def polish_in_float64(
     theta = result.theta.to(torch.float64)
     if stopped_by_callback(result.stop_reason):
         curve = [*result.objective_curve[:-1], float(wide.value(theta))]
-        return dataclasses.replace(result, theta=theta, objective_curve=curve, hessian=None)
+        return dataclasses.replace(result, theta=theta, objective_curve=curve)
     polisher = _polishing_optimizer(wide, optimizer, result, float64_data)
-    hessian = None if result.hessian is None else {"hessian": result.hessian.to(torch.float64)}
+    options = _solver_options(wide, settings, polisher)
+    if result.hessian is not None:  # (the polisher is Newton)
+        options["hessian"] = result.hessian.to(torch.float64)
     polished = SOLVERS[polisher](
         wide, theta, tol=settings.tol,
         max_iter=settings.max_iter - result.n_iter, verbose=settings.verbose,
-        name=f"{name}/{polisher}/float64", monitor=monitor,
-        **_solver_options(wide, settings, polisher), **(hessian or {}),
+        name=f"{name}/{polisher}/float64", monitor=monitor, **options,
     )
-    arithmetic = None if float64_data else torch.float64
+    if float64_data:
+        return result.followed_by(polished)
     return result.followed_by(
-        polished, theta=polished.theta.to(objective.dtype if not float64_data else torch.float64),
-        arithmetic=arithmetic, hessian=None,
+        polished, theta=polished.theta.to(objective.dtype), arithmetic=torch.float64
     )
 
 
