@@ -213,3 +213,26 @@ def test_sparse_float64_data_are_fitted_in_float64(stage_on):
     X[np.abs(X) < 1.0] = 0.0
     model = NeuronClassifier(tol=1e-10).fit(scipy.sparse.csr_matrix(X), y)
     assert not any(stage.endswith("/float64") for stage in _stages(model))
+
+
+def test_the_stage_benchmark_runs_and_restores_the_bounds(capsys):
+    """benchmarks/bench_float32_stage.py --quick: a row per case, the same
+    answer on and off at tol=1e-10, and the size bounds as they were."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(benchmarks))
+    try:
+        bench = importlib.import_module("bench_float32_stage")
+    finally:
+        sys.path.remove(str(benchmarks))
+    bounds = dispatch.FLOAT32_STAGE_MIN_ENTRIES, dispatch.FLOAT32_STAGE_MIN_FEATURES
+    bench.main(["--quick"])
+    assert (dispatch.FLOAT32_STAGE_MIN_ENTRIES, dispatch.FLOAT32_STAGE_MIN_FEATURES) == bounds
+    table = capsys.readouterr().out.split("\n\n")[-1]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| 30,000")]
+    assert len(rows) == len(bench.QUICK_CASES)
+    tight = next(row for row in rows if row[2] == "1e-10")
+    assert float(tight[-1].rstrip(" |")) <= 1e-6
