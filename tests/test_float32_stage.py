@@ -206,6 +206,15 @@ def test_newton_from_another_precisions_hessian_reaches_the_optimum():
     )
     assert result.n_iter <= 1 and result.converged
     assert result.hessian is not None
+    # A final chord step that does not contract (its Hessian 10x off) is
+    # followed by an exact one: the answer is the exact final step's.
+    close = exact.theta + 1e-8 * torch.as_tensor(rng.standard_normal(exact.theta.shape))
+    result = newton(
+        objective, close, tol=1e-6, max_iter=50, hessian_passes=4.0,
+        hessian=10.0 * objective.hessian(close),
+    )
+    assert result.n_iter == 2 and result.grad_max <= 1e-14
+    torch.testing.assert_close(result.theta, exact.theta, rtol=0, atol=1e-12)
 
 
 def test_sparse_float64_data_are_fitted_in_float64(stage_on):
@@ -236,3 +245,37 @@ def test_the_stage_benchmark_runs_and_restores_the_bounds(capsys):
     assert len(rows) == len(bench.QUICK_CASES)
     tight = next(row for row in rows if row[2] == "1e-10")
     assert float(tight[-1].rstrip(" |")) <= 1e-6
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(class_weight="balanced"),
+        dict(fit_intercept=False),
+        dict(C=1e4),
+        dict(warm_start=True),
+    ],
+    ids=["balanced-and-weights", "no-intercept", "weak-penalty", "warm-start"],
+)
+def test_the_stage_crossed_with_other_options(stage_on, monkeypatch, params):
+    """Each option as it crosses the stage: the same float64 answer as the
+    fit in float64 throughout (3 classes, sample weights, tol=1e-10)."""
+    # No redundant features, so the optimum is well determined; at C=1e4 its
+    # smallest curvature lies below float32's rounding of the largest, where
+    # the float32 stage's Hessian cannot finish (an exact final step does).
+    X, y = make_classification(
+        2000, 20, n_informative=10, n_redundant=0, n_classes=3, weights=[0.6, 0.3],
+        random_state=0,
+    )
+    weight = np.random.default_rng(0).uniform(0.5, 2.0, y.size)
+    staged = NeuronClassifier(tol=1e-10, **params)
+    if params.get("warm_start"):
+        staged.set_params(C=0.1).fit(X, y, sample_weight=weight)  # a refit starts from here
+        staged.set_params(C=1.0)
+    staged.fit(X, y, sample_weight=weight)
+    assert any(stage.endswith("/float64") for stage in _stages(staged))
+    monkeypatch.setattr(dispatch, "FLOAT32_STAGE_MIN_ENTRIES", np.inf)
+    plain = NeuronClassifier(tol=1e-10, **params).fit(X, y, sample_weight=weight)
+    np.testing.assert_allclose(staged.coef_, plain.coef_, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(staged.intercept_, plain.intercept_, rtol=0, atol=1e-8)
+    assert staged.converged_

@@ -326,9 +326,9 @@ def newton(
     ):
         # The earlier stage met tol (and took its final step in its
         # precision): this stage's final step, with that stage's Hessian.
-        theta, f, g, grad_max, it, H = _final_newton_step(
-            objective, theta, f, g, raw, grad_max, it, progress,
-            reused=(hessian, NewtonFactor.of(objective, hessian)),
+        theta, f, g, grad_max, it, H = _final_steps(
+            objective, theta, f, g, raw, grad_max, it, progress, max_iter,
+            chords=1, reused=(hessian, NewtonFactor.of(objective, hessian)),
         )
         return _finish(theta, it, True, progress, grad_max, "max|grad| <= tol", H)
     while it < max_iter:
@@ -367,21 +367,49 @@ def newton(
                 chords = _chord_steps_to_rounding(
                     f, grad_max, rate, theta.dtype, hessian_passes
                 ) if in_memory else None
-                for _ in range(chords or 1):
-                    before = it
-                    theta, f, g, grad_max, it, H = _final_newton_step(
-                        objective, theta, f, g, raw, grad_max, it, progress,
-                        reused=None if chords is None else (H, factor),
-                    )
-                    if it == before or it >= max_iter or (  # (a step not kept ends them)
-                        chords is not None
-                        and grad_max <= objective_resolution(f, torch.float64)
-                    ):
-                        break
+                theta, f, g, grad_max, it, H = _final_steps(
+                    objective, theta, f, g, raw, grad_max, it, progress, max_iter,
+                    chords=chords, reused=None if chords is None else (H, factor),
+                )
             return _finish(theta, it, True, progress, grad_max, "max|grad| <= tol", H)
         if stop:
             return _finish(theta, it, False, progress, grad_max, _stopped_reason(it), H)
     return _finish(theta, it, False, progress, grad_max, "max_iter reached", H)
+
+
+def _final_steps(
+    objective, theta, f, g, raw, grad_max, it, progress, max_iter, *, chords, reused
+):
+    """A converged Newton fit's final step, or its chord steps in its place.
+
+    ``chords`` None: one exact final step (:func:`_final_newton_step`).
+    Otherwise up to ``chords`` chord steps with ``reused`` (a Hessian and its
+    :class:`NewtonFactor`), until the gradient reaches the float64
+    objective's rounding; a chord step that is not kept, or that contracts the
+    gradient by less than ``CHORD_MAX_RATE`` above that rounding, is followed
+    by one exact step, which ends them: its Hessian is too far from the exact
+    one for the step to square the error (a float32 stage's Hessian on
+    ill-conditioned data, whose smallest curvatures lie below float32's
+    rounding of the largest). Returns ``(theta, f, g, grad_max, it, hessian)``.
+    """
+    for _ in range(chords or 1):
+        before, previous = it, grad_max
+        theta, f, g, grad_max, it, hessian = _final_newton_step(
+            objective, theta, f, g, raw, grad_max, it, progress,
+            reused=None if chords is None else reused,
+        )
+        if chords is None or it >= max_iter:
+            break
+        resolution = objective_resolution(f, torch.float64)
+        if grad_max <= resolution:
+            break
+        if it == before or grad_max > CHORD_MAX_RATE * previous:
+            # (raw, the raw output the caller had, is theta's only if the chord step was not kept)
+            theta, f, g, grad_max, it, hessian = _final_newton_step(
+                objective, theta, f, g, raw if it == before else None, grad_max, it, progress
+            )
+            break
+    return theta, f, g, grad_max, it, hessian
 
 
 #: A chord step, Newton's step with the Hessian of an earlier point (its
