@@ -38,31 +38,26 @@ from sklearn_neuron._solvers.optimizers import newton
 GAP = 1e-12
 
 #: The paths through the stages, each by its data, its tol and the stages it
-#: records: Newton outright (float32 Newton, then float64 Newton from its
-#: Hessian); L-BFGS handing over to Newton (Newton on the float64 data);
-#: L-BFGS meeting tol in float32 with its final Newton step (then float64
-#: Newton from that Hessian); and without one (then float64 L-BFGS).
-NEWTON = dict(n_samples=2000, n_features=20, n_informative=10, n_classes=3)
+#: records: L-BFGS handing over to Newton (Newton on the float64 data, its
+#: first step with the copy's Hessian); L-BFGS meeting tol in float32 with its
+#: final Newton step (then float64 Newton from that Hessian); and without one
+#: (then float64 L-BFGS). Where ``"auto"`` picks Newton outright, no stage.
 HANDED_OVER = dict(n_samples=50000, n_features=20, n_informative=10)
 FINAL_STEP = dict(n_samples=8000, n_features=100, n_informative=2)
+LBFGS32, NEWTON = "NeuronClassifier/lbfgs/float32", "NeuronClassifier/newton"
 PATHS = {
-    "newton": (NEWTON, 1e-10, {"NeuronClassifier/newton", "NeuronClassifier/newton/float64"}),
-    "newton-default-tol": (
-        NEWTON, 1e-4, {"NeuronClassifier/newton", "NeuronClassifier/newton/float64"}
-    ),
-    "handed-over": (HANDED_OVER, 1e-10, {"NeuronClassifier/lbfgs", "NeuronClassifier/newton"}),
-    "handed-over-default-tol": (
-        HANDED_OVER, 1e-4, {"NeuronClassifier/lbfgs", "NeuronClassifier/newton"}
-    ),
-    "lbfgs-final-step": (
-        FINAL_STEP, 1e-10, {"NeuronClassifier/lbfgs", "NeuronClassifier/newton/float64"}
-    ),
+    "handed-over": (HANDED_OVER, 1e-10, {LBFGS32, NEWTON}),
+    "handed-over-default-tol": (HANDED_OVER, 1e-4, {LBFGS32, NEWTON}),
+    "lbfgs-final-step": (FINAL_STEP, 1e-10, {LBFGS32, "NeuronClassifier/newton/float64"}),
     "lbfgs-final-step-default-tol": (
-        FINAL_STEP, 1e-4, {"NeuronClassifier/lbfgs", "NeuronClassifier/newton/float64"}
+        FINAL_STEP, 1e-4, {LBFGS32, "NeuronClassifier/newton/float64"}
     ),
     "lbfgs-default-tol": (
         dict(n_samples=20000, n_features=200, n_informative=2), 1e-4,
-        {"NeuronClassifier/lbfgs", "NeuronClassifier/lbfgs/float64"},
+        {LBFGS32, "NeuronClassifier/lbfgs/float64"},
+    ),
+    "newton-outright": (
+        dict(n_samples=2000, n_features=20, n_informative=10, n_classes=3), 1e-10, {NEWTON}
     ),
 }
 
@@ -106,7 +101,7 @@ def test_the_staged_fit_meets_the_stopping_rule_in_float64(stage_on, monkeypatch
     # The same fit in float64 throughout.
     monkeypatch.setattr(dispatch, "FLOAT32_STAGE_MIN_ENTRIES", np.inf)
     plain = NeuronClassifier(tol=tol).fit(X, y, sample_weight=weight)
-    assert not any(stage.endswith("/float64") for stage in _stages(plain))
+    assert not any(stage.endswith(("/float32", "/float64")) for stage in _stages(plain))
     reference = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=100)
     best = _lr_objective(reference.fit(X, y, sample_weight=weight), X, y, weight)
     gaps = [(_lr_objective(m, X, y, weight) - best) / best for m in (model, plain)]
@@ -141,7 +136,7 @@ def test_a_callback_that_stops_the_float32_stage_ends_the_fit(stage_on):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y, sample_weight=weight)
     assert model.n_iter_ == 2 and not model.converged_
-    assert _stages(model) == {"NeuronClassifier/lbfgs"}  # no float64 stage ran
+    assert _stages(model) == {LBFGS32}  # no float64 stage ran
     expected = _lr_objective(model, X, y, weight) / weight.sum()
     assert model.objective_ == pytest.approx(expected, rel=1e-12)
 
@@ -161,26 +156,28 @@ def test_the_stage_engages_only_where_it_is_meant_to(monkeypatch):
     X = rng.standard_normal((4096, 512))  # 2**21 entries, 512 features
     auto = SolverSettings()
     objective = _objective(X)
-    narrow = float32_stage(objective, auto, "newton")
+    narrow = float32_stage(objective, auto, "newton", True)
     assert narrow is not None and narrow.dtype == torch.float32
     assert torch.equal(narrow.X, objective.X.to(torch.float32))
     assert narrow.weight.stride(0) == 0  # equal weights stay one number
-    assert float32_stage(objective, auto, "lbfgs") is not None
-    # Not where the optimizer was asked for, nor for Newton-CG's products.
-    assert float32_stage(objective, SolverSettings(optimizer="newton"), "newton") is None
-    assert float32_stage(objective, auto, "newton-cg") is None
+    assert float32_stage(objective, auto, "lbfgs", False) is not None
+    # Not where the optimizer was asked for, for Newton picked outright (its
+    # float32 Hessians damp ill-conditioned steps), nor for Newton-CG's products.
+    assert float32_stage(objective, SolverSettings(optimizer="lbfgs"), "lbfgs", False) is None
+    assert float32_stage(objective, auto, "newton", False) is None
+    assert float32_stage(objective, auto, "newton-cg", False) is None
     # Not below the size bound (entries or features), nor for float32 data.
-    assert float32_stage(_objective(X[:-1]), auto, "newton") is None
-    assert float32_stage(_objective(np.tile(X[:, :15], (35, 1))), auto, "newton") is None
-    assert float32_stage(_objective(X.astype(np.float32)), auto, "newton") is None
+    assert float32_stage(_objective(X[:-1]), auto, "newton", True) is None
+    assert float32_stage(_objective(np.tile(X[:, :15], (35, 1))), auto, "newton", True) is None
+    assert float32_stage(_objective(X.astype(np.float32)), auto, "newton", True) is None
     # Not for sparse data, an L1 term, or a loss other than the log loss.
     sparse = torch.as_tensor(X).to_sparse_csr()
-    assert float32_stage(_objective(sparse), auto, "lbfgs") is None
-    assert float32_stage(_objective(X, l1=1e-3), auto, "lbfgs") is None
-    assert float32_stage(_objective(X, SquaredHingeLoss(2)), auto, "newton") is None
+    assert float32_stage(_objective(sparse), auto, "lbfgs", True) is None
+    assert float32_stage(_objective(X, l1=1e-3), auto, "lbfgs", True) is None
+    assert float32_stage(_objective(X, SquaredHingeLoss(2)), auto, "newton", True) is None
     # Not where the float32 copy would exceed the memory budget.
     monkeypatch.setattr(dispatch, "memory_budget", lambda device=None: 1e6)
-    assert float32_stage(objective, auto, "newton") is None
+    assert float32_stage(objective, auto, "newton", True) is None
 
 
 def test_newton_from_another_precisions_hessian_reaches_the_optimum():
@@ -264,7 +261,7 @@ def test_the_stage_crossed_with_other_options(stage_on, monkeypatch, params):
     # smallest curvature lies below float32's rounding of the largest, where
     # the float32 stage's Hessian cannot finish (an exact final step does).
     X, y = make_classification(
-        2000, 20, n_informative=10, n_redundant=0, n_classes=3, weights=[0.6, 0.3],
+        20000, 20, n_informative=10, n_redundant=0, n_classes=3, weights=[0.6, 0.3],
         random_state=0,
     )
     weight = np.random.default_rng(0).uniform(0.5, 2.0, y.size)
@@ -273,9 +270,31 @@ def test_the_stage_crossed_with_other_options(stage_on, monkeypatch, params):
         staged.set_params(C=0.1).fit(X, y, sample_weight=weight)  # a refit starts from here
         staged.set_params(C=1.0)
     staged.fit(X, y, sample_weight=weight)
-    assert any(stage.endswith("/float64") for stage in _stages(staged))
+    assert LBFGS32 in _stages(staged)
     monkeypatch.setattr(dispatch, "FLOAT32_STAGE_MIN_ENTRIES", np.inf)
     plain = NeuronClassifier(tol=1e-10, **params).fit(X, y, sample_weight=weight)
     np.testing.assert_allclose(staged.coef_, plain.coef_, rtol=0, atol=1e-8)
     np.testing.assert_allclose(staged.intercept_, plain.intercept_, rtol=0, atol=1e-8)
+    assert staged.converged_
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 7, 11])
+@pytest.mark.parametrize("tol", [1e-4, 1e-10])
+def test_on_ill_conditioned_data_the_stage_is_as_close_as_float64(stage_on, monkeypatch, seed, tol):
+    """Features on scales over three decades, C from 1 to 1e4, 2 or 3 classes:
+    the staged fit's coefficients are as close to LogisticRegression's optimum
+    (newton-cholesky, tol=1e-12) as the fit in float64 throughout, to 10x."""
+    K, C = (2, 3)[seed % 2], (1e-2, 1.0, 1e2, 1e4)[seed % 4]
+    X, y = make_classification(
+        20000, 20, n_informative=8, n_redundant=0, n_classes=K, class_sep=0.8, random_state=seed
+    )
+    X = X * np.logspace(-1.5, 1.5, 20)[np.random.default_rng(seed).permutation(20)]
+    reference = LogisticRegression(C=C, tol=1e-12, max_iter=10_000, solver="newton-cholesky")
+    best = reference.fit(X, y).coef_
+    staged = NeuronClassifier(C=C, tol=tol).fit(X, y)
+    monkeypatch.setattr(dispatch, "FLOAT32_STAGE_MIN_ENTRIES", np.inf)
+    plain = NeuronClassifier(C=C, tol=tol).fit(X, y)
+    scale = max(1.0, np.abs(best).max())
+    errors = [np.abs(m.coef_ - best).max() / scale for m in (staged, plain)]
+    assert errors[0] <= 10.0 * errors[1] + 1e-12, errors
     assert staged.converged_

@@ -29,7 +29,7 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, cast
 
 import numpy as np
@@ -356,25 +356,28 @@ def _solve_full_batch(
     The hinge goes through its exact solver (:func:`_solve_hinge`), so every
     caller (fit, NeuronClassifierCV's path and refit) solves it alike.
     ``first_stage``: whether an ``"auto"`` fit of large float64 data may take
-    its first iterations on a float32 copy (:func:`float32_stage`; an
+    its L-BFGS iterations on a float32 copy (:func:`float32_stage`; an
     estimator's fit, where the copy is made once, not a path's points).
     """
     if isinstance(objective.loss, HingeLoss):
         return _solve_hinge(objective, theta, settings, monitor, name)
-    optimizer = choose_optimizer(objective, settings)
-    # Large float64 data: the first iterations on a float32 copy (None otherwise).
-    narrow = float32_stage(objective, settings, optimizer) if first_stage else None
+    chosen = optimizer = choose_optimizer(objective, settings)
+    problem = lbfgs_first_problem(objective, settings, optimizer)
+    # Large float64 data: L-BFGS's iterations on a float32 copy (None otherwise).
+    narrow = None
+    if first_stage:
+        narrow = float32_stage(objective, settings, optimizer, problem is not None)
     fitted = objective if narrow is None else narrow
     # Closed-form derivatives need no autograd bookkeeping: inference mode
     # cuts torch's per-call overhead, which is what small fits spend their
     # time on.
     with torch.inference_mode(not objective.loss.uses_autograd):
-        problem = lbfgs_first_problem(fitted, settings, optimizer)
         start = theta.to(fitted.dtype)
         if problem is not None:
             optimizer, result = lbfgs_then_newton(
                 fitted, start, tol=settings.tol, max_iter=settings.max_iter,
-                problem=problem, verbose=settings.verbose, name=name, monitor=monitor,
+                problem=problem if narrow is None else replace(problem, itemsize=4),
+                verbose=settings.verbose, name=name, monitor=monitor,
                 newton_objective=objective,
             )
         else:
@@ -384,13 +387,13 @@ def _solve_full_batch(
                 tol=settings.tol,
                 max_iter=settings.max_iter,
                 verbose=settings.verbose,
-                name=f"{name}/{optimizer}",
+                name=f"{name}/{optimizer}" + ("" if narrow is None else "/float32"),
                 monitor=monitor,
                 **_solver_options(fitted, settings, optimizer),
             )
         if narrow is not None and result.theta.dtype != objective.dtype:
             result = polish_in_float64(
-                narrow, optimizer, settings, result, monitor, name, wide=objective
+                narrow, chosen, settings, result, monitor, name, wide=objective
             )
         elif polishes_in_float64(objective, optimizer, settings, result):
             result = polish_in_float64(objective, optimizer, settings, result, monitor, name)
@@ -487,16 +490,20 @@ def _polishing_optimizer(
     """The optimizer of the float64 stage.
 
     Newton where the float32 stage left a Hessian (:attr:`OptimizeResult.hessian`:
-    its steps start as chord steps with it); else ``optimizer`` on float64
-    data (whose float32 stage met ``tol`` or handed over where that optimizer
-    goes on), or where ``optimizer`` is Newton's or the objective has an L1
-    term (OWL-QN); else Newton or Newton-CG by the cost model. From the float32
-    floor a Newton step or two reach ``tol``, where L-BFGS, whose convergence
-    is linear, can take hundreds.
+    its steps start as chord steps with it). On float64 data
+    (:func:`float32_stage`, whose first stage is L-BFGS's), else L-BFGS where
+    that stage met its tolerance (the float64 stage checks it), and otherwise
+    (it stopped short at float32's precision) ``optimizer``, the one
+    ``"auto"`` chose for the data. On float32 data, ``optimizer`` where it is
+    Newton's or the objective has an L1 term (OWL-QN), else Newton or
+    Newton-CG by the cost model: from the float32 floor a Newton step or two
+    reach ``tol``, where L-BFGS, whose convergence is linear, can take hundreds.
     """
     if result.hessian is not None:
         return "newton"
-    if float64_data or optimizer in SECOND_ORDER or wide.l1 or not wide.loss.twice_differentiable:
+    if float64_data:
+        return "lbfgs" if result.converged else optimizer
+    if optimizer in SECOND_ORDER or wide.l1 or not wide.loss.twice_differentiable:
         return optimizer
     return _resolve_auto(wide, SolverSettings(tol=1e-4), ("newton", "newton-cg"))
 
@@ -545,7 +552,7 @@ def polish_in_float64(
 
 
 #: ``"auto"`` fits dense float64 data of at least this many entries (rows
-#: times features) with their first iterations on a float32 copy
+#: times features) with their L-BFGS iterations on a float32 copy
 #: (:func:`float32_stage`): below, the copy costs more than its passes save.
 FLOAT32_STAGE_MIN_ENTRIES = 2**21
 #: ... and of at least this many features: with fewer, a pass's work per row
@@ -561,15 +568,16 @@ def float32_copy_bytes(objective: Any) -> float:
     return 4.0 * (float(n) * objective.n_features + (2.0 + K) * n)
 
 
-def float32_stage(objective: Any, settings: SolverSettings, optimizer: str) -> Any:
-    """The float32 copy of ``objective`` whose first iterations an ``"auto"``
+def float32_stage(
+    objective: Any, settings: SolverSettings, optimizer: str, starts_as_lbfgs: bool
+) -> Any:
+    """The float32 copy of ``objective`` whose L-BFGS iterations an ``"auto"``
     fit of float64 data runs on; None where it runs on the data as given.
 
     A value-and-gradient pass over dense X reads all of it: in float32 it
     reads half the bytes and costs about half the time (5.5 against 11.2 ms
-    on 200,000 x 100), and a Hessian's Gram sum less than half (27 against
-    43 ms). So where ``"auto"`` resolved to Newton (started as L-BFGS where
-    :mod:`.hybrid` says so) or L-BFGS, for the log loss (binary or
+    on 200,000 x 100). So where ``"auto"`` resolved to L-BFGS, or to Newton
+    started as L-BFGS (``starts_as_lbfgs``: :mod:`.hybrid`), for the log loss (binary or
     multinomial: bounded derivatives, nothing to overflow in float32) without
     an L1 term or Firth's penalty, on dense float64 data in this process's
     CPU memory of at least :data:`FLOAT32_STAGE_MIN_ENTRIES` entries and
@@ -581,10 +589,14 @@ def float32_stage(objective: Any, settings: SolverSettings, optimizer: str) -> A
     (:func:`polish_in_float64`): the float64 gradient evaluated, and Newton's
     steps started as chord steps with the float32 stage's final Hessian. So
     the answer meets the stopping rule in float64, as a fit in float64
-    throughout does, a few float64 passes after the float32 ones.
+    throughout does, a few float64 passes after the float32 ones. Newton's
+    own iterations never run on the copy: in float32 a Hessian of
+    ill-conditioned data is damped into slow, linear steps (100 iterations
+    where float64 takes 7, on features scaled over 3 decades at C=1e4).
     """
     if not (
-        settings.optimizer == "auto" and optimizer in ("newton", "lbfgs")
+        settings.optimizer == "auto"
+        and (optimizer == "lbfgs" or optimizer == "newton" and starts_as_lbfgs)
         and isinstance(objective, LinearObjective)
         and objective.dtype == torch.float64 and objective.device.type == "cpu"
         and not (objective.is_sparse or objective.distributed or objective.firth)

@@ -43,7 +43,8 @@ def lbfgs_then_newton(
         The sizes the switching rule prices the two optimizers with.
     verbose : int, default=0
     name : str, default="auto"
-        Base of the stages' log names (``"<name>/lbfgs"``, ``"<name>/newton"``).
+        Base of the stages' log names (``"<name>/lbfgs"``, ``"<name>/newton"``;
+        ``"<name>/lbfgs/float32"`` on a float32 copy).
     monitor : Monitor, optional
     newton_objective : Objective, optional
         The objective of the Newton stage where it is not ``objective``: the
@@ -66,9 +67,11 @@ def lbfgs_then_newton(
     if wide is not objective:  # Newton on the float64 data
         newton_problem = replace(problem, itemsize=torch.finfo(wide.dtype).bits // 8)
     rule = SwitchRule(problem, effective_tol(tol, wide.dtype), newton_problem=newton_problem)
+    # (On a float32 copy, the stage's log name says so.)
+    stage = f"{name}/lbfgs" if wide is objective else f"{name}/lbfgs/float32"
     first = lbfgs(
         objective, theta, tol=tol, max_iter=max_iter, verbose=verbose,
-        name=f"{name}/lbfgs", monitor=monitor, switch=rule,
+        name=stage, monitor=monitor, switch=rule,
     )
     if first.stop_reason != SWITCHED:
         return "lbfgs", first
