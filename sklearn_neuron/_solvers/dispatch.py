@@ -25,7 +25,6 @@ the previous one) is :mod:`.path`'s, built on :func:`solve`.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import warnings
 from collections.abc import Callable
@@ -401,7 +400,7 @@ def _solve_full_batch(
             _warn_at_float32_floor(objective, settings, result)
     # The last Hessian served the stages above; a path's points keep their
     # results, which need not hold it.
-    return optimizer, dataclasses.replace(result, hessian=None)
+    return optimizer, replace(result, hessian=None)
 
 
 def _solver_options(objective: Any, settings: SolverSettings, optimizer: str) -> dict[str, Any]:
@@ -534,7 +533,7 @@ def polish_in_float64(
     theta = result.theta.to(torch.float64)
     if stopped_by_callback(result.stop_reason):
         curve = [*result.objective_curve[:-1], float(wide.value(theta))]
-        return dataclasses.replace(result, theta=theta, objective_curve=curve)
+        return replace(result, theta=theta, objective_curve=curve)
     polisher = _polishing_optimizer(wide, optimizer, result, float64_data)
     options = _solver_options(wide, settings, polisher)
     if result.hessian is not None:  # (the polisher is Newton)
