@@ -10,32 +10,16 @@ optimum when fitted tightly, while a wrong ``C`` does not.
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _benchmarks import import_benchmark
 from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.linear_model._linear_loss import LinearModelLoss
 from sklearn.preprocessing import StandardScaler
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load_script() -> ModuleType:
-    """Import benchmarks/bench_peers.py (and its sibling _timing) by path."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return importlib.import_module("bench_peers")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-
-
-bench_peers = _load_script()
+bench_peers = import_benchmark("bench_peers")
 
 
 def _data(name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 import torch
+from _benchmarks import import_benchmark
 from scipy.special import logsumexp
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
@@ -224,16 +225,7 @@ def test_sparse_float64_data_are_fitted_in_float64(stage_on):
 def test_the_stage_benchmark_runs_and_restores_the_bounds(capsys):
     """benchmarks/bench_float32_stage.py --quick: a row per case, the same
     answer on and off at tol=1e-10, and the size bounds as they were."""
-    import importlib
-    import sys
-    from pathlib import Path
-
-    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(benchmarks))
-    try:
-        bench = importlib.import_module("bench_float32_stage")
-    finally:
-        sys.path.remove(str(benchmarks))
+    bench = import_benchmark("bench_float32_stage")
     bounds = dispatch.FLOAT32_STAGE_MIN_ENTRIES, dispatch.FLOAT32_STAGE_MIN_FEATURES
     bench.main(["--quick"])
     assert (dispatch.FLOAT32_STAGE_MIN_ENTRIES, dispatch.FLOAT32_STAGE_MIN_FEATURES) == bounds

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import pytest
+from _benchmarks import import_benchmark
 from _datasets import binary_lr_objective
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
@@ -218,16 +219,7 @@ def test_explicit_newton_does_not_start_as_lbfgs():
 def test_the_switch_benchmark_runs_and_judges_by_the_objective(capsys):
     """benchmarks/bench_auto_switch.py --quick: every method's row, and its
     objective function is LogisticRegression's (checked on one fit)."""
-    import importlib
-    import sys
-    from pathlib import Path
-
-    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(benchmarks))
-    try:
-        bench = importlib.import_module("bench_auto_switch")
-    finally:
-        sys.path.remove(str(benchmarks))
+    bench = import_benchmark("bench_auto_switch")
     X, y = _well_conditioned()
     X, y = X[:2000], y[:2000]
     model = NeuronClassifier(optimizer="newton", tol=1e-10).fit(X, y)
