@@ -1,12 +1,12 @@
 """float64 data, a float32 first stage (``_solvers.dispatch.float32_stage``).
 
-An ``optimizer="auto"`` fit of large dense float64 data runs its L-BFGS
-iterations (and, where ``"auto"`` picks Newton outright, its first Newton
-iterations) on a float32 copy, and then goes on in float64: Newton's steps
-after a hand-over run on the float64 data, and a float32 stage that met its
-tolerance is followed by a float64 stage whose Newton steps start as chord
-steps with the float32 stage's last Hessian. The answer must meet the
-stopping rule in float64, exactly as a fit in float64 throughout does.
+An ``optimizer="auto"`` fit of large dense float64 data at a ``tol`` tighter
+than the default runs its L-BFGS iterations on a float32 copy, and then goes
+on in float64: Newton's steps after a hand-over run on the float64 data (the
+first with the copy's Hessian), and a float32 stage that met its tolerance is
+followed by a float64 stage whose Newton steps start as chord steps with the
+float32 stage's last Hessian. The answer must meet the stopping rule in
+float64, as a fit in float64 throughout does, and be as close to the optimum.
 
 The stage engages from ``FLOAT32_STAGE_MIN_ENTRIES`` entries; these tests
 lower that bound so that small data take the same code paths, each path
@@ -44,17 +44,21 @@ GAP = 1e-12
 #: final Newton step (then float64 Newton from that Hessian); and without one
 #: (then float64 L-BFGS). Where ``"auto"`` picks Newton outright, no stage.
 HANDED_OVER = dict(n_samples=50000, n_features=20, n_informative=10)
+#: A tol tighter than the default (which takes no stage: its fit keeps its
+#: extra memory within LogisticRegression's) and looser than float32's floor
+#: (1.2e-5), so that the float32 stage meets it.
+LOOSE = 5e-5
 FINAL_STEP = dict(n_samples=8000, n_features=100, n_informative=2)
 LBFGS32, NEWTON = "NeuronClassifier/lbfgs/float32", "NeuronClassifier/newton"
 PATHS = {
     "handed-over": (HANDED_OVER, 1e-10, {LBFGS32, NEWTON}),
-    "handed-over-default-tol": (HANDED_OVER, 1e-4, {LBFGS32, NEWTON}),
+    "handed-over-loose-tol": (HANDED_OVER, LOOSE, {LBFGS32, NEWTON}),
     "lbfgs-final-step": (FINAL_STEP, 1e-10, {LBFGS32, "NeuronClassifier/newton/float64"}),
-    "lbfgs-final-step-default-tol": (
-        FINAL_STEP, 1e-4, {LBFGS32, "NeuronClassifier/newton/float64"}
+    "lbfgs-final-step-loose-tol": (
+        FINAL_STEP, LOOSE, {LBFGS32, "NeuronClassifier/newton/float64"}
     ),
-    "lbfgs-default-tol": (
-        dict(n_samples=20000, n_features=200, n_informative=2), 1e-4,
+    "lbfgs-loose-tol": (
+        dict(n_samples=20000, n_features=200, n_informative=2), LOOSE,
         {LBFGS32, "NeuronClassifier/lbfgs/float64"},
     ),
     "newton-outright": (
@@ -119,9 +123,9 @@ def test_the_staged_fit_meets_the_stopping_rule_in_float64(stage_on, monkeypatch
 
 
 def test_a_stage_stopped_at_max_iter_warns_and_reports_float64(stage_on):
-    X, y, weight = _data("lbfgs-default-tol")
+    X, y, weight = _data("lbfgs-loose-tol")
     with pytest.warns(ConvergenceWarning, match="max_iter"):
-        model = NeuronClassifier(max_iter=3).fit(X, y, sample_weight=weight)
+        model = NeuronClassifier(tol=LOOSE, max_iter=3).fit(X, y, sample_weight=weight)
     assert model.n_iter_ == 3 and not model.converged_
     assert model.coef_.dtype == np.float64
     # The objective reported is the float64 objective at the coefficients
@@ -131,8 +135,8 @@ def test_a_stage_stopped_at_max_iter_warns_and_reports_float64(stage_on):
 
 
 def test_a_callback_that_stops_the_float32_stage_ends_the_fit(stage_on):
-    X, y, weight = _data("lbfgs-default-tol")
-    model = NeuronClassifier(callbacks=[lambda info: info["iteration"] == 2])
+    X, y, weight = _data("lbfgs-loose-tol")
+    model = NeuronClassifier(tol=LOOSE, callbacks=[lambda info: info["iteration"] == 2])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y, sample_weight=weight)
@@ -155,16 +159,19 @@ def _objective(X, loss=None, l1=0.0, n_outputs=1):
 def test_the_stage_engages_only_where_it_is_meant_to(monkeypatch):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((4096, 512))  # 2**21 entries, 512 features
-    auto = SolverSettings()
+    auto = SolverSettings(tol=1e-6)
     objective = _objective(X)
     narrow = float32_stage(objective, auto, "newton", True)
     assert narrow is not None and narrow.dtype == torch.float32
     assert torch.equal(narrow.X, objective.X.to(torch.float32))
     assert narrow.weight.stride(0) == 0  # equal weights stay one number
     assert float32_stage(objective, auto, "lbfgs", False) is not None
+    # Not at the default tol, whose fit needs no more memory than LogisticRegression's.
+    assert float32_stage(objective, SolverSettings(), "lbfgs", False) is None
     # Not where the optimizer was asked for, for Newton picked outright (its
     # float32 Hessians damp ill-conditioned steps), nor for Newton-CG's products.
-    assert float32_stage(objective, SolverSettings(optimizer="lbfgs"), "lbfgs", False) is None
+    explicit = SolverSettings(optimizer="lbfgs", tol=1e-6)
+    assert float32_stage(objective, explicit, "lbfgs", False) is None
     assert float32_stage(objective, auto, "newton", False) is None
     assert float32_stage(objective, auto, "newton-cg", False) is None
     # Not below the size bound (entries or features), nor for float32 data.
@@ -271,7 +278,7 @@ def test_the_stage_crossed_with_other_options(stage_on, monkeypatch, params):
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 7, 11])
-@pytest.mark.parametrize("tol", [1e-4, 1e-10])
+@pytest.mark.parametrize("tol", [LOOSE, 1e-10])
 def test_on_ill_conditioned_data_the_stage_is_as_close_as_float64(stage_on, monkeypatch, seed, tol):
     """Features on scales over three decades, C from 1 to 1e4, 2 or 3 classes:
     the staged fit's coefficients are as close to LogisticRegression's optimum

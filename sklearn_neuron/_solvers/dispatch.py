@@ -559,6 +559,12 @@ FLOAT32_STAGE_MIN_ENTRIES = 2**21
 #: saves little of it (12.3 against 10.8 ms a pass on 1,000,000 x 10, 4.4
 #: against 2.2 on 100,000 x 100).
 FLOAT32_STAGE_MIN_FEATURES = 16
+#: ... and only where ``tol`` is below this (the estimators' default): a fit
+#: at the default ``tol`` keeps its extra memory within LogisticRegression's
+#: (issue #15: 39 against 61 MB on 2,000,000 x 20 float64), and the copy is
+#: half of X. A tighter ``tol`` asks for more than the default's accuracy and
+#: gets the copy within the memory budget, as float32 data get their float64 copy.
+FLOAT32_STAGE_MAX_TOL = 1e-4
 
 
 def float32_copy_bytes(objective: Any) -> float:
@@ -576,7 +582,8 @@ def float32_stage(
     A value-and-gradient pass over dense X reads all of it: in float32 it
     reads half the bytes and costs about half the time (5.5 against 11.2 ms
     on 200,000 x 100). So where ``"auto"`` resolved to L-BFGS, or to Newton
-    started as L-BFGS (``starts_as_lbfgs``: :mod:`.hybrid`), for the log loss (binary or
+    started as L-BFGS (``starts_as_lbfgs``: :mod:`.hybrid`), at a ``tol``
+    below :data:`FLOAT32_STAGE_MAX_TOL`, for the log loss (binary or
     multinomial: bounded derivatives, nothing to overflow in float32) without
     an L1 term or Firth's penalty, on dense float64 data in this process's
     CPU memory of at least :data:`FLOAT32_STAGE_MIN_ENTRIES` entries and
@@ -594,7 +601,7 @@ def float32_stage(
     where float64 takes 7, on features scaled over 3 decades at C=1e4).
     """
     if not (
-        settings.optimizer == "auto"
+        settings.optimizer == "auto" and settings.tol < FLOAT32_STAGE_MAX_TOL
         and (optimizer == "lbfgs" or optimizer == "newton" and starts_as_lbfgs)
         and isinstance(objective, LinearObjective)
         and objective.dtype == torch.float64 and objective.device.type == "cpu"
