@@ -22,6 +22,18 @@ import torch
 from .cost import Problem, SwitchRule
 from .optimizers import SWITCHED, OptimizeResult, effective_tol, lbfgs, newton
 
+#: After L-BFGS on a float32 copy, Newton's first step takes the copy's
+#: Hessian where Newton is predicted to need at most this many exact
+#: iterations from the hand-over (:meth:`~.cost.SwitchRule.newton_iterations`):
+#: its chord steps then end before float32's rounding of the Hessian shows.
+#: On 200,000 x 100 (2 predicted) and 50,000 x 100 (3) they did, and the fit
+#: took 0.82 and 0.81 of the float64 fit's time; on 200,000 x 20 with 3
+#: classes (5 predicted) six chord steps ran on, the last contracting 8-fold
+#: where 50-fold was due, and an exact final step followed (1.03: the float32
+#: Hessian spent for nothing). ``benchmarks/RESULTS.md``, "float64 data, a
+#: float32 first stage".
+FLOAT32_HESSIAN_ITERATIONS = 3.0
+
 
 def lbfgs_then_newton(
     objective: Any, theta: torch.Tensor, *, tol: float, max_iter: int, problem: Problem,
@@ -75,11 +87,16 @@ def lbfgs_then_newton(
     )
     if first.stop_reason != SWITCHED:
         return "lbfgs", first
-    # After L-BFGS on a float32 copy, Newton's first step takes the copy's
-    # Hessian (the cheaper Gram sum, as good as the exact one for a step from
-    # here): a chord step, which its measured contraction lets the next
-    # steps reuse.
-    hessian = None if wide is objective else objective.hessian(first.theta).to(wide.dtype)
+    # After L-BFGS on a float32 copy, near the optimum, Newton's first step
+    # takes the copy's Hessian (the cheaper Gram sum, as good as the exact one
+    # for a step from there): a chord step, which its measured contraction
+    # lets the next steps reuse. Further out the chord steps run on past
+    # where float32's rounding of that Hessian shows, and the exact one is
+    # computed instead.
+    hessian = None
+    near = rule.newton_iterations(first.grad_max) <= FLOAT32_HESSIAN_ITERATIONS
+    if wide is not objective and near:
+        hessian = objective.hessian(first.theta).to(wide.dtype)
     second = newton(
         wide, first.theta.to(wide.dtype), tol=tol, max_iter=max_iter - first.n_iter,
         verbose=verbose, name=f"{name}/newton", monitor=monitor,
