@@ -297,3 +297,13 @@ def test_on_ill_conditioned_data_the_stage_is_as_close_as_float64(stage_on, monk
     errors = [np.abs(m.coef_ - best).max() / scale for m in (staged, plain)]
     assert errors[0] <= 10.0 * errors[1] + 1e-12, errors
     assert staged.converged_
+
+
+def test_a_default_fit_makes_no_float32_copy(stage_on):
+    """At the default tol the fit stays in float64 (its extra memory within
+    LogisticRegression's, issue #15), on data the stage takes at a tighter tol."""
+    X, y, weight = _data("handed-over")
+    model = NeuronClassifier().fit(X, y, sample_weight=weight)
+    assert not any(stage.endswith(("/float32", "/float64")) for stage in _stages(model))
+    tighter = NeuronClassifier(tol=LOOSE).fit(X, y, sample_weight=weight)
+    assert LBFGS32 in _stages(tighter)
