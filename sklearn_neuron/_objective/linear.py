@@ -39,6 +39,12 @@ from .protocol import Curvature, Pointwise, RowObjective, Sums
 _NULL_MAX_ITER = 100
 
 
+def _one_number(weight: torch.Tensor) -> bool:
+    """Whether per-row weights are one number seen n times (an expanded view:
+    no weights given), which an objective keeps so, not as an n-length vector."""
+    return weight.ndim == 1 and weight.shape[0] > 1 and weight.stride(0) == 0
+
+
 class LinearObjective(PenalizedLayout):
     """Loss of a linear layer on data in memory, with gradient and Hessian.
 
@@ -132,7 +138,7 @@ class LinearObjective(PenalizedLayout):
         # Normalised weights: f is a weighted *mean* loss. Their sum is kept
         # for inference, where weights count observations.
         self.weight_sum = float(sample_weight.sum() if weight_sum is None else weight_sum)
-        if sample_weight.ndim == 1 and sample_weight.shape[0] > 1 and sample_weight.stride(0) == 0:
+        if _one_number(sample_weight):
             # Uniform weights given as one number seen n times (no weights
             # given) stay so: no n-length vector of equal weights.
             self.weight = (sample_weight[:1] / self.weight_sum).expand(sample_weight.shape[0])
@@ -171,7 +177,7 @@ class LinearObjective(PenalizedLayout):
         no scipy copy for minibatches (full-batch solvers read the tensor).
         """
         weight = self.weight
-        if weight.ndim == 1 and weight.shape[0] > 1 and weight.stride(0) == 0:
+        if _one_number(weight):
             weight = weight[:1].to(dtype).expand(weight.shape[0])
         else:
             weight = weight.to(dtype)

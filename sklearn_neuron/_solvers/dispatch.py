@@ -412,14 +412,15 @@ def _solver_options(objective: Any, settings: SolverSettings, optimizer: str) ->
 
 
 # -- float32 data, float64 answers ------------------------------------------------
-def float64_copy_bytes(objective: Any) -> float:
-    """Bytes of :func:`float64_objective`'s copy of ``objective``'s data."""
+def copy_bytes(objective: Any, dtype: torch.dtype) -> float:
+    """Bytes of a copy of ``objective``'s data in ``dtype`` (:meth:`LinearObjective.astype`:
+    :func:`float64_objective`'s, :func:`float32_stage`'s)."""
     n, K = objective.X.shape[0], objective.n_outputs
     entries = (
         2.0 * objective.X.values().numel() if objective.is_sparse
         else float(n) * objective.n_features
     )
-    return 8.0 * (entries + (2.0 + K) * n)
+    return torch.finfo(dtype).bits / 8 * (entries + (2.0 + K) * n)
 
 
 def polishes_in_float64(
@@ -443,7 +444,7 @@ def polishes_in_float64(
         and (result.converged or result.stop_reason.startswith(PRECISION_LIMIT))
         and (
             objective.distributed
-            or float64_copy_bytes(objective) <= memory_budget(objective.device)
+            or copy_bytes(objective, torch.float64) <= memory_budget(objective.device)
         )
     )
 
@@ -567,12 +568,6 @@ FLOAT32_STAGE_MIN_FEATURES = 16
 FLOAT32_STAGE_MAX_TOL = 1e-4
 
 
-def float32_copy_bytes(objective: Any) -> float:
-    """Bytes of :func:`float32_stage`'s copy of ``objective``'s data."""
-    n, K = objective.X.shape[0], objective.n_outputs
-    return 4.0 * (float(n) * objective.n_features + (2.0 + K) * n)
-
-
 def float32_stage(
     objective: Any, settings: SolverSettings, optimizer: str, starts_as_lbfgs: bool
 ) -> Any:
@@ -609,7 +604,7 @@ def float32_stage(
         and not objective.l1 and isinstance(objective.loss, (BinaryLogLoss, MultinomialLogLoss))
         and objective.n_features >= FLOAT32_STAGE_MIN_FEATURES
         and objective.n_samples * objective.n_features >= FLOAT32_STAGE_MIN_ENTRIES
-        and float32_copy_bytes(objective) <= memory_budget(objective.device)
+        and copy_bytes(objective, torch.float32) <= memory_budget(objective.device)
     ):
         return None
     return objective.astype(torch.float32)
