@@ -196,6 +196,10 @@ from sklearn.datasets import make_classification
 from sklearn_neuron import NeuronClassifier
 
 warnings.simplefilter("ignore")
+# A process started in the background by a shell without job control
+# inherits SIGINT ignored, and Python then installs no handler of its own:
+# Ctrl-C's own handler, whatever started the tests.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 X, y = make_classification(100, 5, random_state=0)
 """
 
