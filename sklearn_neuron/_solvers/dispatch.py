@@ -193,10 +193,12 @@ def auto_candidates(objective: Any) -> tuple[str, ...]:
 
 
 def _resolve_auto(
-    objective: Any, settings: SolverSettings, candidates: tuple[str, ...] | None = None
+    objective: Any, settings: SolverSettings, candidates: tuple[str, ...] | None = None,
+    *, lbfgs_first: bool = False,
 ) -> str:
     """``"auto"`` on ``objective``: :func:`resolve_optimizer` with its sizes,
-    among ``candidates`` (by default :func:`auto_candidates`)."""
+    among ``candidates`` (by default :func:`auto_candidates`); ``lbfgs_first``:
+    whether Newton would start as L-BFGS (:func:`~.cost.choose`)."""
     if objective.distributed:
         return resolve_optimizer(
             "auto", objective.X.shape[0], objective.n_params, distributed=True,
@@ -208,6 +210,7 @@ def _resolve_auto(
     return choose(
         auto_problem(objective, settings), memory_budget(objective.device),
         auto_candidates(objective) if candidates is None else candidates,
+        lbfgs_first=lbfgs_first,
     )
 
 
@@ -228,16 +231,22 @@ def lbfgs_first_problem(
     objective: Objective, settings: SolverSettings, optimizer: str
 ) -> Problem | None:
     """The sizes :mod:`.hybrid` prices with where ``"auto"``'s Newton starts as
-    L-BFGS, else None: so in memory, without Firth's penalty or an L1 term,
-    where :func:`~.cost.tries_lbfgs_first` says so."""
-    if not (
-        settings.optimizer == "auto" and optimizer == "newton"
-        and not (objective.distributed or objective.firth or objective.l1)
-        and objective.loss.twice_differentiable
-    ):
+    L-BFGS, else None: so where :func:`_may_start_as_lbfgs` and
+    :func:`~.cost.tries_lbfgs_first` say so."""
+    if not (optimizer == "newton" and _may_start_as_lbfgs(objective, settings)):
         return None
     problem = auto_problem(objective, settings)
     return problem if tries_lbfgs_first(problem) else None
+
+
+def _may_start_as_lbfgs(objective: Objective, settings: SolverSettings) -> bool:
+    """Whether ``"auto"``'s Newton on ``objective`` may start as L-BFGS: in
+    memory, a twice-differentiable loss without Firth's penalty or an L1 term."""
+    return (
+        settings.optimizer == "auto"
+        and not (objective.distributed or objective.firth or objective.l1)
+        and objective.loss.twice_differentiable
+    )
 
 
 def choose_optimizer(objective: Objective, settings: SolverSettings) -> str:
@@ -265,7 +274,9 @@ def choose_optimizer(objective: Objective, settings: SolverSettings) -> str:
     smooth = loss.twice_differentiable or isinstance(loss, HingeLoss)
     if requested == "auto" and (objective.l1 or not smooth):
         return "lbfgs"
-    name = requested if requested != "auto" else _resolve_auto(objective, settings)
+    name = requested if requested != "auto" else _resolve_auto(
+        objective, settings, lbfgs_first=_may_start_as_lbfgs(objective, settings)
+    )
     if name in SECOND_ORDER and not smooth:
         raise ValueError(
             f"optimizer={name!r} needs a twice-differentiable loss, "
