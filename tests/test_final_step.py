@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 from _datasets import binary_lr_objective, classification_dataset
-from sklearn.datasets import make_classification
+from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.linear_model import LogisticRegression
 
 from sklearn_neuron import NeuronClassifier
@@ -139,3 +139,20 @@ def test_chord_steps_finish_a_tight_multinomial_fit_on_the_optimum(monkeypatch):
     exact.fit(X, y)
     np.testing.assert_allclose(chords.coef_, exact.coef_, rtol=0, atol=1e-10)
     assert chords.history_[-1]["grad_max"] <= 1e-13
+
+
+def test_a_final_chord_step_refused_at_the_gradients_rounding_ends_the_fit(monkeypatch):
+    """Unscaled breast_cancer at tol=1e-10: the last iteration leaves the largest
+    gradient entry at 2.5e-14, against the objective's rounding of 2.2e-14;
+    the final chord step from there is not kept, and no exact step follows
+    (it was not kept either, a Hessian for nothing): at most one Hessian per
+    iteration, and the answer is LogisticRegression's optimum."""
+    X, y = load_breast_cancer(return_X_y=True)
+    reference = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=100).fit(X, y)
+    model, hessians = _counted_fit(monkeypatch, X, y, tol=1e-10)
+    last = model.history_[-1]["grad_max"]
+    assert CHORD_MAX_RATE * last <= objective_resolution(model.objective_, torch.float64) < last
+    assert hessians <= model.n_iter_
+    F_star = binary_lr_objective(reference, X, y)
+    assert abs(binary_lr_objective(model, X, y) - F_star) / F_star <= 1e-15
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-9, atol=1e-12)

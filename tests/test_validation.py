@@ -14,10 +14,11 @@ import scipy.sparse
 import sklearn
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import validate_data
 
 from sklearn_neuron import NeuronClassifier, NeuronRegressor, _validation
-from sklearn_neuron._loss.targets import distinct_labels
+from sklearn_neuron._loss.targets import _binary_integers, distinct_labels, fitted_classes
 from sklearn_neuron._validation import validate_arrays
 
 
@@ -325,3 +326,34 @@ def test_distinct_labels_are_numpys_unique(dtype, low, span, size, seed):
     expected = np.unique(labels)
     np.testing.assert_array_equal(distinct, expected)
     assert distinct.dtype == expected.dtype
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dtype=st.sampled_from([np.bool_, np.int8, np.uint8, np.int32, np.int64, np.uint64]),
+    values=st.lists(st.integers(0, 255), min_size=1, max_size=3, unique=True),
+    size=st.integers(1, 300),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_binary_integer_labels_skip_only_what_scikit_learn_accepts(dtype, values, size, seed):
+    """fitted_classes skips scikit-learn's target-type check for 1-D integer or
+    boolean labels of at most two values: those scikit-learn calls "binary"
+    (accepted, no warning). Labels of three values are checked (multiclass)."""
+    values = np.array(values).astype(dtype)
+    labels = np.random.default_rng(seed).choice(np.unique(values), size)
+    skipped = _binary_integers(labels)
+    assert skipped == (np.unique(labels).size <= 2)
+    if skipped:
+        assert type_of_target(labels) == "binary"
+    if np.unique(labels).size >= 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            np.testing.assert_array_equal(fitted_classes(labels), np.unique(labels))
+
+
+def test_labels_scikit_learn_refuses_are_still_refused():
+    # Float labels are not skipped: continuous values are refused as before.
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        fitted_classes(np.array([0.5, 1.5, 0.5, 2.0]))
+    assert not _binary_integers(np.array([0.0, 1.0]))
+    assert not _binary_integers(np.array([[0, 1], [1, 0]]))  # 2-D: multilabel, checked

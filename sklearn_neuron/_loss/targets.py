@@ -156,6 +156,17 @@ def attach_unique(labels: np.ndarray) -> np.ndarray:
     return labels.view(dtype=dtype)
 
 
+def _binary_integers(labels: np.ndarray) -> bool:
+    """Whether ``labels`` are a 1-D integer or boolean array of at most two
+    distinct values: scikit-learn's ``type_of_target`` calls them "binary",
+    which ``check_classification_targets`` accepts without a warning, so its
+    check (a sixth of a breast_cancer fit) is skipped."""
+    return (
+        isinstance(labels, np.ndarray) and labels.ndim == 1 and labels.dtype.kind in "iub"
+        and cached_unique(labels).size <= 2
+    )
+
+
 def fitted_classes(labels: np.ndarray, classes: np.ndarray | None = None) -> np.ndarray:
     """The classes a classifier is fitted on: ``classes`` (sorted) or those of ``labels``.
 
@@ -177,7 +188,8 @@ def fitted_classes(labels: np.ndarray, classes: np.ndarray | None = None) -> np.
     """
     # The labels' distinct values, found once: the target-type check reuses them.
     labels = attach_unique(labels)
-    check_classification_targets(labels)
+    if not _binary_integers(labels):
+        check_classification_targets(labels)
     if classes is None:
         classes = np.asarray(cached_unique(labels))
     else:
