@@ -26,7 +26,10 @@ from sklearn_neuron._objective.linear import LinearObjective
 from sklearn_neuron._solvers.optimizers import (
     CHORD_MAX_RATE,
     CHORD_RATE_FACTOR,
+    NewtonFactor,
     _chord_steps_to_rounding,
+    _final_steps,
+    _Progress,
     chord_rate,
     chord_steps,
     objective_resolution,
@@ -86,8 +89,8 @@ def test_the_final_step_reuses_only_where_the_exact_hessian_buys_nothing(
         assert grad_max * rate**expected <= objective_resolution(f, torch.float64)
 
 
-def _counted_fit(monkeypatch, X, y, **params):
-    """The fitted model and the number of Hessians its fit computed."""
+def _counted(monkeypatch, call):
+    """``call()``'s result and the number of Hessians it computed."""
     calls = []
     hessian = LinearObjective.hessian
 
@@ -96,9 +99,15 @@ def _counted_fit(monkeypatch, X, y, **params):
         return hessian(self, *args, **kwargs)
 
     monkeypatch.setattr(LinearObjective, "hessian", counted)
-    model = NeuronClassifier(optimizer="newton", **params).fit(X, y)
-    monkeypatch.setattr(LinearObjective, "hessian", hessian)
-    return model, len(calls)
+    try:
+        return call(), len(calls)
+    finally:
+        monkeypatch.setattr(LinearObjective, "hessian", hessian)
+
+
+def _counted_fit(monkeypatch, X, y, **params):
+    """The fitted model and the number of Hessians its fit computed."""
+    return _counted(monkeypatch, lambda: NeuronClassifier(optimizer="newton", **params).fit(X, y))
 
 
 @pytest.mark.parametrize(
@@ -141,18 +150,39 @@ def test_chord_steps_finish_a_tight_multinomial_fit_on_the_optimum(monkeypatch):
     assert chords.history_[-1]["grad_max"] <= 1e-13
 
 
-def test_a_final_chord_step_refused_at_the_gradients_rounding_ends_the_fit(monkeypatch):
-    """Unscaled breast_cancer at tol=1e-10: the last iteration leaves the largest
-    gradient entry at 2.5e-14, against the objective's rounding of 2.2e-14;
-    the final chord step from there is not kept, and no exact step follows
-    (it was not kept either, a Hessian for nothing): at most one Hessian per
-    iteration, and the answer is LogisticRegression's optimum."""
+@pytest.mark.parametrize("at_rounding", [True, False])
+def test_a_refused_chord_step_is_followed_by_an_exact_one_only_above_rounding(
+    monkeypatch, at_rounding
+):
+    """A final chord step that is not kept is followed by one exact step,
+    except where the gradient is within one chord contraction of the
+    objective's rounding: there it is at its own rounding, and the exact step
+    could do no better (breast_cancer at tol=1e-10 ended at 2.5e-14 against a
+    rounding of 2.2e-14, and both steps were refused, a Hessian for nothing).
+    The chord step is refused here by a Hessian three times too small (the
+    step overshoots: the gradient doubles)."""
     X, y = load_breast_cancer(return_X_y=True)
-    reference = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=100).fit(X, y)
-    model, hessians = _counted_fit(monkeypatch, X, y, tol=1e-10)
-    last = model.history_[-1]["grad_max"]
-    assert CHORD_MAX_RATE * last <= objective_resolution(model.objective_, torch.float64) < last
-    assert hessians <= model.n_iter_
-    F_star = binary_lr_objective(reference, X, y)
-    assert abs(binary_lr_objective(model, X, y) - F_star) / F_star <= 1e-15
-    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-9, atol=1e-12)
+    model = NeuronClassifier(optimizer="newton", tol=1e-13, max_iter=100).fit(X, y)
+    objective = model._build_objective(X, y, None, reset=True)
+    with torch.inference_mode():
+        theta = objective.pack(
+            torch.from_numpy(model.coef_), torch.from_numpy(model.intercept_)
+        ).reshape(-1)
+        if not at_rounding:
+            theta = theta + 1e-9 * torch.linspace(-1.0, 1.0, theta.numel(), dtype=theta.dtype)
+        f, g, raw = objective.value_gradient(theta)
+        f, grad_max = float(f), float(g.abs().max())
+        H = objective.hessian(theta, raw)
+        resolution = objective_resolution(f, torch.float64)
+        assert (CHORD_MAX_RATE * grad_max <= resolution) is at_rounding
+        progress = _Progress("newton", 0, f, grad_max)
+        steps, hessians = _counted(monkeypatch, lambda: _final_steps(
+            objective, theta, f, g, raw, grad_max, 0, progress, 10,
+            chords=1, reused=(H, NewtonFactor.of(objective, H / 3)),
+        ))
+        end, f_end, _, grad_end, it, _ = steps
+    if at_rounding:  # refused, and nothing after it
+        assert hessians == 0 and it == 0 and torch.equal(end, theta)
+    else:  # refused, then the exact step: near the rounding
+        assert hessians == 1 and it == 1
+        assert grad_end < 1e-3 * grad_max and f_end <= f + resolution
