@@ -10,14 +10,16 @@ float64 rounding), so a faster fit that stops further from the optimum does
 not count.
 
 Data (float64, seeded ``make_classification``, ``n_informative=10``):
-200,000 x 20 with 3 classes, 20,000 x 500 binary, 50,000 x 40 with 5 classes.
+200,000 x 20 with 3 classes, 20,000 x 500 binary, 50,000 x 40 with 5 classes;
+with ``--ill-conditioned`` the same with column ``j`` scaled by ``10^(-3 j / (p - 1))``
+(scales 1 to 1e-3: L-BFGS's iterations multiply, what the choice risks).
 Every fit at ``tol`` in 1e-4 (the default), 1e-6 and 1e-10, ``max_iter=1000``;
 the objective is LogisticRegression's at C=1 (the summed log-loss plus
 ``||W||^2 / 2``) in float64, its gap relative to a Newton fit at ``tol=1e-12``.
 Times are medians of ``--repeats`` fits, methods interleaved round-robin with
 one untimed fit each first.
 
-Run: ``python benchmarks/bench_auto_choice.py [--repeats N] [--quick]``
+Run: ``python benchmarks/bench_auto_choice.py [--repeats N] [--ill-conditioned] [--quick]``
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ TOLS = (1e-4, 1e-6, 1e-10)
 ROUNDING = 1e-13
 
 
-def datasets(quick: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The problems, by label (smaller ones with ``quick``)."""
+def datasets(quick: bool, ill: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The problems, by label (smaller ones with ``quick``; columns on scales 1
+    to 1e-3 with ``ill``)."""
     shapes = [(2_000, 20, 3), (1_000, 50, 2)] if quick else [
         (200_000, 20, 3), (20_000, 500, 2), (50_000, 40, 5)
     ]
@@ -55,6 +58,9 @@ def datasets(quick: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             n, p, n_informative=10, n_classes=classes, random_state=0
         )
         label = f"{n:,} x {p}" + (f", {classes} classes" if classes > 2 else "")
+        if ill:
+            X = X * np.logspace(0, -3, p)
+            label += ", scales 1 to 1e-3"
         problems[label] = (X, y)
     return problems
 
@@ -119,6 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="small data, one repeat")
+    parser.add_argument("--ill-conditioned", action="store_true",
+                        help="columns on scales 1 to 1e-3")
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
     print(f"# {machine_description()}")
@@ -129,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for label, (X, y) in datasets(args.quick).items():
+        for label, (X, y) in datasets(args.quick, args.ill_conditioned).items():
             for row in run(X, y, repeats):
                 rows.append([label, *row])
                 print(" | ".join(str(c) for c in rows[-1]), flush=True)

@@ -262,9 +262,10 @@ def test_the_choice_benchmark_judges_by_logistic_regressions_objective(classes):
     assert bench.objective(model, X, y) == pytest.approx(expected, rel=1e-10)
 
 
-def test_the_choice_benchmark_runs(capsys):
+@pytest.mark.parametrize("options", [[], ["--ill-conditioned"]])
+def test_the_choice_benchmark_runs(capsys, options):
     bench = import_benchmark("bench_auto_choice")
-    bench.main(["--quick"])
+    bench.main(["--quick", *options])
     table = capsys.readouterr().out.split("\n\n")[-1]
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     # header, then 2 datasets x tols x optimizers; auto's rows carry a ratio
