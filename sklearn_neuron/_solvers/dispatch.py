@@ -607,12 +607,12 @@ def float32_stage(
     where float64 takes 7, on features scaled over 3 decades at C=1e4).
     """
     if not (
-        settings.optimizer == "auto" and settings.tol < FLOAT32_STAGE_MAX_TOL
+        _may_start_as_lbfgs(objective, settings) and settings.tol < FLOAT32_STAGE_MAX_TOL
         and (optimizer == "lbfgs" or optimizer == "newton" and starts_as_lbfgs)
         and isinstance(objective, LinearObjective)
         and objective.dtype == torch.float64 and objective.device.type == "cpu"
-        and not (objective.is_sparse or objective.distributed or objective.firth)
-        and not objective.l1 and isinstance(objective.loss, (BinaryLogLoss, MultinomialLogLoss))
+        and not objective.is_sparse
+        and isinstance(objective.loss, (BinaryLogLoss, MultinomialLogLoss))
         and objective.n_features >= FLOAT32_STAGE_MIN_FEATURES
         and objective.n_samples * objective.n_features >= FLOAT32_STAGE_MIN_ENTRIES
         and copy_bytes(objective, torch.float32) <= memory_budget(objective.device)
