@@ -19,7 +19,7 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from sklearn_neuron import NeuronClassifier
+from sklearn_neuron import NeuronClassifier, NeuronRegressor
 
 #: Weak regularisation and features of scales 0.1 to 10: ill-conditioned
 #: enough that float32 arithmetic alone stops short (before the float64
@@ -122,3 +122,29 @@ def test_a_float32_firth_fit_below_float32s_floor_says_so():
     with pytest.warns(ConvergenceWarning, match=r"Firth.*X\.astype\('float64'\)"):
         model = NeuronClassifier(tol=1e-10, firth=True, C=np.inf).fit(X, y)
     assert model.history_[-1]["grad_max"] > 1e-10
+
+
+@pytest.mark.parametrize("estimator", ["classifier", "regressor"])
+def test_a_float32_fit_whose_iterations_end_at_float32s_floor_has_not_converged(estimator):
+    """Where max_iter runs out as the float32 iterations reach float32's floor,
+    the float64 ones that reach a lower tol never ran: the fit has not
+    converged, and the warning says max_iter stopped it (not memory), with
+    the tol asked for."""
+    X, y = make_classification(300, 10, random_state=0)
+    X = X.astype(np.float32)
+    if estimator == "classifier":
+        make = lambda **kw: NeuronClassifier(optimizer="newton", tol=1e-10, **kw)  # noqa: E731
+    else:
+        y = (X @ np.linspace(-1.0, 1.0, 10) + 0.1 * np.arange(300) % 3).astype(np.float64)
+        make = lambda **kw: NeuronRegressor(optimizer="newton", tol=1e-10, **kw)  # noqa: E731
+    full = make().fit(X, y)
+    float32_iterations = sum(
+        record["iteration"] > 0 and not record["solver"].endswith("/float64")
+        for record in full.history_
+    )
+    assert full.converged_ and 0 < float32_iterations < full.n_iter_
+    with pytest.warns(ConvergenceWarning, match=r"tol = 1e-10; reason: max_iter reached") as record:
+        model = make(max_iter=float32_iterations).fit(X, y)
+    assert not model.converged_
+    assert model.n_iter_ == float32_iterations
+    assert not any("memory budget" in str(w.message) for w in record)

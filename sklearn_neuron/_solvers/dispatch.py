@@ -408,7 +408,7 @@ def _solve_full_batch(
         elif polishes_in_float64(objective, optimizer, settings, result):
             result = polish_in_float64(objective, optimizer, settings, result, monitor, name)
         else:
-            _warn_at_float32_floor(objective, settings, result)
+            result = _at_float32_floor(objective, settings, result)
     # The last Hessian served the stages above; a path's points keep their
     # results, which need not hold it.
     return optimizer, replace(result, hessian=None)
@@ -460,18 +460,36 @@ def polishes_in_float64(
     )
 
 
-def _warn_at_float32_floor(
+#: How the stop reason starts of a float32 fit whose iterations ran out at
+#: float32's floor, before the float64 ones that reach a lower ``tol``.
+MAX_ITER_AT_FLOAT32_FLOOR = "max_iter reached at float32's floor"
+
+
+def _at_float32_floor(
     objective: Any, settings: SolverSettings, result: OptimizeResult
-) -> None:
-    """A ConvergenceWarning where a float32 fit ended at float32's floor above ``tol``
-    and did not go on in float64 (Firth's fit, or a float64 copy over the
-    memory budget): it met the tolerance float32 can resolve, not the one asked for."""
+) -> OptimizeResult:
+    """``result`` of a float32 fit that ended at float32's floor above ``tol`` and did
+    not go on in float64.
+
+    Where its iterations ran out (``max_iter``), it has not converged: the
+    float64 stage would have reached ``tol``, so the fit reports
+    ``max_iter reached`` (and the estimator's ConvergenceWarning says to raise
+    it). Otherwise (Firth's fit, or a float64 copy over the memory budget) it
+    met the tolerance float32 can resolve, not the one asked for: a
+    ConvergenceWarning says so and why.
+    """
     floor = effective_tol(settings.tol, torch.float32)
     if not (
         objective.dtype == torch.float32 and settings.tol < floor
         and result.converged and result.grad_max > settings.tol
     ):
-        return
+        return result
+    if result.n_iter >= settings.max_iter and not objective.firth:
+        return replace(
+            result, converged=False,
+            stop_reason=f"{MAX_ITER_AT_FLOAT32_FLOOR} (max|grad| <= {floor:.1e}), "
+            "before the float64 iterations that reach tol",
+        )
     why = (
         "Firth's fit runs in the data's dtype" if objective.firth
         else "a float64 copy of the data would exceed the memory budget"
@@ -483,6 +501,7 @@ def _warn_at_float32_floor(
         f"(X.astype('float64')) to reach tol, or set tol >= {floor:.1e}.",
         ConvergenceWarning, stacklevel=2,
     )
+    return result
 
 
 def float64_objective(objective: Any, *, kept: bool = False) -> Any:
@@ -787,6 +806,8 @@ def convergence_message(
     """The ConvergenceWarning's text for a fit that stopped before ``tol``."""
     name = settings.name
     tol = effective_tol(settings.tol, result.arithmetic or dtype)
+    if result.stop_reason.startswith(MAX_ITER_AT_FLOAT32_FLOOR):
+        tol = settings.tol  # what the float64 iterations would have reached
     if stopped_by_callback(result.stop_reason):
         return stopped_message(
             name, optimizer, result, tol, "epochs" if settings.stochastic else "iterations",
