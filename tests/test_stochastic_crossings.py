@@ -19,7 +19,7 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier
 
-from sklearn_neuron import NeuronClassifier
+from sklearn_neuron import NeuronClassifier, NeuronRegressor
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +193,7 @@ _FIRST_FIT = """
 import signal, sys, warnings
 import torch
 from sklearn.datasets import make_classification
-from sklearn_neuron import NeuronClassifier
+from sklearn_neuron import NeuronClassifier, NeuronRegressor
 
 warnings.simplefilter("ignore")
 # A process started in the background by a shell without job control
@@ -272,3 +272,50 @@ def test_ctrl_c_in_the_first_fit_of_a_process_leaves_later_fits_working():
         assert run.returncode == 0, err
         assert "first fit: interrupted" in out and "later fits: ok" in out, out + err
     assert "imported in the first epoch: []" in out
+
+
+@pytest.mark.parametrize("estimator", ["classifier", "regressor"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_partial_fit_batches_of_zero_weight_carry_nothing(estimator, optimizer):
+    """A minibatch whose sample weights are all zero is valid input: partial_fit
+    takes no step on it (its weighted mean loss is 0 / 0), so the pass equals
+    the pass without those rows, exactly. It raised "the objective became nan"."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    weight = np.ones(40)
+    weight[32:] = 0.0  # the whole last batch of the default 32 rows
+    if estimator == "classifier":
+        y = (X[:, 0] > 0).astype(int)
+        make = lambda: NeuronClassifier(optimizer=optimizer, shuffle=False)  # noqa: E731
+        extra = {"classes": [0, 1]}
+    else:
+        y = X @ np.array([1.0, -2.0, 0.5])
+        make = lambda: NeuronRegressor(optimizer=optimizer, shuffle=False)  # noqa: E731
+        extra = {}
+    weighted = make().partial_fit(X, y, sample_weight=weight, **extra)
+    without = make().partial_fit(X[:32], y[:32], **extra)
+    np.testing.assert_array_equal(weighted.coef_, without.coef_)
+    np.testing.assert_array_equal(weighted.intercept_, without.intercept_)
+    assert np.isfinite(weighted.coef_).all()
+
+
+def test_automatic_step_where_the_sampled_rows_weigh_nothing():
+    """The smoothness behind the automatic step is estimated on evenly spaced
+    rows (every other one of 8,192 here); where their weights are all zero it
+    takes all rows. It reported an overflow of the features' scale (0 / 0)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8192, 3))
+    y = (X[:, 0] > 0).astype(int)
+    weight = np.ones(8192)
+    weight[::2] = 0.0
+    kept = weight > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weighted = NeuronClassifier(optimizer="sgd", max_iter=5, random_state=0).fit(
+            X, y, sample_weight=weight
+        )
+        reference = NeuronClassifier(optimizer="newton", tol=1e-10).fit(X[kept], y[kept])
+    assert np.isfinite(weighted.coef_).all()
+    # Five epochs head for the optimum of the weighted rows (the zero-weight
+    # rows' optimum differs): within 25% of its largest coefficient here.
+    assert np.abs(weighted.coef_ - reference.coef_).max() <= 0.25 * np.abs(reference.coef_).max()

@@ -348,7 +348,9 @@ class LinearObjective(PenalizedLayout):
         else:
             X, target = self.rows(index), self.target.index_select(0, index)
             weight = self.weight.index_select(0, index)
-            weight_column = (weight / weight.sum()).unsqueeze(1)
+            # (A minibatch of zero weights carries no loss: only the penalty.)
+            total = weight.sum()
+            weight_column = (weight / total if total > 0 else weight).unsqueeze(1)
         raw = self.raw(theta, X)
         if index is not None and self.offset is not None:
             raw = raw + self.offset.index_select(0, index)

@@ -151,6 +151,9 @@ def smoothness(objective):
     stride = max(1, n // _SMOOTHNESS_ROWS)
     index = torch.arange(0, n, stride, device=objective.device)
     weight = objective.weight.index_select(0, index)
+    if not weight.any():  # the sampled rows all weigh nothing: all rows instead
+        index = torch.arange(n, device=objective.device)
+        weight = objective.weight
     weight = (weight / weight.sum()).unsqueeze(1)
     if objective.is_sparse:
         # Kept sparse (scipy): a dense copy of the rows costs more than the fit's epochs.
@@ -814,9 +817,10 @@ def one_pass(
     if order is None:
         order = torch.arange(n_samples, device=objective.device)
     for start in range(0, n_samples, batch_size):
-        _, gradient, _ = objective.value_gradient(
-            parameter.detach(), order[start : start + batch_size]
-        )
+        batch = order[start : start + batch_size]
+        if not objective.weight.index_select(0, batch).any():
+            continue  # zero sample weights: the batch carries nothing to step on
+        _, gradient, _ = objective.value_gradient(parameter.detach(), batch)
         _step(optimizer, parameter, gradient, step, l1_weights)
     result = _snapshot(objective, parameter.detach().clone(), l1_weights)
     if not math.isfinite(result.value):
