@@ -682,10 +682,23 @@ def _solve_hinge(
                     name=stage_name, monitor=monitor,
                 )
 
+    # float32 data: solved on a float64 copy (the same numbers) where it fits
+    # the memory budget, and the float64 minimiser rounded to float32. The
+    # optimality conditions that certify it cannot be checked in float32:
+    # its rounding of the margins (1e-7 of their size) cannot tell the
+    # samples on the margin from those off it.
+    solved, start = objective, theta
+    if (
+        objective.dtype == torch.float32
+        and copy_bytes(objective, torch.float64) <= memory_budget(objective.device)
+    ):
+        solved, start = float64_objective(objective), theta.to(torch.float64)
     result = hinge_continuation(
-        objective, theta, stage=stage, tol=settings.tol, max_iter=settings.max_iter,
+        solved, start, stage=stage, tol=settings.tol, max_iter=settings.max_iter,
         verbose=settings.verbose, name=name, per_output=not settings.stochastic,
     )
+    if solved is not objective:
+        result = replace(result, theta=result.theta.to(objective.dtype), arithmetic=solved.dtype)
     return optimizer, result
 
 
