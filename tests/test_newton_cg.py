@@ -318,3 +318,27 @@ def test_the_final_step_is_skipped_at_rounding_and_taken_above_it():
             assert out[3] < grad_max
         else:
             assert out[0] is theta
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_multinomial_on_features_of_very_different_scales(sparse):
+    """Columns of scales 1e-3 to 1e3, 10 classes, intercepts unpenalized: the
+    projector that keeps the steps out of the intercepts' free direction was
+    scaled to the whole diagonal's mean (1e6 times the intercepts' curvature),
+    and the preconditioner took it in. The default fit ended 2.3e-3 (relative)
+    from the optimum after 3,486 products, where LogisticRegression
+    (newton-cholesky) at its default tol ends 1e-4 from it; now within 1e-5 of
+    it (1e-6 measured, 1,188 products), and within 1e-8 at tol=1e-8."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(35)
+    X = rng.standard_normal((90, 16)) * 10.0 ** rng.uniform(-3, 3, 16)
+    scores = (X / X.std(0)) @ rng.standard_normal((16, 10)) * 0.7
+    y = (scores + rng.gumbel(size=(90, 10))).argmax(1)
+    reference = LogisticRegression(C=0.3, solver="newton-cholesky", tol=1e-12, max_iter=1000)
+    reference.fit(X, y)
+    data = scipy.sparse.csr_matrix(X) if sparse else X
+    for tol, bound in ((1e-4, 1e-5), (1e-8, 1e-8)):
+        model = NeuronClassifier(C=0.3, optimizer="newton-cg", tol=tol).fit(data, y)
+        assert model.converged_
+        assert _relative_error(model.coef_, reference.coef_) <= bound, tol

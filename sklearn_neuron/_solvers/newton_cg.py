@@ -186,7 +186,15 @@ class _InnerSolver:
         objective = self.objective
         curvature = objective.curvature(theta, raw)
         diagonal = objective.hessian_diagonal(curvature)
-        scale = float(diagonal.mean()) if self.null_mask is not None else 0.0
+        scale = 0.0
+        if self.null_mask is not None:
+            # The projector onto the free directions is scaled to their own
+            # curvature, not to the whole diagonal's: on columns of scales
+            # 1e-3 to 1e3 that mean is 1e6 times the intercepts' curvature,
+            # and the preconditioner, which takes it in, would scale their
+            # other directions wrongly by as much.
+            K = objective.n_outputs
+            scale = float(diagonal.view(K, -1)[:, self.null_mask].mean())
         scaled_mask = None if self.null_mask is None else scale * self.null_mask.to(g.dtype)
 
         def product(v):

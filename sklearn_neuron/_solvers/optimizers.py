@@ -659,7 +659,10 @@ class NewtonFactor:
         """The factor of ``objective``'s Hessian ``H``."""
         projector = _null_projector(objective)
         if projector is not None:
-            H = H + projector * H.diagonal().mean()
+            # Scaled to the free directions' own curvature (not the whole
+            # diagonal's, which features of large scale dominate).
+            free = objective.null_mask().bool()
+            H = H + projector * H.diagonal().view(objective.n_outputs, -1)[:, free].mean()
         return cls(_cholesky_factor(H))
 
     def direction(self, g):
