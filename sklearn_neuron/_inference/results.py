@@ -258,8 +258,11 @@ class InferenceResults:
             # along them; J maps them to zero, so the result does not depend on it.
             K = objective.n_outputs
             ones = torch.full((K, K), 1.0 / K, dtype=torch.float64, device=A.device)
-            projector = torch.kron(ones, torch.diag(mask.to(torch.float64)))
-            A = A + projector * A.diagonal().mean()
+            # Each free column's scaled to that column's curvature (its mean
+            # over the classes): one scale for all, the whole diagonal's mean,
+            # made a column of small scale look singular after equilibration.
+            column = A.diagonal().view(K, -1).mean(dim=0)
+            A = A + torch.kron(ones, torch.diag(mask.to(torch.float64) * column))
         # Equilibrate to unit diagonal: the pivots then measure collinearity
         # whatever the scale of the features.
         scale = A.diagonal().clamp_min(torch.finfo(A.dtype).tiny).rsqrt()

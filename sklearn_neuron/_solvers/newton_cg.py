@@ -174,9 +174,10 @@ class _InnerSolver:
         self.null_mask = None if mask is None else mask.bool()
 
     def _add_projection(self, out, v, scaled_mask):
-        """``out += scale * P v`` in place, ``P`` the projector onto the softmax's
+        """``out += S P v`` in place, ``P`` the projector onto the softmax's
         free directions (each free column of ``v`` replaced by its mean over
-        the classes) and ``scaled_mask`` the free columns' mask times ``scale``."""
+        the classes) and ``scaled_mask`` the free columns' mask times each
+        column's scale ``S``."""
         K = self.objective.n_outputs
         out.view(K, -1).add_(v.view(K, -1).mean(dim=0) * scaled_mask)
 
@@ -186,16 +187,17 @@ class _InnerSolver:
         objective = self.objective
         curvature = objective.curvature(theta, raw)
         diagonal = objective.hessian_diagonal(curvature)
-        scale = 0.0
+        scaled_mask = None
         if self.null_mask is not None:
-            # The projector onto the free directions is scaled to their own
-            # curvature, not to the whole diagonal's: on columns of scales
-            # 1e-3 to 1e3 that mean is 1e6 times the intercepts' curvature,
-            # and the preconditioner, which takes it in, would scale their
+            # The projector onto the free directions is scaled column by
+            # column to that column's curvature (its mean over the classes):
+            # one scale for all, the whole diagonal's mean, is 1e6 times a
+            # column's own on features of scales 1e-3 to 1e3, and the
+            # preconditioner, which takes it in, would scale that column's
             # other directions wrongly by as much.
             K = objective.n_outputs
-            scale = float(diagonal.view(K, -1)[:, self.null_mask].mean())
-        scaled_mask = None if self.null_mask is None else scale * self.null_mask.to(g.dtype)
+            column = diagonal.view(K, -1).mean(dim=0)
+            scaled_mask = column * self.null_mask.to(g.dtype)
 
         def product(v):
             self.products += 1
@@ -204,9 +206,8 @@ class _InnerSolver:
                 self._add_projection(Hv, v, scaled_mask)
             return Hv
 
-        if self.null_mask is not None:
-            K = objective.n_outputs
-            diagonal = diagonal + (scale / K) * self.null_mask.repeat(K).to(diagonal.dtype)
+        if scaled_mask is not None:
+            diagonal = diagonal + (scaled_mask / K).repeat(K)
         # A zero column (no curvature, no penalty) is left unscaled.
         inverse = torch.where(diagonal > 0, 1.0 / diagonal, torch.ones_like(diagonal))
         target = forcing * float(torch.linalg.vector_norm(g))

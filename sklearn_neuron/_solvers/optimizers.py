@@ -657,12 +657,9 @@ class NewtonFactor:
     @classmethod
     def of(cls, objective, H):
         """The factor of ``objective``'s Hessian ``H``."""
-        projector = _null_projector(objective)
+        projector = _null_projector(objective, H)
         if projector is not None:
-            # Scaled to the free directions' own curvature (not the whole
-            # diagonal's, which features of large scale dominate).
-            free = objective.null_mask().bool()
-            H = H + projector * H.diagonal().view(objective.n_outputs, -1)[:, free].mean()
+            H = H + projector
         return cls(_cholesky_factor(H))
 
     def direction(self, g):
@@ -672,13 +669,18 @@ class NewtonFactor:
         return torch.cholesky_solve(-g.unsqueeze(1), self.L).squeeze(1)
 
 
-def _null_projector(objective):
+def _null_projector(objective, H):
+    """The projector onto a softmax layer's free directions (None where it has
+    none), each free column's scaled to that column's curvature in ``H`` (its
+    mean over the classes): one scale for all columns, the whole diagonal's
+    mean, is 1e6 times a column's own on features of scales 1e-3 to 1e3."""
     mask = objective.null_mask()
     if mask is None:
         return None
     K, q = objective.n_outputs, objective.n_params_per_output
-    ones = torch.full((K, K), 1.0 / K, dtype=mask.dtype, device=mask.device)
-    return torch.kron(ones, torch.diag(mask)).reshape(K * q, K * q)
+    column = H.diagonal().view(K, q).mean(dim=0)
+    ones = torch.full((K, K), 1.0 / K, dtype=H.dtype, device=H.device)
+    return torch.kron(ones, torch.diag(mask.to(H.dtype) * column)).reshape(K * q, K * q)
 
 
 def _cholesky_factor(H):
