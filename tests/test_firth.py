@@ -200,6 +200,41 @@ def _profile(Xa, y, fixed, start, steps=4):
     return -min(*values, value)
 
 
+def _assert_profile_roots(res, Xa, y):
+    """Each bound of ``res.conf_int()`` is the reference profile's root, on its
+    side of the estimate: the reference's excess there, over its slope (a
+    secant towards the estimate), is the distance to the reference's root."""
+    beta = res.params
+    top = _penalized_loglike(beta, Xa, y)
+    critical = stats.chi2.isf(0.05, 1)
+    ci = res.conf_int(0.05)
+    for j in range(Xa.shape[1]):
+        def excess(value, j=j):
+            return 2 * (top - _profile(Xa, y, {j: value}, beta)) - critical
+
+        assert ci[j, 0] < beta[j] < ci[j, 1]
+        for bound, inward in ((ci[j, 0], 1e-3), (ci[j, 1], -1e-3)):
+            at = excess(bound)
+            slope = (at - excess(bound + inward)) / -inward
+            assert abs(at / slope) < 1e-6
+    return ci
+
+
+def test_profile_intervals_on_quasi_separated_data():
+    """Every x = 0 row is of class 0: far out along the profile the fitted
+    probabilities reach 0 and 1, the information vanishes, and the restricted
+    fit's solve failed on a singular matrix (summary() and conf_int() raised
+    torch's LinAlgError). Its steps are now damped there."""
+    x = np.array([0.0] * 6 + [0.1, 0.5, 1, 2, 0.02, 0.3, 0.8, 1.5, 0.05, 0.4, 0.9, 1.9,
+                              0.01, 0.2, 0.7, 1.2, 0.15])
+    y = (x > 0).astype(int)
+    X = x[:, None]
+    model = NeuronClassifier(**TIGHT).fit(X, y)
+    res = model.inference(X, y)
+    _assert_profile_roots(res, np.column_stack([np.ones(len(y)), X]), y)
+    assert "x0" in str(model.summary(X, y))
+
+
 def test_profile_intervals_and_penalized_lr_tests_match_root_find():
     X, y = _data("separated", n=40, seed=1)
     res = NeuronClassifier(**TIGHT).fit(X, y).inference(X, y)
@@ -207,20 +242,8 @@ def test_profile_intervals_and_penalized_lr_tests_match_root_find():
     beta = res.params
     top = _penalized_loglike(beta, Xa, y)
     assert res.penalized_llf == pytest.approx(top, rel=1e-10)
-    critical = stats.chi2.isf(0.05, 1)
-    ci = res.conf_int(0.05)
+    ci = _assert_profile_roots(res, Xa, y)
     for j in range(Xa.shape[1]):
-        def excess(value, j=j):
-            return 2 * (top - _profile(Xa, y, {j: value}, beta)) - critical
-
-        # Each bound is the profile's root, on its side of the estimate: the
-        # reference's excess there, over its slope (a secant towards the
-        # estimate), is the distance to the reference's root.
-        assert ci[j, 0] < beta[j] < ci[j, 1]
-        for bound, inward in ((ci[j, 0], 1e-3), (ci[j, 1], -1e-3)):
-            at = excess(bound)
-            slope = (at - excess(bound + inward)) / -inward
-            assert abs(at / slope) < 1e-6
         chi2 = 2 * (top - _profile(Xa, y, {j: 0.0}, beta))
         assert res.penalized_lr_statistics[j] == pytest.approx(chi2, abs=1e-6)
         assert res.pvalues[j] == pytest.approx(stats.chi2.sf(chi2, 1), abs=1e-6)

@@ -25,7 +25,7 @@ import torch
 
 from .._objective.protocol import Objective, PenalizedLikelihood
 from .._objective.wrapper import ObjectiveWrapper
-from .optimizers import effective_tol, newton
+from .optimizers import _cholesky_factor, effective_tol, newton
 
 #: Rows per chunk of the hat-diagonal pass over a dense X.
 _HAT_CHUNK_ROWS = 8192
@@ -331,7 +331,11 @@ def restricted_fit(
         g_free = g[free].to(torch.float64)
         if float(g_free.abs().max()) <= tol:
             break
-        step = -torch.linalg.solve(B, g_free)
+        # Far out in a profile of separated data the information vanishes
+        # (fitted probabilities of 0 and 1): damped until it factors, else
+        # steepest descent, never a singular solve.
+        L = _cholesky_factor(B)
+        step = -g_free if L is None else -torch.cholesky_solve(g_free.unsqueeze(1), L)[:, 0]
         slope = float(torch.dot(g_free, step))
         length = 1.0
         accepted: tuple[torch.Tensor, float, torch.Tensor] | None = None
