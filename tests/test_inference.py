@@ -866,3 +866,23 @@ def test_multinomial_on_features_of_very_different_scales(dtype, scales, rtol):
     )
     flat = lambda a: np.asarray(a).ravel(order="F")  # noqa: E731
     np.testing.assert_allclose(res.bse, flat(sm_res.bse), rtol=rtol)
+
+
+def test_a_negative_sandwich_variance_is_an_error_not_nan():
+    """Quasi-complete separation of one class of three (class 2 only where the
+    binary feature is 1): the information is nearly singular and HC0's
+    sandwich rounds to negative variances, whose sqrt was a silent NaN."""
+    rng = np.random.default_rng(0)
+    n = 120
+    x = rng.integers(0, 2, n).astype(float)
+    y = rng.integers(0, 2, n)
+    y[(x == 1) & (rng.random(n) < 0.3)] = 2
+    X = x[:, None]
+    model = unpenalized().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = model.inference(X, y, cov_type="HC0")
+        variances = np.diag(res.cov_params)
+    assert not (variances >= 0).all()
+    with pytest.raises(ValueError, match=r"negative or undefined variance.*separation"):
+        _ = res.bse

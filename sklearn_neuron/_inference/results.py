@@ -403,8 +403,25 @@ class InferenceResults:
 
     @cached_property
     def bse(self) -> np.ndarray:
-        """Standard errors of ``params``."""
-        return np.sqrt(np.diag(self.cov_params))
+        """Standard errors of ``params``.
+
+        A negative variance (the sandwich's rounding where the information is
+        nearly singular, as under quasi-complete separation) has no standard
+        error: a ValueError says so and what to do, where ``sqrt`` gave NaN.
+        """
+        variance = np.diag(self.cov_params)
+        bad = ~(variance >= 0)
+        if bad.any():
+            names = [self.param_names[i] for i in np.flatnonzero(bad)[:5]]
+            raise ValueError(
+                f"The {self.cov_type} covariance gives a negative or undefined variance for "
+                f"{', '.join(map(str, names))}: the Fisher information is nearly singular at "
+                "the fitted coefficients, so their standard errors are not defined. Common "
+                "cause: (quasi-)complete separation, a class observed on one side of a "
+                "feature's values only. Fit with firth=True or a finite C, or drop or merge "
+                "the separating feature or class."
+            )
+        return np.sqrt(variance)
 
     @cached_property
     def zvalues(self) -> np.ndarray:
