@@ -29,6 +29,7 @@ import torch
 from scipy import stats
 
 from .._loss.likelihood import likelihood_of
+from .._objective.design import null_projector
 from .._objective.protocol import Objective
 from .._warnings import PenalizedInferenceWarning, SeparationWarning
 from .checks import check_df_resid, format_count, raise_not_finite
@@ -252,17 +253,11 @@ class InferenceResults:
         """``A^-1 J^T`` with ``A`` the information ``H`` (per unit weight) in theta."""
         objective = self.objective
         A = H.to(torch.float64) * self._sum_weight
-        mask = objective.null_mask()
-        if mask is not None:
-            # Softmax directions that change no probability: make A invertible
-            # along them; J maps them to zero, so the result does not depend on it.
-            K = objective.n_outputs
-            ones = torch.full((K, K), 1.0 / K, dtype=torch.float64, device=A.device)
-            # Each free column's scaled to that column's curvature (its mean
-            # over the classes): one scale for all, the whole diagonal's mean,
-            # made a column of small scale look singular after equilibration.
-            column = A.diagonal().view(K, -1).mean(dim=0)
-            A = A + torch.kron(ones, torch.diag(mask.to(torch.float64) * column))
+        # Softmax directions that change no probability: make A invertible
+        # along them; J maps them to zero, so the result does not depend on it.
+        projector = null_projector(objective, A)
+        if projector is not None:
+            A = A + projector
         # Equilibrate to unit diagonal: the pivots then measure collinearity
         # whatever the scale of the features.
         scale = A.diagonal().clamp_min(torch.finfo(A.dtype).tiny).rsqrt()

@@ -91,6 +91,26 @@ def upper_pairs(K: int) -> list[tuple[int, int]]:
     return [(k, m) for k in range(K) for m in range(k, K)]
 
 
+def null_projector(objective: Any, H: torch.Tensor) -> torch.Tensor | None:
+    """The projector onto a softmax layer's free directions (those that change no
+    probability), laid out as ``H`` (Kq, Kq); None where the layer has none.
+
+    Each free column's block is scaled to that column's curvature in ``H``
+    (its diagonal's mean over the classes): one scale for all columns, the
+    whole diagonal's mean, is 1e6 times a column's own on features of scales
+    1e-3 to 1e3. Added to ``H`` it makes ``H`` invertible along those
+    directions (Newton's factor, inference's information) without moving
+    the others.
+    """
+    mask = objective.null_mask()
+    if mask is None:
+        return None
+    K, q = objective.n_outputs, objective.n_params_per_output
+    column = H.diagonal().view(K, q).mean(dim=0)
+    ones = torch.full((K, K), 1.0 / K, dtype=H.dtype, device=H.device)
+    return torch.kron(ones, torch.diag(mask.to(H.dtype) * column)).reshape(K * q, K * q)
+
+
 def finish_blocks(G: torch.Tensor, diagonal_block: torch.Tensor | None) -> torch.Tensor:
     """Mirror the blocks below the diagonal of ``G`` (K, q, K, q), add
     ``diagonal_block`` (q, q) to each diagonal block; returns (Kq, Kq)."""

@@ -348,9 +348,10 @@ class LinearObjective(PenalizedLayout):
         else:
             X, target = self.rows(index), self.target.index_select(0, index)
             weight = self.weight.index_select(0, index)
-            # (A minibatch of zero weights carries no loss: only the penalty.)
-            total = weight.sum()
-            weight_column = (weight / total if total > 0 else weight).unsqueeze(1)
+            # (A minibatch of zero weights carries no loss, only the penalty:
+            # 0 / tiny, not 0 / 0; no branch, so no device synchronisation.)
+            total = weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)
+            weight_column = (weight / total).unsqueeze(1)
         raw = self.raw(theta, X)
         if index is not None and self.offset is not None:
             raw = raw + self.offset.index_select(0, index)

@@ -453,11 +453,13 @@ def polishes_in_float64(
         and settings.tol < effective_tol(settings.tol, torch.float32)
         and result.n_iter < settings.max_iter
         and (result.converged or result.stop_reason.startswith(PRECISION_LIMIT))
-        and (
-            objective.distributed
-            or copy_bytes(objective, torch.float64) <= memory_budget(objective.device)
-        )
+        and (objective.distributed or float64_copy_fits(objective))
     )
+
+
+def float64_copy_fits(objective: Any) -> bool:
+    """Whether a float64 copy of ``objective``'s data in memory fits the memory budget."""
+    return copy_bytes(objective, torch.float64) <= memory_budget(objective.device)
 
 
 #: How the stop reason starts of a float32 fit whose iterations ran out at
@@ -688,10 +690,7 @@ def _solve_hinge(
     # its rounding of the margins (1e-7 of their size) cannot tell the
     # samples on the margin from those off it.
     solved, start = objective, theta
-    if (
-        objective.dtype == torch.float32
-        and copy_bytes(objective, torch.float64) <= memory_budget(objective.device)
-    ):
+    if objective.dtype == torch.float32 and float64_copy_fits(objective):
         solved, start = float64_objective(objective), theta.to(torch.float64)
     result = hinge_continuation(
         solved, start, stage=stage, tol=settings.tol, max_iter=settings.max_iter,

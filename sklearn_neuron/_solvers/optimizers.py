@@ -28,6 +28,7 @@ import scipy.linalg
 import torch
 
 from .._callbacks import STOPPED_BY_CALLBACK, Monitor, log_verbose
+from .._objective.design import null_projector
 from .certificate import certify_newton_step
 from .memory import newton_fits_memory
 
@@ -657,7 +658,7 @@ class NewtonFactor:
     @classmethod
     def of(cls, objective, H):
         """The factor of ``objective``'s Hessian ``H``."""
-        projector = _null_projector(objective, H)
+        projector = null_projector(objective, H)
         if projector is not None:
             H = H + projector
         return cls(_cholesky_factor(H))
@@ -667,20 +668,6 @@ class NewtonFactor:
         if self.L is None:
             return -g
         return torch.cholesky_solve(-g.unsqueeze(1), self.L).squeeze(1)
-
-
-def _null_projector(objective, H):
-    """The projector onto a softmax layer's free directions (None where it has
-    none), each free column's scaled to that column's curvature in ``H`` (its
-    mean over the classes): one scale for all columns, the whole diagonal's
-    mean, is 1e6 times a column's own on features of scales 1e-3 to 1e3."""
-    mask = objective.null_mask()
-    if mask is None:
-        return None
-    K, q = objective.n_outputs, objective.n_params_per_output
-    column = H.diagonal().view(K, q).mean(dim=0)
-    ones = torch.full((K, K), 1.0 / K, dtype=H.dtype, device=H.device)
-    return torch.kron(ones, torch.diag(mask.to(H.dtype) * column)).reshape(K * q, K * q)
 
 
 def _cholesky_factor(H):

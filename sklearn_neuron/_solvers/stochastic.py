@@ -816,10 +816,14 @@ def one_pass(
     order = _epoch_order(n_samples, shuffle, generator, objective.device)
     if order is None:
         order = torch.arange(n_samples, device=objective.device)
-    for start in range(0, n_samples, batch_size):
+    # Which batches carry weight, read once (not a device synchronisation per
+    # batch): a batch of zero sample weights carries nothing to step on.
+    batch_weights = objective.weight.index_select(0, order).split(batch_size)
+    carries = (torch.stack([w.sum() for w in batch_weights]) > 0).tolist()
+    for start, carried in zip(range(0, n_samples, batch_size), carries, strict=True):
+        if not carried:
+            continue
         batch = order[start : start + batch_size]
-        if not objective.weight.index_select(0, batch).any():
-            continue  # zero sample weights: the batch carries nothing to step on
         _, gradient, _ = objective.value_gradient(parameter.detach(), batch)
         _step(optimizer, parameter, gradient, step, l1_weights)
     result = _snapshot(objective, parameter.detach().clone(), l1_weights)
